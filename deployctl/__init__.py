@@ -1,0 +1,1 @@
+"""deployctl: the command-line client of deployd. Speaks only `deployd.protocol`."""

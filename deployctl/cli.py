@@ -1,0 +1,114 @@
+"""The `deployctl` command tree and the one place errors become messages and exit codes.
+
+Exit codes (ARCHITECTURE.md §7): 0 ok, 1 the operation failed, 2 usage error (including
+params the daemon found invalid), 3 the daemon is unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from deployd import __version__
+from deployd.protocol.errors import ErrorKind, RpcError
+
+from . import render
+from .client import DaemonUnreachable
+from .commands import audit, events, system, users
+from .session import STATE
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+app = typer.Typer(
+    help="deployctl: drive deployd, your self-hosted deployment platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"deployctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    socket: Annotated[
+        Path | None,
+        typer.Option(
+            "--socket",
+            metavar="PATH",
+            help="The daemon's socket (default: $DEPLOYD_SOCKET, /run/deployd/deployd.sock, "
+            "./.deployd/deployd.sock).",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="DEPLOYD_TOKEN",
+            show_envvar=True,
+            help="Act as this API token's user.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    STATE.socket = socket
+    STATE.token = token
+
+
+app.command()(system.status)
+app.command()(audit.audit)
+app.command()(events.events)
+app.command()(users.login)
+app.add_typer(users.app, name="users")
+
+
+def _report(kind: str, message: str, code: int) -> None:
+    if STATE.json:
+        render.emit_json({"error": {"kind": kind, "message": message}})
+    render.err.print(f"deployctl: {message}", markup=False, highlight=False)
+    sys.exit(code)
+
+
+def run() -> None:
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.Abort:
+        render.err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except DaemonUnreachable as exc:
+        _report("unreachable", str(exc), EXIT_UNREACHABLE)
+    except RpcError as exc:
+        code = EXIT_USAGE if exc.kind is ErrorKind.INVALID else EXIT_FAILED
+        _report(exc.kind.value, exc.message, code)
+    except ValueError as exc:  # a params model refused what was typed, before sending
+        _report("invalid", _first_line(exc), EXIT_USAGE)
+
+
+def _first_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        return "invalid input: " + "; ".join(problems)
+    return str(exc).splitlines()[0]

@@ -1,0 +1,1 @@
+"""One module per protocol area, mirroring `deployd/protocol/<area>.py`."""

@@ -1,0 +1,53 @@
+"""`deployctl status`."""
+
+from __future__ import annotations
+
+from deployd.protocol.system import StatusResult
+
+from .. import render
+from ..session import JsonFlag, session
+
+
+def status(json: JsonFlag = False) -> None:
+    """Show the daemon, its database and what this host offers."""
+    result: StatusResult = session(json).call("system.status")
+    if json:
+        render.emit_json(result)
+        return
+    db = result.database
+    host = result.host
+    database = (
+        f"ok (PostgreSQL {db.server_version}, {db.migrations_applied} migrations"
+        + (f", {db.migrations_pending} pending" if db.migrations_pending else "")
+        + ")"
+        if db.state == "ok"
+        else f"UNREACHABLE: {db.detail}"
+    )
+    render.pairs(
+        [
+            (
+                "deployd",
+                f"{result.version} ({result.mode}), protocol {result.protocol}, pid {result.pid}",
+            ),
+            (
+                "uptime",
+                render.span(result.uptime_seconds) + f" (since {render.when(result.started_at)})",
+            ),
+            ("socket", result.socket),
+            ("database", database),
+            (
+                "you",
+                f"{result.identity.user} ({result.identity.role.value}, via {result.identity.via})",
+            ),
+            (
+                "host",
+                f"{host.hostname}: {host.os}, kernel {host.kernel}, {host.cpus} CPUs, "
+                f"{render.size(host.memory_bytes)}",
+            ),
+            ("root", "yes" if host.root else "no (unprivileged)"),
+            ("systemd", "yes" if host.systemd else "no (not PID 1)"),
+            ("docker", "yes" if host.docker else f"no ({host.docker_detail})"),
+            ("nginx", host.nginx or "not installed"),
+            ("clients", result.connections),
+        ]
+    )

@@ -1,0 +1,88 @@
+"""Everything a person sees. Services return data; this turns it into tables and lines.
+
+Values that come from users (names, targets, messages) are printed with markup disabled
+so a crafted name cannot restyle the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    else:
+        text = json.dumps(value, indent=2, default=str)
+    sys.stdout.write(text + "\n")
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    grid = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    for row in rows:
+        grid.add_row(*(Text("" if v is None else str(v)) for v in row))
+    out.print(grid)
+
+
+def pairs(items: Iterable[tuple[str, Any]]) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in items:
+        grid.add_row(key, Text("" if value is None else str(value)))
+    out.print(grid)
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    local = moment.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(moment: datetime) -> str:
+    return span((datetime.now(UTC) - moment).total_seconds()) + " ago"
+
+
+def span(seconds: float) -> str:
+    delta = timedelta(seconds=int(seconds))
+    days, rest = delta.days, delta.seconds
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(n)
+
+
+def success(message: str) -> None:
+    out.print(Text(message))
+
+
+def secret_once(label: str, value: str) -> None:
+    out.print(Text(f"{label}: ", style="bold") + Text(value))
+    err.print(Text("Shown once: store it now.", style="yellow"))

@@ -1,0 +1,182 @@
+"""`deployd serve | dev | migrate | admin create`: the daemon's own command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from deployd import __version__
+from deployd.config import Settings, load_settings, resource_dir
+from deployd.daemon import Daemon, StartupError, configure_logging, database_conninfo
+from deployd.lifecycle import AlreadyRunning
+from deployd.store.cluster import ClusterError, PrivateCluster
+from deployd.store.migrate import MigrationError
+
+app = typer.Typer(
+    help="deployd: a self-hosted deployment platform for one Linux server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+admin_app = typer.Typer(help="Administration that works without a running daemon.")
+app.add_typer(admin_app, name="admin")
+
+EXPECTED = (AlreadyRunning, ClusterError, MigrationError, StartupError, OSError)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"deployd: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _run(settings: Settings, mode: Literal["dev", "serve"]) -> None:
+    try:
+        Daemon(settings, mode).run()
+    except EXPECTED as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deployd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    configure_logging(verbose)
+
+
+@app.command()
+def serve() -> None:
+    """Run the daemon against the configured PostgreSQL and the production paths."""
+    _run(load_settings(), "serve")
+
+
+@app.command()
+def dev(
+    root: Annotated[
+        Path, typer.Option(help="Directory for all state, sockets and the private PostgreSQL.")
+    ] = Path(".deployd"),
+    http_port: Annotated[
+        int, typer.Option(min=1024, max=65535, help="Port of the private nginx (next release).")
+    ] = 8080,
+) -> None:
+    """Run everything unprivileged in one directory: private PostgreSQL, daemon, socket."""
+    _run(load_settings(root=root.absolute()), "dev")
+
+
+def _conninfo(settings: Settings) -> tuple[str, PrivateCluster | None]:
+    """The configured database, or the private cluster of a re-rooted (dev) installation."""
+    cluster = None
+    if not settings.database_url and settings.root is not None:
+        cluster = PrivateCluster(settings.paths.pg_dir, run_as=settings.pg_user)
+        if not cluster.initialised:
+            raise _fail(f"no database yet in {settings.root}: run `deployd dev` once first")
+    return database_conninfo(settings, cluster), cluster
+
+
+async def _with_connection(settings: Settings, action):  # type: ignore[no-untyped-def]
+    import psycopg
+    from psycopg.rows import dict_row
+
+    conninfo, cluster = _conninfo(settings)
+    started = cluster.start() if cluster else False
+    try:
+        async with await psycopg.AsyncConnection.connect(
+            conninfo, autocommit=True, row_factory=dict_row
+        ) as conn:
+            return await action(conn)
+    finally:
+        if started and cluster:
+            cluster.stop()
+
+
+@app.command()
+def migrate(
+    root: Annotated[Path | None, typer.Option(help="A re-rooted installation (dev).")] = None,
+) -> None:
+    """Apply pending database migrations."""
+    from deployd.store import migrate as runner
+
+    settings = load_settings(root=root.absolute() if root else None)
+
+    async def action(conn):  # type: ignore[no-untyped-def]
+        return await runner.migrate(conn, resource_dir("migrations"))
+
+    try:
+        applied = asyncio.run(_with_connection(settings, action))
+    except EXPECTED as exc:
+        raise _fail(str(exc)) from None
+    typer.echo("applied: " + ", ".join(applied) if applied else "the database is up to date")
+
+
+@admin_app.command("create")
+def admin_create(
+    name: str,
+    root: Annotated[Path | None, typer.Option(help="A re-rooted installation (dev).")] = None,
+) -> None:
+    """Create an admin with a generated password (printed once): the way back in."""
+    import bcrypt
+    import psycopg
+
+    from deployd.protocol.common import USER_NAME_PATTERN
+    from deployd.store import audit, users
+
+    if not re.fullmatch(USER_NAME_PATTERN, name):
+        raise _fail(f"invalid user name {name!r}: use lowercase letters, digits, - and _")
+    settings = load_settings(root=root.absolute() if root else None)
+    password = secrets.token_urlsafe(18)
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(12)).decode()
+
+    async def action(conn):  # type: ignore[no-untyped-def]
+        from deployd.store import migrate as runner
+
+        await runner.migrate(conn, resource_dir("migrations"))
+        async with conn.transaction():
+            if await users.get(conn, name) is not None:
+                await users.set_password(conn, name, digest)
+                await users.set_role(conn, name, "admin")
+                outcome = "reset"
+            else:
+                await users.insert(
+                    conn, name=name, role="admin", password_hash=digest, unix_user=None
+                )
+                outcome = "created"
+            await audit.append(
+                conn,
+                actor="deployd admin",
+                peer_uid=os.getuid(),
+                method="admin.create",
+                target=name,
+                outcome="ok",
+                detail=outcome,
+            )
+        return outcome
+
+    try:
+        outcome = asyncio.run(_with_connection(settings, action))
+    except (*EXPECTED, psycopg.Error) as exc:
+        raise _fail(str(exc).strip()) from None
+    typer.echo(f"{outcome} admin {name} with password {password} (shown once)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

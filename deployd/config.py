@@ -1,0 +1,205 @@
+"""Settings, paths and what kind of host this is.
+
+Every setting is a `DEPLOYD_*` environment variable and may also be written in the config
+file (`/etc/deployd/deployd.toml`, or `<root>/deployd.toml` when re-rooted); the
+environment wins over the file. One setting, `DEPLOYD_ROOT`, re-roots every path, which is
+how tests and `deployd dev` run the production code paths without touching the system.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PRODUCTION_CONFIG_FILE = Path("/etc/deployd/deployd.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEPLOYD_", extra="forbid", frozen=True)
+
+    root: Path | None = None
+    """Re-root every path below this directory (tests, `deployd dev`)."""
+    database_url: str | None = None
+    """libpq conninfo or URL; `deployd dev` makes its own private cluster instead."""
+    socket: Path | None = None
+    socket_mode: int = Field(default=0o660, ge=0, le=0o777)
+    group: str = "deployd"
+    """Unix group whose members may connect; unmapped members act with `group_role`."""
+    group_role: Literal["viewer", "deployer", "admin"] = "viewer"
+    bootstrap_admin: str = "admin"
+    handshake_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a new connection has to send its first request."""
+    idle_timeout: float = Field(default=3600.0, gt=0)
+    max_connections: int = Field(default=512, ge=1)
+    pg_user: str = "postgres"
+    """Unprivileged account that runs the private cluster when `deployd dev` runs as root."""
+    db_pool_size: int = Field(default=8, ge=1, le=100)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the config file, which arrives as init kwargs.
+        return (env_settings, init_settings)
+
+    @property
+    def paths(self) -> Paths:
+        return Paths.for_root(self.root, self.socket)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment over the config file, then explicit overrides (CLI)."""
+    root = overrides.get("root") or os.environ.get("DEPLOYD_ROOT")
+    config_file = Path(
+        os.environ.get("DEPLOYD_CONFIG")
+        or (Path(root) / "deployd.toml" if root else PRODUCTION_CONFIG_FILE)
+    )
+    file_values: dict[str, Any] = {}
+    if config_file.is_file():
+        with config_file.open("rb") as fh:
+            file_values = tomllib.load(fh)
+    settings = Settings(**file_values)
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if updates:
+        settings = Settings.model_validate({**settings.model_dump(), **updates})
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    log_dir: Path
+    run_dir: Path
+    socket: Path
+    rerooted: bool
+
+    @classmethod
+    def for_root(cls, root: Path | None, socket_override: Path | None = None) -> Paths:
+        if root is None:
+            run_dir = Path("/run/deployd")
+            return cls(
+                config_dir=Path("/etc/deployd"),
+                data_dir=Path("/var/lib/deployd"),
+                log_dir=Path("/var/log/deployd"),
+                run_dir=run_dir,
+                socket=socket_override or run_dir / "deployd.sock",
+                rerooted=False,
+            )
+        root = root.absolute()
+        return cls(
+            config_dir=root,
+            data_dir=root / "data",
+            log_dir=root / "logs",
+            run_dir=root,
+            socket=socket_override or root / "deployd.sock",
+            rerooted=True,
+        )
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / "deployd.lock"
+
+    @property
+    def pg_dir(self) -> Path:
+        """The private PostgreSQL cluster of `deployd dev`."""
+        return self.run_dir / "pg"
+
+    def create(self) -> None:
+        for directory in (self.config_dir, self.data_dir, self.log_dir, self.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+
+def resource_dir(name: str) -> Path:
+    """`migrations/` or `templates/`: beside the package in a checkout, inside it in a wheel."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_data" / name, package.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"deployd's {name}/ directory is missing from this installation")
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    hostname: str
+    os: str
+    kernel: str
+    python: str
+    cpus: int
+    memory_bytes: int
+    root: bool
+    systemd: bool
+    docker: bool
+    docker_detail: str | None
+    nginx: str | None
+
+
+def detect_host() -> HostFacts:
+    docker_ok, docker_detail = _docker_engine()
+    return HostFacts(
+        hostname=socket.gethostname(),
+        os=_os_name(),
+        kernel=platform.release(),
+        python=platform.python_version(),
+        cpus=os.cpu_count() or 1,
+        memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        root=os.geteuid() == 0,
+        systemd=Path("/run/systemd/system").is_dir(),
+        docker=docker_ok,
+        docker_detail=docker_detail,
+        nginx=_nginx_version(),
+    )
+
+
+def _os_name() -> str:
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME", platform.system())
+    except OSError:
+        return platform.system()
+
+
+def _nginx_version() -> str | None:
+    binary = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if binary is None:
+        return None
+    try:
+        out = subprocess.run(
+            [binary, "-v"], capture_output=True, text=True, timeout=5, check=False
+        ).stderr.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.removeprefix("nginx version: ") or binary
+
+
+def _docker_engine(path: str = "/var/run/docker.sock") -> tuple[bool, str | None]:
+    """Ping the Engine API; the client binary alone says nothing about a running engine."""
+    if not Path(path).exists():
+        return False, "no docker engine socket at " + path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(1.0)
+            conn.connect(path)
+            conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = conn.recv(4096)
+    except OSError as exc:
+        return False, f"docker engine not answering: {exc.strerror or exc}"
+    if reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n", 1)[0]:
+        return True, None
+    return False, "docker engine answered unexpectedly"

@@ -1,0 +1,164 @@
+"""The daemon's lifecycle: startup → serve until a signal → shutdown.
+
+Startup takes the instance lock first (so two daemons never share a root), starts the
+private PostgreSQL in dev mode, migrates, makes sure the built-in admin exists, then binds
+the socket. Signal handlers only set a flag; a second Ctrl-C exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal
+
+import psycopg
+import psycopg_pool
+
+from deployd import __version__
+from deployd.config import Settings, resource_dir
+from deployd.engine.events import EventBus
+from deployd.lifecycle import InstanceLock, sd_notify
+from deployd.rpc.server import RpcServer
+from deployd.services import users
+from deployd.services.core import Core
+from deployd.store import migrate
+from deployd.store.cluster import PrivateCluster
+from deployd.store.db import make_pool
+
+log = logging.getLogger("deployd")
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def database_conninfo(settings: Settings, cluster: PrivateCluster | None) -> str:
+    if settings.database_url:
+        return settings.database_url
+    if cluster is not None:
+        return cluster.conninfo()
+    raise StartupError(
+        "no database configured: set DEPLOYD_DATABASE_URL (or try `deployd dev`, which "
+        "runs a private PostgreSQL)"
+    )
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        mode: Literal["dev", "serve"],
+        announce: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.mode = mode
+        self.paths = settings.paths
+        self.announce = announce
+        self.lock = InstanceLock(self.paths.lock_file)
+        self.cluster: PrivateCluster | None = None
+        if mode == "dev" and not settings.database_url:
+            self.cluster = PrivateCluster(self.paths.pg_dir, run_as=settings.pg_user)
+        self._stop = asyncio.Event()
+        self._signals = 0
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.paths.create()
+        self.lock.acquire()
+        try:
+            await self._serve()
+        finally:
+            self.lock.release()
+
+    async def _serve(self) -> None:
+        if self.cluster is not None:
+            created = await asyncio.to_thread(self.cluster.init)
+            if created:
+                self.announce(f"initialised a private PostgreSQL cluster in {self.cluster.data}")
+            await asyncio.to_thread(self.cluster.start)
+            await asyncio.to_thread(self.cluster.ensure_database)
+        try:
+            await self._with_database(database_conninfo(self.settings, self.cluster))
+        finally:
+            if self.cluster is not None:
+                await asyncio.to_thread(self.cluster.stop)
+
+    async def _with_database(self, conninfo: str) -> None:
+        pool = make_pool(conninfo, max_size=self.settings.db_pool_size)
+        try:
+            await pool.open(wait=True, timeout=15)
+        except psycopg_pool.PoolTimeout:
+            raise StartupError(
+                "cannot connect to the database (check DEPLOYD_DATABASE_URL)"
+            ) from None
+        try:
+            async with pool.connection() as conn:
+                applied = await migrate.migrate(conn, resource_dir("migrations"))
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            core = Core(
+                settings=self.settings,
+                pool=pool,
+                bus=EventBus(pool),
+                mode=self.mode,
+                started_at=datetime.now(UTC),
+                migrations_dir=resource_dir("migrations"),
+            )
+            password = await users.ensure_bootstrap_admin(core, with_password=self.mode == "dev")
+            if password:
+                self.announce(
+                    f"created user {self.settings.bootstrap_admin!r} with password {password} "
+                    "(shown once; change it with `deployctl users passwd`)"
+                )
+            await self._listen(core)
+        finally:
+            await pool.close()
+
+    async def _listen(self, core: Core) -> None:
+        server = RpcServer(core, self.paths.socket)
+        await server.start()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal)
+        await core.bus.publish(
+            "daemon.started",
+            f"deployd {__version__} started ({self.mode})",
+            actor="deployd",
+            data={"pid": os.getpid(), "version": __version__},
+        )
+        sd_notify("READY=1")
+        self.announce(
+            f"deployd {__version__} ({self.mode}) listening on {self.paths.socket}\n"
+            f"  try: deployctl --socket {self.paths.socket} status"
+        )
+        await self._stop.wait()
+        sd_notify("STOPPING=1")
+        log.info("shutting down")
+        try:
+            await core.bus.publish("daemon.stopping", "deployd is shutting down", actor="deployd")
+        except (psycopg.Error, psycopg_pool.PoolTimeout):
+            log.warning("could not record the shutdown event")
+        await server.close()
+
+    def _on_signal(self) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        self._stop.set()
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("psycopg.pool").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""Pure rules: no I/O, no clock reads, no randomness. Everything here is decided from inputs."""

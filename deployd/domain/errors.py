@@ -1,0 +1,5 @@
+"""The one error the domain raises: a rule was broken. Services turn it into `invalid`."""
+
+
+class DomainError(ValueError):
+    pass

@@ -1,0 +1,133 @@
+"""The event bus: every event is stored first, then handed to live subscribers.
+
+Subscribers get a bounded queue. One that falls too far behind is cut off (its stream ends
+with an error it can act on: reconnect with `after_id`) rather than letting memory grow or
+slowing the publishers down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from deployd.store import events as store
+from deployd.store.db import Row
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1000
+REPLAY_LIMIT = 10_000
+
+
+class SubscriberTooSlow(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    kinds: tuple[str, ...] = ()
+    app: str | None = None
+
+    def matches(self, event: Row) -> bool:
+        if self.app is not None and event["app"] != self.app:
+            return False
+        kind = event["kind"]
+        return not self.kinds or any(kind == k or kind.startswith(k + ".") for k in self.kinds)
+
+
+@dataclass(eq=False)
+class Subscription:
+    filter: EventFilter
+    queue: asyncio.Queue[Row | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    overflowed: bool = False
+
+
+class EventBus:
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Row]]) -> None:
+        self._pool = pool
+        self._subscriptions: set[Subscription] = set()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    async def publish(
+        self,
+        kind: str,
+        message: str,
+        *,
+        app: str | None = None,
+        actor: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Row:
+        async with self._pool.connection() as conn:
+            event = await store.insert(
+                conn, kind=kind, message=message, app=app, actor=actor, data=data or {}
+            )
+        self._fan_out(event)
+        return event
+
+    def _fan_out(self, event: Row) -> None:
+        for sub in list(self._subscriptions):
+            if not sub.filter.matches(event):
+                continue
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+                self._subscriptions.discard(sub)
+                log.warning("dropped an event subscriber that fell %d events behind", QUEUE_SIZE)
+
+    async def stream(
+        self, event_filter: EventFilter, after_id: int | None
+    ) -> tuple[int, AsyncIterator[Row]]:
+        """Register now (so nothing is missed), then yield replayed and live events in order.
+
+        Returns the newest stored id at subscription time and the iterator.
+        """
+        sub = Subscription(event_filter)
+        self._subscriptions.add(sub)
+        async with self._pool.connection() as conn:
+            last_id = await store.last_id(conn)
+            replay: list[Row] = []
+            if after_id is not None:
+                replay = await store.after(
+                    conn,
+                    kinds=list(event_filter.kinds),
+                    app=event_filter.app,
+                    after_id=after_id,
+                    limit=REPLAY_LIMIT,
+                )
+        return last_id, self._iterate(sub, replay)
+
+    async def _iterate(self, sub: Subscription, replay: list[Row]) -> AsyncIterator[Row]:
+        seen = 0
+        try:
+            for event in replay:
+                seen = event["id"]
+                yield event
+            while True:
+                if sub.overflowed and sub.queue.empty():
+                    raise SubscriberTooSlow
+                event = await sub.queue.get()
+                if event is None:
+                    return
+                if event["id"] > seen:
+                    yield event
+        finally:
+            self._subscriptions.discard(sub)
+
+    def close(self) -> None:
+        """End every live stream (daemon shutdown)."""
+        for sub in list(self._subscriptions):
+            try:
+                sub.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+        self._subscriptions.clear()

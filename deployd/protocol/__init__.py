@@ -1,0 +1,3 @@
+"""The contract between deployd and its clients. Imports pydantic and nothing of the project."""
+
+PROTOCOL_VERSION = 1

@@ -1,0 +1,122 @@
+"""Every RPC method: its name, params, result, the role it needs and whether it mutates.
+
+This table is the contract. The daemon dispatches and authorises from it, the audit log
+records every method marked `mutating`, and the client validates results with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from . import audit, events, system, users
+from .common import NoParams, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    name: str
+    params: type[BaseModel]
+    result: type[BaseModel]
+    role: Role
+    mutating: bool = False
+    notification: str | None = None
+    """For streams: the notification method each item arrives as."""
+    target: str | None = None
+    """The params field that names what the call acts on (recorded in the audit log)."""
+    summary: str = ""
+
+    @property
+    def stream(self) -> bool:
+        return self.notification is not None
+
+
+_ALL = (
+    Method(
+        "system.hello",
+        system.HelloParams,
+        system.HelloResult,
+        Role.VIEWER,
+        summary="handshake: protocol and daemon versions, who you are",
+    ),
+    Method(
+        "system.status",
+        NoParams,
+        system.StatusResult,
+        Role.VIEWER,
+        summary="daemon, database and host status",
+    ),
+    Method(
+        "auth.login",
+        users.LoginParams,
+        users.TokenCreated,
+        Role.VIEWER,
+        mutating=True,
+        target="name",
+        summary="exchange a password for a session token",
+    ),
+    Method(
+        "auth.authenticate",
+        users.AuthenticateParams,
+        users.AuthenticateResult,
+        Role.VIEWER,
+        summary="act as a token's user on this connection",
+    ),
+    Method("users.list", NoParams, users.UsersListResult, Role.VIEWER),
+    Method(
+        "users.add",
+        users.UsersAddParams,
+        users.UsersAddResult,
+        Role.ADMIN,
+        mutating=True,
+        target="name",
+    ),
+    Method(
+        "users.passwd",
+        users.UsersPasswdParams,
+        users.UsersPasswdResult,
+        Role.VIEWER,
+        mutating=True,
+        target="name",
+        summary="admins set anyone's password; others only their own",
+    ),
+    Method(
+        "users.remove",
+        users.UserNameParams,
+        users.UsersRemoveResult,
+        Role.ADMIN,
+        mutating=True,
+        target="name",
+    ),
+    Method(
+        "tokens.create",
+        users.TokensCreateParams,
+        users.TokenCreated,
+        Role.VIEWER,
+        mutating=True,
+        target="name",
+        summary="admins create tokens for anyone; others only for themselves",
+    ),
+    Method("tokens.list", users.TokensListParams, users.TokensListResult, Role.VIEWER),
+    Method(
+        "tokens.revoke",
+        users.TokenIdParams,
+        users.TokenInfo,
+        Role.VIEWER,
+        mutating=True,
+        target="id",
+    ),
+    Method("audit.list", audit.AuditListParams, audit.AuditListResult, Role.ADMIN),
+    Method("audit.verify", NoParams, audit.AuditVerifyResult, Role.ADMIN),
+    Method("events.list", events.EventsListParams, events.EventsListResult, Role.VIEWER),
+    Method(
+        "events.subscribe",
+        events.EventsSubscribeParams,
+        events.EventsSubscribeResult,
+        Role.VIEWER,
+        notification=events.EVENT_NOTIFICATION,
+    ),
+)
+
+METHODS: dict[str, Method] = {m.name: m for m in _ALL}

@@ -1,0 +1,55 @@
+"""`system.*`: the handshake and the daemon's own status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from .common import Identity, Params, Result
+
+
+class HelloParams(Params):
+    client: str | None = None
+
+
+class HelloResult(Result):
+    protocol: int
+    version: str
+    identity: Identity
+
+
+class DatabaseStatus(Result):
+    state: Literal["ok", "unreachable"]
+    server_version: str | None = None
+    migrations_applied: int = 0
+    migrations_pending: int = 0
+    detail: str | None = None
+
+
+class HostFacts(Result):
+    hostname: str
+    os: str
+    kernel: str
+    python: str
+    cpus: int
+    memory_bytes: int
+    root: bool
+    systemd: bool
+    docker: bool
+    docker_detail: str | None = None
+    nginx: str | None = None
+
+
+class StatusResult(Result):
+    version: str
+    protocol: int
+    mode: Literal["dev", "serve"]
+    pid: int
+    started_at: datetime
+    uptime_seconds: float
+    root: str
+    socket: str
+    database: DatabaseStatus
+    host: HostFacts
+    identity: Identity
+    connections: int

@@ -1,0 +1,1 @@
+"""The Unix-socket JSON-RPC server: framing, peer credentials, dispatch to services."""

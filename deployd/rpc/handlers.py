@@ -1,0 +1,50 @@
+"""The method table's other half: each RPC method is one call into a service.
+
+Handlers take the caller and the validated params model. Stream handlers return the
+first result and an async iterator of notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from deployd.protocol.methods import METHODS
+from deployd.protocol.users import AuthenticateResult
+from deployd.services import audit, events, system, users
+from deployd.services.core import Caller, Core
+
+Handler = Callable[[Core, Caller, Any], Awaitable[BaseModel]]
+StreamHandler = Callable[[Core, Caller, Any], Awaitable[tuple[BaseModel, AsyncIterator[BaseModel]]]]
+
+
+async def _authenticate(core: Core, caller: Caller, params: Any) -> BaseModel:
+    caller.identity = await users.authenticate(core, caller, params.token)
+    return AuthenticateResult(identity=caller.identity)
+
+
+HANDLERS: dict[str, Handler] = {
+    "system.hello": system.hello,
+    "system.status": lambda core, caller, _: system.status(core, caller),
+    "auth.login": users.login,
+    "auth.authenticate": _authenticate,
+    "users.list": lambda core, caller, _: users.list_users(core, caller),
+    "users.add": users.add,
+    "users.passwd": users.passwd,
+    "users.remove": users.remove,
+    "tokens.create": users.create_token,
+    "tokens.list": users.list_tokens,
+    "tokens.revoke": users.revoke_token,
+    "audit.list": audit.list_entries,
+    "audit.verify": lambda core, caller, _: audit.verify(core, caller),
+    "events.list": events.list_events,
+}
+
+STREAM_HANDLERS: dict[str, StreamHandler] = {
+    "events.subscribe": events.subscribe,
+}
+
+_missing = set(METHODS) - set(HANDLERS) - set(STREAM_HANDLERS)
+assert not _missing, f"methods without a handler: {sorted(_missing)}"

@@ -1,0 +1,45 @@
+"""What every service needs: the store, the event bus, the settings and who is calling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from deployd.config import Settings
+from deployd.engine.events import EventBus
+from deployd.protocol.common import Identity
+from deployd.protocol.system import HostFacts
+from deployd.store.db import Row
+
+Pool = AsyncConnectionPool[AsyncConnection[Row]]
+
+
+@dataclass
+class Core:
+    settings: Settings
+    pool: Pool
+    bus: EventBus
+    mode: Literal["dev", "serve"]
+    started_at: datetime
+    migrations_dir: Path
+    connections: int = 0
+    host_facts: tuple[float, HostFacts] | None = None
+    """(monotonic time read, facts): detection costs subprocesses, so it is cached."""
+
+
+@dataclass
+class Caller:
+    """The connection a call arrives on. `identity` changes when a token is presented."""
+
+    identity: Identity
+    peer_uid: int | None
+    peer_pid: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.identity.user

@@ -1,0 +1,75 @@
+"""`system.hello` and `system.status`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import UTC, datetime
+
+import psycopg
+import psycopg_pool
+
+from deployd import __version__
+from deployd.config import detect_host
+from deployd.protocol import PROTOCOL_VERSION
+from deployd.protocol.system import (
+    DatabaseStatus,
+    HelloParams,
+    HelloResult,
+    HostFacts,
+    StatusResult,
+)
+from deployd.store import migrate
+
+from .core import Caller, Core
+
+HOST_FACTS_TTL = 30.0
+
+
+async def hello(core: Core, caller: Caller, params: HelloParams) -> HelloResult:
+    return HelloResult(protocol=PROTOCOL_VERSION, version=__version__, identity=caller.identity)
+
+
+async def status(core: Core, caller: Caller) -> StatusResult:
+    now = datetime.now(UTC)
+    database, host = await asyncio.gather(_database(core), _host(core))
+    return StatusResult(
+        version=__version__,
+        protocol=PROTOCOL_VERSION,
+        mode=core.mode,
+        pid=os.getpid(),
+        started_at=core.started_at,
+        uptime_seconds=(now - core.started_at).total_seconds(),
+        root=str(core.settings.root or "/"),
+        socket=str(core.settings.paths.socket),
+        database=database,
+        host=host,
+        identity=caller.identity,
+        connections=core.connections,
+    )
+
+
+async def _database(core: Core) -> DatabaseStatus:
+    try:
+        async with core.pool.connection(timeout=2.0) as conn:
+            cursor = await conn.execute("SHOW server_version")
+            row = await cursor.fetchone()
+            state = await migrate.state(conn, core.migrations_dir)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        return DatabaseStatus(state="unreachable", detail=str(exc).splitlines()[0])
+    return DatabaseStatus(
+        state="ok",
+        server_version=row["server_version"] if row else None,
+        migrations_applied=len(state.applied),
+        migrations_pending=len(state.pending),
+    )
+
+
+async def _host(core: Core) -> HostFacts:
+    """Host facts change rarely and cost subprocesses: cached for a few seconds."""
+    if core.host_facts and time.monotonic() - core.host_facts[0] < HOST_FACTS_TTL:
+        return core.host_facts[1]
+    facts = HostFacts.model_validate(await asyncio.to_thread(detect_host), from_attributes=True)
+    core.host_facts = (time.monotonic(), facts)
+    return facts

@@ -1,0 +1,1 @@
+"""PostgreSQL: the connection pool, migrations and one repository module per aggregate."""

@@ -1,0 +1,108 @@
+"""The audit log, appended under the head row's lock so the hash chain has no forks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from psycopg import AsyncConnection
+
+from deployd.domain.audit_chain import AuditRecord, ChainedRecord, chain_hash
+
+from .db import Row
+
+Conn = AsyncConnection[Row]
+
+
+async def append(
+    conn: Conn,
+    *,
+    actor: str,
+    peer_uid: int | None,
+    method: str,
+    target: str | None,
+    outcome: str,
+    detail: str | None,
+) -> AuditRecord:
+    async with conn.transaction():
+        cursor = await conn.execute("SELECT last_id, last_hash FROM audit_head FOR UPDATE")
+        head = await cursor.fetchone()
+        if head is None:
+            raise RuntimeError("audit_head is missing: the audit log was tampered with")
+        record = AuditRecord(
+            id=head["last_id"] + 1,
+            at=datetime.now(UTC),
+            actor=actor,
+            peer_uid=peer_uid,
+            method=method,
+            target=target,
+            outcome=outcome,
+            detail=detail,
+        )
+        digest = chain_hash(bytes(head["last_hash"]), record)
+        await conn.execute(
+            """INSERT INTO audit_log
+               (id, at, actor, peer_uid, method, target, outcome, detail, prev_hash, hash)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (
+                record.id,
+                record.at,
+                actor,
+                peer_uid,
+                method,
+                target,
+                outcome,
+                detail,
+                bytes(head["last_hash"]),
+                digest,
+            ),
+        )
+        await conn.execute(
+            "UPDATE audit_head SET last_id = %s, last_hash = %s", (record.id, digest)
+        )
+    return record
+
+
+async def list_since(conn: Conn, since: datetime | None, limit: int) -> list[Row]:
+    cursor = await conn.execute(
+        """SELECT * FROM (
+               SELECT id, at, actor, peer_uid, method, target, outcome, detail FROM audit_log
+               WHERE (%(since)s::timestamptz IS NULL OR at >= %(since)s)
+               ORDER BY id DESC LIMIT %(limit)s) newest
+           ORDER BY id""",
+        {"since": since, "limit": limit},
+    )
+    return await cursor.fetchall()
+
+
+async def freeze_snapshot(conn: Conn) -> None:
+    """First statement of a transaction: every later read sees the same snapshot."""
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+async def head(conn: Conn) -> tuple[int, bytes] | None:
+    cursor = await conn.execute("SELECT last_id, last_hash FROM audit_head")
+    row = await cursor.fetchone()
+    return (int(row["last_id"]), bytes(row["last_hash"])) if row else None
+
+
+async def chain(conn: Conn) -> AsyncIterator[ChainedRecord]:
+    """Every row in id order, streamed with a server-side cursor (the log can be long)."""
+    cursor = conn.cursor(name="audit_chain")
+    async with conn.transaction():
+        await cursor.execute("SELECT * FROM audit_log ORDER BY id")
+        async for row in cursor:
+            yield ChainedRecord(
+                record=AuditRecord(
+                    id=row["id"],
+                    at=row["at"],
+                    actor=row["actor"],
+                    peer_uid=row["peer_uid"],
+                    method=row["method"],
+                    target=row["target"],
+                    outcome=row["outcome"],
+                    detail=row["detail"],
+                ),
+                prev_hash=bytes(row["prev_hash"]),
+                hash=bytes(row["hash"]),
+            )

@@ -1,0 +1,189 @@
+"""A private PostgreSQL cluster inside a directory, for `deployd dev` and the tests.
+
+It listens on a Unix socket in that directory only (no TCP port is taken) and trusts
+local connections: the directory's 0700 mode is the access control. initdb and postgres
+refuse to run as root, so when the caller is root the cluster belongs to an unprivileged
+account (Debian's `postgres`) and every pg_ctl call runs as it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+PORT = 5432
+DB_USER = "deployd"
+MAX_SOCKET_PATH = 107
+CONF = """
+# Written by deployd: a private cluster on a Unix socket only.
+listen_addresses = ''
+unix_socket_directories = '{socket_dir}'
+port = {port}
+max_connections = 60
+shared_buffers = 32MB
+fsync = {fsync}
+logging_collector = off
+"""
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def find_pg_bindir() -> Path:
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).resolve().parent
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if not versions:
+        raise ClusterError(
+            "PostgreSQL server binaries not found (initdb): install them, "
+            "e.g. `apt-get install postgresql`"
+        )
+    return versions[-1].parent
+
+
+class PrivateCluster:
+    def __init__(self, directory: Path, *, run_as: str = "postgres", durable: bool = True):
+        self.directory = directory.absolute()
+        self.data = self.directory / "data"
+        self.log_file = self.directory / "postgres.log"
+        self.durable = durable
+        self._user = run_as if os.geteuid() == 0 else None
+        self._bindir: Path | None = None
+        socket_path = self.directory / f".s.PGSQL.{PORT}"
+        if len(str(socket_path)) > MAX_SOCKET_PATH:
+            raise ClusterError(
+                f"{self.directory} is too long a path for a Unix socket: use a shorter --root"
+            )
+
+    @property
+    def bindir(self) -> Path:
+        if self._bindir is None:
+            self._bindir = find_pg_bindir()
+        return self._bindir
+
+    def conninfo(self, dbname: str = DB_USER) -> str:
+        return f"host={self.directory} port={PORT} user={DB_USER} dbname={dbname}"
+
+    @property
+    def initialised(self) -> bool:
+        return (self.data / "PG_VERSION").exists()
+
+    def init(self) -> bool:
+        """Create the cluster and its `deployd` database unless it exists. True if created."""
+        if self.initialised:
+            return False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        self._give_to_owner()
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            DB_USER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-instructions",
+        )
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                CONF.format(
+                    socket_dir=self.directory, port=PORT, fsync="on" if self.durable else "off"
+                )
+            )
+        self._give_to_owner()
+        return True
+
+    def running(self) -> bool:
+        if not self.initialised:
+            return False
+        result = self._run("pg_ctl", "-D", str(self.data), "status", check=False)
+        return result.returncode == 0
+
+    def start(self) -> bool:
+        """Start the server unless it already runs (left by a crashed daemon). True if started."""
+        if self.running():
+            return False
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60", "start"
+        )
+        return True
+
+    def stop(self) -> None:
+        if self.running():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def ensure_database(self, name: str = DB_USER) -> None:
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    def _give_to_owner(self) -> None:
+        if self._user is None:
+            return
+        entry = self._account()
+        for path in [self.directory, *self.directory.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+        self._check_reachable(entry)
+
+    def _account(self) -> pwd.struct_passwd:
+        assert self._user is not None
+        try:
+            return pwd.getpwnam(self._user)
+        except KeyError:
+            raise ClusterError(
+                f"running as root, the private PostgreSQL needs the unprivileged account "
+                f"{self._user!r}: install PostgreSQL (it creates `postgres`) or set "
+                f"DEPLOYD_PG_USER"
+            ) from None
+
+    def _check_reachable(self, entry: pwd.struct_passwd) -> None:
+        for parent in self.directory.parents:
+            mode = parent.stat().st_mode
+            if parent.stat().st_uid != entry.pw_uid and not mode & 0o001:
+                raise ClusterError(
+                    f"{entry.pw_name} cannot enter {parent} (mode {mode & 0o777:o}): "
+                    f"choose a --root below a directory others may traverse, e.g. /srv or /tmp"
+                )
+
+    def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [str(self.bindir / tool), *args]
+        kwargs: dict[str, object] = {}
+        if self._user is not None:
+            entry = self._account()
+            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        result = subprocess.run(
+            command,
+            cwd=self.directory,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise ClusterError(f"{tool} failed: " + " / ".join(detail))
+        return result
