@@ -82,7 +82,9 @@ def _report(kind: str, message: str, code: int) -> None:
 
 def run() -> None:
     try:
-        app(standalone_mode=False)
+        outcome = app(standalone_mode=False)
+        if isinstance(outcome, int):  # click returns the code of a typer.Exit here
+            sys.exit(outcome)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PRODUCTION_CONFIG_FILE = Path("/etc/deployd/deployd.toml")
@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     pg_user: str = "postgres"
     """Unprivileged account that runs the private cluster when `deployd dev` runs as root."""
     db_pool_size: int = Field(default=8, ge=1, le=100)
+
+    @field_validator("socket_mode", mode="before")
+    @classmethod
+    def _octal(cls, value: object) -> object:
+        """Modes are written the way chmod takes them: "0660" means octal."""
+        if isinstance(value, str):
+            try:
+                return int(value, 8)
+            except ValueError:
+                raise ValueError(f"not an octal file mode: {value!r}") from None
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -64,7 +64,7 @@ class Daemon:
         if mode == "dev" and not settings.database_url:
             self.cluster = PrivateCluster(self.paths.pg_dir, run_as=settings.pg_user)
         self._stop = asyncio.Event()
-        self._signals = 0
+        self._interrupts = 0
 
     def run(self) -> None:
         asyncio.run(self._main())
@@ -125,8 +125,8 @@ class Daemon:
         server = RpcServer(core, self.paths.socket)
         await server.start()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self._on_signal)
+        loop.add_signal_handler(signal.SIGINT, self._on_signal, True)
+        loop.add_signal_handler(signal.SIGTERM, self._on_signal, False)
         await core.bus.publish(
             "daemon.started",
             f"deployd {__version__} started ({self.mode})",
@@ -147,11 +147,13 @@ class Daemon:
             log.warning("could not record the shutdown event")
         await server.close()
 
-    def _on_signal(self) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            log.warning("second signal: exiting now")
-            os._exit(1)
+    def _on_signal(self, interactive: bool) -> None:
+        """Only set the flag; a second Ctrl-C (never a repeated SIGTERM) exits at once."""
+        if interactive:
+            self._interrupts += 1
+            if self._interrupts > 1:
+                log.warning("second Ctrl-C: exiting now, without a clean shutdown")
+                os._exit(1)
         self._stop.set()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from datetime import UTC, datetime
 
 from deployd.domain.audit_chain import ChainVerifier
@@ -45,9 +46,10 @@ async def verify(core: Core, caller: Caller) -> AuditVerifyResult:
         await store.freeze_snapshot(conn)  # the head and the rows must be read as of one instant
         head = await store.head(conn)
         verifier = ChainVerifier()
-        async for row in store.chain(conn):
-            if not verifier.feed(row):
-                break
+        async with aclosing(store.chain(conn)) as rows:
+            async for row in rows:
+                if not verifier.feed(row):
+                    break
     verdict = verifier.finish(head)
     return AuditVerifyResult(
         ok=verdict.ok, checked=verdict.checked, bad_id=verdict.bad_id, problem=verdict.problem

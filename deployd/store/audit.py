@@ -87,9 +87,12 @@ async def head(conn: Conn) -> tuple[int, bytes] | None:
 
 
 async def chain(conn: Conn) -> AsyncIterator[ChainedRecord]:
-    """Every row in id order, streamed with a server-side cursor (the log can be long)."""
-    cursor = conn.cursor(name="audit_chain")
-    async with conn.transaction():
+    """Every row in id order, streamed with a server-side cursor (the log can be long).
+
+    Call inside a transaction (server-side cursors live in one), and close it with
+    `contextlib.aclosing` when leaving early.
+    """
+    async with conn.cursor(name="audit_chain") as cursor:
         await cursor.execute("SELECT * FROM audit_log ORDER BY id")
         async for row in cursor:
             yield ChainedRecord(
