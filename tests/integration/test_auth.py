@@ -6,7 +6,6 @@ import json
 import os
 import pwd
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -30,13 +29,15 @@ except PermissionError:
     print(json.dumps({"error": "EACCES"})); sys.exit()
 reader = sock.makefile("rb")
 def call(i, m, p):
-    sock.sendall(json.dumps({"jsonrpc": "2.0", "id": i, "method": m, "params": p}).encode() + b"\\n")
+    message = {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+    sock.sendall(json.dumps(message).encode() + b"\\n")
     return json.loads(reader.readline())
 reply = call(1, "auth.authenticate", {"token": token}) if token else {}
 if "error" not in reply:
     reply = call(2, method, params)
 if "error" in reply:
-    print(json.dumps({"error": reply["error"]["data"]["kind"], "message": reply["error"]["message"]}))
+    error = reply["error"]
+    print(json.dumps({"error": error["data"]["kind"], "message": error["message"]}))
 else:
     print(json.dumps({"ok": reply["result"]}))
 """
