@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from deployd import __version__
@@ -81,20 +80,10 @@ def _report(kind: str, message: str, code: int) -> None:
 
 
 def run() -> None:
+    """Usage errors, --help and Ctrl-C are handled by the command framework (exit 2, 0, 1);
+    everything that comes back from the daemon is mapped here."""
     try:
-        outcome = app(standalone_mode=False)
-        if isinstance(outcome, int):  # click returns the code of a typer.Exit here
-            sys.exit(outcome)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.UsageError as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.Abort:
-        render.err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        app()
     except DaemonUnreachable as exc:
         _report("unreachable", str(exc), EXIT_UNREACHABLE)
     except RpcError as exc:

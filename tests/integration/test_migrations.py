@@ -86,5 +86,5 @@ def test_a_database_from_a_newer_deployd_is_refused(fresh_db: str, tmp_path: Pat
 
 def test_badly_named_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "1_nope.sql").write_text("SELECT 1;")
-    with pytest.raises(migrate.MigrationError, match="NNNN_name.sql"):
+    with pytest.raises(migrate.MigrationError, match=r"NNNN_name\.sql"):
         migrate.load(tmp_path)

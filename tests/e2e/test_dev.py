@@ -1,0 +1,201 @@
+"""The newcomer's path: `deployd dev` and the `deployctl` binary, as a person runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import BIN, RunningDaemon, start_daemon, world_readable_tempdir
+from tests.support.waiting import wait_for
+
+
+def deployctl(
+    socket: Path, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "deployctl"), "--socket", str(socket), *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+    )
+
+
+def postgres_running(root: Path) -> bool:
+    pid_file = root / "pg" / "data" / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    path = world_readable_tempdir("deployd-e2e-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def dev(base: Path) -> Iterator[RunningDaemon]:
+    daemon = start_daemon(["dev", "--root", str(base / "root")], base / "root")
+    yield daemon
+    daemon.stop()
+
+
+def test_first_start_creates_everything_and_prints_the_admin_password_once(
+    dev: RunningDaemon,
+) -> None:
+    output = dev.output()
+    assert "initialised a private PostgreSQL cluster" in output
+    match = re.search(r"created user 'admin' with password (\S+)", output)
+    assert match, output
+    assert (dev.root / "pg" / "data" / "PG_VERSION").exists()
+    assert not any(dev.root.glob("pg/.s.PGSQL.*.lock")) or postgres_running(dev.root)
+    assert oct(dev.socket.stat().st_mode & 0o777) == "0o660"
+    login = deployctl(
+        dev.socket, "login", "admin", "--password-stdin", "--json", input=match[1] + "\n"
+    )
+    assert login.returncode == 0, login.stderr
+    assert json.loads(login.stdout)["token"].startswith("dpd_")
+
+
+def test_status_json_is_one_document_with_the_host_facts(dev: RunningDaemon) -> None:
+    result = deployctl(dev.socket, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["mode"] == "dev"
+    assert status["database"]["state"] == "ok"
+    assert status["database"]["migrations_pending"] == 0
+    assert status["host"]["root"] is (os.geteuid() == 0)
+    assert status["host"]["systemd"] is Path("/run/systemd/system").is_dir()
+    assert status["identity"]["role"] == "admin"
+    assert status["uptime_seconds"] >= 0
+
+
+def test_status_for_people(dev: RunningDaemon) -> None:
+    result = deployctl(dev.socket, "status")
+    assert result.returncode == 0
+    for label in ("deployd", "uptime", "database", "systemd", "docker", "nginx"):
+        assert label in result.stdout
+
+
+def test_users_through_the_cli(dev: RunningDaemon) -> None:
+    added = deployctl(dev.socket, "users", "add", "erin", "--role", "deployer", "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["generated_password"]
+    listed = json.loads(deployctl(dev.socket, "users", "list", "--json").stdout)
+    assert {"erin", "admin"} <= {u["name"] for u in listed["users"]}
+    changed = deployctl(
+        dev.socket, "users", "passwd", "erin", "--password-stdin", input="a-fine-password\n"
+    )
+    assert changed.returncode == 0 and "password of erin changed" in changed.stdout
+    assert "a-fine-password" not in changed.stdout + changed.stderr
+    token = deployctl(dev.socket, "users", "token", "erin", "--ttl", "1h", "--json")
+    assert token.returncode == 0
+    removed = deployctl(dev.socket, "users", "remove", "erin")
+    assert removed.returncode == 0 and "1 tokens revoked" in removed.stdout
+    audit = deployctl(dev.socket, "audit", "--since", "1d", "--json")
+    methods = [e["method"] for e in json.loads(audit.stdout)["entries"]]
+    assert methods[-4:] == ["users.add", "users.passwd", "tokens.create", "users.remove"]
+    assert deployctl(dev.socket, "audit", "--verify").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["users", "add", "Not Valid"], 2, "name"),
+        (["users", "remove", "ghost"], 1, "no user named ghost"),
+        (["users", "remove", "admin"], 1, "built-in"),
+        (["audit", "--since", "yesterday"], 2, "since"),
+        (["no-such-command"], 2, "No such command"),
+    ],
+)
+def test_errors_are_one_line_with_the_documented_exit_code(
+    dev: RunningDaemon, args: list[str], code: int, message: str
+) -> None:
+    result = deployctl(dev.socket, *args)
+    assert result.returncode == code, result
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_json_errors_are_a_document_on_stdout(dev: RunningDaemon) -> None:
+    result = deployctl(dev.socket, "users", "remove", "ghost", "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == {
+        "error": {"kind": "not_found", "message": "no user named ghost"}
+    }
+
+
+def test_a_second_daemon_on_the_same_root_refuses_to_start(dev: RunningDaemon) -> None:
+    second = subprocess.run(
+        [str(BIN / "deployd"), "dev", "--root", str(dev.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert f"another deployd (pid {dev.process.pid}) is already running" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert deployctl(dev.socket, "status").returncode == 0  # the first one is unharmed
+
+
+def test_sigterm_stops_daemon_and_postgres_and_a_restart_reuses_the_data(
+    dev: RunningDaemon, base: Path
+) -> None:
+    deployctl(dev.socket, "users", "add", "keeper", "--role", "viewer")
+    assert postgres_running(dev.root)
+    assert dev.stop(signal.SIGTERM) == 0
+    assert not dev.socket.exists()
+    wait_for(lambda: not postgres_running(dev.root))
+    gone = deployctl(dev.socket, "status")
+    assert gone.returncode == 3
+    assert gone.stderr.strip() == f"deployctl: deployd is not running (no socket at {dev.socket})"
+
+    again = start_daemon(["dev", "--root", str(dev.root)], dev.root)
+    try:
+        assert "created user" not in again.output()
+        assert "initialised" not in again.output()
+        listed = json.loads(deployctl(dev.socket, "users", "list", "--json").stdout)
+        assert "keeper" in {u["name"] for u in listed["users"]}
+    finally:
+        assert again.stop() == 0
+    wait_for(lambda: not postgres_running(dev.root))
+
+
+def test_a_daemon_killed_hard_leaves_postgres_to_be_adopted(base: Path) -> None:
+    root = base / "crash"
+    first = start_daemon(["dev", "--root", str(root)], root)
+    first.stop(signal.SIGKILL)
+    assert postgres_running(root)  # kill -9 could not stop it
+    second = start_daemon(["dev", "--root", str(root)], root)  # stale lock and socket
+    try:
+        assert deployctl(second.socket, "status").returncode == 0
+    finally:
+        second.stop()
+    wait_for(lambda: not postgres_running(root))
+
+
+def test_version_is_instant_and_needs_no_daemon() -> None:
+    result = subprocess.run([str(BIN / "deployctl"), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("deployctl ")
+    probe = subprocess.run(
+        [str(BIN / "python"), "-X", "importtime", "-m", "deployctl.entry", "--version"],
+        capture_output=True,
+        text=True,
+    )
+    imported = {line.split("|")[-1].strip() for line in probe.stderr.splitlines()}
+    assert not {"pydantic", "rich", "asyncio", "typer"} & imported
