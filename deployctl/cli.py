@@ -75,7 +75,7 @@ app.add_typer(users.app, name="users")
 def _report(kind: str, message: str, code: int) -> None:
     if STATE.json:
         render.emit_json({"error": {"kind": kind, "message": message}})
-    render.err.print(f"deployctl: {message}", markup=False, highlight=False)
+    print(f"deployctl: {message}", file=sys.stderr)
     sys.exit(code)
 
 

@@ -14,3 +14,7 @@ def main() -> None:
     from deployctl.cli import run
 
     run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,8 @@
 """Everything a person sees. Services return data; this turns it into tables and lines.
 
-Values that come from users (names, targets, messages) are printed with markup disabled
-so a crafted name cannot restyle the terminal.
+Values that come from users (names, targets, messages) are printed as `Text`, never as
+markup, so a crafted name cannot restyle the terminal. rich is imported on first use:
+`--json` output and scripts never pay for it.
 """
 
 from __future__ import annotations
@@ -10,15 +11,34 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+
+@cache
+def out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@cache
+def err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def text(value: object, style: str = "") -> Text:
+    from rich.text import Text
+
+    return Text("" if value is None else str(value), style=style)
 
 
 def emit_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
@@ -30,19 +50,23 @@ def emit_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    from rich.table import Table
+
     grid = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
     for row in rows:
-        grid.add_row(*(Text("" if v is None else str(v)) for v in row))
-    out.print(grid)
+        grid.add_row(*(text(v) for v in row))
+    out().print(grid)
 
 
 def pairs(items: Iterable[tuple[str, Any]]) -> None:
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     for key, value in items:
-        grid.add_row(key, Text("" if value is None else str(value)))
-    out.print(grid)
+        grid.add_row(key, text(value))
+    out().print(grid)
 
 
 def when(moment: datetime | None) -> str:
@@ -80,9 +104,13 @@ def size(n: int) -> str:
 
 
 def success(message: str) -> None:
-    out.print(Text(message))
+    out().print(text(message))
+
+
+def failure(message: str) -> None:
+    err().print(text(message, style="bold red"))
 
 
 def secret_once(label: str, value: str) -> None:
-    out.print(Text(f"{label}: ", style="bold") + Text(value))
-    err.print(Text("Shown once: store it now.", style="yellow"))
+    out().print(text(f"{label}: ", style="bold") + text(value))
+    err().print(text("Shown once: store it now.", style="yellow"))

@@ -99,8 +99,9 @@ class Daemon:
                 "cannot connect to the database (check DEPLOYD_DATABASE_URL)"
             ) from None
         try:
+            migrations_dir = resource_dir("migrations")
             async with pool.connection() as conn:
-                applied = await migrate.migrate(conn, resource_dir("migrations"))
+                applied = await migrate.migrate(conn, migrations_dir)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             core = Core(
@@ -109,7 +110,7 @@ class Daemon:
                 bus=EventBus(pool),
                 mode=self.mode,
                 started_at=datetime.now(UTC),
-                migrations_dir=resource_dir("migrations"),
+                migrations=migrate.load(migrations_dir),
             )
             password = await users.ensure_bootstrap_admin(core, with_password=self.mode == "dev")
             if password:

@@ -30,11 +30,9 @@ def audit(
         elif verdict.ok:
             render.success(f"audit log intact: {verdict.checked} entries verified")
         else:
-            render.err.print(
+            render.failure(
                 f"audit log TAMPERED: entry {verdict.bad_id}: {verdict.problem} "
-                f"({verdict.checked} entries verified before it)",
-                style="bold red",
-                markup=False,
+                f"({verdict.checked} entries verified before it)"
             )
         if not verdict.ok:
             raise typer.Exit(1)

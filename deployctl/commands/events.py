@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 from deployd.protocol.events import Event, EventsListParams, EventsListResult, EventsSubscribeParams
 
@@ -14,12 +16,12 @@ from ..session import JsonFlag, session
 
 
 def _line(event: Event) -> Text:
-    text = Text(f"{render.when(event.at)}  ", style="dim")
-    text.append(f"{event.kind:<24}", style="bold")
+    line = render.text(f"{render.when(event.at)}  ", style="dim")
+    line.append(f"{event.kind:<24}", style="bold")
     if event.app:
-        text.append(f"[{event.app}] ")
-    text.append(event.message)
-    return text
+        line.append(f"[{event.app}] ")
+    line.append(event.message)
+    return line
 
 
 def events(
@@ -44,7 +46,7 @@ def events(
             render.emit_json(result)
         else:
             for event in result.events:
-                render.out.print(_line(event))
+                render.out().print(_line(event))
         return
     recent: EventsListResult = state.call(
         "events.list", EventsListParams(kinds=kinds, app=app, limit=limit)
@@ -64,4 +66,4 @@ def _print(event: Event, json: bool) -> None:
     if json:
         print(event.model_dump_json(), flush=True)
     else:
-        render.out.print(_line(event))
+        render.out().print(_line(event))

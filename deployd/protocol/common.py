@@ -28,13 +28,13 @@ class Role(StrEnum):
 class Params(BaseModel):
     """Base of every method's params: unknown fields are an error, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Result(BaseModel):
     """Base of every method's result: clients ignore fields a newer daemon adds."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class NoParams(Params):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Literal
 
 from psycopg import AsyncConnection
@@ -15,6 +14,7 @@ from deployd.engine.events import EventBus
 from deployd.protocol.common import Identity
 from deployd.protocol.system import HostFacts
 from deployd.store.db import Row
+from deployd.store.migrate import Migration
 
 Pool = AsyncConnectionPool[AsyncConnection[Row]]
 
@@ -26,7 +26,8 @@ class Core:
     bus: EventBus
     mode: Literal["dev", "serve"]
     started_at: datetime
-    migrations_dir: Path
+    migrations: list[Migration]
+    """The migrations this deployd ships, read once at start."""
     connections: int = 0
     host_facts: tuple[float, HostFacts] | None = None
     """(monotonic time read, facts): detection costs subprocesses, so it is cached."""

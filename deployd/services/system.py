@@ -55,7 +55,7 @@ async def _database(core: Core) -> DatabaseStatus:
         async with core.pool.connection(timeout=2.0) as conn:
             cursor = await conn.execute("SHOW server_version")
             row = await cursor.fetchone()
-            state = await migrate.state(conn, core.migrations_dir)
+            state = await migrate.state(conn, core.migrations)
     except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
         return DatabaseStatus(state="unreachable", detail=str(exc).splitlines()[0])
     return DatabaseStatus(

@@ -66,8 +66,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-async def state(conn: AsyncConnection[Row], directory: Path) -> MigrationState:
-    known = load(directory)
+async def state(conn: AsyncConnection[Row], known: list[Migration]) -> MigrationState:
+    """What is applied and what is pending, against the migrations this deployd ships."""
     cursor = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS e")
     row = await cursor.fetchone()
     applied = await _applied(conn) if row and row["e"] else {}

@@ -25,7 +25,7 @@ async def _state(conninfo: str, directory: Path) -> migrate.MigrationState:
     async with await psycopg.AsyncConnection.connect(
         conninfo, autocommit=True, row_factory=dict_row
     ) as conn:
-        return await migrate.state(conn, directory)
+        return await migrate.state(conn, migrate.load(directory))
 
 
 def test_from_zero_then_idempotent(fresh_db: str) -> None:

@@ -1,0 +1,44 @@
+"""Start a throwaway `deployd dev` for a benchmark and stop it afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+@contextmanager
+def dev_daemon() -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    base = Path(tempfile.mkdtemp(prefix="deployd-bench-", dir="/tmp"))
+    base.chmod(0o755)
+    root = base / "root"
+    log = (base / "daemon.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYD_")}
+    process = subprocess.Popen(
+        [str(BIN / "deployd"), "dev", "--root", str(root)],
+        stdout=log,
+        stderr=log,
+        env=env,
+        start_new_session=True,
+    )
+    socket = root / "deployd.sock"
+    deadline = time.monotonic() + 60
+    while b"listening on" not in (base / "daemon.log").read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit((base / "daemon.log").read_text())
+        time.sleep(0.05)
+    try:
+        yield socket, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        shutil.rmtree(base, ignore_errors=True)
