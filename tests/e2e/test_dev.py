@@ -199,3 +199,35 @@ def test_version_is_instant_and_needs_no_daemon() -> None:
     )
     imported = {line.split("|")[-1].strip() for line in probe.stderr.splitlines()}
     assert not {"pydantic", "rich", "asyncio", "typer"} & imported
+
+
+def test_admin_create_works_without_a_running_daemon(base: Path) -> None:
+    root = base / "offline"
+    first = start_daemon(["dev", "--root", str(root)], root)
+    first.stop()
+    created = subprocess.run(
+        [str(BIN / "deployd"), "admin", "create", "ops", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    password = re.search(r"created admin ops with password (\S+)", created.stdout)
+    assert password, created.stdout
+    assert not postgres_running(root)  # started for the command, stopped after it
+    again = start_daemon(["dev", "--root", str(root)], root)
+    try:
+        login = deployctl(again.socket, "login", "ops", "--password-stdin", input=password[1])
+        assert login.returncode == 0, login.stderr
+        audit = json.loads(deployctl(again.socket, "audit", "--json").stdout)["entries"]
+        assert [(e["method"], e["target"]) for e in audit][:1] == [("admin.create", "ops")]
+        assert deployctl(again.socket, "audit", "--verify").returncode == 0
+    finally:
+        again.stop()
+    bad = subprocess.run(
+        [str(BIN / "deployd"), "admin", "create", "Bad Name", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "invalid user name" in bad.stderr
