@@ -17,7 +17,7 @@ from deployd.protocol.errors import ErrorKind, RpcError
 
 from . import render
 from .client import DaemonUnreachable
-from .commands import audit, events, system, users
+from .commands import apps, audit, deploys, events, logs, system, users
 from .session import STATE
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -66,6 +66,11 @@ def global_options(
 
 
 app.command()(system.status)
+app.add_typer(apps.app, name="apps")
+app.command()(deploys.deploy)
+app.command()(deploys.rollback)
+app.command()(deploys.releases)
+app.command()(logs.logs)
 app.command()(audit.audit)
 app.command()(events.events)
 app.command()(users.login)

@@ -147,6 +147,8 @@ class Client:
             method = message.get("method")
             if method == STREAM_ENDED_NOTIFICATION:
                 params = message.get("params") or {}
+                if params.get("kind") == "complete":
+                    return
                 raise RpcError(ErrorKind.UNAVAILABLE, str(params.get("reason", "stream ended")))
             if method == expected:
                 yield message.get("params") or {}

@@ -72,11 +72,11 @@ def dev(
         Path, typer.Option(help="Directory for all state, sockets and the private PostgreSQL.")
     ] = Path(".deployd"),
     http_port: Annotated[
-        int, typer.Option(min=1024, max=65535, help="Port of the private nginx (next release).")
+        int, typer.Option(min=1024, max=65535, help="Port of the private nginx serving the apps.")
     ] = 8080,
 ) -> None:
     """Run everything unprivileged in one directory: private PostgreSQL, daemon, socket."""
-    _run(load_settings(root=root.absolute()), "dev")
+    _run(load_settings(root=root.absolute(), http_port=http_port), "dev")
 
 
 def _conninfo(settings: Settings) -> tuple[str, PrivateCluster | None]:

@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     pg_user: str = "postgres"
     """Unprivileged account that runs the private cluster when `deployd dev` runs as root."""
     db_pool_size: int = Field(default=8, ge=1, le=100)
+    port_range: str = Field(default="20000-29999", pattern=r"^[0-9]{4,5}-[0-9]{4,5}$")
+    """Slot ports are taken from here, two per app, skipping ports others use."""
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    """Where nginx listens for apps: 8080 in dev, 80 in production."""
+    base_domain: str = Field(default="localhost", pattern=r"^[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?$")
+    """Every app answers at <app>.<base_domain>."""
+    app_user: str = "nobody"
+    """Unprivileged account that builds and runs apps when the daemon is root."""
+    python: str = "/usr/bin/python3"
+    """Interpreter that makes Python apps' virtualenvs."""
+    nginx_sites_dir: Path = Path("/etc/nginx/conf.d")
+    """Production: where the system nginx includes deployd's site files from."""
+    max_jobs: int = Field(default=4, ge=1, le=64)
+    """Deploys of different apps that may run at once."""
 
     @field_validator("socket_mode", mode="before")
     @classmethod
@@ -125,6 +139,17 @@ class Paths:
     @property
     def lock_file(self) -> Path:
         return self.run_dir / "deployd.lock"
+
+    @property
+    def nginx_dir(self) -> Path:
+        """The private nginx of `deployd dev`."""
+        return self.run_dir / "nginx"
+
+    def app_dir(self, app: str) -> Path:
+        return self.data_dir / "apps" / app
+
+    def app_logs(self, app: str) -> Path:
+        return self.log_dir / "apps" / app
 
     @property
     def pg_dir(self) -> Path:

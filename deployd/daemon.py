@@ -8,6 +8,7 @@ the socket. Signal handlers only set a flag; a second Ctrl-C exits at once.
 from __future__ import annotations
 
 import asyncio
+import grp
 import logging
 import os
 import signal
@@ -20,10 +21,16 @@ import psycopg
 import psycopg_pool
 
 from deployd import __version__
+from deployd.build.sandbox import app_account
 from deployd.config import Settings, resource_dir
+from deployd.engine import restore
 from deployd.engine.events import EventBus
+from deployd.engine.jobs import JobRunner
+from deployd.engine.platform import Platform, Pool
 from deployd.lifecycle import InstanceLock, sd_notify
+from deployd.proxy.nginx import Nginx, ProxyError
 from deployd.rpc.server import RpcServer
+from deployd.runtime.process import ProcessRuntime
 from deployd.services import users
 from deployd.services.core import Core
 from deployd.store import migrate
@@ -104,13 +111,17 @@ class Daemon:
                 applied = await migrate.migrate(conn, migrations_dir)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
+            bus = EventBus(pool)
+            platform = self._platform(pool, bus)
             core = Core(
                 settings=self.settings,
                 pool=pool,
-                bus=EventBus(pool),
+                bus=bus,
                 mode=self.mode,
                 started_at=datetime.now(UTC),
                 migrations=migrate.load(migrations_dir),
+                platform=platform,
+                jobs=JobRunner(platform),
             )
             password = await users.ensure_bootstrap_admin(core, with_password=self.mode == "dev")
             if password:
@@ -122,7 +133,51 @@ class Daemon:
         finally:
             await pool.close()
 
+    def _platform(self, pool: Pool, bus: EventBus) -> Platform:
+        settings, paths = self.settings, self.paths
+        account = app_account(settings.app_user)
+        private = paths.rerooted  # dev and tests: a private nginx inside the root
+        http_port = settings.http_port or (8080 if private else 80)
+        nginx_user = None
+        if private and account.switch:
+            nginx_user = f"{account.name} {grp.getgrgid(account.gid).gr_name}"
+        nginx = Nginx(
+            templates=resource_dir("templates"),
+            sites_dir=paths.nginx_dir / "sites" if private else settings.nginx_sites_dir,
+            listen=f"127.0.0.1:{http_port}" if private else str(http_port),
+            http_port=http_port,
+            prefix=paths.nginx_dir if private else None,
+            user=nginx_user,
+        )
+        return Platform(
+            settings=settings,
+            paths=paths,
+            pool=pool,
+            bus=bus,
+            nginx=nginx,
+            runtime=ProcessRuntime(account),
+            account=account,
+        )
+
+    async def _start_apps(self, core: Core) -> None:
+        platform = core.platform
+        if platform.nginx.prefix is not None:
+            try:
+                await asyncio.to_thread(platform.nginx.start)
+            except ProxyError as exc:
+                log.warning("the private nginx is not running: %s", exc)
+        await core.jobs.recover()
+        await restore.revive_live_slots(platform)
+        core.jobs.start()
+
+    async def _stop_apps(self, core: Core) -> None:
+        await core.jobs.stop()
+        if self.mode == "dev":  # dev tears everything down; production apps outlive us
+            await restore.stop_all(core.platform)
+            core.platform.nginx.stop()
+
     async def _listen(self, core: Core) -> None:
+        await self._start_apps(core)
         server = RpcServer(core, self.paths.socket)
         await server.start()
         loop = asyncio.get_running_loop()
@@ -147,6 +202,7 @@ class Daemon:
         except (psycopg.Error, psycopg_pool.PoolTimeout):
             log.warning("could not record the shutdown event")
         await server.close()
+        await self._stop_apps(core)
 
     def _on_signal(self, interactive: bool) -> None:
         """Only set the flag; a second Ctrl-C (never a repeated SIGTERM) exits at once."""

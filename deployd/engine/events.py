@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -33,9 +34,12 @@ class SubscriberTooSlow(Exception):
 class EventFilter:
     kinds: tuple[str, ...] = ()
     app: str | None = None
+    job: int | None = None
 
     def matches(self, event: Row) -> bool:
         if self.app is not None and event["app"] != self.app:
+            return False
+        if self.job is not None and event["data"].get("job") != self.job:
             return False
         kind = event["kind"]
         return not self.kinds or any(kind == k or kind.startswith(k + ".") for k in self.kinds)
@@ -52,6 +56,7 @@ class EventBus:
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Row]]) -> None:
         self._pool = pool
         self._subscriptions: set[Subscription] = set()
+        self.closed = False
 
     @property
     def subscriber_count(self) -> int:
@@ -65,11 +70,25 @@ class EventBus:
         app: str | None = None,
         actor: str | None = None,
         data: dict[str, Any] | None = None,
+        persist: bool = True,
     ) -> Row:
-        async with self._pool.connection() as conn:
-            event = await store.insert(
-                conn, kind=kind, message=message, app=app, actor=actor, data=data or {}
-            )
+        """Store the event, then hand it out. Transient ones (build output lines) are only
+        handed out, with id 0: they are kept in log files, not in the event table."""
+        if persist:
+            async with self._pool.connection() as conn:
+                event = await store.insert(
+                    conn, kind=kind, message=message, app=app, actor=actor, data=data or {}
+                )
+        else:
+            event = {
+                "id": 0,
+                "at": datetime.now(UTC),
+                "kind": kind,
+                "app": app,
+                "actor": actor,
+                "message": message,
+                "data": data or {},
+            }
         self._fan_out(event)
         return event
 
@@ -101,6 +120,7 @@ class EventBus:
                     conn,
                     kinds=list(event_filter.kinds),
                     app=event_filter.app,
+                    job=event_filter.job,
                     after_id=after_id,
                     limit=REPLAY_LIMIT,
                 )
@@ -118,13 +138,15 @@ class EventBus:
                 event = await sub.queue.get()
                 if event is None:
                     return
-                if event["id"] > seen:
+                if event["id"] == 0 or event["id"] > seen:
                     yield event
         finally:
             self._subscriptions.discard(sub)
 
     def close(self) -> None:
-        """End every live stream (daemon shutdown)."""
+        """End every live stream (daemon shutdown): each ends with SubscriberTooSlow's
+        sibling, a clean end, which the server reports as the daemon shutting down."""
+        self.closed = True
         for sub in list(self._subscriptions):
             try:
                 sub.queue.put_nowait(None)

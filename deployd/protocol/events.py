@@ -57,3 +57,4 @@ STREAM_ENDED_NOTIFICATION = "stream.ended"
 class StreamEnded(Result):
     reason: str
     kind: str = "unavailable"
+    """`complete` when the stream has said all it had to say; an error kind otherwise."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from . import audit, events, system, users
+from . import apps, audit, events, system, users
 from .common import NoParams, Role
 
 
@@ -116,6 +116,59 @@ _ALL = (
         events.EventsSubscribeResult,
         Role.VIEWER,
         notification=events.EVENT_NOTIFICATION,
+    ),
+    Method("apps.list", NoParams, apps.AppsListResult, Role.VIEWER),
+    Method("apps.show", apps.AppParams, apps.AppInfo, Role.VIEWER),
+    Method(
+        "apps.create",
+        apps.AppsCreateParams,
+        apps.AppInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="name",
+    ),
+    Method(
+        "apps.delete",
+        apps.AppParams,
+        apps.AppsDeleteResult,
+        Role.ADMIN,
+        mutating=True,
+        target="name",
+        summary="stop its slots, remove its site and artifacts",
+    ),
+    Method(
+        "deploys.start",
+        apps.DeploysStartParams,
+        apps.JobInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="app",
+    ),
+    Method(
+        "deploys.rollback",
+        apps.DeploysRollbackParams,
+        apps.JobInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="app",
+    ),
+    Method("deploys.show", apps.DeploysWatchParams, apps.JobInfo, Role.VIEWER),
+    Method(
+        "deploys.watch",
+        apps.DeploysWatchParams,
+        apps.JobInfo,
+        Role.VIEWER,
+        notification=apps.DEPLOY_NOTIFICATION,
+        summary="the job, then its events until it is live or has failed",
+    ),
+    Method("releases.list", apps.ReleasesListParams, apps.ReleasesListResult, Role.VIEWER),
+    Method("logs.read", apps.LogsReadParams, apps.LogsReadResult, Role.VIEWER),
+    Method(
+        "logs.follow",
+        apps.LogsFollowParams,
+        apps.LogsFollowStarted,
+        Role.VIEWER,
+        notification=apps.LOG_NOTIFICATION,
     ),
 )
 

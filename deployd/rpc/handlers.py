@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from deployd.protocol.methods import METHODS
 from deployd.protocol.users import AuthenticateResult
-from deployd.services import audit, events, system, users
+from deployd.services import apps, audit, deploys, events, logs, system, users
 from deployd.services.core import Caller, Core
 
 Handler = Callable[[Core, Caller, Any], Awaitable[BaseModel]]
@@ -40,10 +40,21 @@ HANDLERS: dict[str, Handler] = {
     "audit.list": audit.list_entries,
     "audit.verify": lambda core, caller, _: audit.verify(core, caller),
     "events.list": events.list_events,
+    "apps.list": lambda core, caller, _: apps.list_apps(core, caller),
+    "apps.show": apps.show,
+    "apps.create": apps.create,
+    "apps.delete": apps.delete,
+    "deploys.start": deploys.start,
+    "deploys.rollback": deploys.rollback,
+    "deploys.show": deploys.show,
+    "releases.list": deploys.releases,
+    "logs.read": logs.read,
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {
     "events.subscribe": events.subscribe,
+    "deploys.watch": deploys.watch,
+    "logs.follow": logs.follow,
 }
 
 _missing = set(METHODS) - set(HANDLERS) - set(STREAM_HANDLERS)

@@ -119,16 +119,14 @@ class Connection:
         try:
             async for item in stream:
                 await self.send(framing.notification(notification, item.model_dump(mode="json")))
-        except Exception as exc:  # the stream's source ended it (too slow, shutdown)
-            log.info("ended a %s stream for %s: %s", notification, self.caller.name, exc)
-            ended = StreamEnded(reason="you fell too far behind; subscribe again with after_id")
-            await self.send(framing.notification(STREAM_ENDED_NOTIFICATION, ended.model_dump()))
+        except RpcError as exc:  # the source ended the stream: shutdown, or a slow reader
+            ended = StreamEnded(reason=exc.message, kind=exc.kind.value)
         else:
-            ended = StreamEnded(reason="the daemon is shutting down")
-            await self.send(framing.notification(STREAM_ENDED_NOTIFICATION, ended.model_dump()))
+            ended = StreamEnded(reason="complete", kind="complete")
         finally:
             self.streams -= 1
-            self.stop()
+        await self.send(framing.notification(STREAM_ENDED_NOTIFICATION, ended.model_dump()))
+        self.stop()
 
     def stop(self) -> None:
         """Stop reading; requests under way still get their replies."""

@@ -11,6 +11,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from deployd.config import Settings
 from deployd.engine.events import EventBus
+from deployd.engine.jobs import JobRunner
+from deployd.engine.platform import Platform
 from deployd.protocol.common import Identity
 from deployd.protocol.system import HostFacts
 from deployd.store.db import Row
@@ -27,6 +29,8 @@ class Core:
     mode: Literal["dev", "serve"]
     started_at: datetime
     migrations: list[Migration]
+    platform: Platform
+    jobs: JobRunner
     """The migrations this deployd ships, read once at start."""
     connections: int = 0
     host_facts: tuple[float, HostFacts] | None = None

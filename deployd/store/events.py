@@ -49,13 +49,22 @@ async def newest(conn: Conn, *, kinds: list[str], app: str | None, limit: int) -
 
 
 async def after(
-    conn: Conn, *, kinds: list[str], app: str | None, after_id: int, limit: int
+    conn: Conn,
+    *,
+    kinds: list[str],
+    app: str | None,
+    after_id: int,
+    limit: int,
+    job: int | None = None,
 ) -> list[Row]:
-    """Matching events with an id above `after_id`, oldest first (replay)."""
+    """Matching events with an id above `after_id`, oldest first (replay); `job` keeps
+    only the events of one deploy job."""
     cursor = await conn.execute(
         f"""SELECT id, at, kind, app, actor, message, data FROM events
-            WHERE id > %(after)s AND {_FILTER} ORDER BY id LIMIT %(limit)s""",
-        {"app": app, "kinds": kinds or None, "after": after_id, "limit": limit},
+            WHERE id > %(after)s AND {_FILTER}
+              AND (%(job)s::bigint IS NULL OR data->>'job' = %(job)s::text)
+            ORDER BY id LIMIT %(limit)s""",
+        {"app": app, "kinds": kinds or None, "after": after_id, "limit": limit, "job": job},
     )
     return await cursor.fetchall()
 

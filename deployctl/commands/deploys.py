@@ -1,0 +1,121 @@
+"""`deployctl deploy | rollback | releases`: getting releases live, and back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from deployd.protocol.apps import (
+    DeploysRollbackParams,
+    DeploysStartParams,
+    JobInfo,
+    ReleasesListParams,
+    ReleasesListResult,
+)
+from deployd.protocol.events import Event
+
+from .. import render
+from ..session import JsonFlag, Session, session
+
+NoWait = Annotated[
+    bool, typer.Option("--no-wait", help="Queue the job and return; the daemon carries on.")
+]
+
+
+def _follow(state: Session, job: JobInfo, json: bool) -> None:
+    """Stream the job's progress until its release is live (exit 0) or it failed (exit 1)."""
+    try:
+        with state.connect(timeout=None) as client:
+            _, stream = client.stream("deploys.watch", {"job": job.id})
+            for params in stream:
+                event = Event.model_validate(params)
+                if event.kind == "deploy.live":
+                    if not json:
+                        render.success(f"✓ {event.message}")
+                    break
+                if event.kind == "deploy.failed":
+                    if json:
+                        render.emit_json(
+                            {"error": {"kind": "failed", "message": event.message}, "job": job.id}
+                        )
+                    else:
+                        render.failure(f"✗ {event.message}")
+                    raise typer.Exit(1)
+                if event.kind == "deploy.succeeded":
+                    break
+                if not json:
+                    _progress(event)
+    except KeyboardInterrupt:
+        render.err().print(f"left job {job.id}; it goes on in the daemon")
+        raise typer.Exit(130) from None
+    if json:
+        render.emit_json(state.call("deploys.show", {"job": job.id}))
+
+
+def _progress(event: Event) -> None:
+    if event.kind == "deploy.output":
+        render.out().print(render.text("    " + event.message, style="dim"))
+    elif event.kind in ("deploy.step", "deploy.started"):
+        render.out().print(render.text(f"→ {event.message}"))
+
+
+def deploy(
+    name: str,
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit (default: the app's).")
+    ] = None,
+    no_wait: NoWait = False,
+    json: JsonFlag = False,
+) -> None:
+    """Build and start a release in the idle slot, check it, switch traffic to it."""
+    state = session(json)
+    job: JobInfo = state.call("deploys.start", DeploysStartParams(app=name, ref=ref))
+    if no_wait:
+        render.emit_json(job) if json else render.success(f"queued deploy job {job.id}")
+        return
+    _follow(state, job, json)
+
+
+def rollback(
+    name: str,
+    to: Annotated[int | None, typer.Option(help="Release id (default: the previous one).")] = None,
+    no_wait: NoWait = False,
+    json: JsonFlag = False,
+) -> None:
+    """Put a kept earlier release live again, without rebuilding."""
+    state = session(json)
+    job: JobInfo = state.call("deploys.rollback", DeploysRollbackParams(app=name, to=to))
+    if no_wait:
+        render.emit_json(job) if json else render.success(f"queued rollback job {job.id}")
+        return
+    _follow(state, job, json)
+
+
+def releases(
+    name: str,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json: JsonFlag = False,
+) -> None:
+    """An app's releases, newest first: which is live, which can be rolled back to."""
+    result: ReleasesListResult = session(json).call(
+        "releases.list", ReleasesListParams(app=name, limit=limit)
+    )
+    if json:
+        render.emit_json(result)
+        return
+    render.table(
+        ["ID", "COMMIT", "REF", "CREATED", "BY", "STATUS", ""],
+        [
+            [
+                r.id,
+                (r.commit or "-")[:12],
+                r.ref or "-",
+                render.when(r.created_at),
+                r.created_by or "-",
+                r.status,
+                "◀ live" if r.live else ("kept" if r.kept else ""),
+            ]
+            for r in result.releases
+        ],
+    )

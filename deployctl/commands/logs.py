@@ -1,0 +1,48 @@
+"""`deployctl logs NAME [-f] [--build RELEASE]`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from deployd.protocol.apps import LogLine, LogsFollowParams, LogsReadParams, LogsReadResult
+
+from .. import render
+from ..session import JsonFlag, session
+
+
+def logs(
+    name: str,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new output.")
+    ] = False,
+    build: Annotated[
+        int | None, typer.Option(help="Show this release's build log instead.")
+    ] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10_000)] = 100,
+    json: JsonFlag = False,
+) -> None:
+    """An app's runtime output (the live slot), or a release's build output."""
+    state = session(json)
+    if not follow or build is not None:
+        result: LogsReadResult = state.call(
+            "logs.read", LogsReadParams(app=name, lines=lines, build=build)
+        )
+        if json:
+            render.emit_json(result)
+        else:
+            sys.stdout.write("".join(line + "\n" for line in result.lines))
+        return
+    try:
+        with state.connect(timeout=None) as client:
+            _, stream = client.stream("logs.follow", LogsFollowParams(app=name, lines=lines))
+            for params in stream:
+                line = LogLine.model_validate(params)
+                if json:
+                    print(line.model_dump_json(), flush=True)
+                else:
+                    print(f"{line.slot}| {line.line}", flush=True)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

@@ -1,0 +1,104 @@
+"""The slot state machine of ARCHITECTURE.md §2, as a table and nothing else.
+
+Every app has two slots, blue and green. A deploy always lands in the one that is not
+live. The table says which event moves a slot from which state to which; anything not in
+it is illegal and raises, so a bug in the engine cannot put a slot in a state that the
+reconciler does not understand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class SlotState(StrEnum):
+    EMPTY = "empty"
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    LIVE = "live"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    CRASHED = "crashed"
+
+
+class SlotEvent(StrEnum):
+    START = "start"
+    """A release was started in the slot."""
+    PASSED = "passed"
+    """The health check passed N times in a row."""
+    FAILED = "failed"
+    """The health check did not pass within its timeout, or the process exited."""
+    PROMOTE = "promote"
+    """nginx now sends traffic here."""
+    ABORT = "abort"
+    """A healthy slot that will not go live (the switch failed, or the deploy was aborted)."""
+    DRAIN = "drain"
+    """Traffic moved to the other slot; in-flight requests finish."""
+    STOPPED = "stopped"
+    """The process is gone after a stop."""
+    CRASH = "crash"
+    """The live process exited on its own."""
+    RESTART = "restart"
+    """A crashed slot's release is started again."""
+
+
+S, E = SlotState, SlotEvent
+TRANSITIONS: dict[tuple[SlotState, SlotEvent], SlotState] = {
+    (S.EMPTY, E.START): S.STARTING,
+    (S.STOPPED, E.START): S.STARTING,
+    (S.FAILED, E.START): S.STARTING,
+    (S.STARTING, E.PASSED): S.HEALTHY,
+    (S.STARTING, E.FAILED): S.FAILED,
+    (S.HEALTHY, E.PROMOTE): S.LIVE,
+    (S.HEALTHY, E.ABORT): S.STOPPED,
+    (S.LIVE, E.DRAIN): S.DRAINING,
+    (S.LIVE, E.CRASH): S.CRASHED,
+    (S.DRAINING, E.STOPPED): S.STOPPED,
+    (S.CRASHED, E.RESTART): S.STARTING,
+}
+
+RUNNING = frozenset({S.STARTING, S.HEALTHY, S.LIVE, S.DRAINING})
+"""States in which the slot's process should exist."""
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, state: SlotState, event: SlotEvent) -> None:
+        super().__init__(f"a slot that is {state.value} cannot take the event {event.value!r}")
+        self.state = state
+        self.event = event
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    name: str
+    port: int
+    state: SlotState = SlotState.EMPTY
+    release_id: int | None = None
+    changed_at: datetime | None = None
+
+
+def next_state(state: SlotState, event: SlotEvent) -> SlotState:
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition(state, event) from None
+
+
+def step(slot: Slot, event: SlotEvent, now: datetime, release_id: int | None = None) -> Slot:
+    """The slot after `event`. START names the release it starts; other events keep it."""
+    state = next_state(slot.state, event)
+    if event is SlotEvent.START:
+        if release_id is None:
+            raise ValueError("starting a slot needs a release")
+        return replace(slot, state=state, release_id=release_id, changed_at=now)
+    return replace(slot, state=state, changed_at=now)
+
+
+SLOT_NAMES = ("blue", "green")
+
+
+def other(name: str) -> str:
+    return SLOT_NAMES[1] if name == SLOT_NAMES[0] else SLOT_NAMES[0]

@@ -1,0 +1,43 @@
+"""Health checks report; the pipeline decides. This probes a starting slot until it has
+passed N times in a row, or says why it did not within the timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+from deployd import httpcheck
+from deployd.domain.manifest import HealthCheck
+from deployd.runtime.process import Handle, ProcessRuntime
+
+
+class Unhealthy(Exception):
+    pass
+
+
+async def wait_healthy(
+    runtime: ProcessRuntime, handle: Handle, port: int, check: HealthCheck
+) -> int:
+    """Returns how many probes it took; raises Unhealthy with the last observation."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + check.timeout
+    passes = probes = 0
+    last = "no answer yet"
+    while loop.time() < deadline:
+        if not runtime.alive(handle):
+            status = runtime.exit_status(handle)
+            detail = f" with status {status}" if status is not None else ""
+            raise Unhealthy(f"the web process exited{detail} before it became healthy")
+        probes += 1
+        try:
+            reply = await httpcheck.get(port, check.path, timeout=max(1.0, check.interval * 4))
+        except (OSError, TimeoutError) as exc:
+            passes, last = 0, f"{type(exc).__name__}: {exc}".rstrip(": ")
+        else:
+            if 200 <= reply.status < 400:
+                passes += 1
+                if passes >= check.passes:
+                    return probes
+            else:
+                passes, last = 0, f"GET {check.path} answered HTTP {reply.status}"
+        await asyncio.sleep(check.interval)
+    raise Unhealthy(f"not healthy within {check.timeout:g}s (last check: {last})")

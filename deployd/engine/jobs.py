@@ -1,0 +1,110 @@
+"""The job runner: claims queued jobs from PostgreSQL and runs them, one per app at a time
+(the database enforces it), different apps in parallel up to `max_jobs`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from deployd.store import apps as app_store
+from deployd.store import jobs as store
+from deployd.store.db import Row
+
+from . import pipeline
+from .platform import Platform
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 2.0
+
+
+class JobRunner:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.create_task(self._run(), name="job-runner")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=15)
+
+    async def recover(self) -> None:
+        """Jobs a previous daemon was running when it stopped are failed, with the step."""
+        async with self.platform.pool.connection() as conn:
+            for job in await store.fail_interrupted(conn):
+                await self.platform.emit(
+                    "deploy.failed",
+                    f"job {job['id']} was interrupted during {job['step']}",
+                    job["app"],
+                    job=job["id"],
+                )
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while len(self._tasks) < self.platform.settings.max_jobs:
+                    async with self.platform.pool.connection() as conn:
+                        job = await store.claim_next(conn)
+                    if job is None:
+                        break
+                    task = asyncio.create_task(self._execute(job), name=f"job-{job['id']}")
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+            except Exception:
+                log.exception("the job runner could not claim a job; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
+
+    async def _execute(self, row: Row) -> None:
+        platform = self.platform
+        error: str | None = None
+        try:
+            async with platform.pool.connection() as conn:
+                app = await app_store.get(conn, row["app"])
+            if app is None:
+                raise pipeline.DeployFailed("the app was deleted")
+            job = pipeline.Job(platform, row, app)
+            await platform.emit(
+                "deploy.started",
+                f"{row['kind']} job {row['id']} started",
+                row["app"],
+                job=row["id"],
+                kind=row["kind"],
+            )
+            if row["kind"] == "rollback":
+                await pipeline.rollback(job)
+            else:
+                await pipeline.deploy(job)
+        except pipeline.DeployFailed as exc:
+            error = str(exc)
+        except asyncio.CancelledError:
+            error = "interrupted: the daemon is shutting down"
+        except Exception:
+            log.exception("job %s failed unexpectedly", row["id"])
+            error = "internal error; the daemon log has details"
+        await asyncio.shield(self._finish(row, error))
+
+    async def _finish(self, row: Row, error: str | None) -> None:
+        async with self.platform.pool.connection() as conn:
+            await store.finish(conn, row["id"], error=error)
+        kind = "deploy.failed" if error else "deploy.succeeded"
+        message = error or f"{row['kind']} job {row['id']} finished"
+        await self.platform.emit(kind, message, row["app"], job=row["id"])

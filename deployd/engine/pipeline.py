@@ -1,0 +1,344 @@
+"""The deploy and rollback pipelines of ARCHITECTURE.md §2.
+
+fetch → build (cached) → [release command] → start in the idle slot → health → switch
+nginx → verify through nginx → drain and stop the old slot → prune. Each step is recorded
+on the job before it runs and announced on the event bus. Any failure before the switch
+leaves the live slot untouched; a failed switch puts the old nginx site back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from deployd.build import native
+from deployd.build.native import BuildError
+from deployd.domain.errors import DomainError
+from deployd.domain.manifest import Manifest, parse_manifest
+from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
+from deployd.domain.slots import SlotEvent, SlotState, other
+from deployd.proxy.nginx import ProxyError, Site
+from deployd.runtime.process import StartError
+from deployd.sources import git, local
+from deployd.store import apps as app_store
+from deployd.store import jobs as job_store
+from deployd.store import releases as release_store
+from deployd.store.db import Row
+
+from . import slots
+from .health import Unhealthy, wait_healthy
+from .platform import Platform
+
+TAIL_LINES = 10
+
+
+class DeployFailed(Exception):
+    """Why a deploy or rollback did not go live, in words for the person who ran it."""
+
+
+class Job:
+    """One running job: its step bookkeeping and its output."""
+
+    def __init__(self, platform: Platform, row: Row, app: Row) -> None:
+        self.platform = platform
+        self.row = row
+        self.app = app
+        self.name: str = app["name"]
+        self.release_id: int | None = row["release_id"]
+        self.build_log: Path | None = None
+
+    async def step(self, name: str, message: str) -> None:
+        async with self.platform.pool.connection() as conn:
+            await job_store.set_step(conn, self.row["id"], name)
+        await self.platform.emit(
+            "deploy.step",
+            message,
+            self.name,
+            job=self.row["id"],
+            step=name,
+            release=self.release_id,
+        )
+
+    async def output(self, line: str) -> None:
+        if self.build_log is not None:
+            with self.build_log.open("a") as fh:
+                fh.write(line + "\n")
+        await self.platform.bus.publish(
+            "deploy.output", line, app=self.name, data={"job": self.row["id"]}, persist=False
+        )
+
+    async def db(self, action: Callable[[Any], Awaitable[Any]]) -> Any:
+        async with self.platform.pool.connection() as conn:
+            return await action(conn)
+
+
+def _artifact(platform: Platform, app: str, build_key: str) -> Path:
+    return platform.paths.app_dir(app) / "builds" / build_key
+
+
+async def deploy(job: Job) -> None:
+    platform = job.platform
+    release = await job.db(
+        lambda c: release_store.insert(
+            c,
+            app=job.name,
+            ref=job.row["params"].get("ref"),
+            created_by=job.row["actor"] or "deployd",
+        )
+    )
+    job.release_id = release["id"]
+    await job.db(lambda c: job_store.set_release(c, job.row["id"], release["id"]))
+    job.build_log = platform.paths.app_logs(job.name) / f"build-{release['id']}.log"
+    job.build_log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        artifact, manifest = await _fetch_and_build(job)
+    except DeployFailed as exc:
+        error = str(exc)
+        await job.db(lambda c: release_store.update(c, release["id"], status="failed", error=error))
+        raise
+    await activate(job, release["id"], manifest, artifact)
+
+
+async def _fetch_and_build(job: Job) -> tuple[Path, Manifest]:
+    platform = job.platform
+    tmp = platform.paths.app_dir(job.name) / "tmp" / str(job.release_id)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        commit = await _fetch(job, tmp)
+        try:
+            manifest = _read_manifest(tmp)
+        except DomainError as exc:
+            raise DeployFailed(str(exc)) from None
+        build_key = f"{commit}-{manifest.build_fingerprint()}"
+        artifact = _artifact(platform, job.name, build_key)
+        await job.db(
+            lambda c: release_store.update(
+                c,
+                job.release_id,
+                commit=commit,
+                build_key=build_key,
+                manifest=manifest.to_json(),
+                status="building",
+            )
+        )
+        if native.is_built(artifact):
+            await job.step("build", f"build cached: {commit[:12]} was built before")
+        else:
+            await job.step("build", f"building {commit[:12]} ({manifest.stack or 'Procfile'})")
+            try:
+                await native.build(
+                    tmp,
+                    artifact,
+                    manifest,
+                    account=platform.account,
+                    env={},
+                    log=job.output,
+                    python=platform.settings.python,
+                )
+            except BuildError as exc:
+                raise DeployFailed(f"build failed: {exc}") from None
+        await job.db(lambda c: release_store.update(c, job.release_id, status="built"))
+        return artifact, manifest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _fetch(job: Job, dest: Path) -> str:
+    """Put the source in `dest`; returns its commit (or a content digest for a directory)."""
+    app = job.app
+    ref: str | None = job.row["params"].get("ref") or app["branch"]
+    if app["source_kind"] == "path":
+        await job.step("fetch", f"copying {app['source']}")
+        try:
+            commit = await asyncio.to_thread(local.copy_tree, Path(app["source"]), dest)
+        except (local.SourceError, OSError) as exc:
+            raise DeployFailed(f"cannot copy the source: {exc}") from None
+        return commit
+    await job.step("fetch", f"fetching {ref or 'the default branch'} from {app['source']}")
+    mirror = job.platform.paths.app_dir(job.name) / "repo.git"
+    try:
+        await asyncio.to_thread(git.sync_mirror, app["source"], mirror)
+        if ref is None:
+            ref = await asyncio.to_thread(git.default_branch, mirror)
+        commit = await asyncio.to_thread(git.resolve, mirror, ref)
+        await asyncio.to_thread(git.export, mirror, commit, dest)
+    except git.GitError as exc:
+        raise DeployFailed(f"git: {exc}") from None
+    await job.output(f"{ref} is {commit}")
+    return commit
+
+
+def _read_manifest(source: Path) -> Manifest:
+    procfile = source / "Procfile"
+    if not procfile.is_file():
+        raise DomainError("no Procfile in the repository: add one with a `web:` line")
+    toml = source / "deployd.toml"
+    return parse_manifest(
+        procfile.read_text(errors="replace"),
+        toml.read_text(errors="replace") if toml.is_file() else None,
+        native.detect_stack(source),
+    )
+
+
+async def rollback(job: Job) -> None:
+    releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=1000))
+    live = next((r for r in releases if r["status"] == "live"), None)
+    refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
+    wanted = job.row["params"].get("to")
+    if wanted is None:
+        target = rollback_target(refs, live["id"] if live else None)
+        if target is None:
+            raise DeployFailed("there is no earlier release to roll back to")
+        wanted = target.id
+    row = next((r for r in releases if r["id"] == wanted), None)
+    if row is None or row["build_key"] is None or row["manifest"] is None:
+        raise DeployFailed(f"release {wanted} cannot be rolled back to (it was never built)")
+    artifact = _artifact(job.platform, job.name, row["build_key"])
+    if not native.is_built(artifact):
+        raise DeployFailed(f"release {wanted}'s build was pruned; deploy its commit instead")
+    job.release_id = wanted
+    await job.db(lambda c: job_store.set_release(c, job.row["id"], wanted))
+    job.build_log = job.platform.paths.app_logs(job.name) / f"build-{wanted}.log"
+    await activate(job, wanted, Manifest.from_json(row["manifest"]), artifact)
+
+
+def app_env(
+    platform: Platform, app: str, release_id: int, slot: str, port: int, artifact: Path
+) -> dict[str, str]:
+    return {
+        "PATH": native.runtime_path(artifact),
+        "HOME": str(artifact),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PORT": str(port),
+        "DEPLOYD_APP": app,
+        "DEPLOYD_RELEASE": str(release_id),
+        "DEPLOYD_SLOT": slot,
+    }
+
+
+async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path) -> None:
+    """Start `release_id` in the idle slot, check it, switch nginx to it, drain the old one."""
+    platform, name = job.platform, job.name
+    app = await job.db(lambda c: app_store.get(c, name))
+    by_name = await slots.load(platform, name)
+    live_name: str | None = app["live_slot"]
+    target = by_name[other(live_name) if live_name else "blue"]
+    target = await _settle(platform, name, target)
+    env = app_env(platform, name, release_id, target["name"], target["port"], artifact)
+
+    if manifest.release:
+        await job.step("release", f"running the release command: {manifest.release}")
+        try:
+            await native.run_command(
+                ["/bin/sh", "-c", manifest.release],
+                artifact,
+                {k: v for k, v in env.items() if k != "PORT"},
+                platform.account,
+                job.output,
+            )
+        except BuildError as exc:
+            raise DeployFailed(f"the release command failed: {exc}") from None
+
+    await job.step(
+        "start", f"starting release {release_id} in {target['name']} (port {target['port']})"
+    )
+    log_file = slots.log_file(platform, name, target["name"])
+    try:
+        handle = platform.runtime.start(manifest.web, artifact, env, log_file)
+    except StartError as exc:
+        raise DeployFailed(str(exc)) from None
+    target = await slots.transition(
+        platform, name, target, SlotEvent.START, release_id=release_id, handle=handle
+    )
+
+    await job.step("health", f"checking GET {manifest.health.path} on port {target['port']}")
+    try:
+        await wait_healthy(platform.runtime, handle, target["port"], manifest.health)
+    except Unhealthy as exc:
+        await platform.runtime.stop(handle, manifest.stop_timeout)
+        await slots.transition(platform, name, target, SlotEvent.FAILED)
+        raise DeployFailed(f"{exc}\n{_tail(log_file)}".rstrip()) from None
+    target = await slots.transition(platform, name, target, SlotEvent.PASSED)
+
+    await job.step("switch", f"switching nginx to release {release_id}")
+    await _switch(job, target, release_id, handle, manifest)
+
+    old = by_name[live_name] if live_name else None
+    if old is not None and old["state"] == SlotState.LIVE:
+        old = await slots.transition(platform, name, old, SlotEvent.DRAIN)
+    await platform.emit(
+        "deploy.live",
+        f"release {release_id} is live at {platform.url(name)}",
+        name,
+        job=job.row["id"],
+        release=release_id,
+        slot=target["name"],
+    )
+    if old is not None and old["state"] == SlotState.DRAINING:
+        await job.step("drain", f"draining {old['name']} for {manifest.drain_seconds:g}s")
+        await asyncio.sleep(manifest.drain_seconds)
+        await slots.stop_process(platform, old, manifest.stop_timeout)
+        await slots.transition(platform, name, old, SlotEvent.STOPPED, keep_handle=False)
+    await prune(job)
+
+
+async def _switch(job: Job, target: Row, release_id: int, handle: Any, manifest: Manifest) -> None:
+    platform, name = job.platform, job.name
+    site = Site(name, target["port"], release_id, (platform.hostname(name),))
+    previous = platform.nginx.current(name)
+    try:
+        await asyncio.to_thread(platform.nginx.apply, name, platform.nginx.render(site))
+        await platform.nginx.verify(platform.hostname(name), release_id)
+    except ProxyError as exc:
+        # the previous site passed `nginx -t` when it went live; put it back as it was
+        with contextlib.suppress(ProxyError):
+            await asyncio.to_thread(platform.nginx.apply, name, previous)
+        await platform.runtime.stop(handle, manifest.stop_timeout)
+        await slots.transition(platform, name, target, SlotEvent.ABORT, keep_handle=False)
+        raise DeployFailed(f"switch failed, the previous release keeps serving: {exc}") from None
+    await slots.transition(platform, name, target, SlotEvent.PROMOTE)
+
+    async def record(conn: Any) -> None:
+        async with conn.transaction():
+            await app_store.set_live_slot(conn, name, target["name"])
+            await release_store.mark_live(conn, name, release_id)
+
+    await job.db(record)
+
+
+async def _settle(platform: Platform, app: str, row: Row) -> Row:
+    """Bring a slot left mid-way (by a failure or a crash) to a state that can start."""
+    settle = {
+        SlotState.STARTING: SlotEvent.FAILED,
+        SlotState.HEALTHY: SlotEvent.ABORT,
+        SlotState.DRAINING: SlotEvent.STOPPED,
+    }
+    event = settle.get(SlotState(row["state"]))
+    if event is not None:
+        await slots.stop_process(platform, row)
+        row = await slots.transition(platform, app, row, event, keep_handle=False)
+    return row
+
+
+def _tail(log_file: Path) -> str:
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+    except FileNotFoundError:
+        return ""
+    return "last output:\n" + "\n".join("  " + line for line in lines) if lines else ""
+
+
+async def prune(job: Job) -> None:
+    releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=10_000))
+    live = next((r["id"] for r in releases if r["status"] == "live"), None)
+    refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
+    for key in artifacts_to_prune(refs, live):
+        await asyncio.to_thread(
+            shutil.rmtree, _artifact(job.platform, job.name, key), ignore_errors=True
+        )

@@ -1,0 +1,46 @@
+"""The adapters the engine composes, gathered once at daemon start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from deployd.build.sandbox import Account
+from deployd.config import Paths, Settings
+from deployd.domain.ports import parse_range
+from deployd.proxy.nginx import Nginx
+from deployd.runtime.process import ProcessRuntime
+from deployd.store.db import Row
+
+from .events import EventBus
+
+Pool = AsyncConnectionPool[AsyncConnection[Row]]
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    paths: Paths
+    pool: Pool
+    bus: EventBus
+    nginx: Nginx
+    runtime: ProcessRuntime
+    account: Account
+
+    @property
+    def ports(self) -> range:
+        return parse_range(self.settings.port_range)
+
+    def hostname(self, app: str) -> str:
+        return f"{app}.{self.settings.base_domain}"
+
+    def url(self, app: str) -> str:
+        port = self.nginx.http_port
+        suffix = "" if port == 80 else f":{port}"
+        return f"http://{self.hostname(app)}{suffix}/"
+
+    async def emit(self, kind: str, message: str, app: str, /, **data: Any) -> None:
+        await self.bus.publish(kind, message, app=app, actor="deployd", data=data)

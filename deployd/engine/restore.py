@@ -1,0 +1,85 @@
+"""Bringing apps back after the daemon starts, and stopping them when dev mode ends.
+
+The first piece of the reconciler: a live slot whose process is gone (the machine
+rebooted, or `deployd dev` stopped its apps) is started again from its release's artifact
+through crash → restart → health → promote, so the state machine stays the only way a
+slot changes state.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from deployd.build.native import is_built
+from deployd.domain.manifest import Manifest
+from deployd.domain.slots import RUNNING, SlotEvent, SlotState
+from deployd.proxy.nginx import Site
+from deployd.store import apps as app_store
+from deployd.store import releases as release_store
+
+from . import slots
+from .health import Unhealthy, wait_healthy
+from .pipeline import app_env
+from .platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+async def revive_live_slots(platform: Platform) -> None:
+    async with platform.pool.connection() as conn:
+        rows = [r for r in await app_store.all_slots(conn) if r["state"] == SlotState.LIVE]
+    for row in rows:
+        handle = slots.handle_of(row)
+        if handle is not None and platform.runtime.alive(handle):
+            continue  # still running: adopted as it is
+        try:
+            await _restart(platform, row)
+        except Exception as exc:
+            log.error("could not bring %s back: %s", row["app"], exc)
+            await platform.emit(
+                "app.down",
+                f"could not start the live release again: {exc}",
+                row["app"],
+                slot=row["name"],
+            )
+
+
+async def _restart(platform: Platform, row: dict[str, object]) -> None:
+    app, release_id = str(row["app"]), row["release_id"]
+    assert isinstance(release_id, int)
+    async with platform.pool.connection() as conn:
+        release = await release_store.get(conn, release_id)
+    if release is None or not release["build_key"]:
+        raise RuntimeError(f"release {release_id} is gone")
+    artifact = platform.paths.app_dir(app) / "builds" / release["build_key"]
+    if not is_built(artifact):
+        raise RuntimeError(f"the build of release {release_id} is missing")
+    manifest = Manifest.from_json(release["manifest"])
+    row = await slots.transition(platform, app, row, SlotEvent.CRASH, keep_handle=False)
+    env = app_env(platform, app, release_id, str(row["name"]), int(row["port"]), artifact)  # type: ignore[call-overload]
+    handle = platform.runtime.start(
+        manifest.web, artifact, env, slots.log_file(platform, app, str(row["name"]))
+    )
+    row = await slots.transition(platform, app, row, SlotEvent.RESTART, handle=handle)
+    try:
+        await wait_healthy(platform.runtime, handle, int(row["port"]), manifest.health)  # type: ignore[call-overload]
+    except Unhealthy:
+        await platform.runtime.stop(handle, manifest.stop_timeout)
+        await slots.transition(platform, app, row, SlotEvent.FAILED, keep_handle=False)
+        raise
+    row = await slots.transition(platform, app, row, SlotEvent.PASSED)
+    site = Site(app, int(row["port"]), release_id, (platform.hostname(app),))  # type: ignore[call-overload]
+    platform.nginx.apply(app, platform.nginx.render(site))
+    await slots.transition(platform, app, row, SlotEvent.PROMOTE)
+    await platform.emit(
+        "app.restored", f"release {release_id} serves again", app, release=release_id
+    )
+
+
+async def stop_all(platform: Platform) -> None:
+    """Dev teardown: stop every app process (their slots stay live, to be revived)."""
+    async with platform.pool.connection() as conn:
+        rows = await app_store.all_slots(conn)
+    for row in rows:
+        if SlotState(row["state"]) in RUNNING:
+            await slots.stop_process(platform, row, timeout=5)

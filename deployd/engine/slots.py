@@ -1,0 +1,86 @@
+"""Moving a slot through the state machine: the domain decides, the store records, the
+runtime acts. Every transition is persisted before the engine moves on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deployd.domain.slots import Slot, SlotEvent, SlotState, step
+from deployd.runtime.process import Handle
+from deployd.store import apps as store
+from deployd.store.db import Row
+
+from .platform import Platform
+
+
+def to_domain(row: Row) -> Slot:
+    return Slot(
+        name=row["name"],
+        port=row["port"],
+        state=SlotState(row["state"]),
+        release_id=row["release_id"],
+        changed_at=row["changed_at"],
+    )
+
+
+def handle_of(row: Row) -> Handle | None:
+    if row["pid"] is None or row["pid_started_at"] is None:
+        return None
+    return Handle(row["pid"], row["pid_started_at"])
+
+
+async def load(platform: Platform, app: str) -> dict[str, Row]:
+    async with platform.pool.connection() as conn:
+        return {row["name"]: row for row in await store.slots(conn, app)}
+
+
+async def transition(
+    platform: Platform,
+    app: str,
+    row: Row,
+    event: SlotEvent,
+    *,
+    release_id: int | None = None,
+    handle: Handle | None = None,
+    keep_handle: bool = True,
+) -> Row:
+    """Apply `event` to the slot in `row`; raises IllegalTransition for a move the table
+    does not allow. Returns the new row."""
+    slot = step(to_domain(row), event, datetime.now(UTC), release_id)
+    new_handle = handle or (handle_of(row) if keep_handle else None)
+    async with platform.pool.connection() as conn:
+        await store.save_slot(
+            conn,
+            app,
+            slot.name,
+            state=slot.state.value,
+            release_id=slot.release_id,
+            pid=new_handle.pid if new_handle else None,
+            pid_started_at=new_handle.started_at if new_handle else None,
+        )
+    await platform.emit(
+        "slot." + slot.state.value,
+        f"{slot.name} slot {slot.state.value}",
+        app,
+        slot=slot.name,
+        release=slot.release_id,
+        port=slot.port,
+    )
+    return {
+        **row,
+        "state": slot.state.value,
+        "release_id": slot.release_id,
+        "pid": new_handle.pid if new_handle else None,
+        "pid_started_at": new_handle.started_at if new_handle else None,
+    }
+
+
+async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> None:
+    handle = handle_of(row)
+    if handle is not None:
+        await platform.runtime.stop(handle, timeout)
+
+
+def log_file(platform: Platform, app: str, slot: str) -> Path:
+    return platform.paths.app_logs(app) / f"{slot}.log"

@@ -1,0 +1,145 @@
+"""`apps.*`, `deploys.*`, `releases.*` and `logs.*`: apps and how they reach production."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from .common import Params, Result
+
+AppName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+GitRef = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Runtime = Literal["process", "docker", "systemd"]
+
+DEPLOY_NOTIFICATION = "deploys.event"
+LOG_NOTIFICATION = "logs.line"
+
+
+class AppsCreateParams(Params):
+    name: AppName
+    git: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    branch: GitRef | None = None
+    path: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    runtime: Runtime = "process"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AppsCreateParams:
+        if (self.git is None) == (self.path is None):
+            raise ValueError("give exactly one source: git (a repository URL) or path")
+        if self.branch is not None and self.git is None:
+            raise ValueError("branch only applies to a git source")
+        return self
+
+
+class SlotInfo(Result):
+    name: str
+    port: int
+    state: str
+    release_id: int | None
+    pid: int | None
+
+
+class AppInfo(Result):
+    name: str
+    source_kind: str
+    source: str
+    branch: str | None
+    runtime: str
+    live_slot: str | None
+    live_release: int | None
+    url: str
+    created_at: datetime
+    slots: list[SlotInfo]
+    active_job: int | None = None
+
+
+class AppsListResult(Result):
+    apps: list[AppInfo]
+
+
+class AppParams(Params):
+    name: AppName
+
+
+class AppsDeleteResult(Result):
+    name: str
+    stopped_slots: int
+
+
+class DeploysStartParams(Params):
+    app: AppName
+    ref: GitRef | None = None
+
+
+class DeploysRollbackParams(Params):
+    app: AppName
+    to: int | None = Field(default=None, ge=1)
+
+
+class JobInfo(Result):
+    id: int
+    app: str
+    kind: str
+    state: str
+    step: str | None
+    release_id: int | None
+    error: str | None
+    actor: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class DeploysWatchParams(Params):
+    job: int = Field(ge=1)
+
+
+class ReleaseInfo(Result):
+    id: int
+    commit: str | None
+    ref: str | None
+    status: str
+    error: str | None
+    created_by: str | None
+    created_at: datetime
+    live_at: datetime | None
+    live: bool
+    kept: bool
+    """Its build is still on disk: it can be rolled back to in a second."""
+
+
+class ReleasesListParams(Params):
+    app: AppName
+    limit: int = Field(default=20, ge=1, le=1000)
+
+
+class ReleasesListResult(Result):
+    releases: list[ReleaseInfo]
+
+
+class LogsReadParams(Params):
+    app: AppName
+    lines: int = Field(default=100, ge=1, le=10_000)
+    build: int | None = Field(default=None, ge=1)
+    """A release id: its build log instead of the runtime log."""
+
+
+class LogsReadResult(Result):
+    source: str
+    lines: list[str]
+
+
+class LogsFollowParams(Params):
+    app: AppName
+    lines: int = Field(default=20, ge=0, le=10_000)
+
+
+class LogsFollowStarted(Result):
+    following: str
+
+
+class LogLine(Result):
+    slot: str
+    line: str

@@ -1,0 +1,1 @@
+"""The front door: nginx sites per app (and, later, certificates)."""

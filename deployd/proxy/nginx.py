@@ -1,0 +1,198 @@
+"""nginx: render an app's site, test it, reload, verify — or put the old site back.
+
+In dev deployd runs a private nginx (its own prefix, config and port) that it starts,
+reloads and stops; in production it writes `deployd-<app>.conf` into the system nginx's
+include directory and reloads that nginx. Either way no change reaches a running nginx
+without passing `nginx -t`, and a failed change is reverted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from deployd import atomic, httpcheck
+
+
+class ProxyError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    app: str
+    port: int
+    release_id: int
+    server_names: tuple[str, ...]
+
+
+def find_nginx() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+
+
+class Nginx:
+    def __init__(
+        self,
+        *,
+        templates: Path,
+        sites_dir: Path,
+        listen: str,
+        http_port: int,
+        prefix: Path | None = None,
+        user: str | None = None,
+    ) -> None:
+        self.sites_dir = sites_dir
+        self.listen = listen
+        self.http_port = http_port
+        self.prefix = prefix
+        self.user = user
+        self.binary = find_nginx()
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            # nginx config, not HTML: no escaping applies; every value is validated upstream
+            autoescape=False,  # noqa: S701
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+
+    # -- the private nginx of dev mode -------------------------------------------------
+
+    @property
+    def conf(self) -> Path | None:
+        return self.prefix / "nginx.conf" if self.prefix else None
+
+    def _base(self) -> list[str]:
+        if self.binary is None:
+            raise ProxyError("nginx is not installed: `apt-get install nginx`")
+        if self.prefix is None:
+            return [self.binary]
+        return [
+            self.binary,
+            "-p",
+            str(self.prefix),
+            "-c",
+            str(self.conf),
+            "-e",
+            str(self.prefix / "logs" / "error.log"),
+        ]
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self._base(), *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    def _pid(self) -> int | None:
+        if self.prefix is None:
+            return None
+        try:
+            pid = int((self.prefix / "nginx.pid").read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def start(self) -> None:
+        """Dev: write the main config and start (or adopt, and reload) the private nginx."""
+        assert self.prefix is not None and self.conf is not None
+        for sub in ("logs", "tmp", "sites"):
+            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+        self.sites_dir.mkdir(parents=True, exist_ok=True)
+        content = self.env.get_template("nginx/nginx.conf.j2").render(
+            prefix=self.prefix, listen=self.listen, sites_dir=self.sites_dir, user=self.user
+        )
+        atomic.write(self.conf, content)
+        self._check()
+        if self._pid() is not None:
+            self._reload()
+            return
+        result = self._run()
+        if result.returncode != 0:
+            raise ProxyError(f"nginx did not start: {_last_line(result)}")
+
+    def stop(self) -> None:
+        pid = self._pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGQUIT)  # graceful: finish requests, then exit
+
+    # -- sites ---------------------------------------------------------------------------
+
+    def site_path(self, app: str) -> Path:
+        return self.sites_dir / f"deployd-{app}.conf"
+
+    def render(self, site: Site) -> str:
+        return self.env.get_template("nginx/site.conf.j2").render(
+            app=site.app,
+            port=site.port,
+            release_id=site.release_id,
+            server_names=site.server_names,
+            listen=self.listen,
+        )
+
+    def current(self, app: str) -> str | None:
+        try:
+            return self.site_path(app).read_text()
+        except FileNotFoundError:
+            return None
+
+    def apply(self, app: str, content: str | None) -> None:
+        """Install a site (None removes it), test, reload; on failure restore and raise."""
+        path = self.site_path(app)
+        previous = self.current(app)
+        self._write(path, content)
+        try:
+            self._check()
+        except ProxyError:
+            self._write(path, previous)
+            raise
+        self._reload()
+
+    def _write(self, path: Path, content: str | None) -> None:
+        if content is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            atomic.write(path, content)
+
+    def _check(self) -> None:
+        result = self._run("-t", "-q")
+        if result.returncode != 0:
+            raise ProxyError(f"nginx rejected the configuration: {_last_line(result)}")
+
+    def _reload(self) -> None:
+        result = self._run("-s", "reload")
+        if result.returncode != 0:
+            raise ProxyError(f"nginx reload failed: {_last_line(result)}")
+
+    async def verify(self, host: str, release_id: int, timeout: float = 10.0) -> None:
+        """Wait until nginx answers for `host` from `release_id` (new workers are up)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last = "no answer"
+        while loop.time() < deadline:
+            try:
+                reply = await httpcheck.get(self.http_port, "/", host=host, timeout=2.0)
+            except (OSError, TimeoutError) as exc:
+                last = str(exc) or type(exc).__name__
+            else:
+                served = reply.headers.get("x-deployd-release")
+                if served == str(release_id):
+                    return
+                last = f"nginx still serves release {served} (HTTP {reply.status})"
+            await asyncio.sleep(0.02)
+        raise ProxyError(f"nginx did not switch to release {release_id}: {last}")
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"

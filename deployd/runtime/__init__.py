@@ -1,0 +1,1 @@
+"""How a release runs. `process` is the daemon supervising child processes itself."""

@@ -1,0 +1,154 @@
+"""`apps.*`: create, list, show and delete apps."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from deployd.domain import apps as rules
+from deployd.domain.errors import DomainError
+from deployd.domain.ports import pick_ports
+from deployd.engine import slots
+from deployd.protocol.apps import (
+    AppInfo,
+    AppParams,
+    AppsCreateParams,
+    AppsDeleteResult,
+    AppsListResult,
+    SlotInfo,
+)
+from deployd.protocol.errors import conflict, invalid, not_found
+from deployd.runtime.ports import is_free
+from deployd.store import apps as store
+from deployd.store import jobs as job_store
+from deployd.store.db import Row
+
+from .core import Caller, Core
+
+
+def _info(core: Core, app: Row, slot_rows: list[Row], active_job: int | None) -> AppInfo:
+    live = next((s for s in slot_rows if s["name"] == app["live_slot"]), None)
+    return AppInfo(
+        name=app["name"],
+        source_kind=app["source_kind"],
+        source=app["source"],
+        branch=app["branch"],
+        runtime=app["runtime"],
+        live_slot=app["live_slot"],
+        live_release=live["release_id"] if live else None,
+        url=core.platform.url(app["name"]),
+        created_at=app["created_at"],
+        active_job=active_job,
+        slots=[
+            SlotInfo(
+                name=s["name"],
+                port=s["port"],
+                state=s["state"],
+                release_id=s["release_id"],
+                pid=s["pid"],
+            )
+            for s in slot_rows
+        ],
+    )
+
+
+def _check_source(params: AppsCreateParams) -> tuple[str, str]:
+    try:
+        rules.check_app_name(params.name)
+        if params.git is not None:
+            rules.check_git_url(params.git)
+            if params.branch is not None:
+                rules.check_ref(params.branch)
+            if params.git.startswith("file://") and not Path(params.git[7:]).exists():
+                raise DomainError(f"no repository at {params.git[7:]}")
+            return "git", params.git
+        assert params.path is not None
+        rules.check_source_path(params.path)
+        if not Path(params.path).is_dir():
+            raise DomainError(f"{params.path} is not a directory")
+        return "path", params.path
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
+
+
+async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInfo:
+    kind, source = _check_source(params)
+    if params.runtime != "process":
+        raise invalid(f"the {params.runtime} runtime is not available yet: use process")
+    async with core.pool.connection() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE slots IN EXCLUSIVE MODE")  # one port allocation at a time
+        if await store.get(conn, params.name) is not None:
+            raise conflict(f"app {params.name} already exists")
+        try:
+            ports = pick_ports(core.platform.ports, await store.all_ports(conn), is_free)
+        except DomainError as exc:
+            raise conflict(str(exc)) from None
+        app = await store.insert(
+            conn,
+            name=params.name,
+            source_kind=kind,
+            source=source,
+            branch=params.branch,
+            runtime=params.runtime,
+            ports=ports,
+        )
+        slot_rows = await store.slots(conn, params.name)
+    await core.bus.publish(
+        "app.created",
+        f"{caller.name} created {params.name} from {source}",
+        app=params.name,
+        actor=caller.name,
+        data={"source": source, "ports": ports},
+    )
+    return _info(core, app, slot_rows, None)
+
+
+async def list_apps(core: Core, caller: Caller) -> AppsListResult:
+    async with core.pool.connection() as conn:
+        apps = await store.list_all(conn)
+        all_slots = await store.all_slots(conn)
+    by_app: dict[str, list[Row]] = {}
+    for row in all_slots:
+        by_app.setdefault(row["app"], []).append(row)
+    return AppsListResult(apps=[_info(core, a, by_app.get(a["name"], []), None) for a in apps])
+
+
+async def _get(core: Core, name: str) -> tuple[Row, list[Row], int | None]:
+    async with core.pool.connection() as conn:
+        app = await store.get(conn, name)
+        if app is None:
+            raise not_found(f"no app named {name}")
+        job = await job_store.active(conn, name)
+        return app, await store.slots(conn, name), job["id"] if job else None
+
+
+async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
+    return _info(core, *await _get(core, params.name))
+
+
+async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteResult:
+    _, slot_rows, job = await _get(core, params.name)
+    if job is not None:
+        raise conflict(f"{params.name} has job {job} under way: wait for it, then delete")
+    stopped = 0
+    for row in slot_rows:
+        if row["pid"] is not None:
+            await slots.stop_process(core.platform, row)
+            stopped += 1
+    await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
+    async with core.pool.connection() as conn:
+        await store.delete(conn, params.name)
+    for directory in (
+        core.platform.paths.app_dir(params.name),
+        core.platform.paths.app_logs(params.name),
+    ):
+        await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+    await core.bus.publish(
+        "app.deleted",
+        f"{caller.name} deleted {params.name}",
+        app=params.name,
+        actor=caller.name,
+        data={"stopped_slots": stopped},
+    )
+    return AppsDeleteResult(name=params.name, stopped_slots=stopped)

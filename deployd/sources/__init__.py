@@ -1,0 +1,1 @@
+"""Where a release's code comes from: git repositories and local directories."""

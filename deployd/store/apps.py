@@ -1,0 +1,89 @@
+"""Apps and their two slots."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+from .db import Row
+
+Conn = AsyncConnection[Row]
+
+_APP = "name, source_kind, source, branch, runtime, live_slot, created_at"
+_SLOT = "app, name, port, state, release_id, pid, pid_started_at, changed_at"
+
+
+async def list_all(conn: Conn) -> list[Row]:
+    cursor = await conn.execute(f"SELECT {_APP} FROM apps ORDER BY name")
+    return await cursor.fetchall()
+
+
+async def get(conn: Conn, name: str, *, lock: bool = False) -> Row | None:
+    suffix = " FOR UPDATE" if lock else ""
+    cursor = await conn.execute(f"SELECT {_APP} FROM apps WHERE name = %s{suffix}", (name,))
+    return await cursor.fetchone()
+
+
+async def insert(
+    conn: Conn,
+    *,
+    name: str,
+    source_kind: str,
+    source: str,
+    branch: str | None,
+    runtime: str,
+    ports: list[int],
+) -> Row:
+    cursor = await conn.execute(
+        f"""INSERT INTO apps (name, source_kind, source, branch, runtime)
+            VALUES (%s, %s, %s, %s, %s) RETURNING {_APP}""",
+        (name, source_kind, source, branch, runtime),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    for slot, port in zip(("blue", "green"), ports, strict=True):
+        await conn.execute(
+            "INSERT INTO slots (app, name, port) VALUES (%s, %s, %s)", (name, slot, port)
+        )
+    return row
+
+
+async def delete(conn: Conn, name: str) -> bool:
+    cursor = await conn.execute("DELETE FROM apps WHERE name = %s", (name,))
+    return cursor.rowcount == 1
+
+
+async def set_live_slot(conn: Conn, name: str, slot: str | None) -> None:
+    await conn.execute("UPDATE apps SET live_slot = %s WHERE name = %s", (slot, name))
+
+
+async def all_ports(conn: Conn) -> list[int]:
+    cursor = await conn.execute("SELECT port FROM slots")
+    return [r["port"] for r in await cursor.fetchall()]
+
+
+async def slots(conn: Conn, app: str) -> list[Row]:
+    cursor = await conn.execute(f"SELECT {_SLOT} FROM slots WHERE app = %s ORDER BY name", (app,))
+    return await cursor.fetchall()
+
+
+async def all_slots(conn: Conn) -> list[Row]:
+    cursor = await conn.execute(f"SELECT {_SLOT} FROM slots ORDER BY app, name")
+    return await cursor.fetchall()
+
+
+async def save_slot(
+    conn: Conn,
+    app: str,
+    name: str,
+    *,
+    state: str,
+    release_id: int | None,
+    pid: int | None = None,
+    pid_started_at: float | None = None,
+) -> None:
+    await conn.execute(
+        """UPDATE slots SET state = %s, release_id = %s, pid = %s, pid_started_at = %s,
+                            changed_at = now()
+           WHERE app = %s AND name = %s""",
+        (state, release_id, pid, pid_started_at, app, name),
+    )

@@ -1,0 +1,100 @@
+"""The job queue: one active job per app (a partial unique index), claimed with SKIP LOCKED."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from .db import Row
+
+Conn = AsyncConnection[Row]
+
+_COLUMNS = """id, app, kind, state, step, params, release_id, error, actor, created_at,
+              started_at, finished_at"""
+
+
+class AppBusy(Exception):
+    def __init__(self, active: Row | None) -> None:
+        super().__init__("the app already has a job")
+        self.active = active
+
+
+async def enqueue(
+    conn: Conn,
+    *,
+    app: str,
+    kind: str,
+    params: dict[str, Any],
+    actor: str,
+    release_id: int | None = None,
+) -> Row:
+    try:
+        async with conn.transaction():
+            cursor = await conn.execute(
+                f"""INSERT INTO jobs (app, kind, params, actor, release_id)
+                    VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
+                (app, kind, Jsonb(params), actor, release_id),
+            )
+    except psycopg.errors.UniqueViolation:
+        raise AppBusy(await active(conn, app)) from None
+    row = await cursor.fetchone()
+    assert row is not None
+    return row
+
+
+async def active(conn: Conn, app: str) -> Row | None:
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE app = %s AND state IN ('queued', 'running')", (app,)
+    )
+    return await cursor.fetchone()
+
+
+async def get(conn: Conn, job_id: int) -> Row | None:
+    cursor = await conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
+    return await cursor.fetchone()
+
+
+async def claim_next(conn: Conn) -> Row | None:
+    async with conn.transaction():
+        cursor = await conn.execute(
+            f"""UPDATE jobs SET state = 'running', started_at = now()
+                WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id
+                            FOR UPDATE SKIP LOCKED LIMIT 1)
+                RETURNING {_COLUMNS}"""
+        )
+        return await cursor.fetchone()
+
+
+async def set_step(conn: Conn, job_id: int, step: str) -> None:
+    await conn.execute("UPDATE jobs SET step = %s WHERE id = %s", (step, job_id))
+
+
+async def set_release(conn: Conn, job_id: int, release_id: int) -> None:
+    await conn.execute("UPDATE jobs SET release_id = %s WHERE id = %s", (release_id, job_id))
+
+
+async def finish(conn: Conn, job_id: int, *, error: str | None) -> None:
+    await conn.execute(
+        """UPDATE jobs SET state = %s, error = %s, finished_at = now() WHERE id = %s""",
+        ("failed" if error else "succeeded", error, job_id),
+    )
+
+
+async def fail_interrupted(conn: Conn) -> list[Row]:
+    """Jobs a previous daemon left running: it died mid-way. Returns them."""
+    cursor = await conn.execute(
+        f"""UPDATE jobs SET state = 'failed', finished_at = now(),
+                   error = 'interrupted: the daemon stopped during step ' || coalesce(step, '?')
+            WHERE state = 'running' RETURNING {_COLUMNS}"""
+    )
+    return await cursor.fetchall()
+
+
+async def for_app(conn: Conn, app: str, limit: int = 20) -> list[Row]:
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE app = %s ORDER BY id DESC LIMIT %s", (app, limit)
+    )
+    return await cursor.fetchall()

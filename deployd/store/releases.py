@@ -1,0 +1,58 @@
+"""Releases: what was deployed, from which commit, with which build, and how it went."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from .db import Row
+
+Conn = AsyncConnection[Row]
+
+_COLUMNS = (
+    "id, app, commit, ref, build_key, manifest, status, error, created_by, created_at, live_at"
+)
+
+
+async def insert(conn: Conn, *, app: str, ref: str | None, created_by: str) -> Row:
+    cursor = await conn.execute(
+        f"INSERT INTO releases (app, ref, created_by) VALUES (%s, %s, %s) RETURNING {_COLUMNS}",
+        (app, ref, created_by),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return row
+
+
+async def get(conn: Conn, release_id: int) -> Row | None:
+    cursor = await conn.execute(f"SELECT {_COLUMNS} FROM releases WHERE id = %s", (release_id,))
+    return await cursor.fetchone()
+
+
+async def for_app(conn: Conn, app: str, limit: int = 100) -> list[Row]:
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM releases WHERE app = %s ORDER BY id DESC LIMIT %s", (app, limit)
+    )
+    return await cursor.fetchall()
+
+
+async def update(conn: Conn, release_id: int, **fields: Any) -> None:
+    allowed = {"commit", "build_key", "manifest", "status", "error"}
+    assert set(fields) <= allowed, fields
+    values = [Jsonb(v) if k == "manifest" else v for k, v in fields.items()]
+    assignments = ", ".join(f"{k} = %s" for k in fields)
+    await conn.execute(f"UPDATE releases SET {assignments} WHERE id = %s", (*values, release_id))
+
+
+async def mark_live(conn: Conn, app: str, release_id: int) -> None:
+    """The release is live now; whichever was live before is superseded."""
+    await conn.execute(
+        "UPDATE releases SET status = 'superseded' WHERE app = %s AND status = 'live' AND id <> %s",
+        (app, release_id),
+    )
+    await conn.execute(
+        "UPDATE releases SET status = 'live', live_at = now(), error = NULL WHERE id = %s",
+        (release_id,),
+    )
