@@ -72,8 +72,13 @@ def dev(
         Path, typer.Option(help="Directory for all state, sockets and the private PostgreSQL.")
     ] = Path(".deployd"),
     http_port: Annotated[
-        int, typer.Option(min=1024, max=65535, help="Port of the private nginx serving the apps.")
-    ] = 8080,
+        int | None,
+        typer.Option(
+            min=1024,
+            max=65535,
+            help="Port of the private nginx serving the apps [default: $DEPLOYD_HTTP_PORT or 8080]",
+        ),
+    ] = None,
 ) -> None:
     """Run everything unprivileged in one directory: private PostgreSQL, daemon, socket."""
     _run(load_settings(root=root.absolute(), http_port=http_port), "dev")

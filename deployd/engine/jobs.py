@@ -40,6 +40,9 @@ class JobRunner:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=15)
+        drains = list(self.platform.drains.values())
+        if drains:  # let the grace periods run out: stopping now would cut requests short
+            await asyncio.wait(drains, timeout=30)
 
     async def recover(self) -> None:
         """Jobs a previous daemon was running when it stopped are failed, with the step."""

@@ -225,6 +225,7 @@ def app_env(
 async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path) -> None:
     """Start `release_id` in the idle slot, check it, switch nginx to it, drain the old one."""
     platform, name = job.platform, job.name
+    await wait_for_drain(job)
     app = await job.db(lambda c: app_store.get(c, name))
     by_name = await slots.load(platform, name)
     live_name: str | None = app["live_slot"]
@@ -281,11 +282,30 @@ async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path
         slot=target["name"],
     )
     if old is not None and old["state"] == SlotState.DRAINING:
-        await job.step("drain", f"draining {old['name']} for {manifest.drain_seconds:g}s")
+        await job.output(f"{old['name']} drains for {manifest.drain_seconds:g}s, then stops")
+        platform.drains[name] = asyncio.create_task(
+            _drain(platform, name, old, manifest), name=f"drain-{name}"
+        )
+    await prune(job)
+
+
+async def _drain(platform: Platform, app: str, old: Row, manifest: Manifest) -> None:
+    """Give the old slot's in-flight requests the grace period, then stop it."""
+    try:
         await asyncio.sleep(manifest.drain_seconds)
         await slots.stop_process(platform, old, manifest.stop_timeout)
-        await slots.transition(platform, name, old, SlotEvent.STOPPED, keep_handle=False)
-    await prune(job)
+        await slots.transition(platform, app, old, SlotEvent.STOPPED)
+    finally:
+        if platform.drains.get(app) is asyncio.current_task():
+            del platform.drains[app]
+
+
+async def wait_for_drain(job: Job) -> None:
+    drain = job.platform.drains.get(job.name)
+    if drain is not None and not drain.done():
+        await job.step("drain", "waiting for the previous release to finish draining")
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(drain)
 
 
 async def _switch(job: Job, target: Row, release_id: int, handle: Any, manifest: Manifest) -> None:
@@ -300,7 +320,7 @@ async def _switch(job: Job, target: Row, release_id: int, handle: Any, manifest:
         with contextlib.suppress(ProxyError):
             await asyncio.to_thread(platform.nginx.apply, name, previous)
         await platform.runtime.stop(handle, manifest.stop_timeout)
-        await slots.transition(platform, name, target, SlotEvent.ABORT, keep_handle=False)
+        await slots.transition(platform, name, target, SlotEvent.ABORT)
         raise DeployFailed(f"switch failed, the previous release keeps serving: {exc}") from None
     await slots.transition(platform, name, target, SlotEvent.PROMOTE)
 
@@ -322,7 +342,7 @@ async def _settle(platform: Platform, app: str, row: Row) -> Row:
     event = settle.get(SlotState(row["state"]))
     if event is not None:
         await slots.stop_process(platform, row)
-        row = await slots.transition(platform, app, row, event, keep_handle=False)
+        row = await slots.transition(platform, app, row, event)
     return row
 
 

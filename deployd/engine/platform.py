@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -29,6 +30,9 @@ class Platform:
     nginx: Nginx
     runtime: ProcessRuntime
     account: Account
+    drains: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    """Per app: the old slot draining after a switch. Not a job, so the job that made the
+    switch ends as soon as the new release is live; the app's next job waits for it."""
 
     @property
     def ports(self) -> range:

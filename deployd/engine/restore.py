@@ -55,7 +55,7 @@ async def _restart(platform: Platform, row: dict[str, object]) -> None:
     if not is_built(artifact):
         raise RuntimeError(f"the build of release {release_id} is missing")
     manifest = Manifest.from_json(release["manifest"])
-    row = await slots.transition(platform, app, row, SlotEvent.CRASH, keep_handle=False)
+    row = await slots.transition(platform, app, row, SlotEvent.CRASH)
     env = app_env(platform, app, release_id, str(row["name"]), int(row["port"]), artifact)  # type: ignore[call-overload]
     handle = platform.runtime.start(
         manifest.web, artifact, env, slots.log_file(platform, app, str(row["name"]))
@@ -65,7 +65,7 @@ async def _restart(platform: Platform, row: dict[str, object]) -> None:
         await wait_healthy(platform.runtime, handle, int(row["port"]), manifest.health)  # type: ignore[call-overload]
     except Unhealthy:
         await platform.runtime.stop(handle, manifest.stop_timeout)
-        await slots.transition(platform, app, row, SlotEvent.FAILED, keep_handle=False)
+        await slots.transition(platform, app, row, SlotEvent.FAILED)
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
     site = Site(app, int(row["port"]), release_id, (platform.hostname(app),))  # type: ignore[call-overload]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deployd.domain.slots import Slot, SlotEvent, SlotState, step
+from deployd.domain.slots import RUNNING, Slot, SlotEvent, SlotState, step
 from deployd.runtime.process import Handle
 from deployd.store import apps as store
 from deployd.store.db import Row
@@ -43,12 +43,12 @@ async def transition(
     *,
     release_id: int | None = None,
     handle: Handle | None = None,
-    keep_handle: bool = True,
 ) -> Row:
     """Apply `event` to the slot in `row`; raises IllegalTransition for a move the table
-    does not allow. Returns the new row."""
+    does not allow. Returns the new row. A slot keeps its process handle only in the
+    states where its process runs."""
     slot = step(to_domain(row), event, datetime.now(UTC), release_id)
-    new_handle = handle or (handle_of(row) if keep_handle else None)
+    new_handle = (handle or handle_of(row)) if slot.state in RUNNING else None
     async with platform.pool.connection() as conn:
         await store.save_slot(
             conn,

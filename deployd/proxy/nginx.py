@@ -14,12 +14,17 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import psutil
 
 from deployd import atomic, httpcheck
+
+SYSTEM_PID_FILE = Path("/run/nginx.pid")
+RELOAD_TIMEOUT = 10.0
 
 
 class ProxyError(RuntimeError):
@@ -92,12 +97,15 @@ class Nginx:
         )
 
     def _pid(self) -> int | None:
+        """The private nginx's master, when it runs."""
         if self.prefix is None:
             return None
+        pid = self._master_pid()
+        if pid is None:
+            return None
         try:
-            pid = int((self.prefix / "nginx.pid").read_text().strip())
             os.kill(pid, 0)
-        except (OSError, ValueError):
+        except OSError:
             return None
         return pid
 
@@ -170,9 +178,45 @@ class Nginx:
             raise ProxyError(f"nginx rejected the configuration: {_last_line(result)}")
 
     def _reload(self) -> None:
+        """Reload, then wait until no worker of the old configuration accepts connections.
+
+        nginx answers a reload by starting new workers and asking the old ones to quit;
+        for a few milliseconds an old worker can still accept a connection and serve it
+        with the old configuration (for a new site: the default server, which closes it).
+        An old worker stops accepting when it retitles itself "is shutting down".
+        """
+        old = self._accepting_workers()
         result = self._run("-s", "reload")
         if result.returncode != 0:
             raise ProxyError(f"nginx reload failed: {_last_line(result)}")
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while old & self._accepting_workers():
+            if time.monotonic() > deadline:
+                raise ProxyError("nginx's old workers did not stop accepting after the reload")
+            time.sleep(0.005)
+
+    def _master_pid(self) -> int | None:
+        pid_file = self.prefix / "nginx.pid" if self.prefix else SYSTEM_PID_FILE
+        try:
+            return int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _accepting_workers(self) -> set[int]:
+        pid = self._master_pid()
+        if pid is None:
+            return set()
+        try:
+            children = psutil.Process(pid).children()
+        except psutil.Error:
+            return set()
+        accepting = set()
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                title = " ".join(child.cmdline())
+                if "worker process" in title and "shutting down" not in title:
+                    accepting.add(child.pid)
+        return accepting
 
     async def verify(self, host: str, release_id: int, timeout: float = 10.0) -> None:
         """Wait until nginx answers for `host` from `release_id` (new workers are up)."""

@@ -131,6 +131,9 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
     _, slot_rows, job = await _get(core, params.name)
     if job is not None:
         raise conflict(f"{params.name} has job {job} under way: wait for it, then delete")
+    drain = core.platform.drains.pop(params.name, None)
+    if drain is not None:
+        drain.cancel()
     stopped = 0
     for row in slot_rows:
         if row["pid"] is not None:

@@ -14,6 +14,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        if self.path not in ("/", "/health"):
+            self.send_error(404)
+            return
         if self.path == "/health":
             body = b"ok\n"
         else:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,11 +16,38 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from deployctl.client import Client
 
 from .waiting import wait_for
 
 BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_window() -> str:
+    """A slot port range of its own for each test daemon, so parallel daemons never race."""
+    base = random.randrange(30000, 60000, 200)
+    return f"{base}-{base + 199}"
+
+
+def kill_leftovers(root: Path) -> None:
+    """Stop what a daemon under `root` left running on purpose (production semantics: apps
+    and nginx outlive the daemon): every process whose working directory is below root."""
+    for proc in psutil.process_iter(["pid", "cwd"]):
+        cwd = proc.info.get("cwd")
+        if cwd and (cwd == str(root) or cwd.startswith(str(root) + "/")):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+    pid_file = root / "nginx" / "nginx.pid"
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
 
 
 def world_readable_tempdir(prefix: str) -> Path:
@@ -37,6 +67,10 @@ class RunningDaemon:
     @property
     def socket(self) -> Path:
         return self.root / "deployd.sock"
+
+    @property
+    def http_port(self) -> int:
+        return int(self.env["DEPLOYD_HTTP_PORT"])
 
     def client(self, timeout: float = 30.0) -> Client:
         return Client(self.socket, timeout=timeout)
@@ -75,7 +109,13 @@ def start_daemon(
     command: Sequence[str], root: Path, env: dict[str, str] | None = None, *, wait: bool = True
 ) -> RunningDaemon:
     log = root.parent / f"{root.name}.log"
-    full_env = {**os.environ, "DEPLOYD_ROOT": str(root), **(env or {})}
+    full_env = {
+        **os.environ,
+        "DEPLOYD_ROOT": str(root),
+        "DEPLOYD_HTTP_PORT": str(free_port()),
+        "DEPLOYD_PORT_RANGE": _port_window(),
+        **(env or {}),
+    }
     full_env.pop("DEPLOYD_SOCKET", None)
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -113,5 +153,6 @@ def serve(conninfo: str, env: dict[str, str] | None = None) -> Iterator[RunningD
         yield daemon
     finally:
         daemon.stop()
+        kill_leftovers(root)
         print(f"--- deployd log ({root}) ---\n{daemon.output()}")  # shown when a test fails
         shutil.rmtree(base, ignore_errors=True)

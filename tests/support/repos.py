@@ -1,0 +1,63 @@
+"""Real git repositories for deploy tests: a bare repo and a work tree that pushes to it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+        },
+    ).stdout.strip()
+
+
+class Repo:
+    """A work tree seeded with the example app, pushing to a bare repository."""
+
+    def __init__(self, base: Path, name: str = "app") -> None:
+        self.bare = base / f"{name}.git"
+        self.work = base / f"{name}-work"
+        git(base, "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
+        shutil.copytree(EXAMPLE, self.work)
+        git(self.work, "init", "--quiet", "--initial-branch=main")
+        git(self.work, "remote", "add", "origin", str(self.bare))
+        self.commit_sha = self.commit("the example app")
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def write(self, name: str, content: str) -> Repo:
+        (self.work / name).write_text(content)
+        return self
+
+    def remove(self, name: str) -> Repo:
+        (self.work / name).unlink()
+        return self
+
+    def commit(self, message: str, branch: str = "main") -> str:
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "--quiet", "--allow-empty", "-m", message)
+        git(self.work, "push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
+        self.commit_sha = git(self.work, "rev-parse", "HEAD")
+        return self.commit_sha
+
+    def tag(self, name: str) -> None:
+        git(self.work, "tag", name)
+        git(self.work, "push", "--quiet", "origin", f"refs/tags/{name}")
