@@ -35,9 +35,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _run(settings: Settings, mode: Literal["dev", "serve"]) -> None:
+def _run(settings: Settings, mode: Literal["dev", "serve"], example: bool = False) -> None:
     try:
-        Daemon(settings, mode).run()
+        Daemon(settings, mode, example=example).run()
     except EXPECTED as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -79,9 +79,13 @@ def dev(
             help="Port of the private nginx serving the apps [default: $DEPLOYD_HTTP_PORT or 8080]",
         ),
     ] = None,
+    example: Annotated[
+        bool, typer.Option(help="On an empty root, deploy the bundled example app `hello`.")
+    ] = True,
 ) -> None:
-    """Run everything unprivileged in one directory: private PostgreSQL, daemon, socket."""
-    _run(load_settings(root=root.absolute(), http_port=http_port), "dev")
+    """Run everything unprivileged in one directory: private PostgreSQL and nginx, the daemon
+    and its socket; on first start, deploy the bundled example app."""
+    _run(load_settings(root=root.absolute(), http_port=http_port), "dev", example)
 
 
 def _conninfo(settings: Settings) -> tuple[str, PrivateCluster | None]:

@@ -28,16 +28,20 @@ from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.platform import Platform, Pool
 from deployd.lifecycle import InstanceLock, sd_notify
+from deployd.protocol.apps import AppsCreateParams, DeploysStartParams, DeploysWatchParams
+from deployd.protocol.common import Identity, Role
+from deployd.protocol.errors import RpcError
 from deployd.proxy.nginx import Nginx, ProxyError
 from deployd.rpc.server import RpcServer
 from deployd.runtime.process import ProcessRuntime
-from deployd.services import users
-from deployd.services.core import Core
+from deployd.services import apps, deploys, users
+from deployd.services.core import Caller, Core
 from deployd.store import migrate
 from deployd.store.cluster import PrivateCluster
 from deployd.store.db import make_pool
 
 log = logging.getLogger("deployd")
+EXAMPLE_APP = "hello"
 
 
 class StartupError(RuntimeError):
@@ -61,16 +65,19 @@ class Daemon:
         settings: Settings,
         mode: Literal["dev", "serve"],
         announce: Callable[[str], None] = print,
+        example: bool = False,
     ) -> None:
         self.settings = settings
         self.mode = mode
         self.paths = settings.paths
         self.announce = announce
+        self.example = example
         self.lock = InstanceLock(self.paths.lock_file)
         self.cluster: PrivateCluster | None = None
         if mode == "dev" and not settings.database_url:
             self.cluster = PrivateCluster(self.paths.pg_dir, run_as=settings.pg_user)
         self._stop = asyncio.Event()
+        self._example_report: asyncio.Task[None] | None = None
         self._interrupts = 0
 
     def run(self) -> None:
@@ -124,6 +131,7 @@ class Daemon:
                 jobs=JobRunner(platform),
             )
             password = await users.ensure_bootstrap_admin(core, with_password=self.mode == "dev")
+            self.example = self.example and password is not None  # first start only
             if password:
                 self.announce(
                     f"created user {self.settings.bootstrap_admin!r} with password {password} "
@@ -194,6 +202,8 @@ class Daemon:
             f"deployd {__version__} ({self.mode}) listening on {self.paths.socket}\n"
             f"  try: deployctl --socket {self.paths.socket} status"
         )
+        if self.example:
+            await self._deploy_example(core)
         await self._stop.wait()
         sd_notify("STOPPING=1")
         log.info("shutting down")
@@ -203,6 +213,34 @@ class Daemon:
             log.warning("could not record the shutdown event")
         await server.close()
         await self._stop_apps(core)
+
+    async def _deploy_example(self, core: Core) -> None:
+        """First `deployd dev` on a new root: deploy the bundled example app."""
+        caller = Caller(
+            identity=Identity(user=self.settings.bootstrap_admin, role=Role.ADMIN, via="daemon"),
+            peer_uid=os.getuid(),
+        )
+        if (await apps.list_apps(core, caller)).apps:
+            return
+        source = resource_dir("examples") / EXAMPLE_APP
+        try:
+            await apps.create(core, caller, AppsCreateParams(name=EXAMPLE_APP, path=str(source)))
+            job = await deploys.start(core, caller, DeploysStartParams(app=EXAMPLE_APP))
+        except RpcError as exc:
+            self.announce(f"could not deploy the example app: {exc.message}")
+            return
+        self.announce(f"deploying the example app from {source} (job {job.id}) ...")
+        _, events = await deploys.watch(core, caller, DeploysWatchParams(job=job.id))
+
+        async def report() -> None:
+            async for event in events:
+                if event.kind in ("deploy.live", "deploy.failed"):
+                    self.announce(
+                        ("  " if event.kind == "deploy.live" else "  FAILED: ") + event.message
+                    )
+                    return
+
+        self._example_report = asyncio.create_task(report())
 
     def _on_signal(self, interactive: bool) -> None:
         """Only set the flag; a second Ctrl-C (never a repeated SIGTERM) exits at once."""

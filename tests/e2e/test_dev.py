@@ -72,6 +72,20 @@ def test_first_start_creates_everything_and_prints_the_admin_password_once(
     assert json.loads(login.stdout)["token"].startswith("dpd_")
 
 
+def test_first_start_deploys_the_example_app_behind_the_private_nginx(dev: RunningDaemon) -> None:
+    wait_for(lambda: "is live at" in dev.output() or "FAILED" in dev.output(), timeout=60)
+    assert f"release 1 is live at http://hello.localhost:{dev.http_port}/" in dev.output()
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", dev.http_port, timeout=10)
+    conn.request("GET", "/", headers={"Host": "hello.localhost"})
+    reply = conn.getresponse()
+    assert reply.status == 200 and reply.getheader("X-Deployd-Release") == "1"
+    assert json.loads(reply.read())["app"] == "hello"
+    listed = json.loads(deployctl(dev.socket, "apps", "list", "--json").stdout)["apps"]
+    assert [(a["name"], a["live_release"]) for a in listed] == [("hello", 1)]
+
+
 def test_status_json_is_one_document_with_the_host_facts(dev: RunningDaemon) -> None:
     result = deployctl(dev.socket, "status", "--json")
     assert result.returncode == 0, result.stderr
@@ -169,6 +183,10 @@ def test_sigterm_stops_daemon_and_postgres_and_a_restart_reuses_the_data(
     try:
         assert "created user" not in again.output()
         assert "initialised" not in again.output()
+        assert "deploying the example" not in again.output()
+        hello = json.loads(deployctl(dev.socket, "apps", "show", "hello", "--json").stdout)
+        live = next(s for s in hello["slots"] if s["name"] == hello["live_slot"])
+        assert live["state"] == "live" and live["pid"]  # brought back after the restart
         listed = json.loads(deployctl(dev.socket, "users", "list", "--json").stdout)
         assert "keeper" in {u["name"] for u in listed["users"]}
     finally:
