@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket as socket_module
 import subprocess
 import sys
 import tempfile
@@ -16,8 +17,14 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
+def free_port() -> int:
+    with socket_module.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextmanager
-def dev_daemon() -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+def dev_daemon(extra: list[str] | None = None) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     base = Path(tempfile.mkdtemp(prefix="deployd-bench-", dir="/tmp"))
     base.chmod(0o755)
     root = base / "root"

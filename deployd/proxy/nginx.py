@@ -180,10 +180,11 @@ class Nginx:
     def _reload(self) -> None:
         """Reload, then wait until no worker of the old configuration accepts connections.
 
-        nginx answers a reload by starting new workers and asking the old ones to quit;
-        for a few milliseconds an old worker can still accept a connection and serve it
-        with the old configuration (for a new site: the default server, which closes it).
-        An old worker stops accepting when it retitles itself "is shutting down".
+        nginx answers a reload by starting new workers, sleeping 100 ms, then asking the
+        old ones to quit: meanwhile an old worker can still accept a connection and serve
+        it with the old configuration (the old release; for a new site, the default server,
+        which closes it). So "switched" means: the old workers stopped accepting, which
+        they show by retitling themselves "is shutting down".
         """
         old = self._accepting_workers()
         result = self._run("-s", "reload")
