@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     """Interpreter that makes Python apps' virtualenvs."""
     nginx_sites_dir: Path = Path("/etc/nginx/conf.d")
     """Production: where the system nginx includes deployd's site files from."""
+    log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """An app's slot log is rotated when it grows past this."""
+    log_keep: int = Field(default=3, ge=1, le=100)
+    """Rotated slot logs kept per slot (`blue.log.1` is the newest)."""
     max_jobs: int = Field(default=4, ge=1, le=64)
     """Deploys of different apps that may run at once."""
 

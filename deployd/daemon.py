@@ -23,7 +23,7 @@ import psycopg_pool
 from deployd import __version__
 from deployd.build.sandbox import app_account
 from deployd.config import Settings, resource_dir
-from deployd.engine import restore
+from deployd.engine import maintenance, restore
 from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.platform import Platform, Pool
@@ -78,6 +78,7 @@ class Daemon:
             self.cluster = PrivateCluster(self.paths.pg_dir, run_as=settings.pg_user)
         self._stop = asyncio.Event()
         self._example_report: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self._interrupts = 0
 
     def run(self) -> None:
@@ -177,8 +178,11 @@ class Daemon:
         await core.jobs.recover()
         await restore.revive_live_slots(platform)
         core.jobs.start()
+        self._housekeeping = asyncio.create_task(maintenance.run(platform), name="maintenance")
 
     async def _stop_apps(self, core: Core) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         await core.jobs.stop()
         if self.mode == "dev":  # dev tears everything down; production apps outlive us
             await restore.stop_all(core.platform)
