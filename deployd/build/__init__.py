@@ -1,0 +1,1 @@
+"""How a release is made from its source: the artifact directory a slot runs."""
