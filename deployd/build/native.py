@@ -104,9 +104,14 @@ async def run_command(
     """Run one step as the app's account, streaming its output; raise on failure."""
     try:
         process = await asyncio.create_subprocess_exec(
-            *command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True, **account.popen_kwargs(),  # type: ignore[arg-type]
+            *command,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            **account.popen_kwargs(),  # type: ignore[arg-type]
         )
     except OSError as exc:
         raise BuildError(f"cannot run {command[0]}: {exc.strerror}") from None

@@ -8,6 +8,7 @@ slot changes state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from deployd.build.native import is_built
@@ -16,6 +17,7 @@ from deployd.domain.slots import RUNNING, SlotEvent, SlotState
 from deployd.proxy.nginx import Site
 from deployd.store import apps as app_store
 from deployd.store import releases as release_store
+from deployd.store.db import Row
 
 from . import slots
 from .health import Unhealthy, wait_healthy
@@ -44,9 +46,8 @@ async def revive_live_slots(platform: Platform) -> None:
             )
 
 
-async def _restart(platform: Platform, row: dict[str, object]) -> None:
-    app, release_id = str(row["app"]), row["release_id"]
-    assert isinstance(release_id, int)
+async def _restart(platform: Platform, row: Row) -> None:
+    app, release_id = row["app"], row["release_id"]
     async with platform.pool.connection() as conn:
         release = await release_store.get(conn, release_id)
     if release is None or not release["build_key"]:
@@ -56,20 +57,20 @@ async def _restart(platform: Platform, row: dict[str, object]) -> None:
         raise RuntimeError(f"the build of release {release_id} is missing")
     manifest = Manifest.from_json(release["manifest"])
     row = await slots.transition(platform, app, row, SlotEvent.CRASH)
-    env = app_env(platform, app, release_id, str(row["name"]), int(row["port"]), artifact)  # type: ignore[call-overload]
+    env = app_env(platform, app, release_id, row["name"], row["port"], artifact)
     handle = platform.runtime.start(
-        manifest.web, artifact, env, slots.log_file(platform, app, str(row["name"]))
+        manifest.web, artifact, env, slots.log_file(platform, app, row["name"])
     )
     row = await slots.transition(platform, app, row, SlotEvent.RESTART, handle=handle)
     try:
-        await wait_healthy(platform.runtime, handle, int(row["port"]), manifest.health)  # type: ignore[call-overload]
+        await wait_healthy(platform.runtime, handle, row["port"], manifest.health)
     except Unhealthy:
         await platform.runtime.stop(handle, manifest.stop_timeout)
         await slots.transition(platform, app, row, SlotEvent.FAILED)
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
-    site = Site(app, int(row["port"]), release_id, (platform.hostname(app),))  # type: ignore[call-overload]
-    platform.nginx.apply(app, platform.nginx.render(site))
+    site = Site(app, row["port"], release_id, (platform.hostname(app),))
+    await asyncio.to_thread(platform.nginx.apply, app, platform.nginx.render(site))
     await slots.transition(platform, app, row, SlotEvent.PROMOTE)
     await platform.emit(
         "app.restored", f"release {release_id} serves again", app, release=release_id
