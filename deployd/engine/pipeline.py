@@ -313,8 +313,12 @@ async def _switch(job: Job, target: Row, release_id: int, handle: Any, manifest:
     site = Site(name, target["port"], release_id, (platform.hostname(name),))
     previous = platform.nginx.current(name)
     try:
-        await asyncio.to_thread(platform.nginx.apply, name, platform.nginx.render(site))
+        old_workers = await asyncio.to_thread(
+            platform.nginx.apply, name, platform.nginx.render(site), settle=False
+        )
         await platform.nginx.verify(platform.hostname(name), release_id)
+        await job.step("settle", f"nginx serves release {release_id}; its old workers stop")
+        await platform.nginx.settled(old_workers)
     except ProxyError as exc:
         # the previous site passed `nginx -t` when it went live; put it back as it was
         with contextlib.suppress(ProxyError):

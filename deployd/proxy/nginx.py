@@ -153,8 +153,11 @@ class Nginx:
         except FileNotFoundError:
             return None
 
-    def apply(self, app: str, content: str | None) -> None:
-        """Install a site (None removes it), test, reload; on failure restore and raise."""
+    def apply(self, app: str, content: str | None, *, settle: bool = True) -> set[int]:
+        """Install a site (None removes it), test, reload; on failure restore and raise.
+
+        With `settle=False` it returns as soon as nginx took the signal, with the old
+        workers' pids to pass to `settled` later (see `_reload`)."""
         path = self.site_path(app)
         previous = self.current(app)
         self._write(path, content)
@@ -163,7 +166,7 @@ class Nginx:
         except ProxyError:
             self._write(path, previous)
             raise
-        self._reload()
+        return self._reload(settle=settle)
 
     def _write(self, path: Path, content: str | None) -> None:
         if content is None:
@@ -177,8 +180,8 @@ class Nginx:
         if result.returncode != 0:
             raise ProxyError(f"nginx rejected the configuration: {_last_line(result)}")
 
-    def _reload(self) -> None:
-        """Reload, then wait until no worker of the old configuration accepts connections.
+    def _reload(self, settle: bool = True) -> set[int]:
+        """Reload; with `settle`, wait until no worker of the old configuration accepts.
 
         nginx answers a reload by starting new workers, sleeping 100 ms, then asking the
         old ones to quit: meanwhile an old worker can still accept a connection and serve
@@ -190,11 +193,22 @@ class Nginx:
         result = self._run("-s", "reload")
         if result.returncode != 0:
             raise ProxyError(f"nginx reload failed: {_last_line(result)}")
-        deadline = time.monotonic() + RELOAD_TIMEOUT
-        while old & self._accepting_workers():
-            if time.monotonic() > deadline:
-                raise ProxyError("nginx's old workers did not stop accepting after the reload")
-            time.sleep(0.005)
+        if settle:
+            deadline = time.monotonic() + RELOAD_TIMEOUT
+            while old & self._accepting_workers():
+                if time.monotonic() > deadline:
+                    raise ProxyError("nginx's old workers kept accepting after the reload")
+                time.sleep(0.005)
+        return old
+
+    async def settled(self, old_workers: set[int]) -> None:
+        """Wait until none of `old_workers` accepts connections any more."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RELOAD_TIMEOUT
+        while old_workers & await asyncio.to_thread(self._accepting_workers):
+            if loop.time() > deadline:
+                raise ProxyError("nginx's old workers kept accepting after the reload")
+            await asyncio.sleep(0.005)
 
     def _master_pid(self) -> int | None:
         pid_file = self.prefix / "nginx.pid" if self.prefix else SYSTEM_PID_FILE
