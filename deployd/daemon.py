@@ -28,6 +28,8 @@ from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.platform import Platform, Pool
 from deployd.lifecycle import InstanceLock, sd_notify
+from deployd.monitor.reconciler import Reconciler
+from deployd.monitor.supervisor import Supervisor
 from deployd.protocol.apps import AppsCreateParams, DeploysStartParams, DeploysWatchParams
 from deployd.protocol.common import Identity, Role
 from deployd.protocol.errors import RpcError
@@ -78,7 +80,8 @@ class Daemon:
             self.cluster = PrivateCluster(self.paths.pg_dir, run_as=settings.pg_user)
         self._stop = asyncio.Event()
         self._example_report: asyncio.Task[None] | None = None
-        self._housekeeping: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
         self._interrupts = 0
 
     def run(self) -> None:
@@ -175,14 +178,24 @@ class Daemon:
                 await asyncio.to_thread(platform.nginx.start)
             except ProxyError as exc:
                 log.warning("the private nginx is not running: %s", exc)
-        await core.jobs.recover()
+        reconciler = Reconciler(platform, core.jobs.owned)
+        await reconciler.recover_jobs()
+        await reconciler.pass_once()
         await restore.revive_live_slots(platform)
+        supervisor = Supervisor(platform)
+        self._background = [
+            asyncio.create_task(maintenance.run(platform), name="maintenance"),
+            asyncio.create_task(supervisor.run(), name="supervisor"),
+            asyncio.create_task(reconciler.run(), name="reconciler"),
+        ]
+        self._supervisor = supervisor
         core.jobs.start()
-        self._housekeeping = asyncio.create_task(maintenance.run(platform), name="maintenance")
 
     async def _stop_apps(self, core: Core) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        for task in self._background:
+            task.cancel()
+        if self._supervisor is not None:
+            await self._supervisor.stop()
         await core.jobs.stop()
         if self.mode == "dev":  # dev tears everything down; production apps outlive us
             await restore.stop_all(core.platform)

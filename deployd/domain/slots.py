@@ -34,7 +34,8 @@ class SlotEvent(StrEnum):
     PROMOTE = "promote"
     """nginx now sends traffic here."""
     ABORT = "abort"
-    """A healthy slot that will not go live (the switch failed, or the deploy was aborted)."""
+    """A slot given up on: healthy but not going live (the switch failed, the deploy was
+    aborted), or crashed and replaced by a rollback."""
     DRAIN = "drain"
     """Traffic moved to the other slot; in-flight requests finish."""
     STOPPED = "stopped"
@@ -58,6 +59,7 @@ TRANSITIONS: dict[tuple[SlotState, SlotEvent], SlotState] = {
     (S.LIVE, E.CRASH): S.CRASHED,
     (S.DRAINING, E.STOPPED): S.STOPPED,
     (S.CRASHED, E.RESTART): S.STARTING,
+    (S.CRASHED, E.ABORT): S.STOPPED,
 }
 
 RUNNING = frozenset({S.STARTING, S.HEALTHY, S.LIVE, S.DRAINING})

@@ -24,6 +24,9 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self.owned: set[int] = set()
+        """Ids of the jobs this runner is executing now."""
+        platform.wake_jobs = self.wake
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run(), name="job-runner")
@@ -44,17 +47,6 @@ class JobRunner:
         if drains:  # let the grace periods run out: stopping now would cut requests short
             await asyncio.wait(drains, timeout=30)
 
-    async def recover(self) -> None:
-        """Jobs a previous daemon was running when it stopped are failed, with the step."""
-        async with self.platform.pool.connection() as conn:
-            for job in await store.fail_interrupted(conn):
-                await self.platform.emit(
-                    "deploy.failed",
-                    f"job {job['id']} was interrupted during {job['step']}",
-                    job["app"],
-                    job=job["id"],
-                )
-
     async def _run(self) -> None:
         while True:
             try:
@@ -63,6 +55,7 @@ class JobRunner:
                         job = await store.claim_next(conn)
                     if job is None:
                         break
+                    self.owned.add(job["id"])
                     task = asyncio.create_task(self._execute(job), name=f"job-{job['id']}")
                     self._tasks.add(task)
                     task.add_done_callback(self._done)
@@ -103,7 +96,10 @@ class JobRunner:
         except Exception:
             log.exception("job %s failed unexpectedly", row["id"])
             error = "internal error; the daemon log has details"
-        await asyncio.shield(self._finish(row, error))
+        try:
+            await asyncio.shield(self._finish(row, error))
+        finally:
+            self.owned.discard(row["id"])
 
     async def _finish(self, row: Row, error: str | None) -> None:
         async with self.platform.pool.connection() as conn:

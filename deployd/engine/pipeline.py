@@ -251,28 +251,30 @@ async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path
     )
     log_file = slots.log_file(platform, name, target["name"])
     try:
-        handle = platform.runtime.start(manifest.web, artifact, env, log_file)
+        handle = slots.start_process(platform, target, manifest.web, artifact, env)
     except StartError as exc:
         raise DeployFailed(str(exc)) from None
     target = await slots.transition(
         platform, name, target, SlotEvent.START, release_id=release_id, handle=handle
+    )
+    await job.db(  # a new release starts with a clean record for the crash watcher
+        lambda c: app_store.save_healing(
+            c, name, target["name"], restarts=0, next_restart_at=None, last_exit=None
+        )
     )
 
     await job.step("health", f"checking GET {manifest.health.path} on port {target['port']}")
     try:
         await wait_healthy(platform.runtime, handle, target["port"], manifest.health)
     except Unhealthy as exc:
-        await platform.runtime.stop(handle, manifest.stop_timeout)
+        await slots.stop_process(platform, target, manifest.stop_timeout)
         await slots.transition(platform, name, target, SlotEvent.FAILED)
         raise DeployFailed(f"{exc}\n{_tail(log_file)}".rstrip()) from None
     target = await slots.transition(platform, name, target, SlotEvent.PASSED)
 
     await job.step("switch", f"switching nginx to release {release_id}")
-    await _switch(job, target, release_id, handle, manifest)
+    await _switch(job, target, release_id, manifest)
 
-    old = by_name[live_name] if live_name else None
-    if old is not None and old["state"] == SlotState.LIVE:
-        old = await slots.transition(platform, name, old, SlotEvent.DRAIN)
     await platform.emit(
         "deploy.live",
         f"release {release_id} is live at {platform.url(name)}",
@@ -281,12 +283,33 @@ async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path
         release=release_id,
         slot=target["name"],
     )
-    if old is not None and old["state"] == SlotState.DRAINING:
-        await job.output(f"{old['name']} drains for {manifest.drain_seconds:g}s, then stops")
-        platform.drains[name] = asyncio.create_task(
-            _drain(platform, name, old, manifest), name=f"drain-{name}"
-        )
+    if live_name is not None:
+        await _retire(job, live_name, manifest)
     await prune(job)
+
+
+async def _retire(job: Job, slot_name: str, manifest: Manifest) -> None:
+    """Take the previously live slot out of service, whatever happened to it meanwhile."""
+    platform, name = job.platform, job.name
+    for _ in range(3):  # the crash watcher may move it while we look: look again
+        row = (await slots.load(platform, name))[slot_name]
+        state = SlotState(row["state"])
+        try:
+            if state is SlotState.LIVE:
+                row = await slots.transition(platform, name, row, SlotEvent.DRAIN)
+                await job.output(f"{slot_name} drains for {manifest.drain_seconds:g}s, then stops")
+                platform.drains[name] = asyncio.create_task(
+                    _drain(platform, name, row, manifest), name=f"drain-{name}"
+                )
+            elif state is SlotState.CRASHED:
+                await slots.stop_process(platform, row)
+                await slots.transition(platform, name, row, SlotEvent.ABORT)
+            elif state is SlotState.STARTING:  # a restart under way: no longer wanted
+                await slots.stop_process(platform, row)
+                await slots.transition(platform, name, row, SlotEvent.FAILED)
+            return
+        except slots.StaleSlot:
+            continue
 
 
 async def _drain(platform: Platform, app: str, old: Row, manifest: Manifest) -> None:
@@ -308,7 +331,7 @@ async def wait_for_drain(job: Job) -> None:
             await asyncio.shield(drain)
 
 
-async def _switch(job: Job, target: Row, release_id: int, handle: Any, manifest: Manifest) -> None:
+async def _switch(job: Job, target: Row, release_id: int, manifest: Manifest) -> None:
     platform, name = job.platform, job.name
     site = Site(name, target["port"], release_id, (platform.hostname(name),))
     previous = platform.nginx.current(name)
@@ -323,7 +346,7 @@ async def _switch(job: Job, target: Row, release_id: int, handle: Any, manifest:
         # the previous site passed `nginx -t` when it went live; put it back as it was
         with contextlib.suppress(ProxyError):
             await asyncio.to_thread(platform.nginx.apply, name, previous)
-        await platform.runtime.stop(handle, manifest.stop_timeout)
+        await slots.stop_process(platform, target, manifest.stop_timeout)
         await slots.transition(platform, name, target, SlotEvent.ABORT)
         raise DeployFailed(f"switch failed, the previous release keeps serving: {exc}") from None
     await slots.transition(platform, name, target, SlotEvent.PROMOTE)

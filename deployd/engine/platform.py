@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,9 @@ class Platform:
         port = self.nginx.http_port
         suffix = "" if port == 80 else f":{port}"
         return f"http://{self.hostname(app)}{suffix}/"
+
+    wake_jobs: Callable[[], None] = lambda: None
+    """Set by the job runner: look for queued jobs now rather than at the next poll."""
 
     async def emit(self, kind: str, message: str, app: str, /, **data: Any) -> None:
         await self.bus.publish(kind, message, app=app, actor="deployd", data=data)

@@ -58,14 +58,12 @@ async def _restart(platform: Platform, row: Row) -> None:
     manifest = Manifest.from_json(release["manifest"])
     row = await slots.transition(platform, app, row, SlotEvent.CRASH)
     env = app_env(platform, app, release_id, row["name"], row["port"], artifact)
-    handle = platform.runtime.start(
-        manifest.web, artifact, env, slots.log_file(platform, app, row["name"])
-    )
+    handle = slots.start_process(platform, row, manifest.web, artifact, env)
     row = await slots.transition(platform, app, row, SlotEvent.RESTART, handle=handle)
     try:
         await wait_healthy(platform.runtime, handle, row["port"], manifest.health)
     except Unhealthy:
-        await platform.runtime.stop(handle, manifest.stop_timeout)
+        await slots.stop_process(platform, row, manifest.stop_timeout)
         await slots.transition(platform, app, row, SlotEvent.FAILED)
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)

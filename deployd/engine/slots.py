@@ -7,11 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from deployd.domain.slots import RUNNING, Slot, SlotEvent, SlotState, step
-from deployd.runtime.process import Handle
+from deployd.runtime.process import Handle, read_pid_file
 from deployd.store import apps as store
 from deployd.store.db import Row
 
 from .platform import Platform
+
+
+class StaleSlot(RuntimeError):
+    """The slot is no longer in the state this actor saw; it must look again."""
 
 
 def to_domain(row: Row) -> Slot:
@@ -50,15 +54,18 @@ async def transition(
     slot = step(to_domain(row), event, datetime.now(UTC), release_id)
     new_handle = (handle or handle_of(row)) if slot.state in RUNNING else None
     async with platform.pool.connection() as conn:
-        await store.save_slot(
+        saved = await store.save_slot(
             conn,
             app,
             slot.name,
+            expected_state=row["state"],
             state=slot.state.value,
             release_id=slot.release_id,
             pid=new_handle.pid if new_handle else None,
             pid_started_at=new_handle.started_at if new_handle else None,
         )
+    if not saved:
+        raise StaleSlot(f"{app}'s {slot.name} slot changed under us (was {row['state']})")
     await platform.emit(
         "slot." + slot.state.value,
         f"{slot.name} slot {slot.state.value}",
@@ -71,15 +78,36 @@ async def transition(
         **row,
         "state": slot.state.value,
         "release_id": slot.release_id,
+        "health_failures": 0,
+        "changed_at": datetime.now(UTC),
         "pid": new_handle.pid if new_handle else None,
         "pid_started_at": new_handle.started_at if new_handle else None,
     }
 
 
 async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> None:
-    handle = handle_of(row)
-    if handle is not None:
+    """Stop the slot's process, whether the store or only its pid file knows it."""
+    path = pid_file(platform, row["app"], row["name"])
+    for handle in {handle_of(row), read_pid_file(path)} - {None}:
+        assert handle is not None
         await platform.runtime.stop(handle, timeout)
+    path.unlink(missing_ok=True)
+
+
+def pid_file(platform: Platform, app: str, slot: str) -> Path:
+    return platform.paths.app_dir(app) / f"{slot}.pid"
+
+
+def start_process(
+    platform: Platform, row: Row, command: str, artifact: Path, env: dict[str, str]
+) -> Handle:
+    return platform.runtime.start(
+        command,
+        artifact,
+        env,
+        log_file(platform, row["app"], row["name"]),
+        pid_file(platform, row["app"], row["name"]),
+    )
 
 
 def log_file(platform: Platform, app: str, slot: str) -> Path:

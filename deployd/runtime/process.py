@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from deployd import atomic
 from deployd.build.sandbox import Account
 
 
@@ -33,12 +35,24 @@ class StartError(RuntimeError):
     pass
 
 
+def read_pid_file(path: Path) -> Handle | None:
+    try:
+        data = json.loads(path.read_text())
+        return Handle(int(data["pid"]), float(data["started_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class ProcessRuntime:
     def __init__(self, account: Account) -> None:
         self.account = account
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(self, command: str, cwd: Path, env: dict[str, str], log_file: Path) -> Handle:
+    def start(
+        self, command: str, cwd: Path, env: dict[str, str], log_file: Path, pid_file: Path
+    ) -> Handle:
+        """Start the process and record it in `pid_file` before anything else can happen:
+        a daemon killed right after this still leaves a way to find the process."""
         log_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         try:
@@ -66,7 +80,9 @@ class ProcessRuntime:
             started_at = psutil.Process(process.pid).create_time()
         except psutil.NoSuchProcess:
             started_at = time.time()
-        return Handle(process.pid, started_at)
+        handle = Handle(process.pid, started_at)
+        atomic.write(pid_file, json.dumps({"pid": handle.pid, "started_at": started_at}))
+        return handle
 
     def alive(self, handle: Handle) -> bool:
         child = self._children.get(handle.pid)

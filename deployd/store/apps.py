@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from psycopg import AsyncConnection
 
 from .db import Row
@@ -9,7 +11,8 @@ from .db import Row
 Conn = AsyncConnection[Row]
 
 _APP = "name, source_kind, source, branch, runtime, live_slot, created_at"
-_SLOT = "app, name, port, state, release_id, pid, pid_started_at, changed_at"
+_SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, restarts,
+           next_restart_at, last_exit, health_failures"""
 
 
 async def list_all(conn: Conn) -> list[Row]:
@@ -76,14 +79,44 @@ async def save_slot(
     app: str,
     name: str,
     *,
+    expected_state: str,
     state: str,
     release_id: int | None,
     pid: int | None = None,
     pid_started_at: float | None = None,
+) -> bool:
+    """Compare-and-set: False when the slot is no longer in `expected_state` (someone else
+    moved it first), so two actors can never both act on one observation."""
+    cursor = await conn.execute(
+        """UPDATE slots SET state = %s, release_id = %s, pid = %s, pid_started_at = %s,
+                            changed_at = now(), health_failures = 0
+           WHERE app = %s AND name = %s AND state = %s""",
+        (state, release_id, pid, pid_started_at, app, name, expected_state),
+    )
+    return cursor.rowcount == 1
+
+
+async def save_healing(
+    conn: Conn,
+    app: str,
+    name: str,
+    *,
+    restarts: int,
+    next_restart_at: datetime | None,
+    last_exit: str | None,
 ) -> None:
     await conn.execute(
-        """UPDATE slots SET state = %s, release_id = %s, pid = %s, pid_started_at = %s,
-                            changed_at = now()
+        """UPDATE slots SET restarts = %s, next_restart_at = %s, last_exit = %s
            WHERE app = %s AND name = %s""",
-        (state, release_id, pid, pid_started_at, app, name),
+        (restarts, next_restart_at, last_exit, app, name),
     )
+
+
+async def count_health_failure(conn: Conn, app: str, name: str, failed: bool) -> int:
+    cursor = await conn.execute(
+        """UPDATE slots SET health_failures = CASE WHEN %s THEN health_failures + 1 ELSE 0 END
+           WHERE app = %s AND name = %s RETURNING health_failures""",
+        (failed, app, name),
+    )
+    row = await cursor.fetchone()
+    return int(row["health_failures"]) if row else 0

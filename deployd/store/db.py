@@ -26,4 +26,8 @@ def make_pool(conninfo: str, *, max_size: int = 8) -> AsyncConnectionPool[AsyncC
         configure=_configure,
         timeout=10.0,
         name="deployd",
+        # A connection is checked before it is handed out, so a PostgreSQL restart costs
+        # one reconnect, not a burst of failed calls.
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=3600.0,
     )
