@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from deployd import failpoints
 from deployd.build import native
 from deployd.build.native import BuildError
 from deployd.domain.errors import DomainError
@@ -257,6 +258,7 @@ async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path
     target = await slots.transition(
         platform, name, target, SlotEvent.START, release_id=release_id, handle=handle
     )
+    failpoints.hit("after-start")
     await job.db(  # a new release starts with a clean record for the crash watcher
         lambda c: app_store.save_healing(
             c, name, target["name"], restarts=0, next_restart_at=None, last_exit=None
@@ -342,6 +344,7 @@ async def _switch(job: Job, target: Row, release_id: int, manifest: Manifest) ->
         await platform.nginx.verify(platform.hostname(name), release_id)
         await job.step("settle", f"nginx serves release {release_id}; its old workers stop")
         await platform.nginx.settled(old_workers)
+        failpoints.hit("after-reload")
     except ProxyError as exc:
         # the previous site passed `nginx -t` when it went live; put it back as it was
         with contextlib.suppress(ProxyError):

@@ -21,7 +21,7 @@ from pathlib import Path
 import jinja2
 import psutil
 
-from deployd import atomic, httpcheck
+from deployd import atomic, failpoints, httpcheck
 
 SYSTEM_PID_FILE = Path("/run/nginx.pid")
 RELOAD_TIMEOUT = 10.0
@@ -166,6 +166,7 @@ class Nginx:
         except ProxyError:
             self._write(path, previous)
             raise
+        failpoints.hit("before-reload")
         return self._reload(settle=settle)
 
     def _write(self, path: Path, content: str | None) -> None:

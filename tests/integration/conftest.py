@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +27,14 @@ def daemon(module_db: str) -> Iterator[RunningDaemon]:
     """`deployd serve` on a database of its own, shared by the tests of one module."""
     with serve(module_db, {"DEPLOYD_HANDSHAKE_TIMEOUT": "1.5"}) as running:
         yield running
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    import shutil
+
+    from tests.support.daemon import world_readable_tempdir
+
+    path = world_readable_tempdir("deployd-repo-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,200 @@
+"""Faults, for real: killed apps, crash-looping releases, a daemon killed mid-deploy or
+under load, PostgreSQL restarted. Each asserts what a user sees."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from deployd.store.cluster import PrivateCluster
+from tests.e2e.conftest import fetch
+from tests.support.daemon import RunningDaemon, serve, start_daemon
+from tests.support.repos import Repo
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def daemon(pg_cluster: PrivateCluster) -> Iterator[RunningDaemon]:
+    pg_cluster.ensure_database("faults")
+    try:
+        with serve(pg_cluster.conninfo("faults")) as running:
+            yield running
+    finally:
+        pg_cluster.drop_database("faults")
+
+
+@pytest.fixture
+def repo(workdir: Path) -> Repo:
+    return Repo(workdir)
+
+
+def show(daemon: RunningDaemon, app: str) -> dict[str, object]:
+    return json.loads(daemon.deployctl("apps", "show", app, "--json").stdout)
+
+
+def live_slot(daemon: RunningDaemon, app: str) -> dict[str, object]:
+    info = show(daemon, app)
+    return next(s for s in info["slots"] if s["name"] == info["live_slot"])  # type: ignore[union-attr]
+
+
+def events(daemon: RunningDaemon, app: str, kind: str) -> list[dict[str, object]]:
+    out = daemon.deployctl("events", "--json", "--app", app, "--kind", kind, "--limit", "100")
+    return json.loads(out.stdout)["events"]
+
+
+def serving(daemon: RunningDaemon, app: str) -> str | None:
+    try:
+        status, headers, _ = fetch(daemon, app)
+    except OSError:
+        return None
+    return headers.get("x-deployd-release") if status == 200 else None
+
+
+def deploy(daemon: RunningDaemon, app: str, repo: Repo) -> None:
+    if daemon.deployctl("apps", "show", app).returncode != 0:
+        assert daemon.deployctl("apps", "create", app, "--git", repo.url).returncode == 0
+    result = daemon.deployctl("deploy", app)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_killed_app_is_restarted_with_back_off(daemon: RunningDaemon, repo: Repo) -> None:
+    deploy(daemon, "phoenix", repo)
+    for attempt in (1, 2):
+        pid = live_slot(daemon, "phoenix")["pid"]
+        assert isinstance(pid, int)
+        os.killpg(pid, signal.SIGKILL)
+        wait_for(
+            lambda p=pid: (
+                live_slot(daemon, "phoenix")["pid"] not in (None, p)
+                and live_slot(daemon, "phoenix")["state"] == "live"
+            ),
+            timeout=20,
+        )
+        crashes = events(daemon, "phoenix", "app.crashed")
+        assert len(crashes) == attempt
+        assert "killed by signal 9" in str(crashes[-1]["message"])
+        assert crashes[-1]["data"]["restart_in"] == 2 ** (attempt - 1)  # type: ignore[index]
+    assert serving(daemon, "phoenix") == str(show(daemon, "phoenix")["live_release"])
+    assert len(events(daemon, "phoenix", "app.restarted")) == 2
+
+
+def test_a_release_that_crashes_soon_after_going_live_is_rolled_back(
+    daemon: RunningDaemon, repo: Repo
+) -> None:
+    deploy(daemon, "flaky", repo)
+    good = serving(daemon, "flaky")
+    repo.write("Procfile", "web: timeout 2 python3 app.py\n").commit("dies after 2s")
+    deploy(daemon, "flaky", repo)
+    bad = show(daemon, "flaky")["live_release"]
+    wait_for(lambda: serving(daemon, "flaky") == good, timeout=60)
+    loops = events(daemon, "flaky", "app.crashlooping")
+    assert loops and f"release {bad} crashed 3 times" in str(loops[-1]["message"])
+    releases = json.loads(daemon.deployctl("releases", "flaky", "--json").stdout)["releases"]
+    status = {r["id"]: r["status"] for r in releases}
+    assert status[bad] == "crashlooping" and status[int(good)] == "live"  # type: ignore[arg-type, index]
+    slots = {s["name"]: s["state"] for s in show(daemon, "flaky")["slots"]}  # type: ignore[union-attr]
+    assert sorted(slots.values()) == ["live", "stopped"]
+
+
+def test_killing_the_daemon_under_load_drops_no_request(daemon: RunningDaemon, repo: Repo) -> None:
+    deploy(daemon, "steady", repo)
+    pid_before = live_slot(daemon, "steady")["pid"]
+    failures: list[str] = []
+    served = [0]
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            if serving(daemon, "steady") is None:
+                failures.append("failed")
+            else:
+                served[0] += 1
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        for _ in range(3):
+            daemon.stop(signal.SIGKILL)
+            restarted = start_daemon(
+                ["serve"],
+                daemon.root,
+                {k: v for k, v in daemon.env.items() if k.startswith("DEPLOYD_")},
+            )
+            daemon.process = restarted.process
+    finally:
+        stop.set()
+        thread.join(10)
+    assert failures == [] and served[0] > 0
+    assert live_slot(daemon, "steady")["pid"] == pid_before  # adopted, never restarted
+
+
+@pytest.mark.parametrize("failpoint", ["after-start", "before-reload", "after-reload"])
+def test_a_daemon_killed_mid_deploy_leaves_nothing_half_done(
+    pg_cluster: PrivateCluster, repo: Repo, failpoint: str
+) -> None:
+    db = f"mid_{failpoint.replace('-', '_')}"
+    pg_cluster.ensure_database(db)
+    try:
+        with serve(pg_cluster.conninfo(db)) as daemon:
+            deploy(daemon, "midway", repo)
+            first = serving(daemon, "midway")
+            env = {k: v for k, v in daemon.env.items() if k.startswith("DEPLOYD_")}
+            daemon.stop()
+            crashing = start_daemon(["serve"], daemon.root, {**env, "DEPLOYD_FAILPOINT": failpoint})
+            repo.write("VERSION", "2\n").commit("second")
+            crashing.deployctl("deploy", "midway")
+            crashing.process.wait(30)
+            assert crashing.process.returncode == -signal.SIGKILL
+            assert serving(daemon, "midway") in (first, str(int(first or 0) + 1))
+            again = start_daemon(["serve"], daemon.root, env)
+            daemon.process = again.process
+            info = show(daemon, "midway")
+            states = sorted(s["state"] for s in info["slots"])  # type: ignore[union-attr]
+            assert states.count("live") == 1, info
+            live = live_slot(daemon, "midway")
+            site = (daemon.root / "nginx" / "sites" / "deployd-midway.conf").read_text()
+            assert f"server 127.0.0.1:{live['port']};" in site
+            assert serving(daemon, "midway") == str(info["live_release"])
+            # the site file on disk is the commit point of a switch: once it names the new
+            # slot, the next daemon completes the switch; before that, it aborts it
+            expected = first if failpoint == "after-start" else str(int(first or 0) + 1)
+            assert serving(daemon, "midway") == expected
+            app_processes = [
+                p
+                for p in psutil.process_iter(["cwd"])
+                if (p.info["cwd"] or "").startswith(str(daemon.root / "data"))
+            ]
+            assert [p.pid for p in app_processes] == [live["pid"]]
+            jobs_left = daemon.deployctl("apps", "show", "midway", "--json")
+            assert json.loads(jobs_left.stdout)["active_job"] is None
+            repo.write("VERSION", "3\n").commit("third")
+            assert daemon.deployctl("deploy", "midway").returncode == 0
+            assert serving(daemon, "midway") == str(show(daemon, "midway")["live_release"])
+    finally:
+        pg_cluster.drop_database(db)
+
+
+def test_postgresql_restarting_under_the_daemon(
+    pg_cluster: PrivateCluster, daemon: RunningDaemon, repo: Repo
+) -> None:
+    deploy(daemon, "dbdown", repo)
+    pg_cluster.stop()
+    try:
+        assert serving(daemon, "dbdown") is not None  # apps do not need the database
+        down = daemon.deployctl("status", "--json")
+        assert down.returncode in (0, 1)
+    finally:
+        pg_cluster.start()
+    wait_for(lambda: daemon.deployctl("status", "--json").returncode == 0, timeout=30)
+    status = json.loads(daemon.deployctl("status", "--json").stdout)
+    assert status["database"]["state"] == "ok"
+    assert daemon.process.poll() is None  # the daemon never crashed
+    repo.write("VERSION", "2\n").commit("after the outage")
+    assert daemon.deployctl("deploy", "dbdown").returncode == 0
