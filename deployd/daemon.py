@@ -156,6 +156,7 @@ class Daemon:
         nginx = Nginx(
             templates=resource_dir("templates"),
             sites_dir=paths.nginx_dir / "sites" if private else settings.nginx_sites_dir,
+            switch_dir=paths.run_dir / "switch",
             listen=f"127.0.0.1:{http_port}" if private else str(http_port),
             http_port=http_port,
             prefix=paths.nginx_dir if private else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-NAMES = ("after-start", "before-reload", "after-reload")
+NAMES = ("after-start", "after-switch", "after-verify", "before-reload")
 
 
 def hit(name: str) -> None:

@@ -85,10 +85,11 @@ class JobRunner:
                 job=row["id"],
                 kind=row["kind"],
             )
-            if row["kind"] == "rollback":
-                await pipeline.rollback(job)
-            else:
-                await pipeline.deploy(job)
+            async with platform.lock(row["app"]):  # the reconciler keeps off meanwhile
+                if row["kind"] == "rollback":
+                    await pipeline.rollback(job)
+                else:
+                    await pipeline.deploy(job)
         except pipeline.DeployFailed as exc:
             error = str(exc)
         except asyncio.CancelledError:

@@ -22,7 +22,7 @@ from deployd.domain.errors import DomainError
 from deployd.domain.manifest import Manifest, parse_manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
-from deployd.proxy.nginx import ProxyError, Site
+from deployd.proxy.nginx import Live, ProxyError, Site
 from deployd.runtime.process import StartError
 from deployd.sources import git, local
 from deployd.store import apps as app_store
@@ -333,22 +333,30 @@ async def wait_for_drain(job: Job) -> None:
             await asyncio.shield(drain)
 
 
+def site_for(platform: Platform, app: str, by_name: dict[str, Row]) -> Site:
+    return Site(app, by_name["blue"]["port"], by_name["green"]["port"], (platform.hostname(app),))
+
+
 async def _switch(job: Job, target: Row, release_id: int, manifest: Manifest) -> None:
+    """Point nginx at the new slot: flip the switch, (re)load the site only when it is new
+    or its ports/names changed, verify through nginx. On failure, flip back."""
     platform, name = job.platform, job.name
-    site = Site(name, target["port"], release_id, (platform.hostname(name),))
-    previous = platform.nginx.current(name)
+    nginx = platform.nginx
+    previous_live = nginx.live(name)
+    previous_site = nginx.current(name)
+    site = nginx.render(site_for(platform, name, await slots.load(platform, name)))
     try:
-        old_workers = await asyncio.to_thread(
-            platform.nginx.apply, name, platform.nginx.render(site), settle=False
-        )
-        await platform.nginx.verify(platform.hostname(name), release_id)
-        await job.step("settle", f"nginx serves release {release_id}; its old workers stop")
-        await platform.nginx.settled(old_workers)
-        failpoints.hit("after-reload")
+        await asyncio.to_thread(nginx.switch, name, Live(target["name"], release_id))
+        failpoints.hit("after-switch")
+        if site != previous_site:
+            await asyncio.to_thread(nginx.apply, name, site)
+        await nginx.verify(platform.hostname(name), release_id)
+        failpoints.hit("after-verify")
     except ProxyError as exc:
-        # the previous site passed `nginx -t` when it went live; put it back as it was
-        with contextlib.suppress(ProxyError):
-            await asyncio.to_thread(platform.nginx.apply, name, previous)
+        await asyncio.to_thread(nginx.switch, name, previous_live)
+        if site != previous_site:
+            with contextlib.suppress(ProxyError):
+                await asyncio.to_thread(nginx.apply, name, previous_site)
         await slots.stop_process(platform, target, manifest.stop_timeout)
         await slots.transition(platform, name, target, SlotEvent.ABORT)
         raise DeployFailed(f"switch failed, the previous release keeps serving: {exc}") from None

@@ -35,6 +35,11 @@ class Platform:
     """Per app: the old slot draining after a switch. Not a job, so the job that made the
     switch ends as soon as the new release is live; the app's next job waits for it."""
 
+    def lock(self, app: str) -> asyncio.Lock:
+        """Held by whoever changes an app's slots or nginx state: its job, its deletion,
+        a reconciler pass over it."""
+        return self.locks.setdefault(app, asyncio.Lock())
+
     @property
     def ports(self) -> range:
         return parse_range(self.settings.port_range)
@@ -47,6 +52,7 @@ class Platform:
         suffix = "" if port == 80 else f":{port}"
         return f"http://{self.hostname(app)}{suffix}/"
 
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wake_jobs: Callable[[], None] = lambda: None
     """Set by the job runner: look for queued jobs now rather than at the next poll."""
 

@@ -14,14 +14,14 @@ import logging
 from deployd.build.native import is_built
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
-from deployd.proxy.nginx import Site
+from deployd.proxy.nginx import Live
 from deployd.store import apps as app_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
 
 from . import slots
 from .health import Unhealthy, wait_healthy
-from .pipeline import app_env
+from .pipeline import app_env, site_for
 from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,10 @@ async def _restart(platform: Platform, row: Row) -> None:
         await slots.transition(platform, app, row, SlotEvent.FAILED)
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
-    site = Site(app, row["port"], release_id, (platform.hostname(app),))
-    await asyncio.to_thread(platform.nginx.apply, app, platform.nginx.render(site))
+    await asyncio.to_thread(platform.nginx.switch, app, Live(row["name"], release_id))
+    site = platform.nginx.render(site_for(platform, app, await slots.load(platform, app)))
+    if platform.nginx.current(app) != site:
+        await asyncio.to_thread(platform.nginx.apply, app, site)
     await slots.transition(platform, app, row, SlotEvent.PROMOTE)
     await platform.emit(
         "app.restored", f"release {release_id} serves again", app, release=release_id

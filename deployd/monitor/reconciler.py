@@ -3,28 +3,29 @@
 At daemon start it finishes or aborts the jobs a previous daemon left running; then, at
 start and every few seconds, it compares what the store says with what runs:
 
-- a job left mid-way: if nginx's site file already points at the job's new slot and that
-  process answers, the switch had happened (writing the site file is the commit point),
-  so it is completed: store, slots and job are brought in line. Otherwise it is aborted:
-  the new slot is stopped and the site rendered again for the slot the store says is live.
+- a job left mid-way: if nginx's switch already points at the job's new slot and release
+  and that process runs, the switch had happened (flipping the switch is the commit
+  point), so it is completed: store, slots and job are brought in line. Otherwise it is
+  aborted: the new slot is stopped and the switch put back where the store says.
 - slots starting or healthy with no job behind them, and draining ones nobody drains,
   are stopped; a process recorded in a slot's pid file while the slot says it has none is
   an orphan and is stopped too;
-- every app's nginx site must be what the store implies; one that differs is rendered
-  again (through `nginx -t`), and site files of apps that no longer exist are removed.
+- every app's nginx site and switch must be what the store implies; a site that differs is
+  rendered again (through `nginx -t`), a switch that points elsewhere is flipped back, and
+  the sites of apps that no longer exist are removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
 from deployd.engine import slots
+from deployd.engine.pipeline import site_for
 from deployd.engine.platform import Platform
-from deployd.proxy.nginx import ProxyError, Site
+from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.process import read_pid_file
 from deployd.store import apps as app_store
 from deployd.store import jobs as job_store
@@ -34,7 +35,6 @@ from deployd.store.db import Row
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 5.0
-_UPSTREAM = re.compile(r"server 127\.0\.0\.1:(\d+);")
 
 
 @dataclass
@@ -53,12 +53,18 @@ class Reconciler:
         self.owned_jobs = owned_jobs
         """Ids of the jobs this daemon is running right now: never touched."""
 
-    async def read(self) -> World:
+    async def read(self, only: str | None = None) -> World:
+        """Everything (or everything about one app) as it is now."""
         async with self.platform.pool.connection() as conn:
-            apps = {a["name"]: a for a in await app_store.list_all(conn)}
+            apps = {
+                a["name"]: a
+                for a in await app_store.list_all(conn)
+                if only is None or a["name"] == only
+            }
             by_app: dict[str, dict[str, Row]] = {}
             for row in await app_store.all_slots(conn):
-                by_app.setdefault(row["app"], {})[row["name"]] = row
+                if row["app"] in apps:
+                    by_app.setdefault(row["app"], {})[row["name"]] = row
             active = {}
             for name in apps:
                 job = await job_store.active(conn, name)
@@ -66,7 +72,9 @@ class Reconciler:
                     active[name] = job
         sites = {}
         for path in self.platform.nginx.sites_dir.glob("deployd-*.conf"):
-            sites[path.name.removeprefix("deployd-").removesuffix(".conf")] = path.read_text()
+            name = path.name.removeprefix("deployd-").removesuffix(".conf")
+            if only is None or name == only:
+                sites[name] = path.read_text()
         return World(apps, by_app, active, sites)
 
     async def recover_jobs(self) -> None:
@@ -88,11 +96,11 @@ class Reconciler:
             ),
             None,
         )
-        site_port = _site_port(world.sites.get(app))
+        switched = platform.nginx.live(app)
         handle = slots.handle_of(target) if target else None
         if (
             target is not None
-            and site_port == target["port"]
+            and switched == Live(target["name"], target["release_id"])
             and handle is not None
             and platform.runtime.alive(handle)
         ):
@@ -138,15 +146,23 @@ class Reconciler:
         )
 
     async def pass_once(self) -> None:
-        """One comparison of the whole world with the store, acting on what differs."""
+        """One comparison of the whole world with the store, acting on what differs.
+
+        Each app is looked at again, and acted on, under its lock: a job, a deletion or
+        this pass, never two of them at once on one app.
+        """
         world = await self.read()
-        busy = set(world.active_jobs) | set(self.platform.drains)
-        for app, by_name in world.slots.items():
-            if app in busy:
-                continue
-            for row in by_name.values():
-                await self._settle_slot(app, row)
-        await self._sites(await self.read())
+        for app in sorted(set(world.apps) | set(world.sites)):
+            lock = self.platform.lock(app)
+            if lock.locked():
+                continue  # a job or a deletion is at work on it
+            async with lock:
+                view = await self.read(only=app)
+                if app in view.active_jobs or app in self.platform.drains:
+                    continue
+                for row in view.slots.get(app, {}).values():
+                    await self._settle_slot(app, row)
+                await self._site(await self.read(only=app), app)
 
     async def _settle_slot(self, app: str, row: Row) -> None:
         platform = self.platform
@@ -171,20 +187,28 @@ class Reconciler:
         except slots.StaleSlot:
             pass  # it moved while we looked: the next pass sees the new state
 
-    async def _sites(self, world: World) -> None:
+    async def _site(self, world: World, app: str) -> None:
         nginx = self.platform.nginx
-        for app, row in world.apps.items():
-            if app in world.active_jobs:
-                continue
-            live = world.slots.get(app, {}).get(row["live_slot"] or "")
-            wanted = None
-            if live is not None and live["release_id"] is not None:
-                site = Site(app, live["port"], live["release_id"], (self.platform.hostname(app),))
-                wanted = nginx.render(site)
-            if world.sites.get(app) != wanted:
-                await self._apply(app, wanted)
-        for app in set(world.sites) - set(world.apps):
-            await self._apply(app, None)
+        row = world.apps.get(app)
+        if row is None:  # the site of an app that no longer exists
+            if app in world.sites:
+                await self._apply(app, None)
+            nginx.forget(app)
+            return
+        by_name = world.slots.get(app, {})
+        live = by_name.get(row["live_slot"] or "")
+        wanted_live = None
+        wanted_site = None
+        if live is not None and live["release_id"] is not None:
+            wanted_live = Live(live["name"], live["release_id"])
+            wanted_site = nginx.render(site_for(self.platform, app, by_name))
+        if nginx.live(app) != wanted_live:
+            await asyncio.to_thread(nginx.switch, app, wanted_live)
+            await self.platform.emit(
+                "site.repaired", "switch put back where the store says", app, live=row["live_slot"]
+            )
+        if world.sites.get(app) != wanted_site:
+            await self._apply(app, wanted_site)
 
     async def _apply(self, app: str, content: str | None) -> None:
         try:
@@ -206,8 +230,3 @@ class Reconciler:
                 await self.pass_once()
             except Exception:
                 log.exception("reconciler pass failed; trying again")
-
-
-def _site_port(content: str | None) -> int | None:
-    match = _UPSTREAM.search(content or "")
-    return int(match[1]) if match else None

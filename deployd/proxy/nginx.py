@@ -33,10 +33,21 @@ class ProxyError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Site:
+    """What an app's site file says: it changes when ports or names change, never on a
+    deploy (that only moves the switch, see `Nginx.switch`)."""
+
     app: str
-    port: int
-    release_id: int
+    blue_port: int
+    green_port: int
     server_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """Where an app's switch points: which slot, serving which release."""
+
+    slot: str
+    release_id: int
 
 
 def find_nginx() -> str | None:
@@ -51,12 +62,14 @@ class Nginx:
         *,
         templates: Path,
         sites_dir: Path,
+        switch_dir: Path,
         listen: str,
         http_port: int,
         prefix: Path | None = None,
         user: str | None = None,
     ) -> None:
         self.sites_dir = sites_dir
+        self.switch_dir = switch_dir
         self.listen = listen
         self.http_port = http_port
         self.prefix = prefix
@@ -141,11 +154,58 @@ class Nginx:
     def render(self, site: Site) -> str:
         return self.env.get_template("nginx/site.conf.j2").render(
             app=site.app,
-            port=site.port,
-            release_id=site.release_id,
+            ident=site.app.replace("-", "_"),
+            blue_port=site.blue_port,
+            green_port=site.green_port,
             server_names=site.server_names,
             listen=self.listen,
+            switch_link=self.switch_link(site.app),
         )
+
+    # -- the switch: a symlink nginx resolves per request --------------------------------
+
+    def switch_link(self, app: str) -> Path:
+        return self.switch_dir / app / "current"
+
+    def live(self, app: str) -> Live | None:
+        """Where the switch points now, read back from the symlink."""
+        try:
+            target = os.readlink(self.switch_link(app))
+        except OSError:
+            return None
+        release, _, slot = Path(target).name.partition("-")
+        if not release.isdigit() or slot not in ("blue", "green"):
+            return None
+        return Live(slot, int(release))
+
+    def switch(self, app: str, live: Live | None) -> None:
+        """Point the app's traffic at `live` (None: nowhere) with one atomic rename.
+
+        Takes effect on nginx's next request, in every worker, with no reload: keep-alive
+        clients never see their connection closed by a deploy.
+        """
+        link = self.switch_link(app)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.parent.chmod(0o755)
+        if live is None:
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            return
+        name = f"{live.release_id}-{live.slot}"
+        (link.parent / name).mkdir(mode=0o755, exist_ok=True)
+        tmp = link.with_name(f".current-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(name)
+        tmp.replace(link)
+        for stale in link.parent.iterdir():
+            if stale.is_dir() and not stale.is_symlink() and stale.name != name:
+                with contextlib.suppress(OSError):
+                    stale.rmdir()
+
+    def forget(self, app: str) -> None:
+        """Remove an app's switch entirely (the app is deleted)."""
+        shutil.rmtree(self.switch_dir / app, ignore_errors=True)
 
     def current(self, app: str) -> str | None:
         try:
@@ -153,11 +213,8 @@ class Nginx:
         except FileNotFoundError:
             return None
 
-    def apply(self, app: str, content: str | None, *, settle: bool = True) -> set[int]:
-        """Install a site (None removes it), test, reload; on failure restore and raise.
-
-        With `settle=False` it returns as soon as nginx took the signal, with the old
-        workers' pids to pass to `settled` later (see `_reload`)."""
+    def apply(self, app: str, content: str | None) -> None:
+        """Install a site (None removes it), test, reload; on failure restore and raise."""
         path = self.site_path(app)
         previous = self.current(app)
         self._write(path, content)
@@ -167,7 +224,7 @@ class Nginx:
             self._write(path, previous)
             raise
         failpoints.hit("before-reload")
-        return self._reload(settle=settle)
+        self._reload()
 
     def _write(self, path: Path, content: str | None) -> None:
         if content is None:
@@ -181,35 +238,25 @@ class Nginx:
         if result.returncode != 0:
             raise ProxyError(f"nginx rejected the configuration: {_last_line(result)}")
 
-    def _reload(self, settle: bool = True) -> set[int]:
-        """Reload; with `settle`, wait until no worker of the old configuration accepts.
+    def _reload(self) -> None:
+        """Reload, then wait until no worker of the old configuration accepts connections.
 
         nginx answers a reload by starting new workers, sleeping 100 ms, then asking the
         old ones to quit: meanwhile an old worker can still accept a connection and serve
-        it with the old configuration (the old release; for a new site, the default server,
-        which closes it). So "switched" means: the old workers stopped accepting, which
-        they show by retitling themselves "is shutting down".
+        it with the old configuration (for a new site: the default server, which closes
+        it). Old workers show they stopped accepting by retitling themselves "is shutting
+        down". Reloads happen only when a site is added, removed or changes its ports or
+        names, never on a switch.
         """
         old = self._accepting_workers()
         result = self._run("-s", "reload")
         if result.returncode != 0:
             raise ProxyError(f"nginx reload failed: {_last_line(result)}")
-        if settle:
-            deadline = time.monotonic() + RELOAD_TIMEOUT
-            while old & self._accepting_workers():
-                if time.monotonic() > deadline:
-                    raise ProxyError("nginx's old workers kept accepting after the reload")
-                time.sleep(0.005)
-        return old
-
-    async def settled(self, old_workers: set[int]) -> None:
-        """Wait until none of `old_workers` accepts connections any more."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + RELOAD_TIMEOUT
-        while old_workers & await asyncio.to_thread(self._accepting_workers):
-            if loop.time() > deadline:
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while old & self._accepting_workers():
+            if time.monotonic() > deadline:
                 raise ProxyError("nginx's old workers kept accepting after the reload")
-            await asyncio.sleep(0.005)
+            time.sleep(0.005)
 
     def _master_pid(self) -> int | None:
         pid_file = self.prefix / "nginx.pid" if self.prefix else SYSTEM_PID_FILE

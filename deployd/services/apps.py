@@ -128,25 +128,27 @@ async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
 
 
 async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteResult:
-    _, slot_rows, job = await _get(core, params.name)
-    if job is not None:
-        raise conflict(f"{params.name} has job {job} under way: wait for it, then delete")
-    drain = core.platform.drains.pop(params.name, None)
-    if drain is not None:
-        drain.cancel()
-    stopped = 0
-    for row in slot_rows:
-        if row["pid"] is not None:
-            await slots.stop_process(core.platform, row)
-            stopped += 1
-    await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
-    async with core.pool.connection() as conn:
-        await store.delete(conn, params.name)
-    for directory in (
-        core.platform.paths.app_dir(params.name),
-        core.platform.paths.app_logs(params.name),
-    ):
-        await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+    async with core.platform.lock(params.name):
+        _, slot_rows, job = await _get(core, params.name)
+        if job is not None:
+            raise conflict(f"{params.name} has job {job} under way: wait for it, then delete")
+        drain = core.platform.drains.pop(params.name, None)
+        if drain is not None:
+            drain.cancel()
+        stopped = 0
+        for row in slot_rows:
+            if row["pid"] is not None:
+                await slots.stop_process(core.platform, row)
+                stopped += 1
+        await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
+        core.platform.nginx.forget(params.name)
+        async with core.pool.connection() as conn:
+            await store.delete(conn, params.name)
+        for directory in (
+            core.platform.paths.app_dir(params.name),
+            core.platform.paths.app_logs(params.name),
+        ):
+            await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
     await core.bus.publish(
         "app.deleted",
         f"{caller.name} deleted {params.name}",

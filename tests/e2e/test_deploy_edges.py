@@ -55,7 +55,7 @@ def test_ports_in_use_are_skipped_and_an_exhausted_range_is_a_clear_error(
     assert names == ["first"]
 
 
-def test_a_configuration_nginx_rejects_leaves_the_old_release_serving(
+def test_a_configuration_nginx_rejects_changes_nothing_that_serves(
     platform: RunningDaemon, workdir: Path
 ) -> None:
     repo = Repo(workdir)
@@ -63,25 +63,33 @@ def test_a_configuration_nginx_rejects_leaves_the_old_release_serving(
     assert platform.deployctl("deploy", "guarded").returncode == 0
     _, headers, _ = fetch(platform, "guarded")
     before = headers["x-deployd-release"]
-    site = platform.root / "nginx" / "sites" / "deployd-guarded.conf"
-    site_before = site.read_text()
-    broken = platform.root / "nginx" / "sites" / "zz-broken.conf"
+    sites = platform.root / "nginx" / "sites"
+    broken = sites / "zz-broken.conf"
     broken.write_text("this is not nginx configuration;\n")  # someone broke the config dir
     try:
-        repo.write("VERSION", "2\n").commit("second")
-        result = platform.deployctl("deploy", "guarded")
+        assert platform.deployctl("apps", "create", "newcomer", "--git", repo.url).returncode == 0
+        result = platform.deployctl("deploy", "newcomer")
         assert result.returncode == 1
         assert "switch failed, the previous release keeps serving" in result.stderr
         assert "nginx rejected the configuration" in result.stderr
-        assert site.read_text() == site_before
+        assert not (sites / "deployd-newcomer.conf").exists()
+        states = {
+            s["name"]: s["state"]
+            for s in json.loads(platform.deployctl("apps", "show", "newcomer", "--json").stdout)[
+                "slots"
+            ]
+        }
+        assert states == {"blue": "stopped", "green": "empty"}
+        # a redeploy of a live app never touches nginx's configuration: it still works
+        repo.write("VERSION", "2\n").commit("second")
+        assert platform.deployctl("deploy", "guarded").returncode == 0
     finally:
         broken.unlink()
     _, headers, _ = fetch(platform, "guarded")
-    assert headers["x-deployd-release"] == before
-    info = json.loads(platform.deployctl("apps", "show", "guarded", "--json").stdout)
-    states = {s["name"]: s["state"] for s in info["slots"]}
-    assert states == {"blue": "live", "green": "stopped"}
-    assert platform.deployctl("deploy", "guarded").returncode == 0  # and it recovers
+    live = json.loads(platform.deployctl("apps", "show", "guarded", "--json").stdout)
+    assert headers["x-deployd-release"] == str(live["live_release"]) != before
+    assert platform.deployctl("deploy", "newcomer").returncode == 0  # and it recovers
+    assert fetch(platform, "newcomer")[0] == 200
 
 
 def test_logs_follow_streams_the_apps_output(platform: RunningDaemon, workdir: Path) -> None:

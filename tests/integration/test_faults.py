@@ -135,7 +135,7 @@ def test_killing_the_daemon_under_load_drops_no_request(daemon: RunningDaemon, r
     assert live_slot(daemon, "steady")["pid"] == pid_before  # adopted, never restarted
 
 
-@pytest.mark.parametrize("failpoint", ["after-start", "before-reload", "after-reload"])
+@pytest.mark.parametrize("failpoint", ["after-start", "after-switch", "after-verify"])
 def test_a_daemon_killed_mid_deploy_leaves_nothing_half_done(
     pg_cluster: PrivateCluster, repo: Repo, failpoint: str
 ) -> None:
@@ -159,11 +159,11 @@ def test_a_daemon_killed_mid_deploy_leaves_nothing_half_done(
             states = sorted(s["state"] for s in info["slots"])  # type: ignore[union-attr]
             assert states.count("live") == 1, info
             live = live_slot(daemon, "midway")
-            site = (daemon.root / "nginx" / "sites" / "deployd-midway.conf").read_text()
-            assert f"server 127.0.0.1:{live['port']};" in site
+            switch = daemon.root / "switch" / "midway" / "current"
+            assert os.readlink(switch) == f"{info['live_release']}-{live['name']}"
             assert serving(daemon, "midway") == str(info["live_release"])
-            # the site file on disk is the commit point of a switch: once it names the new
-            # slot, the next daemon completes the switch; before that, it aborts it
+            # flipping nginx's switch is the commit point: once it names the new slot, the
+            # next daemon completes the deploy; before that, it aborts it
             expected = first if failpoint == "after-start" else str(int(first or 0) + 1)
             assert serving(daemon, "midway") == expected
             app_processes = [
