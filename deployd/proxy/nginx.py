@@ -131,9 +131,16 @@ class Nginx:
         content = self.env.get_template("nginx/nginx.conf.j2").render(
             prefix=self.prefix, listen=self.listen, sites_dir=self.sites_dir, user=self.user
         )
+        running = self._pid() is not None
+        try:
+            unchanged = self.conf.read_text() == content
+        except FileNotFoundError:
+            unchanged = False
+        if running and unchanged:
+            return  # adopted as it is: a reload would close its clients' idle connections
         atomic.write(self.conf, content)
         self._check()
-        if self._pid() is not None:
+        if running:
             self._reload()
             return
         result = self._run()

@@ -98,6 +98,50 @@ def test_redeploy_switches_slots_without_a_failed_request(
     assert info["live_slot"] == "green"
 
 
+def test_keep_alive_clients_see_no_error_across_deploys_and_rollbacks(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    """nginx is never reloaded for a switch, so a reused connection is never closed."""
+    import http.client
+
+    repo = Repo(workdir)
+    ok(platform.deployctl("apps", "create", "sticky", "--git", repo.url))
+    ok(platform.deployctl("deploy", "sticky"))
+    failures: list[str] = []
+    releases: set[str] = set()
+    stop = threading.Event()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", platform.http_port, timeout=10)
+        while not stop.is_set():
+            try:
+                conn.request("GET", "/", headers={"Host": "sticky.localhost"})
+                reply = conn.getresponse()
+                reply.read()
+                releases.add(reply.getheader("X-Deployd-Release") or "?")
+                if reply.status != 200 or reply.will_close:
+                    failures.append(f"HTTP {reply.status}, will_close={reply.will_close}")
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(repr(exc))
+                conn.close()
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        repo.write("VERSION", "2\n").commit("second")
+        ok(platform.deployctl("deploy", "sticky"))
+        ok(platform.deployctl("rollback", "sticky"))
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert failures == []
+    assert len(releases) == 2
+
+
 def test_an_unhealthy_release_leaves_the_old_one_serving(
     platform: RunningDaemon, workdir: Path
 ) -> None:
