@@ -49,5 +49,13 @@ def status(json: JsonFlag = False) -> None:
             ("docker", "yes" if host.docker else f"no ({host.docker_detail})"),
             ("nginx", host.nginx or "not installed"),
             ("clients", result.connections),
+            *(
+                (
+                    "disk",
+                    f"{d.path}: {render.size(d.free_bytes)} free of {render.size(d.total_bytes)}"
+                    + ("  LOW: logs and builds will fail" if d.low else ""),
+                )
+                for d in result.disks
+            ),
         ]
     )

@@ -57,3 +57,13 @@ def judge(
     if not has_previous:
         return Verdict(False, reason + "; no earlier release to roll back to")
     return Verdict(True, reason)
+
+
+LOW_DISK_FRACTION = 0.05
+LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+def disk_is_low(free_bytes: int, total_bytes: int) -> bool:
+    return free_bytes < min(LOW_DISK_BYTES, int(total_bytes * LOW_DISK_FRACTION)) or (
+        free_bytes == 0
+    )

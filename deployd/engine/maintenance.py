@@ -1,4 +1,5 @@
-"""Housekeeping the daemon does on a timer: rotating app logs by size.
+"""Housekeeping the daemon does on a timer: rotating app logs by size, and saying so
+(an event) when the disk under the data or log directory runs low.
 
 App processes append straight to their slot's log file (O_APPEND), so rotation copies the
 file aside and truncates it in place: the writer keeps its descriptor and simply continues
@@ -13,6 +14,8 @@ import contextlib
 import logging
 import shutil
 from pathlib import Path
+
+from deployd.domain.healing import disk_is_low
 
 from .platform import Platform
 
@@ -49,6 +52,7 @@ def rotate_all(logs_root: Path, max_bytes: int, keep: int) -> int:
 async def run(platform: Platform) -> None:
     settings = platform.settings
     logs_root = platform.paths.log_dir / "apps"
+    low: set[Path] = set()
     while True:
         with contextlib.suppress(OSError):
             count = await asyncio.to_thread(
@@ -56,4 +60,33 @@ async def run(platform: Platform) -> None:
             )
             if count:
                 log.info("rotated %d app log files", count)
+        try:
+            await _watch_disks(platform, low)
+        except Exception:
+            log.exception("could not check the disks")
         await asyncio.sleep(INTERVAL_SECONDS)
+
+
+async def _watch_disks(platform: Platform, low: set[Path]) -> None:
+    """Announce a disk running low once, and once more when it recovers."""
+    for path in dict.fromkeys((platform.paths.data_dir, platform.paths.log_dir)):
+        usage = shutil.disk_usage(path)
+        is_low = disk_is_low(usage.free, usage.total)
+        if is_low and path not in low:
+            low.add(path)
+            log.error("the disk under %s is nearly full: %d bytes left", path, usage.free)
+            await platform.bus.publish(
+                "disk.low",
+                f"the disk under {path} is nearly full ({usage.free} bytes left): "
+                "app logs and builds there will fail",
+                actor="deployd",
+                data={"path": str(path), "free_bytes": usage.free},
+            )
+        elif not is_low and path in low:
+            low.discard(path)
+            await platform.bus.publish(
+                "disk.ok",
+                f"the disk under {path} has room again",
+                actor="deployd",
+                data={"path": str(path)},
+            )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ from .health import Unhealthy, wait_healthy
 from .platform import Platform
 
 TAIL_LINES = 10
+log = logging.getLogger(__name__)
 
 
 class DeployFailed(Exception):
@@ -66,8 +68,12 @@ class Job:
 
     async def output(self, line: str) -> None:
         if self.build_log is not None:
-            with self.build_log.open("a") as fh:
-                fh.write(line + "\n")
+            try:
+                with self.build_log.open("a") as fh:
+                    fh.write(line + "\n")
+            except OSError as exc:  # a full log disk must not fail the deploy
+                log.warning("cannot write %s: %s", self.build_log, exc.strerror)
+                self.build_log = None
         await self.platform.bus.publish(
             "deploy.output", line, app=self.name, data={"job": self.row["id"]}, persist=False
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from .common import Identity, Params, Result
 
 
@@ -40,6 +42,14 @@ class HostFacts(Result):
     nginx: str | None = None
 
 
+class DiskStatus(Result):
+    path: str
+    free_bytes: int
+    total_bytes: int
+    low: bool
+    """Less than 5% (or 64 MiB) left: logs and builds are about to fail."""
+
+
 class StatusResult(Result):
     version: str
     protocol: int
@@ -53,3 +63,4 @@ class StatusResult(Result):
     host: HostFacts
     identity: Identity
     connections: int
+    disks: list[DiskStatus] = Field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from datetime import UTC, datetime
 
@@ -12,9 +13,11 @@ import psycopg_pool
 
 from deployd import __version__
 from deployd.config import detect_host
+from deployd.domain.healing import disk_is_low
 from deployd.protocol import PROTOCOL_VERSION
 from deployd.protocol.system import (
     DatabaseStatus,
+    DiskStatus,
     HelloParams,
     HelloResult,
     HostFacts,
@@ -47,7 +50,27 @@ async def status(core: Core, caller: Caller) -> StatusResult:
         host=host,
         identity=caller.identity,
         connections=core.connections,
+        disks=await asyncio.to_thread(_disks, core),
     )
+
+
+def _disks(core: Core) -> list[DiskStatus]:
+    paths = core.settings.paths
+    result = []
+    for path in dict.fromkeys((paths.data_dir, paths.log_dir)):
+        try:
+            usage = shutil.disk_usage(path)
+        except OSError:
+            continue
+        result.append(
+            DiskStatus(
+                path=str(path),
+                free_bytes=usage.free,
+                total_bytes=usage.total,
+                low=disk_is_low(usage.free, usage.total),
+            )
+        )
+    return result
 
 
 async def _database(core: Core) -> DatabaseStatus:

@@ -1,5 +1,6 @@
 """The example app deployd deploys on first `deployd dev`: standard library only."""
 
+import contextlib
 import json
 import os
 import socket
@@ -42,7 +43,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
-        print(f"{self.address_string()} {format % args}", flush=True)
+        with contextlib.suppress(OSError):  # a full log disk must not take the app down
+            print(f"{self.address_string()} {format % args}", flush=True)
 
 
 if __name__ == "__main__":

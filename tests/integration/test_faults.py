@@ -3,9 +3,12 @@ under load, PostgreSQL restarted. Each asserts what a user sees."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ import pytest
 
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
-from tests.support.daemon import RunningDaemon, serve, start_daemon
+from tests.support.daemon import RunningDaemon, kill_leftovers, serve, start_daemon
 from tests.support.repos import Repo
 from tests.support.waiting import wait_for
 
@@ -45,7 +48,8 @@ def live_slot(daemon: RunningDaemon, app: str) -> dict[str, object]:
 
 
 def events(daemon: RunningDaemon, app: str, kind: str) -> list[dict[str, object]]:
-    out = daemon.deployctl("events", "--json", "--app", app, "--kind", kind, "--limit", "100")
+    where = ["--app", app] if app else []
+    out = daemon.deployctl("events", "--json", *where, "--kind", kind, "--limit", "100")
     return json.loads(out.stdout)["events"]
 
 
@@ -198,3 +202,61 @@ def test_postgresql_restarting_under_the_daemon(
     assert daemon.process.poll() is None  # the daemon never crashed
     repo.write("VERSION", "2\n").commit("after the outage")
     assert daemon.deployctl("deploy", "dbdown").returncode == 0
+
+
+@pytest.fixture
+def tiny_log_disk(pg_cluster: PrivateCluster) -> Iterator[tuple[RunningDaemon, Path]]:
+    """A daemon whose log directory is a 512 KiB tmpfs."""
+    from tests.support.daemon import world_readable_tempdir
+
+    base = world_readable_tempdir("deployd-disk-")
+    logs = base / "root" / "logs"
+    logs.mkdir(parents=True)
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(logs)], capture_output=True
+        ).returncode
+        != 0
+    ):
+        pytest.skip("cannot mount a tmpfs here")
+    pg_cluster.ensure_database("tinydisk")
+    daemon = start_daemon(
+        ["serve"],
+        base / "root",
+        {
+            "DEPLOYD_DATABASE_URL": pg_cluster.conninfo("tinydisk"),
+            "DEPLOYD_SOCKET_MODE": "0666",
+        },
+    )
+    try:
+        yield daemon, logs
+    finally:
+        daemon.stop()
+        kill_leftovers(base / "root")
+        subprocess.run(["umount", "-l", str(logs)], check=False)
+        pg_cluster.drop_database("tinydisk")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_full_log_disk_neither_stops_the_app_nor_the_daemon(
+    tiny_log_disk: tuple[RunningDaemon, Path], repo: Repo
+) -> None:
+    daemon, logs = tiny_log_disk
+    deploy(daemon, "hoarder", repo)
+    filler = logs / "filler"
+    with filler.open("wb", buffering=0) as fh, contextlib.suppress(OSError):
+        while True:
+            fh.write(b"x" * 4096)
+    assert all(serving(daemon, "hoarder") is not None for _ in range(50))
+    status = json.loads(daemon.deployctl("status", "--json").stdout)
+    disk = next(d for d in status["disks"] if d["path"] == str(logs))
+    assert disk["low"] and disk["free_bytes"] < 8192
+    wait_for(lambda: events(daemon, "", "disk.low") or None, timeout=20)
+    assert "LOW" in daemon.deployctl("status").stdout
+    repo.write("VERSION", "2\n").commit("deploy onto a full disk")
+    result = daemon.deployctl("deploy", "hoarder")
+    assert "Traceback" not in result.stderr
+    assert daemon.process.poll() is None
+    filler.unlink()
+    wait_for(lambda: events(daemon, "", "disk.ok") or None, timeout=20)
+    assert serving(daemon, "hoarder") is not None
