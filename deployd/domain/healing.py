@@ -20,7 +20,6 @@ STABLE_AFTER = timedelta(seconds=30)
 CRASHLOOP_CRASHES = 3
 CRASHLOOP_WINDOW = timedelta(minutes=3)
 HEALTH_FAILURES_TO_RESTART = 3
-LIVE_CHECK_INTERVAL = 5.0
 
 
 def backoff(restarts: int) -> float:

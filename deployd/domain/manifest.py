@@ -24,6 +24,8 @@ class HealthCheck:
     interval: float = 0.25
     timeout: float = 30.0
     passes: int = 2
+    live_interval: float = 5.0
+    """Once live, how often the check runs; 3 failures in a row restart the app."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ def parse_manifest(procfile: str, toml_text: str | None, detected_stack: str | N
             interval=_number(health, "interval", 0.25, 0.05, 60),
             timeout=_number(health, "timeout", 30, 1, 3600),
             passes=int(_number(health, "passes", 2, 1, 100)),
+            live_interval=_number(health, "live_interval", 5.0, 0.1, 3600),
         ),
         drain_seconds=_number(deploy, "drain", 2.0, 0, 3600),
         stop_timeout=_number(deploy, "stop_timeout", 10.0, 1, 600),

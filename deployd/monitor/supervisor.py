@@ -60,7 +60,6 @@ class Supervisor:
         """Slots with a restart or probe under way, so a tick never starts a second one."""
         self._probed_at: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._manifests: dict[int, Manifest] = {}
 
     async def run(self) -> None:
         while True:
@@ -103,8 +102,7 @@ class Supervisor:
                 if handle is None or not self.platform.runtime.alive(handle):
                     code = self.platform.runtime.exit_status(handle) if handle else None
                     self._spawn(key, self._crashed(row, _describe_exit(code)))
-                elif loop_time - self._probed_at.get(key, 0.0) >= healing.LIVE_CHECK_INTERVAL:
-                    self._probed_at[key] = loop_time
+                elif loop_time >= self._probed_at.get(key, 0.0):
                     self._spawn(key, self._probe(row))
             elif state in (SlotState.CRASHED, SlotState.FAILED) and (
                 row["next_restart_at"] is not None and row["next_restart_at"] <= now
@@ -119,6 +117,8 @@ class Supervisor:
 
     async def _probe(self, row: Row) -> None:
         manifest, _ = await self._manifest(row["release_id"])
+        key = (row["app"], row["name"])
+        self._probed_at[key] = asyncio.get_running_loop().time() + manifest.health.live_interval
         try:
             reply = await httpcheck.get(row["port"], manifest.health.path, timeout=2.0)
             failed, detail = not 200 <= reply.status < 400, f"HTTP {reply.status}"

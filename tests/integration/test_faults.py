@@ -260,3 +260,38 @@ def test_a_full_log_disk_neither_stops_the_app_nor_the_daemon(
     filler.unlink()
     wait_for(lambda: events(daemon, "", "disk.ok") or None, timeout=20)
     assert serving(daemon, "hoarder") is not None
+
+
+def test_a_live_app_failing_its_health_checks_is_restarted(
+    daemon: RunningDaemon, repo: Repo
+) -> None:
+    sick_check = (
+        'if self.path == "/health":\n'
+        '            if os.path.exists("/tmp/" + os.environ["DEPLOYD_APP"] + ".sick"):\n'
+        "                self.send_error(503)\n"
+        "                return\n"
+    )
+    original = (repo.work / "app.py").read_text()
+    app_py = original.replace('if self.path == "/health":\n', sick_check)
+    assert "sick" in app_py
+    repo.write("app.py", app_py)
+    repo.write("deployd.toml", "[health]\npath = '/health'\ninterval = 0.1\nlive_interval = 0.2\n")
+    repo.commit("health can fail")
+    deploy(daemon, "wobbly", repo)
+    pid = live_slot(daemon, "wobbly")["pid"]
+    flag = Path("/tmp/wobbly.sick")
+    flag.write_text("")
+    try:
+        wait_for(lambda: events(daemon, "wobbly", "app.crashed"), timeout=20)
+    finally:
+        flag.unlink()
+    crash = events(daemon, "wobbly", "app.crashed")[0]
+    assert "failed 3 live health checks in a row (last: HTTP 503)" in str(crash["message"])
+    wait_for(
+        lambda: (
+            live_slot(daemon, "wobbly")["state"] == "live"
+            and live_slot(daemon, "wobbly")["pid"] != pid
+        ),
+        timeout=20,
+    )
+    assert serving(daemon, "wobbly") is not None
