@@ -7,6 +7,9 @@ import asyncio
 import contextlib
 import logging
 
+import psycopg
+import psycopg_pool
+
 from deployd.store import apps as app_store
 from deployd.store import jobs as store
 from deployd.store.db import Row
@@ -103,8 +106,18 @@ class JobRunner:
             self.owned.discard(row["id"])
 
     async def _finish(self, row: Row, error: str | None) -> None:
-        async with self.platform.pool.connection() as conn:
-            await store.finish(conn, row["id"], error=error)
+        """Record the outcome, waiting out a database outage: a job that ended must never
+        stay `running` (that would lock its app until the next daemon start)."""
+        delay = 0.5
+        while True:
+            try:
+                async with self.platform.pool.connection() as conn:
+                    await store.finish(conn, row["id"], error=error)
+                break
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+                log.warning("cannot record the end of job %s yet; retrying", row["id"])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
         kind = "deploy.failed" if error else "deploy.succeeded"
         message = error or f"{row['kind']} job {row['id']} finished"
         await self.platform.emit(kind, message, row["app"], job=row["id"])

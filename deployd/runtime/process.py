@@ -59,9 +59,10 @@ class ProcessRuntime:
             if self.account.switch:
                 os.fchown(fd, self.account.uid, self.account.gid)
             # The Procfile line is the app's own command from its own repository; like
-            # every Procfile runner we give it to a shell, as one argument.
+            # every Procfile runner we give it to a shell, as one argument. The whole
+            # process group is signalled on stop, so the shell staying parent is harmless.
             process = subprocess.Popen(
-                ["/bin/sh", "-c", "exec " + command],
+                ["/bin/sh", "-c", command],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -295,3 +295,28 @@ def test_a_live_app_failing_its_health_checks_is_restarted(
         timeout=20,
     )
     assert serving(daemon, "wobbly") is not None
+
+
+def test_a_deploy_under_way_survives_a_postgresql_restart(
+    pg_cluster: PrivateCluster, daemon: RunningDaemon, repo: Repo
+) -> None:
+    deploy(daemon, "patient", repo)
+    before = show(daemon, "patient")["live_release"]
+    repo.write("Procfile", "web: sleep 3; python3 app.py\n").commit("slow to boot")
+    queued = json.loads(daemon.deployctl("deploy", "patient", "--no-wait", "--json").stdout)
+    wait_for(lambda: show(daemon, "patient")["slots"][1]["state"] == "starting")  # type: ignore[index]
+    pg_cluster.stop()
+    try:
+        assert serving(daemon, "patient") is not None
+    finally:
+        pg_cluster.start()
+    wait_for(lambda: show(daemon, "patient")["active_job"] is None, timeout=60)
+    info = show(daemon, "patient")
+    assert info["live_slot"] == "green" and info["live_release"] not in (None, before)
+    job = json.loads(
+        daemon.deployctl(
+            "events", "--json", "--app", "patient", "--kind", "deploy.succeeded"
+        ).stdout
+    )["events"]
+    assert [e["data"]["job"] for e in job][-1] == queued["id"]
+    assert serving(daemon, "patient") == str(info["live_release"])
