@@ -74,8 +74,10 @@ def main() -> None:
                 switches += 1
             took = time.monotonic() - started
             load.send_signal(signal.SIGINT)  # stop wrk as soon as the switches are done
-            print(f"{switches} deploys+rollbacks in {took:.0f}s, {mode:<14} "
-                  f"{summary(load.communicate()[0])}")
+            print(
+                f"{switches} deploys+rollbacks in {took:.0f}s, {mode:<14} "
+                f"{summary(load.communicate()[0])}"
+            )
         print(f"app killed (SIGKILL) → serving again: {crash_recovery(socket, port) * 1000:.0f} ms")
         count, output, last = kill_the_daemon(socket, daemon, port)
         print(f"daemon killed and restarted {count} times      {summary(output)}")
