@@ -175,7 +175,10 @@ def test_a_daemon_killed_mid_deploy_leaves_nothing_half_done(
                 for p in psutil.process_iter(["cwd"])
                 if (p.info["cwd"] or "").startswith(str(daemon.root / "data"))
             ]
-            assert [p.pid for p in app_processes] == [live["pid"]]
+            # the Procfile line runs under a shell: every app process is in the live
+            # slot's process group, and nothing else is left running
+            assert live["pid"] in [p.pid for p in app_processes]
+            assert {os.getpgid(p.pid) for p in app_processes} == {live["pid"]}
             jobs_left = daemon.deployctl("apps", "show", "midway", "--json")
             assert json.loads(jobs_left.stdout)["active_job"] is None
             repo.write("VERSION", "3\n").commit("third")
