@@ -17,7 +17,7 @@ from deployd.protocol.errors import ErrorKind, RpcError
 
 from . import render
 from .client import DaemonUnreachable
-from .commands import apps, audit, deploys, events, logs, system, users
+from .commands import apps, audit, deploys, env, events, logs, system, users
 from .session import STATE
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -75,6 +75,7 @@ app.command()(audit.audit)
 app.command()(events.events)
 app.command()(users.login)
 app.add_typer(users.app, name="users")
+app.add_typer(env.app, name="env")
 
 
 def _report(kind: str, message: str, code: int) -> None:

@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 admin_app = typer.Typer(help="Administration that works without a running daemon.")
 app.add_typer(admin_app, name="admin")
+keys_app = typer.Typer(help="The vault's key, which encrypts every secret.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 EXPECTED = (AlreadyRunning, ClusterError, MigrationError, StartupError, OSError)
 
@@ -181,6 +183,43 @@ def admin_create(
     except (*EXPECTED, psycopg.Error) as exc:
         raise _fail(str(exc).strip()) from None
     typer.echo(f"{outcome} admin {name} with password {password} (shown once)")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    root: Annotated[Path | None, typer.Option(help="A re-rooted installation (dev).")] = None,
+) -> None:
+    """Re-encrypt every secret under a new key and retire the old one. Safe while the daemon
+    runs: it follows the key file, and apps keep running untouched."""
+    import psycopg
+
+    from deployd.engine import keys
+    from deployd.store import audit
+    from deployd.vault.keyring import KeyRing, VaultKeyError
+
+    settings = load_settings(root=root.absolute() if root else None)
+    keyring = KeyRing(settings.key_file)
+
+    async def action(conn):  # type: ignore[no-untyped-def]
+        await keys.open_vault(conn, keyring)
+        count = await keys.rotate(conn, keyring)
+        async with conn.transaction():
+            await audit.append(
+                conn,
+                actor="deployd keys",
+                peer_uid=os.getuid(),
+                method="keys.rotate",
+                target=None,
+                outcome="ok",
+                detail=f"{count} values re-encrypted",
+            )
+        return count
+
+    try:
+        count = asyncio.run(_with_connection(settings, action))
+    except (*EXPECTED, VaultKeyError, psycopg.Error) as exc:
+        raise _fail(str(exc).strip()) from None
+    typer.echo(f"rotated the vault key in {keyring.path}: {count} values re-encrypted")
 
 
 def main() -> None:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     """Rotated slot logs kept per slot (`blue.log.1` is the newest)."""
     max_jobs: int = Field(default=4, ge=1, le=64)
     """Deploys of different apps that may run at once."""
+    secret_key_file: Path | None = None
+    """The vault's key file (default: `secret.key` in the config directory)."""
 
     @field_validator("socket_mode", mode="before")
     @classmethod
@@ -89,6 +91,10 @@ class Settings(BaseSettings):
     @property
     def paths(self) -> Paths:
         return Paths.for_root(self.root, self.socket)
+
+    @property
+    def key_file(self) -> Path:
+        return self.secret_key_file or self.paths.config_dir / "secret.key"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -23,9 +23,10 @@ import psycopg_pool
 from deployd import __version__
 from deployd.build.sandbox import app_account
 from deployd.config import Settings, resource_dir
-from deployd.engine import maintenance, restore
+from deployd.engine import appconfig, keys, maintenance, restore
 from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
+from deployd.engine.masks import MaskingFormatter, Masks
 from deployd.engine.platform import Platform, Pool
 from deployd.lifecycle import InstanceLock, sd_notify
 from deployd.monitor.reconciler import Reconciler
@@ -41,6 +42,7 @@ from deployd.services.core import Caller, Core
 from deployd.store import migrate
 from deployd.store.cluster import PrivateCluster
 from deployd.store.db import make_pool
+from deployd.vault.keyring import KeyRing, VaultKeyError
 
 log = logging.getLogger("deployd")
 EXAMPLE_APP = "hello"
@@ -122,8 +124,18 @@ class Daemon:
                 applied = await migrate.migrate(conn, migrations_dir)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
-            bus = EventBus(pool)
-            platform = self._platform(pool, bus)
+            keyring = KeyRing(self.settings.key_file)
+            try:
+                async with pool.connection() as conn:
+                    if await keys.open_vault(conn, keyring):
+                        self.announce(f"created the vault key {keyring.path} (back it up)")
+            except VaultKeyError as exc:
+                raise StartupError(str(exc)) from None
+            masks = Masks()
+            _mask_own_logs(masks)
+            bus = EventBus(pool, masks)
+            platform = self._platform(pool, bus, keyring, masks)
+            await appconfig.refresh_masks(platform)
             core = Core(
                 settings=self.settings,
                 pool=pool,
@@ -145,7 +157,7 @@ class Daemon:
         finally:
             await pool.close()
 
-    def _platform(self, pool: Pool, bus: EventBus) -> Platform:
+    def _platform(self, pool: Pool, bus: EventBus, keyring: KeyRing, masks: Masks) -> Platform:
         settings, paths = self.settings, self.paths
         account = app_account(settings.app_user)
         private = paths.rerooted  # dev and tests: a private nginx inside the root
@@ -170,6 +182,8 @@ class Daemon:
             nginx=nginx,
             runtime=ProcessRuntime(account),
             account=account,
+            vault=keyring,
+            masks=masks,
         )
 
     async def _start_apps(self, core: Core) -> None:
@@ -268,6 +282,13 @@ class Daemon:
                 log.warning("second Ctrl-C: exiting now, without a clean shutdown")
                 os._exit(1)
         self._stop.set()
+
+
+def _mask_own_logs(masks: Masks) -> None:
+    """No secret of any app reaches the daemon's own log, tracebacks included."""
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler.formatter, MaskingFormatter):
+            handler.setFormatter(MaskingFormatter(handler.formatter or logging.Formatter(), masks))
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -23,8 +23,9 @@ NoWait = Annotated[
 ]
 
 
-def _follow(state: Session, job: JobInfo, json: bool) -> None:
-    """Stream the job's progress until its release is live (exit 0) or it failed (exit 1)."""
+def follow(state: Session, job: JobInfo, json: bool, *, emit: bool = True) -> JobInfo:
+    """Stream the job's progress until its release is live (exit 0) or it failed (exit 1).
+    Returns the finished job; with `--json` it is printed unless `emit` is False."""
     try:
         with state.connect(timeout=None) as client:
             _, stream = client.stream("deploys.watch", {"job": job.id})
@@ -49,8 +50,10 @@ def _follow(state: Session, job: JobInfo, json: bool) -> None:
     except KeyboardInterrupt:
         render.err().print(f"left job {job.id}; it goes on in the daemon")
         raise typer.Exit(130) from None
-    if json:
-        render.emit_json(state.call("deploys.show", {"job": job.id}))
+    final: JobInfo = state.call("deploys.show", {"job": job.id})
+    if json and emit:
+        render.emit_json(final)
+    return final
 
 
 def _progress(event: Event) -> None:
@@ -74,22 +77,31 @@ def deploy(
     if no_wait:
         render.emit_json(job) if json else render.success(f"queued deploy job {job.id}")
         return
-    _follow(state, job, json)
+    follow(state, job, json)
 
 
 def rollback(
     name: str,
     to: Annotated[int | None, typer.Option(help="Release id (default: the previous one).")] = None,
+    keep_env: Annotated[
+        bool,
+        typer.Option(
+            "--keep-env", help="Run the earlier build with today's config, not the one it had."
+        ),
+    ] = False,
     no_wait: NoWait = False,
     json: JsonFlag = False,
 ) -> None:
-    """Put a kept earlier release live again, without rebuilding."""
+    """Put a kept earlier release live again, without rebuilding, with the config it ran
+    with (unless --keep-env)."""
     state = session(json)
-    job: JobInfo = state.call("deploys.rollback", DeploysRollbackParams(app=name, to=to))
+    job: JobInfo = state.call(
+        "deploys.rollback", DeploysRollbackParams(app=name, to=to, keep_env=keep_env)
+    )
     if no_wait:
         render.emit_json(job) if json else render.success(f"queued rollback job {job.id}")
         return
-    _follow(state, job, json)
+    follow(state, job, json)
 
 
 def releases(
@@ -105,12 +117,13 @@ def releases(
         render.emit_json(result)
         return
     render.table(
-        ["ID", "COMMIT", "REF", "CREATED", "BY", "STATUS", ""],
+        ["ID", "COMMIT", "REF", "CONFIG", "CREATED", "BY", "STATUS", ""],
         [
             [
                 r.id,
                 (r.commit or "-")[:12],
                 r.ref or "-",
+                f"v{r.env_version}" if r.env_version else "-",
                 render.when(r.created_at),
                 r.created_by or "-",
                 r.status,

@@ -20,6 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 from deployd.store import events as store
 from deployd.store.db import Row
 
+from .masks import Masks
+
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
@@ -53,8 +55,9 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Row]]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Row]], masks: Masks) -> None:
         self._pool = pool
+        self.masks = masks
         self._subscriptions: set[Subscription] = set()
         self.closed = False
 
@@ -73,7 +76,12 @@ class EventBus:
         persist: bool = True,
     ) -> Row:
         """Store the event, then hand it out. Transient ones (build output lines) are only
-        handed out, with id 0: they are kept in log files, not in the event table."""
+        handed out, with id 0: they are kept in log files, not in the event table. Secrets
+        of the app's config are masked first, in the message and anywhere in the data."""
+        masker = self.masks.for_app(app)
+        if masker:
+            message = masker.mask(message)
+            data = masker.mask_data(data) if data else data  # type: ignore[assignment]
         if persist:
             async with self._pool.connection() as conn:
                 event = await store.insert(

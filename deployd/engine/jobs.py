@@ -19,6 +19,11 @@ from .platform import Platform
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
+RUNS = {
+    "deploy": pipeline.deploy,
+    "rollback": pipeline.rollback,
+    "config": pipeline.reconfigure,
+}
 
 
 class JobRunner:
@@ -89,10 +94,7 @@ class JobRunner:
                 kind=row["kind"],
             )
             async with platform.lock(row["app"]):  # the reconciler keeps off meanwhile
-                if row["kind"] == "rollback":
-                    await pipeline.rollback(job)
-                else:
-                    await pipeline.deploy(job)
+                await RUNS[row["kind"]](job)
         except pipeline.DeployFailed as exc:
             error = str(exc)
         except asyncio.CancelledError:
@@ -108,6 +110,7 @@ class JobRunner:
     async def _finish(self, row: Row, error: str | None) -> None:
         """Record the outcome, waiting out a database outage: a job that ended must never
         stay `running` (that would lock its app until the next daemon start)."""
+        error = self.platform.mask(row["app"], error) if error else None
         delay = 0.5
         while True:
             try:

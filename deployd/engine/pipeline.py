@@ -27,11 +27,12 @@ from deployd.proxy.nginx import Live, ProxyError, Site
 from deployd.runtime.process import StartError
 from deployd.sources import git, local
 from deployd.store import apps as app_store
+from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
 
-from . import slots
+from . import appconfig, slots
 from .health import Unhealthy, wait_healthy
 from .platform import Platform
 
@@ -67,6 +68,7 @@ class Job:
         )
 
     async def output(self, line: str) -> None:
+        line = self.platform.mask(self.name, line)
         if self.build_log is not None:
             try:
                 with self.build_log.open("a") as fh:
@@ -95,6 +97,7 @@ async def deploy(job: Job) -> None:
             app=job.name,
             ref=job.row["params"].get("ref"),
             created_by=job.row["actor"] or "deployd",
+            env_version=job.app["env_version"],
         )
     )
     job.release_id = release["id"]
@@ -102,15 +105,16 @@ async def deploy(job: Job) -> None:
     job.build_log = platform.paths.app_logs(job.name) / f"build-{release['id']}.log"
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        artifact, manifest = await _fetch_and_build(job)
+        config = await appconfig.values(platform, job.name, release["env_version"])
+        artifact, manifest = await _fetch_and_build(job, config)
     except DeployFailed as exc:
-        error = str(exc)
+        error = platform.mask(job.name, str(exc))
         await job.db(lambda c: release_store.update(c, release["id"], status="failed", error=error))
         raise
-    await activate(job, release["id"], manifest, artifact)
+    await activate(job, release, manifest, artifact)
 
 
-async def _fetch_and_build(job: Job) -> tuple[Path, Manifest]:
+async def _fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manifest]:
     platform = job.platform
     tmp = platform.paths.app_dir(job.name) / "tmp" / str(job.release_id)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -143,7 +147,7 @@ async def _fetch_and_build(job: Job) -> tuple[Path, Manifest]:
                     artifact,
                     manifest,
                     account=platform.account,
-                    env={},
+                    env=config,
                     log=job.output,
                     python=platform.settings.python,
                 )
@@ -193,6 +197,7 @@ def _read_manifest(source: Path) -> Manifest:
 
 
 async def rollback(job: Job) -> None:
+    """Back to a kept release, with the config it ran with (`keep_env`: with today's)."""
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=1000))
     live = next((r for r in releases if r["status"] == "live"), None)
     refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
@@ -208,45 +213,74 @@ async def rollback(job: Job) -> None:
     artifact = _artifact(job.platform, job.name, row["build_key"])
     if not native.is_built(artifact):
         raise DeployFailed(f"release {wanted}'s build was pruned; deploy its commit instead")
-    job.release_id = wanted
-    await job.db(lambda c: job_store.set_release(c, job.row["id"], wanted))
-    job.build_log = job.platform.paths.app_logs(job.name) / f"build-{wanted}.log"
-    await activate(job, wanted, Manifest.from_json(row["manifest"]), artifact)
+    current = job.app["env_version"]
+    if job.row["params"].get("keep_env") and row["env_version"] != current:
+        row = await _new_release_of(job, row, current, f"rollback to {wanted}, today's config")
+    else:
+        job.release_id = wanted
+        await job.db(lambda c: job_store.set_release(c, job.row["id"], wanted))
+        job.build_log = job.platform.paths.app_logs(job.name) / f"build-{wanted}.log"
+    await activate(job, row, Manifest.from_json(row["manifest"]), artifact)
 
 
-def app_env(
-    platform: Platform, app: str, release_id: int, slot: str, port: int, artifact: Path
-) -> dict[str, str]:
-    return {
-        "PATH": native.runtime_path(artifact),
-        "HOME": str(artifact),
-        "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "PORT": str(port),
-        "DEPLOYD_APP": app,
-        "DEPLOYD_RELEASE": str(release_id),
-        "DEPLOYD_SLOT": slot,
-    }
+async def reconfigure(job: Job) -> None:
+    """A config release: the live build again, with the new config version."""
+    releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=100))
+    live = next((r for r in releases if r["status"] == "live"), None)
+    if live is None or live["build_key"] is None:
+        raise DeployFailed("nothing is live: the new config applies at the next deploy")
+    artifact = _artifact(job.platform, job.name, live["build_key"])
+    if not native.is_built(artifact):
+        raise DeployFailed("the live release's build is gone: deploy to apply the new config")
+    version = job.row["params"]["env_version"]
+    row = await _new_release_of(job, live, version, f"config version {version}")
+    await activate(job, row, Manifest.from_json(row["manifest"]), artifact)
 
 
-async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path) -> None:
-    """Start `release_id` in the idle slot, check it, switch nginx to it, drain the old one."""
+async def _new_release_of(job: Job, base: Row, env_version: int | None, why: str) -> Row:
+    """A new release of `base`'s build with another config: no fetch, no build."""
+    row = await job.db(
+        lambda c: release_store.insert(
+            c,
+            app=job.name,
+            ref=base["ref"],
+            created_by=job.row["actor"] or "deployd",
+            env_version=env_version,
+            commit=base["commit"],
+            build_key=base["build_key"],
+            manifest=base["manifest"],
+            status="built",
+        )
+    )
+    job.release_id = row["id"]
+    await job.db(lambda c: job_store.set_release(c, job.row["id"], row["id"]))
+    await job.step("config", f"release {row['id']}: the build of release {base['id']}, {why}")
+    return row
+
+
+async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -> None:
+    """Start `release` in the idle slot, check it, switch nginx to it, drain the old one."""
     platform, name = job.platform, job.name
+    release_id: int = release["id"]
     await wait_for_drain(job)
     app = await job.db(lambda c: app_store.get(c, name))
     by_name = await slots.load(platform, name)
     live_name: str | None = app["live_slot"]
     target = by_name[other(live_name) if live_name else "blue"]
     target = await _settle(platform, name, target)
-    env = app_env(platform, name, release_id, target["name"], target["port"], artifact)
 
     if manifest.release:
         await job.step("release", f"running the release command: {manifest.release}")
+        env = appconfig.platform_env(
+            name, release_id, target["name"], target["port"], artifact, release["env_version"]
+        )
+        del env["PORT"]
+        config = await appconfig.values(platform, name, release["env_version"])
         try:
             await native.run_command(
                 ["/bin/sh", "-c", manifest.release],
                 artifact,
-                {k: v for k, v in env.items() if k != "PORT"},
+                {**env, **config},
                 platform.account,
                 job.output,
             )
@@ -258,7 +292,7 @@ async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path
     )
     log_file = slots.log_file(platform, name, target["name"])
     try:
-        handle = slots.start_process(platform, target, manifest.web, artifact, env)
+        handle = await slots.launch(platform, target, release, manifest.web, artifact)
     except StartError as exc:
         raise DeployFailed(str(exc)) from None
     target = await slots.transition(
@@ -281,7 +315,7 @@ async def activate(job: Job, release_id: int, manifest: Manifest, artifact: Path
     target = await slots.transition(platform, name, target, SlotEvent.PASSED)
 
     await job.step("switch", f"switching nginx to release {release_id}")
-    await _switch(job, target, release_id, manifest)
+    await _switch(job, target, release, manifest)
 
     await platform.emit(
         "deploy.live",
@@ -343,10 +377,13 @@ def site_for(platform: Platform, app: str, by_name: dict[str, Row]) -> Site:
     return Site(app, by_name["blue"]["port"], by_name["green"]["port"], (platform.hostname(app),))
 
 
-async def _switch(job: Job, target: Row, release_id: int, manifest: Manifest) -> None:
+async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> None:
     """Point nginx at the new slot: flip the switch, (re)load the site only when it is new
-    or its ports/names changed, verify through nginx. On failure, flip back."""
+    or its ports/names changed, verify through nginx. On failure, flip back. A rollback
+    makes its release's config the app's current one, in the same transaction."""
     platform, name = job.platform, job.name
+    release_id, config = release["id"], release["env_version"]
+    restores_config = job.row["kind"] == "rollback" and config != job.app["env_version"]
     nginx = platform.nginx
     previous_live = nginx.live(name)
     previous_site = nginx.current(name)
@@ -372,8 +409,19 @@ async def _switch(job: Job, target: Row, release_id: int, manifest: Manifest) ->
         async with conn.transaction():
             await app_store.set_live_slot(conn, name, target["name"])
             await release_store.mark_live(conn, name, release_id)
+            if restores_config:
+                await env_store.set_current(conn, name, config)
 
     await job.db(record)
+    if restores_config:
+        await appconfig.refresh_masks(platform, name)
+        await platform.emit(
+            "env.restored",
+            f"config version {config or 0} is current again, with release {release_id}",
+            name,
+            version=config,
+            release=release_id,
+        )
 
 
 async def _settle(platform: Platform, app: str, row: Row) -> Row:

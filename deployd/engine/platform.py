@@ -16,8 +16,10 @@ from deployd.domain.ports import parse_range
 from deployd.proxy.nginx import Nginx
 from deployd.runtime.process import ProcessRuntime
 from deployd.store.db import Row
+from deployd.vault.keyring import KeyRing
 
 from .events import EventBus
+from .masks import Masks
 
 Pool = AsyncConnectionPool[AsyncConnection[Row]]
 
@@ -31,6 +33,8 @@ class Platform:
     nginx: Nginx
     runtime: ProcessRuntime
     account: Account
+    vault: KeyRing
+    masks: Masks
     drains: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     """Per app: the old slot draining after a switch. Not a job, so the job that made the
     switch ends as soon as the new release is live; the app's next job waits for it."""
@@ -55,6 +59,9 @@ class Platform:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wake_jobs: Callable[[], None] = lambda: None
     """Set by the job runner: look for queued jobs now rather than at the next poll."""
+
+    def mask(self, app: str | None, text: str) -> str:
+        return self.masks.mask(app, text)
 
     async def emit(self, kind: str, message: str, app: str, /, **data: Any) -> None:
         await self.bus.publish(kind, message, app=app, actor="deployd", data=data)

@@ -21,7 +21,7 @@ from deployd.store.db import Row
 
 from . import slots
 from .health import Unhealthy, wait_healthy
-from .pipeline import app_env, site_for
+from .pipeline import site_for
 from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,7 @@ async def _restart(platform: Platform, row: Row) -> None:
         raise RuntimeError(f"the build of release {release_id} is missing")
     manifest = Manifest.from_json(release["manifest"])
     row = await slots.transition(platform, app, row, SlotEvent.CRASH)
-    env = app_env(platform, app, release_id, row["name"], row["port"], artifact)
-    handle = slots.start_process(platform, row, manifest.web, artifact, env)
+    handle = await slots.launch(platform, row, release, manifest.web, artifact)
     row = await slots.transition(platform, app, row, SlotEvent.RESTART, handle=handle)
     try:
         await wait_healthy(platform.runtime, handle, row["port"], manifest.health)

@@ -11,6 +11,7 @@ from deployd.runtime.process import Handle, read_pid_file
 from deployd.store import apps as store
 from deployd.store.db import Row
 
+from . import appconfig
 from .platform import Platform
 
 
@@ -98,13 +99,16 @@ def pid_file(platform: Platform, app: str, slot: str) -> Path:
     return platform.paths.app_dir(app) / f"{slot}.pid"
 
 
-def start_process(
-    platform: Platform, row: Row, command: str, artifact: Path, env: dict[str, str]
+async def launch(
+    platform: Platform, row: Row, release: Row, command: str, artifact: Path
 ) -> Handle:
+    """Start `release` in the slot: its env file first (this release's config), then the
+    process, which reads it."""
+    env_file = await appconfig.write_slot_env(platform, row, release, artifact)
     return platform.runtime.start(
         command,
         artifact,
-        env,
+        env_file,
         log_file(platform, row["app"], row["name"]),
         pid_file(platform, row["app"], row["name"]),
     )

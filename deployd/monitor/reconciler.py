@@ -28,6 +28,7 @@ from deployd.engine.platform import Platform
 from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.process import read_pid_file
 from deployd.store import apps as app_store
+from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
@@ -45,6 +46,11 @@ class World:
     slots: dict[str, dict[str, Row]]
     active_jobs: dict[str, Row]
     sites: dict[str, str]
+
+
+def _made_its_release(job: Row) -> bool:
+    """Deploys and config changes make a new release; a plain rollback re-uses one."""
+    return job["kind"] != "rollback" or bool(job["params"].get("keep_env"))
 
 
 class Reconciler:
@@ -114,7 +120,7 @@ class Reconciler:
         reason = f"interrupted by a daemon restart during {job['step'] or 'start'}; aborted"
         async with platform.pool.connection() as conn:
             await job_store.finish(conn, job["id"], error=reason)
-            if job["kind"] == "deploy" and job["release_id"]:
+            if _made_its_release(job) and job["release_id"]:
                 await release_store.update(conn, job["release_id"], status="failed", error=reason)
         await platform.emit("deploy.failed", reason, app, job=job["id"])
 
@@ -129,6 +135,9 @@ class Reconciler:
         async with platform.pool.connection() as conn, conn.transaction():
             await app_store.set_live_slot(conn, app, target["name"])
             await release_store.mark_live(conn, app, target["release_id"])
+            if job["kind"] == "rollback":  # a rollback brings its release's config back
+                release = await release_store.get(conn, target["release_id"])
+                await env_store.set_current(conn, app, release["env_version"] if release else None)
         if old_name is not None:
             old = (await slots.load(platform, app))[old_name]
             await slots.stop_process(platform, old)

@@ -24,7 +24,6 @@ from deployd.domain.retention import ReleaseRef, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState
 from deployd.engine import slots
 from deployd.engine.health import Unhealthy, wait_healthy
-from deployd.engine.pipeline import app_env
 from deployd.engine.platform import Platform
 from deployd.store import apps as app_store
 from deployd.store import crashes as crash_store
@@ -222,10 +221,9 @@ class Supervisor:
         platform, app = self.platform, row["app"]
         manifest, release = await self._manifest(row["release_id"])
         artifact = platform.paths.app_dir(app) / "builds" / str(release["build_key"])
-        env = app_env(platform, app, row["release_id"], row["name"], row["port"], artifact)
         event = SlotEvent.RESTART if row["state"] == SlotState.CRASHED else SlotEvent.START
         with contextlib.suppress(slots.StaleSlot):
-            handle = slots.start_process(platform, row, manifest.web, artifact, env)
+            handle = await slots.launch(platform, row, release, manifest.web, artifact)
             try:
                 row = await slots.transition(
                     platform, app, row, event, release_id=row["release_id"], handle=handle

@@ -76,6 +76,8 @@ class DeploysStartParams(Params):
 class DeploysRollbackParams(Params):
     app: AppName
     to: int | None = Field(default=None, ge=1)
+    keep_env: bool = False
+    """Run the earlier build with today's config, instead of the config it ran with."""
 
 
 class JobInfo(Result):
@@ -105,6 +107,8 @@ class ReleaseInfo(Result):
     created_by: str | None
     created_at: datetime
     live_at: datetime | None
+    env_version: int | None = None
+    """The config version it runs (or ran) with."""
     live: bool
     kept: bool
     """Its build is still on disk: it can be rolled back to in a second."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from . import apps, audit, events, system, users
+from . import apps, audit, env, events, system, users
 from .common import NoParams, Role
 
 
@@ -21,11 +21,18 @@ class Method:
     result: type[BaseModel]
     role: Role
     mutating: bool = False
+    audited: bool = False
+    """Recorded in the audit log although it changes nothing (it reveals secrets)."""
     notification: str | None = None
     """For streams: the notification method each item arrives as."""
     target: str | None = None
     """The params field that names what the call acts on (recorded in the audit log)."""
     summary: str = ""
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the audit log records calls of this method."""
+        return self.mutating or self.audited
 
     @property
     def stream(self) -> bool:
@@ -170,6 +177,27 @@ _ALL = (
         Role.VIEWER,
         notification=apps.LOG_NOTIFICATION,
     ),
+    Method("env.list", env.EnvAppParams, env.EnvListResult, Role.VIEWER, summary="masked"),
+    Method(
+        "env.reveal",
+        env.EnvAppParams,
+        env.EnvListResult,
+        Role.DEPLOYER,
+        audited=True,
+        target="app",
+        summary="the values themselves; recorded in the audit log",
+    ),
+    Method(
+        "env.set",
+        env.EnvSetParams,
+        env.EnvSetResult,
+        Role.DEPLOYER,
+        mutating=True,
+        target="app",
+        summary="set, unset or replace variables: a new config version, applied by a "
+        "config release unless staged",
+    ),
+    Method("env.history", env.EnvHistoryParams, env.EnvHistoryResult, Role.VIEWER),
 )
 
 METHODS: dict[str, Method] = {m.name: m for m in _ALL}

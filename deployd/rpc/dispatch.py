@@ -85,7 +85,7 @@ class Dispatcher:
     async def _audit(
         self, method: Method, caller: Caller, target: str | None, outcome: str, detail: str | None
     ) -> None:
-        if not method.mutating:
+        if not method.recorded:
             return
         try:
             await audit.record(
@@ -94,7 +94,7 @@ class Dispatcher:
                 method=method.name,
                 target=target,
                 outcome=outcome,
-                detail=detail,
+                detail=self.core.platform.mask(None, detail) if detail else None,
             )
         except (psycopg.Error, psycopg_pool.PoolTimeout):
             log.exception("could not write the audit entry for %s by %s", method.name, caller.name)

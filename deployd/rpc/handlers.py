@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from deployd.protocol.methods import METHODS
 from deployd.protocol.users import AuthenticateResult
-from deployd.services import apps, audit, deploys, events, logs, system, users
+from deployd.services import apps, audit, deploys, env, events, logs, system, users
 from deployd.services.core import Caller, Core
 
 Handler = Callable[[Core, Caller, Any], Awaitable[BaseModel]]
@@ -49,6 +49,10 @@ HANDLERS: dict[str, Handler] = {
     "deploys.show": deploys.show,
     "releases.list": deploys.releases,
     "logs.read": logs.read,
+    "env.list": env.list_env,
+    "env.reveal": env.reveal,
+    "env.set": env.set_env,
+    "env.history": env.history,
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {

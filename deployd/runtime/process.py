@@ -1,9 +1,10 @@
 """The `process` runtime: each slot is a process group the daemon starts and stops.
 
-The process gets its own session (so it outlives the daemon, and a stop can signal the
-whole group), writes straight into the slot's log file (no pipe through the daemon, so a
-daemon restart cannot break it), and is identified by pid plus start time, so a recycled
-pid is never mistaken for it.
+The group is led by the slot's launcher (`launch.py`), which starts the app with the slot's
+env file and writes its output, masked, to the slot's log: no pipe through the daemon, so a
+daemon restart cannot break it. The group has its own session (so it outlives the daemon,
+and a stop can signal all of it) and is identified by the launcher's pid plus start time,
+so a recycled pid is never mistaken for it. The launcher exits as the app does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,10 @@ class Handle:
     pid: int
     started_at: float
     """The kernel's start time of the process (psutil create_time)."""
+
+
+LAUNCHER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+"""The launcher's own environment: nothing of the daemon's (its database URL, say)."""
 
 
 class StartError(RuntimeError):
@@ -49,28 +55,29 @@ class ProcessRuntime:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(
-        self, command: str, cwd: Path, env: dict[str, str], log_file: Path, pid_file: Path
+        self, command: str, cwd: Path, env_file: Path, log_file: Path, pid_file: Path
     ) -> Handle:
-        """Start the process and record it in `pid_file` before anything else can happen:
-        a daemon killed right after this still leaves a way to find the process."""
+        """Start the slot's launcher and record it in `pid_file` before anything else can
+        happen: a daemon killed right after this still leaves a way to find the process."""
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-I", "-m", "deployd.runtime.launch"]
+        argv += ["--env-file", str(env_file), "--log", str(log_file)]
+        if self.account.switch:
+            argv += ["--user", f"{self.account.uid}:{self.account.gid}"]
+        # The Procfile line is the app's own command from its own repository; like every
+        # Procfile runner we give it to a shell, as one argument.
+        argv += ["--", "/bin/sh", "-c", command]
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         try:
-            if self.account.switch:
-                os.fchown(fd, self.account.uid, self.account.gid)
-            # The Procfile line is the app's own command from its own repository; like
-            # every Procfile runner we give it to a shell, as one argument. The whole
-            # process group is signalled on stop, so the shell staying parent is harmless.
             process = subprocess.Popen(
-                ["/bin/sh", "-c", command],
+                argv,
                 cwd=cwd,
-                env=env,
+                env=LAUNCHER_ENV,
                 stdin=subprocess.DEVNULL,
                 stdout=fd,
                 stderr=fd,
                 start_new_session=True,
                 close_fds=True,
-                **self.account.popen_kwargs(),  # type: ignore[call-overload]
             )
         except OSError as exc:
             raise StartError(f"cannot start the web process: {exc.strerror}") from None

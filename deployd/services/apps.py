@@ -156,4 +156,5 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
         actor=caller.name,
         data={"stopped_slots": stopped},
     )
+    core.platform.masks.drop(params.name)
     return AppsDeleteResult(name=params.name, stopped_slots=stopped)

@@ -72,9 +72,10 @@ async def rollback(core: Core, caller: Caller, params: DeploysRollbackParams) ->
             raise conflict(f"release {params.to} is already live")
         if not release["build_key"] or not is_built(_artifact(core, release)):
             raise conflict(f"release {params.to} was never built or its build was pruned")
-    return await _enqueue(
-        core, caller, params.app, "rollback", {"to": params.to} if params.to else {}
-    )
+    job_params: dict[str, object] = {"to": params.to} if params.to else {}
+    if params.keep_env:
+        job_params["keep_env"] = True
+    return await _enqueue(core, caller, params.app, "rollback", job_params)
 
 
 def _artifact(core: Core, release: Row) -> Path:
@@ -115,6 +116,7 @@ async def releases(core: Core, caller: Caller, params: ReleasesListParams) -> Re
                 created_by=r["created_by"],
                 created_at=r["created_at"],
                 live_at=r["live_at"],
+                env_version=r["env_version"],
                 live=r["status"] == "live",
                 kept=bool(r["build_key"]) and is_built(_artifact(core, r)),
             )

@@ -10,7 +10,7 @@ from .db import Row
 
 Conn = AsyncConnection[Row]
 
-_APP = "name, source_kind, source, branch, runtime, live_slot, created_at"
+_APP = "name, source_kind, source, branch, runtime, live_slot, created_at, env_version"
 _SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, restarts,
            next_restart_at, last_exit, health_failures"""
 

@@ -11,15 +11,38 @@ from .db import Row
 
 Conn = AsyncConnection[Row]
 
-_COLUMNS = (
-    "id, app, commit, ref, build_key, manifest, status, error, created_by, created_at, live_at"
-)
+_COLUMNS = """id, app, commit, ref, build_key, manifest, status, error, created_by, created_at,
+              live_at, env_version"""
 
 
-async def insert(conn: Conn, *, app: str, ref: str | None, created_by: str) -> Row:
+async def insert(
+    conn: Conn,
+    *,
+    app: str,
+    ref: str | None,
+    created_by: str,
+    env_version: int | None,
+    commit: str | None = None,
+    build_key: str | None = None,
+    manifest: dict[str, Any] | None = None,
+    status: str = "pending",
+) -> Row:
+    """A new release; a config release or a rollback with today's config comes with the
+    build (commit, build_key, manifest) of the release it repeats."""
     cursor = await conn.execute(
-        f"INSERT INTO releases (app, ref, created_by) VALUES (%s, %s, %s) RETURNING {_COLUMNS}",
-        (app, ref, created_by),
+        f"""INSERT INTO releases
+              (app, ref, created_by, env_version, commit, build_key, manifest, status)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
+        (
+            app,
+            ref,
+            created_by,
+            env_version,
+            commit,
+            build_key,
+            Jsonb(manifest) if manifest is not None else None,
+            status,
+        ),
     )
     row = await cursor.fetchone()
     assert row is not None
@@ -56,3 +79,10 @@ async def mark_live(conn: Conn, app: str, release_id: int) -> None:
         "UPDATE releases SET status = 'live', live_at = now(), error = NULL WHERE id = %s",
         (release_id,),
     )
+
+
+async def live(conn: Conn, app: str) -> Row | None:
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM releases WHERE app = %s AND status = 'live'", (app,)
+    )
+    return await cursor.fetchone()

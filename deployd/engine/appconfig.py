@@ -1,0 +1,144 @@
+"""An app's config: versions in the store, values in the vault, and what is made of them:
+the masks, the build's environment, and the env file each slot starts with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from deployd.build import native
+from deployd.domain import envvars
+from deployd.domain.masking import Masker
+from deployd.store import env as store
+from deployd.store import vault as vault_store
+from deployd.store.db import Row
+from deployd.vault.envfiles import write_env_file
+
+from .platform import Platform
+
+MASKED_VERSIONS = 10
+"""Besides the current one, the newest versions whose values stay masked: a slot or a log
+may still carry them for a while after a change."""
+
+Conn = AsyncConnection[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    version: int | None
+    values: dict[str, str]
+
+
+def _decode(platform: Platform, token: str) -> dict[str, str]:
+    values: dict[str, str] = json.loads(platform.vault.decrypt(token))
+    return values
+
+
+async def current(platform: Platform, app: str) -> Config:
+    async with platform.pool.connection() as conn:
+        row = await store.current(conn, app)
+    if row is None:
+        return Config(None, {})
+    return Config(row["version"], _decode(platform, row["token"]))
+
+
+async def values(platform: Platform, app: str, version: int | None) -> dict[str, str]:
+    """The config of one version (a release's); `{}` for none."""
+    if version is None:
+        return {}
+    async with platform.pool.connection() as conn:
+        row = await store.get(conn, app, version)
+    if row is None:
+        raise LookupError(f"{app} has no config version {version}")
+    return _decode(platform, row["token"])
+
+
+async def change(
+    platform: Platform,
+    app: str,
+    set_values: Mapping[str, str],
+    unset: Sequence[str],
+    *,
+    replace: bool,
+    actor: str,
+    then: Callable[[Conn, int], Awaitable[Any]] | None = None,
+) -> tuple[envvars.Change, int | None, Any]:
+    """Make the next version from the current one, in one transaction with `then` (which
+    queues the restart): if `then` fails, no version was made. Raises DomainError for a
+    change the rules refuse. Returns the change, the version now current and `then`'s
+    result (None when nothing changed)."""
+    async with platform.pool.connection() as conn, conn.transaction():
+        await vault_store.hold_shared(conn)
+        row = await store.current(conn, app, lock=True)
+        before = _decode(platform, row["token"]) if row else {}
+        result = envvars.apply(before, set_values, unset, replace=replace)
+        if result.empty:
+            return result, row["version"] if row else None, None
+        token = platform.vault.encrypt(json.dumps(result.values).encode())
+        version = await store.insert(
+            conn,
+            app=app,
+            token=token,
+            set_names=list(result.set),
+            unset_names=list(result.unset),
+            created_by=actor,
+        )
+        followed = await then(conn, version) if then else None
+    await refresh_masks(platform, app)
+    return result, version, followed
+
+
+async def refresh_masks(platform: Platform, app: str | None = None) -> None:
+    """Rebuild the masker of `app` (or of every app) from its recent config versions."""
+    async with platform.pool.connection() as conn:
+        rows = await store.tokens_for_masking(conn, app, MASKED_VERSIONS)
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        pairs.setdefault(row["app"], []).extend(_decode(platform, row["token"]).items())
+    if app is not None and app not in pairs:
+        platform.masks.drop(app)
+    for name, found in pairs.items():
+        platform.masks.set(name, Masker(found))
+
+
+def platform_env(
+    app: str, release_id: int, slot: str, port: int, artifact: Path, version: int | None
+) -> dict[str, str]:
+    """What deployd itself gives every slot (an app cannot set these names)."""
+    return {
+        "PATH": native.runtime_path(artifact),
+        "HOME": str(artifact),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PORT": str(port),
+        "DEPLOYD_APP": app,
+        "DEPLOYD_RELEASE": str(release_id),
+        "DEPLOYD_SLOT": slot,
+        "DEPLOYD_CONFIG_VERSION": str(version or 0),
+    }
+
+
+def env_file(platform: Platform, app: str, slot: str) -> Path:
+    return platform.paths.app_dir(app) / f"{slot}.env"
+
+
+async def write_slot_env(platform: Platform, slot: Row, release: Row, artifact: Path) -> Path:
+    """Render the env file the slot's process will start with: this release's config."""
+    app, version = slot["app"], release["env_version"]
+    config = await values(platform, app, version)
+    path = env_file(platform, app, slot["name"])
+    account = platform.account
+    write_env_file(
+        path,
+        platform_env(app, release["id"], slot["name"], slot["port"], artifact, version),
+        config,
+        header=f"{app} {slot['name']} slot: release {release['id']}, config version "
+        f"{version or 0}. Written by deployd; changes are overwritten.",
+        owner=(account.uid, account.gid) if account.switch else None,
+    )
+    return path

@@ -1,0 +1,74 @@
+"""`env.*`: an app's config, stored encrypted, shown masked, revealed only on purpose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from .apps import AppName, JobInfo
+from .common import Params, Result
+
+ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,254}$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
+
+
+class EnvAppParams(Params):
+    app: AppName
+
+
+class EnvVar(Result):
+    name: str
+    value: str
+    """Masked (`sk_l…****`) unless the call was `env.reveal`."""
+
+
+class EnvListResult(Result):
+    app: str
+    version: int | None
+    """The current config version; None when nothing was ever set."""
+    live_version: int | None
+    """The version the live release runs with: differs from `version` while a change is
+    staged (`--no-restart`) for the next deploy."""
+    revealed: bool
+    vars: list[EnvVar]
+
+
+class EnvSetParams(Params):
+    app: AppName
+    set: dict[EnvName, str] = Field(default_factory=dict)
+    unset: list[EnvName] = Field(default_factory=list, max_length=1000)
+    replace: bool = False
+    """Drop every variable not in `set` (`env import --replace`)."""
+    restart: bool = True
+    """Apply now with a config release of the live build; False stages the change."""
+
+
+class EnvSetResult(Result):
+    app: str
+    version: int | None
+    changed: bool
+    set: list[str]
+    unset: list[str]
+    job: JobInfo | None
+    """The config release applying the change; None when staged or nothing is live."""
+
+
+class EnvHistoryParams(Params):
+    app: AppName
+    limit: int = Field(default=20, ge=1, le=1000)
+
+
+class EnvVersion(Result):
+    version: int
+    created_by: str | None
+    created_at: datetime
+    set: list[str]
+    unset: list[str]
+    current: bool
+
+
+class EnvHistoryResult(Result):
+    app: str
+    versions: list[EnvVersion]

@@ -1,0 +1,144 @@
+"""`env.*`: an app's config. Listed masked, revealed only to deployers and admins (and
+recorded), changed in versions; a change to a running app is applied by a config release:
+the live build, restarted with the new config through the normal start → health → switch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deployd.domain import envvars
+from deployd.domain.errors import DomainError
+from deployd.engine import appconfig
+from deployd.protocol.apps import JobInfo
+from deployd.protocol.env import (
+    EnvAppParams,
+    EnvHistoryParams,
+    EnvHistoryResult,
+    EnvListResult,
+    EnvSetParams,
+    EnvSetResult,
+    EnvVar,
+    EnvVersion,
+)
+from deployd.protocol.errors import conflict, invalid, not_found, unavailable
+from deployd.store import apps as app_store
+from deployd.store import env as store
+from deployd.store import jobs as job_store
+from deployd.store import releases as release_store
+from deployd.vault.keyring import VaultKeyError
+
+from .core import Caller, Core
+
+
+async def _exists(core: Core, app: str) -> None:
+    async with core.pool.connection() as conn:
+        if await app_store.get(conn, app) is None:
+            raise not_found(f"no app named {app}")
+
+
+async def _listing(core: Core, app: str, *, reveal: bool) -> EnvListResult:
+    await _exists(core, app)
+    try:
+        config = await appconfig.current(core.platform, app)
+    except VaultKeyError as exc:
+        raise unavailable(str(exc)) from None
+    async with core.pool.connection() as conn:
+        live = await release_store.live(conn, app)
+    return EnvListResult(
+        app=app,
+        version=config.version,
+        live_version=live["env_version"] if live else None,
+        revealed=reveal,
+        vars=[
+            EnvVar(name=name, value=value if reveal else envvars.display(value))
+            for name, value in sorted(config.values.items())
+        ],
+    )
+
+
+async def list_env(core: Core, caller: Caller, params: EnvAppParams) -> EnvListResult:
+    return await _listing(core, params.app, reveal=False)
+
+
+async def reveal(core: Core, caller: Caller, params: EnvAppParams) -> EnvListResult:
+    return await _listing(core, params.app, reveal=True)
+
+
+async def set_env(core: Core, caller: Caller, params: EnvSetParams) -> EnvSetResult:
+    await _exists(core, params.app)
+
+    async def restart(conn: Any, version: int) -> Any:
+        """In the version's transaction: if the app cannot take the config release now,
+        the version is not made either, and the caller is told why."""
+        if not params.restart or await release_store.live(conn, params.app) is None:
+            return None
+        try:
+            return await job_store.enqueue(
+                conn,
+                app=params.app,
+                kind="config",
+                params={"env_version": version},
+                actor=caller.name,
+            )
+        except job_store.AppBusy as busy:
+            active = busy.active
+            raise conflict(
+                f"{params.app} has job {active['id'] if active else '?'} under way: try again "
+                "when it has finished, or stage the change with --no-restart"
+            ) from None
+
+    try:
+        change, version, job = await appconfig.change(
+            core.platform,
+            params.app,
+            params.set,
+            params.unset,
+            replace=params.replace,
+            actor=caller.name,
+            then=restart,
+        )
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
+    except VaultKeyError as exc:
+        raise unavailable(str(exc)) from None
+    if not change.empty:
+        await core.bus.publish(
+            "env.changed",
+            f"config version {version}: "
+            + ", ".join([*(f"set {n}" for n in change.set), *(f"unset {n}" for n in change.unset)]),
+            app=params.app,
+            actor=caller.name,
+            data={"version": version, "set": list(change.set), "unset": list(change.unset)},
+        )
+    if job is not None:
+        core.jobs.wake()
+    return EnvSetResult(
+        app=params.app,
+        version=version,
+        changed=not change.empty,
+        set=list(change.set),
+        unset=list(change.unset),
+        job=JobInfo.model_validate(job) if job is not None else None,
+    )
+
+
+async def history(core: Core, caller: Caller, params: EnvHistoryParams) -> EnvHistoryResult:
+    await _exists(core, params.app)
+    async with core.pool.connection() as conn:
+        current = await store.current(conn, params.app)
+        rows = await store.history(conn, params.app, params.limit)
+    now = current["version"] if current else None
+    return EnvHistoryResult(
+        app=params.app,
+        versions=[
+            EnvVersion(
+                version=r["version"],
+                created_by=r["created_by"],
+                created_at=r["created_at"],
+                set=r["set_names"],
+                unset=r["unset_names"],
+                current=r["version"] == now,
+            )
+            for r in rows
+        ],
+    )
