@@ -1,9 +1,9 @@
 """The vault key at daemon start, and its rotation.
 
 At start the key file must be the one the database's values were written with: a canary
-value encrypted on first start proves it. A missing file is created only for a database
-that holds no encrypted value yet; otherwise start stops with what to do, instead of
-running with a key that turns every secret into garbage.
+value encrypted with it proves it. A missing file is created only for a database that
+holds no secret yet; otherwise start stops with what to do, instead of running with a key
+that turns every secret into garbage.
 """
 
 from __future__ import annotations
@@ -21,20 +21,20 @@ CANARY = b"deployd vault canary"
 async def open_vault(conn: AsyncConnection[Row], keyring: KeyRing) -> bool:
     """Check (or, on a new installation, create) the key. True when it was created."""
     token = await store.canary(conn)
-    created = False
     if not keyring.exists():
-        if token is not None or await store.count_encrypted(conn):
+        if await store.count_secrets(conn):
             raise VaultKeyError(
                 f"the vault key file {keyring.path} is missing, but the database holds values "
                 "encrypted with it: restore the file from your backup (a new key could not "
                 "read them)"
             )
-        keyring.create()
-        created = True
+        keyring.create()  # nothing is lost: no secret was ever stored
+        await store.set_canary(conn, keyring.encrypt(CANARY))
+        return True
     keyring.keys()  # a malformed or too open file says so itself
     if token is None:
         await store.set_canary(conn, keyring.encrypt(CANARY))
-        return created
+        return False
     try:
         matches = keyring.decrypt(token) == CANARY
     except VaultKeyError:
@@ -44,7 +44,7 @@ async def open_vault(conn: AsyncConnection[Row], keyring: KeyRing) -> bool:
             f"the vault key file {keyring.path} is not the key this database's secrets were "
             "written with (was it replaced?): put the right file back"
         )
-    return created
+    return False
 
 
 async def rotate(conn: AsyncConnection[Row], keyring: KeyRing) -> int:

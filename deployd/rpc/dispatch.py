@@ -51,8 +51,10 @@ class Dispatcher:
         try:
             outcome = await self._call(method, caller, request.params)
         except RpcError as exc:
-            await self._audit(method, caller, target, exc.kind.value, exc.message)
-            raise
+            # an error may echo what was sent, and what was sent may be a secret
+            masked = RpcError(exc.kind, self.core.platform.mask(None, exc.message), **exc.details)
+            await self._audit(method, caller, target, masked.kind.value, masked.message)
+            raise masked from None
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             log.warning("%s: database unavailable: %s", method.name, exc)
             err = unavailable("the database is unavailable; see `deployctl status`")
@@ -94,7 +96,7 @@ class Dispatcher:
                 method=method.name,
                 target=target,
                 outcome=outcome,
-                detail=self.core.platform.mask(None, detail) if detail else None,
+                detail=detail,
             )
         except (psycopg.Error, psycopg_pool.PoolTimeout):
             log.exception("could not write the audit entry for %s by %s", method.name, caller.name)

@@ -35,9 +35,12 @@ async def set_canary(conn: Conn, token: str) -> None:
     )
 
 
-async def count_encrypted(conn: Conn) -> int:
+async def count_secrets(conn: Conn) -> int:
+    """How many stored values need the key (the canary is not one)."""
     total = 0
     for table, _ in ENCRYPTED:
+        if table == "vault_canary":
+            continue
         cursor = await conn.execute(f"SELECT count(*) AS n FROM {table}")
         row = await cursor.fetchone()
         total += int(row["n"]) if row else 0
