@@ -235,6 +235,21 @@ def test_secrets_are_masked_in_every_output(platform: RunningDaemon, envecho: st
         assert TOKEN[: len(TOKEN) // 2] + "\n" not in text, where
 
 
+def test_a_failed_config_release_reports_masked_and_the_old_one_keeps_serving(
+    platform: RunningDaemon, envecho: str
+) -> None:
+    ok(platform.deployctl("env", "set", envecho, f"API_TOKEN={TOKEN}", "--no-restart"))
+    ok(platform.deployctl("deploy", envecho))
+    live = releases(platform, envecho)[0]["id"]
+    failed = platform.deployctl("env", "set", envecho, "CRASH_AT_START=1", "--json")
+    assert failed.returncode == 1
+    assert "giving up, API_TOKEN=[masked:API_TOKEN]" in failed.stdout and TOKEN not in failed.stdout
+    job = json.loads(failed.stdout)["job"]
+    shown = ok(platform.deployctl("releases", envecho, "--json")).stdout
+    assert TOKEN not in shown and json.loads(fetch(platform, envecho)[2])["release"] == str(live)
+    assert job is not None
+
+
 def test_values_are_never_on_a_command_line_and_the_env_file_is_private(
     platform: RunningDaemon, envecho: str
 ) -> None:

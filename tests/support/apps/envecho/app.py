@@ -1,5 +1,6 @@
 """A test app that tells what environment it got, and prints its API_TOKEN to its log:
-once whole, and once split across two writes (the launcher must mask both)."""
+once whole, and once split across two writes (the launcher must mask both). With
+CRASH_AT_START set it exits at once, saying the token once more."""
 
 import json
 import os
@@ -14,6 +15,8 @@ sys.stdout.flush()
 time.sleep(0.05)
 sys.stdout.write(TOKEN[len(TOKEN) // 2 :] + "\n")
 sys.stdout.flush()
+if os.environ.get("CRASH_AT_START"):
+    sys.exit(f"giving up, API_TOKEN={TOKEN}")
 
 
 class Handler(BaseHTTPRequestHandler):
