@@ -311,7 +311,9 @@ def test_repository_problems_fail_the_deploy_with_a_reason(
 
 def test_one_job_per_app_at_a_time(platform: RunningDaemon, workdir: Path) -> None:
     repo = Repo(workdir)
-    repo.write("deployd.toml", "[deploy]\ndrain = 3\n").commit("slow drain")
+    # a build that takes a while: the first job is surely still running when the second
+    # deployctl (half a second to start) asks
+    repo.write("deployd.toml", '[build]\ncommand = "sleep 4"\n').commit("slow build")
     ok(platform.deployctl("apps", "create", "serial", "--git", repo.url))
     queued = platform.deployctl("deploy", "serial", "--no-wait", "--json")
     ok(queued)
