@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     """Rotated slot logs kept per slot (`blue.log.1` is the newest)."""
     max_jobs: int = Field(default=4, ge=1, le=64)
     """Deploys of different apps that may run at once."""
+    docker_network: Literal["bridge", "host"] = "bridge"
+    """Docker apps' network: a bridge with the slot port published on 127.0.0.1, or the
+    host's (per app: `[docker] network` in deployd.toml)."""
+    docker_host: str | None = None
+    """The Docker Engine (default: $DOCKER_HOST, else unix:///var/run/docker.sock)."""
+    systemd_unit_dir: Path = Path("/etc/systemd/system")
+    """Where the systemd runtime writes the slots' units."""
     secret_key_file: Path | None = None
     """The vault's key file (default: `secret.key` in the config directory)."""
 
@@ -195,8 +202,9 @@ class HostFacts:
     nginx: str | None
 
 
-def detect_host() -> HostFacts:
-    docker_ok, docker_detail = _docker_engine()
+def detect_host(docker_host: str | None = None) -> HostFacts:
+    """`docker_host`: the Engine deployd uses (a unix:// URL; default the usual socket)."""
+    docker_ok, docker_detail = _docker_engine(_unix_path(docker_host))
     return HostFacts(
         hostname=socket.gethostname(),
         os=_os_name(),
@@ -232,6 +240,11 @@ def _nginx_version() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.removeprefix("nginx version: ") or binary
+
+
+def _unix_path(url: str | None) -> str:
+    url = url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return url.removeprefix("unix://")
 
 
 def _docker_engine(path: str = "/var/run/docker.sock") -> tuple[bool, str | None]:

@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import psycopg
@@ -36,7 +37,9 @@ from deployd.protocol.common import Identity, Role
 from deployd.protocol.errors import RpcError
 from deployd.proxy.nginx import Nginx, ProxyError
 from deployd.rpc.server import RpcServer
+from deployd.runtime.docker import DockerRuntime, instance_prefix
 from deployd.runtime.process import ProcessRuntime
+from deployd.runtime.systemd import SystemdRuntime
 from deployd.services import apps, deploys, users
 from deployd.services.core import Caller, Core
 from deployd.store import migrate
@@ -174,13 +177,30 @@ class Daemon:
             prefix=paths.nginx_dir if private else None,
             user=nginx_user,
         )
+        launchers = ProcessRuntime(account)
+        docker = DockerRuntime(
+            launchers,
+            prefix=instance_prefix(settings.root),
+            base_url=settings.docker_host,
+        )
+        systemd = SystemdRuntime(
+            launchers,
+            templates=resource_dir("templates"),
+            unit_dir=settings.systemd_unit_dir,
+            account=account,
+        )
         return Platform(
             settings=settings,
             paths=paths,
             pool=pool,
             bus=bus,
             nginx=nginx,
-            runtime=ProcessRuntime(account),
+            runtime=launchers,
+            runtimes={"process": launchers, "docker": docker, "systemd": systemd},
+            docker=docker,
+            systemd=systemd,
+            # dev and tests (re-rooted) never write units into the host's systemd
+            systemd_host=Path("/run/systemd/system").is_dir() and not paths.rerooted,
             account=account,
             vault=keyring,
             masks=masks,

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from deployd.protocol.apps import AppInfo, AppsCreateParams, AppsDeleteResult, AppsListResult
+from deployd.protocol.apps import (
+    AppInfo,
+    AppsCreateParams,
+    AppsDeleteResult,
+    AppsListResult,
+    AppsSetParams,
+)
 
 from .. import render
 from ..session import JsonFlag, session
@@ -38,7 +44,13 @@ def create(
     path: Annotated[
         Path | None, typer.Option(help="A local directory (copied at each deploy).")
     ] = None,
-    runtime: Annotated[str, typer.Option(help="process (docker, systemd: later).")] = "process",
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="auto (docker with a Dockerfile, else systemd where it is PID 1, else "
+            "process), process, docker or systemd."
+        ),
+    ] = "auto",
     json: JsonFlag = False,
 ) -> None:
     """Create an app from a git repository or a local directory."""
@@ -84,9 +96,29 @@ def show(name: str, json: JsonFlag = False) -> None:
         ]
     )
     render.table(
-        ["SLOT", "PORT", "STATE", "RELEASE", "PID"],
-        [[s.name, s.port, s.state, s.release_id or "-", s.pid or "-"] for s in result.slots],
+        ["SLOT", "PORT", "STATE", "RELEASE", "RUNTIME", "PID"],
+        [
+            [s.name, s.port, s.state, s.release_id or "-", s.runtime, s.pid or "-"]
+            for s in result.slots
+        ],
     )
+
+
+@app.command("set")
+def set_app(
+    name: str,
+    runtime: Annotated[
+        str, typer.Option(help="auto, process, docker or systemd: from the next deploy.")
+    ],
+    json: JsonFlag = False,
+) -> None:
+    """Change an app's runtime; its next deploy switches over with no downtime."""
+    params = AppsSetParams(name=name, runtime=runtime)  # type: ignore[arg-type]
+    result: AppInfo = session(json).call("apps.set", params)
+    if json:
+        render.emit_json(result)
+        return
+    render.success(f"{name} runs on {result.runtime} from its next deploy")
 
 
 @app.command("delete")

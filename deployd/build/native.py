@@ -17,10 +17,10 @@ from pathlib import Path
 
 from deployd.domain.manifest import Manifest
 
+from .artifacts import write_marker
 from .sandbox import Account
 
 LogLine = Callable[[str], Awaitable[None]]
-MARKER = ".deployd-build.json"
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -34,10 +34,6 @@ def detect_stack(source: Path) -> str | None:
     if (source / "package.json").exists():
         return "node"
     return None
-
-
-def is_built(artifact: Path) -> bool:
-    return (artifact / MARKER).is_file()
 
 
 def runtime_path(artifact: Path) -> str:
@@ -66,7 +62,7 @@ async def build(
             await log("$ " + " ".join(command))
             step_env = {**base_env, "PATH": runtime_path(work)}
             await run_command(command, work, step_env, account, log)
-        (work / MARKER).write_text(json.dumps({"key": artifact.name}))
+        write_marker(work, artifact.name)
         if artifact.exists():  # built meanwhile by an identical job: keep the first
             shutil.rmtree(work)
         else:

@@ -1,7 +1,10 @@
-"""How an app describes itself: its `Procfile` and an optional `deployd.toml`.
+"""How an app describes itself: its `Procfile`, an optional `deployd.toml`, and whether it
+has a `Dockerfile`.
 
 Parsed from text here (pure), so a bad file is reported with what is wrong and where,
-before anything is built or started.
+before anything is built or started. A `Dockerfile` selects the docker builder unless
+`deployd.toml` says `builder = "native"`; a docker app's Procfile is optional (without a
+`web:` line the image's own command runs).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from typing import Any
 from .errors import DomainError
 
 PROCESS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+MEMORY = re.compile(r"^([1-9][0-9]{0,6})([kmg])?$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+NETWORKS = ("bridge", "host")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +42,17 @@ class Manifest:
     health: HealthCheck = field(default_factory=HealthCheck)
     drain_seconds: float = 2.0
     stop_timeout: float = 10.0
+    builder: str = "native"
+    """`native` (Procfile, virtualenv, npm) or `docker` (the repository's Dockerfile)."""
+    docker_network: str | None = None
+    """`bridge` or `host`; None: the daemon's DEPLOYD_DOCKER_NETWORK."""
+    memory_bytes: int | None = None
+    cpus: float | None = None
 
     @property
-    def web(self) -> str:
-        return self.processes["web"]
+    def web(self) -> str | None:
+        """The web command; None for a docker app that runs its image's own command."""
+        return self.processes.get("web")
 
     @property
     def release(self) -> str | None:
@@ -47,7 +60,9 @@ class Manifest:
 
     def build_fingerprint(self) -> str:
         """What, besides the source, decides the build: same fingerprint, same artifact."""
-        relevant = {"build_command": self.build_command, "stack": self.stack}
+        relevant: dict[str, Any] = {"build_command": self.build_command, "stack": self.stack}
+        if self.builder != "native":
+            relevant["builder"] = self.builder
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
     def to_json(self) -> dict[str, Any]:
@@ -59,7 +74,7 @@ class Manifest:
         return cls(**{**data, "health": HealthCheck(**data["health"])})
 
 
-def parse_procfile(text: str) -> dict[str, str]:
+def parse_procfile(text: str, *, web_required: bool = True) -> dict[str, str]:
     processes: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -72,7 +87,7 @@ def parse_procfile(text: str) -> dict[str, str]:
         if name in processes:
             raise DomainError(f"Procfile line {number}: {name!r} is defined twice")
         processes[name] = command
-    if "web" not in processes:
+    if web_required and "web" not in processes:
         raise DomainError("the Procfile has no `web:` process (the command that serves $PORT)")
     return processes
 
@@ -84,20 +99,49 @@ def _number(table: dict[str, Any], key: str, default: float, low: float, high: f
     return float(value)
 
 
-def parse_manifest(procfile: str, toml_text: str | None, detected_stack: str | None) -> Manifest:
-    processes = parse_procfile(procfile)
-    if toml_text is None:
-        return Manifest(processes=processes, stack=detected_stack)
+def _memory(value: object) -> int | None:
+    if value is None:
+        return None
+    match = MEMORY.fullmatch(str(value)) if isinstance(value, str | int) else None
+    if match is None or isinstance(value, bool):
+        raise DomainError('deployd.toml: resources.memory must look like "512m" or "2g"')
+    size = int(match[1]) * _UNITS[(match[2] or "").lower()]
+    if size < 6 * 1024**2:
+        raise DomainError("deployd.toml: resources.memory must be at least 6m")
+    return size
+
+
+def parse_manifest(
+    procfile: str | None,
+    toml_text: str | None,
+    detected_stack: str | None,
+    dockerfile: bool = False,
+    *,
+    prefer_native: bool = False,
+) -> Manifest:
+    """`procfile` None: the repository has none (allowed for a docker app only).
+    `prefer_native`: the app was told to run as a process or a systemd unit, which a
+    Dockerfile then does not override (an explicit `builder` still does)."""
     try:
-        data = tomllib.loads(toml_text)
+        data = tomllib.loads(toml_text) if toml_text is not None else {}
     except tomllib.TOMLDecodeError as exc:
         raise DomainError(f"deployd.toml: {exc}") from None
-    unknown = set(data) - {"build", "health", "deploy", "docker", "resources"}
+    unknown = set(data) - {"builder", "build", "health", "deploy", "docker", "resources"}
     if unknown:
-        raise DomainError(f"deployd.toml: unknown sections {sorted(unknown)}")
+        raise DomainError(f"deployd.toml: unknown settings {sorted(unknown)}")
+    builder = data.get("builder", "docker" if dockerfile and not prefer_native else "native")
+    if builder not in ("native", "docker"):
+        raise DomainError('deployd.toml: builder must be "native" or "docker"')
+    if builder == "docker" and not dockerfile:
+        raise DomainError('deployd.toml says builder = "docker" but there is no Dockerfile')
+    if procfile is None and builder == "native":
+        raise DomainError("no Procfile in the repository: add one with a `web:` line")
+    processes = parse_procfile(procfile or "", web_required=builder == "native")
     build = data.get("build", {})
     health = data.get("health", {})
     deploy = data.get("deploy", {})
+    docker = data.get("docker", {})
+    resources = data.get("resources", {})
     command = build.get("command")
     if command is not None and (not isinstance(command, str) or not command.strip()):
         raise DomainError("deployd.toml: build.command must be a non-empty string")
@@ -107,10 +151,14 @@ def parse_manifest(procfile: str, toml_text: str | None, detected_stack: str | N
     path = health.get("path", "/")
     if not isinstance(path, str) or not re.fullmatch(r"/[A-Za-z0-9._~/?=&%-]{0,200}", path):
         raise DomainError("deployd.toml: health.path must be a URL path starting with /")
+    network = docker.get("network")
+    if network is not None and network not in NETWORKS:
+        raise DomainError('deployd.toml: docker.network must be "bridge" or "host"')
+    cpus = resources.get("cpus")
     return Manifest(
         processes=processes,
-        build_command=command,
-        stack=None if stack == "none" else stack,
+        build_command=command if builder == "native" else None,
+        stack=None if stack == "none" or builder == "docker" else stack,
         health=HealthCheck(
             path=path,
             interval=_number(health, "interval", 0.25, 0.05, 60),
@@ -120,4 +168,8 @@ def parse_manifest(procfile: str, toml_text: str | None, detected_stack: str | N
         ),
         drain_seconds=_number(deploy, "drain", 2.0, 0, 3600),
         stop_timeout=_number(deploy, "stop_timeout", 10.0, 1, 600),
+        builder=builder,
+        docker_network=network,
+        memory_bytes=_memory(resources.get("memory")),
+        cpus=None if cpus is None else _number(resources, "cpus", 1.0, 0.01, 1024),
     )

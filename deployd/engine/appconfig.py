@@ -107,14 +107,24 @@ async def refresh_masks(platform: Platform, app: str | None = None) -> None:
 
 
 def platform_env(
-    app: str, release_id: int, slot: str, port: int, artifact: Path, version: int | None
+    app: str,
+    release_id: int,
+    slot: str,
+    port: int,
+    artifact: Path,
+    version: int | None,
+    runtime: str = "process",
 ) -> dict[str, str]:
-    """What deployd itself gives every slot (an app cannot set these names)."""
-    return {
+    """What deployd itself gives every slot (an app cannot set PORT or DEPLOYD_*). A
+    container keeps its image's PATH, HOME and locale."""
+    host = {
         "PATH": native.runtime_path(artifact),
         "HOME": str(artifact),
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
+    }
+    return {
+        **(host if runtime != "docker" else {}),
         "PORT": str(port),
         "DEPLOYD_APP": app,
         "DEPLOYD_RELEASE": str(release_id),
@@ -135,7 +145,9 @@ async def write_slot_env(platform: Platform, slot: Row, release: Row, artifact: 
     account = platform.account
     write_env_file(
         path,
-        platform_env(app, release["id"], slot["name"], slot["port"], artifact, version),
+        platform_env(
+            app, release["id"], slot["name"], slot["port"], artifact, version, release["runtime"]
+        ),
         config,
         header=f"{app} {slot['name']} slot: release {release['id']}, config version "
         f"{version or 0}. Written by deployd; changes are overwritten.",

@@ -7,7 +7,8 @@ import asyncio
 
 from deployd import httpcheck
 from deployd.domain.manifest import HealthCheck
-from deployd.runtime.process import Handle, ProcessRuntime
+from deployd.runtime.base import Handle
+from deployd.runtime.process import ProcessRuntime
 
 
 class Unhealthy(Exception):

@@ -17,31 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from deployd import failpoints
+from deployd.build import docker as docker_build
 from deployd.build import native
+from deployd.build.artifacts import image_of, is_built
 from deployd.build.native import BuildError
-from deployd.domain.errors import DomainError
-from deployd.domain.manifest import Manifest, parse_manifest
+from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
 from deployd.proxy.nginx import Live, ProxyError, Site
-from deployd.runtime.process import StartError
-from deployd.sources import git, local
+from deployd.runtime.base import StartError
+from deployd.runtime.docker import DockerUnavailable
 from deployd.store import apps as app_store
 from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
 
-from . import appconfig, slots
+from . import appconfig, building, slots
+from .building import DeployFailed, artifact_dir
 from .health import Unhealthy, wait_healthy
 from .platform import Platform
 
 TAIL_LINES = 10
 log = logging.getLogger(__name__)
-
-
-class DeployFailed(Exception):
-    """Why a deploy or rollback did not go live, in words for the person who ran it."""
 
 
 class Job:
@@ -85,10 +83,6 @@ class Job:
             return await action(conn)
 
 
-def _artifact(platform: Platform, app: str, build_key: str) -> Path:
-    return platform.paths.app_dir(app) / "builds" / build_key
-
-
 async def deploy(job: Job) -> None:
     platform = job.platform
     release = await job.db(
@@ -106,94 +100,13 @@ async def deploy(job: Job) -> None:
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
     try:
         config = await appconfig.values(platform, job.name, release["env_version"])
-        artifact, manifest = await _fetch_and_build(job, config)
+        artifact, manifest = await building.fetch_and_build(job, config)
     except DeployFailed as exc:
         error = platform.mask(job.name, str(exc))
         await job.db(lambda c: release_store.update(c, release["id"], status="failed", error=error))
         raise
+    release = await job.db(lambda c: release_store.get(c, job.release_id))  # as built
     await activate(job, release, manifest, artifact)
-
-
-async def _fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manifest]:
-    platform = job.platform
-    tmp = platform.paths.app_dir(job.name) / "tmp" / str(job.release_id)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        commit = await _fetch(job, tmp)
-        try:
-            manifest = _read_manifest(tmp)
-        except DomainError as exc:
-            raise DeployFailed(str(exc)) from None
-        build_key = f"{commit}-{manifest.build_fingerprint()}"
-        artifact = _artifact(platform, job.name, build_key)
-        await job.db(
-            lambda c: release_store.update(
-                c,
-                job.release_id,
-                commit=commit,
-                build_key=build_key,
-                manifest=manifest.to_json(),
-                status="building",
-            )
-        )
-        if native.is_built(artifact):
-            await job.step("build", f"build cached: {commit[:12]} was built before")
-        else:
-            await job.step("build", f"building {commit[:12]} ({manifest.stack or 'Procfile'})")
-            try:
-                await native.build(
-                    tmp,
-                    artifact,
-                    manifest,
-                    account=platform.account,
-                    env=config,
-                    log=job.output,
-                    python=platform.settings.python,
-                )
-            except BuildError as exc:
-                raise DeployFailed(f"build failed: {exc}") from None
-        await job.db(lambda c: release_store.update(c, job.release_id, status="built"))
-        return artifact, manifest
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-async def _fetch(job: Job, dest: Path) -> str:
-    """Put the source in `dest`; returns its commit (or a content digest for a directory)."""
-    app = job.app
-    ref: str | None = job.row["params"].get("ref") or app["branch"]
-    if app["source_kind"] == "path":
-        await job.step("fetch", f"copying {app['source']}")
-        try:
-            commit = await asyncio.to_thread(local.copy_tree, Path(app["source"]), dest)
-        except (local.SourceError, OSError) as exc:
-            raise DeployFailed(f"cannot copy the source: {exc}") from None
-        return commit
-    await job.step("fetch", f"fetching {ref or 'the default branch'} from {app['source']}")
-    mirror = job.platform.paths.app_dir(job.name) / "repo.git"
-    try:
-        await asyncio.to_thread(git.sync_mirror, app["source"], mirror)
-        if ref is None:
-            ref = await asyncio.to_thread(git.default_branch, mirror)
-        commit = await asyncio.to_thread(git.resolve, mirror, ref)
-        await asyncio.to_thread(git.export, mirror, commit, dest)
-    except git.GitError as exc:
-        raise DeployFailed(f"git: {exc}") from None
-    await job.output(f"{ref} is {commit}")
-    return commit
-
-
-def _read_manifest(source: Path) -> Manifest:
-    procfile = source / "Procfile"
-    if not procfile.is_file():
-        raise DomainError("no Procfile in the repository: add one with a `web:` line")
-    toml = source / "deployd.toml"
-    return parse_manifest(
-        procfile.read_text(errors="replace"),
-        toml.read_text(errors="replace") if toml.is_file() else None,
-        native.detect_stack(source),
-    )
 
 
 async def rollback(job: Job) -> None:
@@ -210,8 +123,8 @@ async def rollback(job: Job) -> None:
     row = next((r for r in releases if r["id"] == wanted), None)
     if row is None or row["build_key"] is None or row["manifest"] is None:
         raise DeployFailed(f"release {wanted} cannot be rolled back to (it was never built)")
-    artifact = _artifact(job.platform, job.name, row["build_key"])
-    if not native.is_built(artifact):
+    artifact = artifact_dir(job.platform, job.name, row["build_key"])
+    if not is_built(artifact):
         raise DeployFailed(f"release {wanted}'s build was pruned; deploy its commit instead")
     current = job.app["env_version"]
     if job.row["params"].get("keep_env") and row["env_version"] != current:
@@ -229,8 +142,8 @@ async def reconfigure(job: Job) -> None:
     live = next((r for r in releases if r["status"] == "live"), None)
     if live is None or live["build_key"] is None:
         raise DeployFailed("nothing is live: the new config applies at the next deploy")
-    artifact = _artifact(job.platform, job.name, live["build_key"])
-    if not native.is_built(artifact):
+    artifact = artifact_dir(job.platform, job.name, live["build_key"])
+    if not is_built(artifact):
         raise DeployFailed("the live release's build is gone: deploy to apply the new config")
     version = job.row["params"]["env_version"]
     row = await _new_release_of(job, live, version, f"config version {version}")
@@ -250,6 +163,7 @@ async def _new_release_of(job: Job, base: Row, env_version: int | None, why: str
             build_key=base["build_key"],
             manifest=base["manifest"],
             status="built",
+            runtime=base["runtime"],
         )
     )
     job.release_id = row["id"]
@@ -271,28 +185,15 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
 
     if manifest.release:
         await job.step("release", f"running the release command: {manifest.release}")
-        env = appconfig.platform_env(
-            name, release_id, target["name"], target["port"], artifact, release["env_version"]
-        )
-        del env["PORT"]
-        config = await appconfig.values(platform, name, release["env_version"])
-        try:
-            await native.run_command(
-                ["/bin/sh", "-c", manifest.release],
-                artifact,
-                {**env, **config},
-                platform.account,
-                job.output,
-            )
-        except BuildError as exc:
-            raise DeployFailed(f"the release command failed: {exc}") from None
+        await _release_command(job, release, manifest, artifact, target)
 
+    await building.tag_image(platform, name, release_id, artifact)
     await job.step(
         "start", f"starting release {release_id} in {target['name']} (port {target['port']})"
     )
     log_file = slots.log_file(platform, name, target["name"])
     try:
-        handle = await slots.launch(platform, target, release, manifest.web, artifact)
+        handle = await slots.launch(platform, target, release, manifest, artifact)
     except StartError as exc:
         raise DeployFailed(str(exc)) from None
     target = await slots.transition(
@@ -328,6 +229,48 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
     if live_name is not None:
         await _retire(job, live_name, manifest)
     await prune(job)
+
+
+async def _release_command(
+    job: Job, release: Row, manifest: Manifest, artifact: Path, target: Row
+) -> None:
+    """The Procfile's `release:` line (migrations, say), before the switch: with the
+    release's config, on the release's runtime, never with the slot's PORT."""
+    platform, name = job.platform, job.name
+    config = await appconfig.values(platform, name, release["env_version"])
+    env = appconfig.platform_env(
+        name,
+        release["id"],
+        target["name"],
+        target["port"],
+        artifact,
+        release["env_version"],
+        release["runtime"],
+    )
+    del env["PORT"]
+    command = manifest.release
+    assert command is not None
+    try:
+        image = image_of(artifact)
+        if image is not None:
+            await docker_build.run_once(
+                platform.docker.client(),
+                image,
+                command,
+                env={**env, **config},
+                network=manifest.docker_network or platform.settings.docker_network,
+                log=job.output,
+            )
+        else:
+            await native.run_command(
+                ["/bin/sh", "-c", command],
+                artifact,
+                {**env, **config},
+                platform.account,
+                job.output,
+            )
+    except (BuildError, DockerUnavailable) as exc:
+        raise DeployFailed(f"the release command failed: {exc}") from None
 
 
 async def _retire(job: Job, slot_name: str, manifest: Manifest) -> None:
@@ -451,6 +394,15 @@ async def prune(job: Job) -> None:
     live = next((r["id"] for r in releases if r["status"] == "live"), None)
     refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
     for key in artifacts_to_prune(refs, live):
-        await asyncio.to_thread(
-            shutil.rmtree, _artifact(job.platform, job.name, key), ignore_errors=True
-        )
+        await remove_build(job.platform, artifact_dir(job.platform, job.name, key))
+
+
+async def remove_build(platform: Platform, artifact: Path) -> None:
+    """A pruned (or deleted app's) build: its directory, and its image for a docker one."""
+    image = image_of(artifact)
+    if image is not None:
+        try:
+            await asyncio.to_thread(platform.docker.remove_image, image)
+        except DockerUnavailable as exc:
+            log.warning("could not remove image %s: %s", image, exc)
+    await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)

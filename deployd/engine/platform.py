@@ -14,7 +14,10 @@ from deployd.build.sandbox import Account
 from deployd.config import Paths, Settings
 from deployd.domain.ports import parse_range
 from deployd.proxy.nginx import Nginx
+from deployd.runtime.base import Runtime
+from deployd.runtime.docker import DockerRuntime
 from deployd.runtime.process import ProcessRuntime
+from deployd.runtime.systemd import SystemdRuntime
 from deployd.store.db import Row
 from deployd.vault.keyring import KeyRing
 
@@ -32,6 +35,14 @@ class Platform:
     bus: EventBus
     nginx: Nginx
     runtime: ProcessRuntime
+    """Keeps every slot's launcher (alive? how did it end?), whatever the slot's runtime."""
+    runtimes: dict[str, Runtime]
+    """How slots start and stop: `process`, `docker`, `systemd`."""
+    docker: DockerRuntime
+    """Also the Engine for docker builds."""
+    systemd: SystemdRuntime
+    systemd_host: bool
+    """systemd is PID 1 here: `auto` apps run as systemd units."""
     account: Account
     vault: KeyRing
     masks: Masks

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from deployd.build.native import is_built
+from deployd.build.artifacts import is_built
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
 from deployd.proxy.nginx import Live
@@ -57,7 +57,7 @@ async def _restart(platform: Platform, row: Row) -> None:
         raise RuntimeError(f"the build of release {release_id} is missing")
     manifest = Manifest.from_json(release["manifest"])
     row = await slots.transition(platform, app, row, SlotEvent.CRASH)
-    handle = await slots.launch(platform, row, release, manifest.web, artifact)
+    handle = await slots.launch(platform, row, release, manifest, artifact)
     row = await slots.transition(platform, app, row, SlotEvent.RESTART, handle=handle)
     try:
         await wait_healthy(platform.runtime, handle, row["port"], manifest.health)

@@ -3,11 +3,14 @@ runtime acts. Every transition is persisted before the engine moves on."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+from deployd.build.artifacts import image_of
+from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, Slot, SlotEvent, SlotState, step
-from deployd.runtime.process import Handle, read_pid_file
+from deployd.runtime.base import Handle, LaunchSpec, read_pid_file
 from deployd.store import apps as store
 from deployd.store.db import Row
 
@@ -89,9 +92,9 @@ async def transition(
 async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> None:
     """Stop the slot's process, whether the store or only its pid file knows it."""
     path = pid_file(platform, row["app"], row["name"])
-    for handle in {handle_of(row), read_pid_file(path)} - {None}:
-        assert handle is not None
-        await platform.runtime.stop(handle, timeout)
+    handles = [h for h in {handle_of(row), read_pid_file(path)} if h is not None]
+    runtime = platform.runtimes[row.get("runtime") or "process"]
+    await runtime.stop(row["app"], row["name"], handles, timeout)
     path.unlink(missing_ok=True)
 
 
@@ -100,18 +103,31 @@ def pid_file(platform: Platform, app: str, slot: str) -> Path:
 
 
 async def launch(
-    platform: Platform, row: Row, release: Row, command: str, artifact: Path
+    platform: Platform, row: Row, release: Row, manifest: Manifest, artifact: Path
 ) -> Handle:
-    """Start `release` in the slot: its env file first (this release's config), then the
-    process, which reads it."""
+    """Start `release` in the slot on the release's runtime: its env file first (this
+    release's config), then the slot's launcher, which reads it."""
     env_file = await appconfig.write_slot_env(platform, row, release, artifact)
-    return platform.runtime.start(
-        command,
-        artifact,
-        env_file,
-        log_file(platform, row["app"], row["name"]),
-        pid_file(platform, row["app"], row["name"]),
+    runtime = platform.runtimes[release["runtime"]]
+    spec = LaunchSpec(
+        app=row["app"],
+        slot=row["name"],
+        release=release["id"],
+        port=row["port"],
+        command=manifest.web,
+        workdir=artifact,
+        env_file=env_file,
+        log_file=log_file(platform, row["app"], row["name"]),
+        pid_file=pid_file(platform, row["app"], row["name"]),
+        stop_timeout=manifest.stop_timeout,
+        image=image_of(artifact),
+        network=manifest.docker_network or platform.settings.docker_network,
+        memory_bytes=manifest.memory_bytes,
+        cpus=manifest.cpus,
     )
+    async with platform.pool.connection() as conn:  # first: whoever stops it must know how
+        await store.set_slot_runtime(conn, row["app"], row["name"], runtime.name)
+    return await asyncio.to_thread(runtime.start, spec)
 
 
 def log_file(platform: Platform, app: str, slot: str) -> Path:

@@ -26,7 +26,7 @@ from deployd.engine import slots
 from deployd.engine.pipeline import site_for
 from deployd.engine.platform import Platform
 from deployd.proxy.nginx import Live, ProxyError
-from deployd.runtime.process import read_pid_file
+from deployd.runtime.base import read_pid_file
 from deployd.store import apps as app_store
 from deployd.store import env as env_store
 from deployd.store import jobs as job_store

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deployd import httpcheck
-from deployd.build.native import is_built
+from deployd.build.artifacts import is_built
 from deployd.domain import healing
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, rollback_target
@@ -223,13 +223,15 @@ class Supervisor:
         artifact = platform.paths.app_dir(app) / "builds" / str(release["build_key"])
         event = SlotEvent.RESTART if row["state"] == SlotState.CRASHED else SlotEvent.START
         with contextlib.suppress(slots.StaleSlot):
-            handle = await slots.launch(platform, row, release, manifest.web, artifact)
+            handle = await slots.launch(platform, row, release, manifest, artifact)
             try:
                 row = await slots.transition(
                     platform, app, row, event, release_id=row["release_id"], handle=handle
                 )
             except slots.StaleSlot:
-                await platform.runtime.stop(handle, manifest.stop_timeout)
+                await platform.runtimes[release["runtime"]].stop(
+                    app, row["name"], [handle], manifest.stop_timeout
+                )
                 raise
             try:
                 await wait_healthy(platform.runtime, handle, row["port"], manifest.health)

@@ -11,7 +11,9 @@ from .common import Params, Result
 
 AppName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 GitRef = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Runtime = Literal["process", "docker", "systemd"]
+Runtime = Literal["auto", "process", "docker", "systemd"]
+"""`auto`: docker for a repository with a Dockerfile, else systemd where it is PID 1, else
+process; decided at each deploy."""
 
 DEPLOY_NOTIFICATION = "deploys.event"
 LOG_NOTIFICATION = "logs.line"
@@ -22,7 +24,7 @@ class AppsCreateParams(Params):
     git: Annotated[str, StringConstraints(max_length=1000)] | None = None
     branch: GitRef | None = None
     path: Annotated[str, StringConstraints(max_length=4096)] | None = None
-    runtime: Runtime = "process"
+    runtime: Runtime = "auto"
 
     @model_validator(mode="after")
     def _one_source(self) -> AppsCreateParams:
@@ -39,6 +41,7 @@ class SlotInfo(Result):
     state: str
     release_id: int | None
     pid: int | None
+    runtime: str = "process"
 
 
 class AppInfo(Result):
@@ -61,6 +64,12 @@ class AppsListResult(Result):
 
 class AppParams(Params):
     name: AppName
+
+
+class AppsSetParams(Params):
+    name: AppName
+    runtime: Runtime
+    """Takes effect at the next deploy, with the usual zero-downtime switch."""
 
 
 class AppsDeleteResult(Result):

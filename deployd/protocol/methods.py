@@ -135,6 +135,15 @@ _ALL = (
         target="name",
     ),
     Method(
+        "apps.set",
+        apps.AppsSetParams,
+        apps.AppInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="name",
+        summary="change an app's runtime (from its next deploy)",
+    ),
+    Method(
         "apps.delete",
         apps.AppParams,
         apps.AppsDeleteResult,

@@ -43,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     "apps.list": lambda core, caller, _: apps.list_apps(core, caller),
     "apps.show": apps.show,
     "apps.create": apps.create,
+    "apps.set": apps.set_runtime,
     "apps.delete": apps.delete,
     "deploys.start": deploys.start,
     "deploys.rollback": deploys.rollback,

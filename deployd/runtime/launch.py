@@ -1,6 +1,7 @@
 """The first process of every slot: starts the app and writes its output, masked, to the log.
 
     python -I -m deployd.runtime.launch --env-file F --log L [--user UID:GID] -- COMMAND...
+    python -I -m deployd.runtime.launch --env-file F --log L --container ID [--docker URL]
 
 It runs as the daemon's user in the slot's own session, reads the slot's env file (the
 app's environment: nothing secret passes through a command line), starts COMMAND with
@@ -13,6 +14,11 @@ It ignores SIGTERM, SIGINT and SIGHUP (a stop signals the whole process group: t
 shuts down, its last words are still logged) and exits when the app does, with the app's
 exit status or by the app's signal, so the daemon sees the app's own end. Only the
 standard library and two pure domain modules are imported: it costs a few MB per slot.
+
+With `--container` (the docker runtime) the app is a container the daemon has started: the
+launcher follows its output through the Engine API instead, and exits with its status.
+`--tee` (the systemd runtime) also copies the masked output to standard output, which
+systemd sends to the journal.
 """
 
 from __future__ import annotations
@@ -41,24 +47,43 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--env-file", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--user", help="UID:GID to run the app as")
-    parser.add_argument("command", nargs="+")
+    parser.add_argument("--container", help="follow this container instead of a command")
+    parser.add_argument("--docker", help="the Docker Engine's URL")
+    parser.add_argument("--tee", action="store_true", help="also write the output to stdout")
+    parser.add_argument("command", nargs="*")
     return parser.parse_args(argv)
 
 
-def _write(fd: int, data: bytes) -> None:
-    with contextlib.suppress(OSError):  # a full disk loses log lines, never the app
-        os.write(fd, data)
+class Output:
+    """Where masked output goes: the log (and stdout with --tee). A full disk loses log
+    lines, never the app."""
+
+    def __init__(self, log_fd: int, tee: bool) -> None:
+        self.fds = [log_fd, 1] if tee else [log_fd]
+
+    def __call__(self, data: bytes) -> None:
+        if data:
+            for fd in self.fds:
+                with contextlib.suppress(OSError):
+                    _write_all(fd, data)
 
 
-def _copy(read_fd: int, log_fd: int, masker: Masker, child: subprocess.Popen[bytes]) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy(read_fd: int, write: Output, masker: Masker, exited: int | None) -> None:
+    """Copy the pipe to the output, masked, until it ends; once `exited` (a pidfd) is
+    readable, leftovers holding the pipe open get DRAIN_SECONDS."""
     stream = StreamMasker(masker)
-    exited = os.pidfd_open(child.pid)
     deadline: float | None = None
     while deadline is None or time.monotonic() < deadline:
         timeout = QUIET_FLUSH_SECONDS if stream.pending else None
         if deadline is not None:
             timeout = min(timeout or DRAIN_SECONDS, max(0.0, deadline - time.monotonic()))
-        watched = [read_fd] if deadline is not None else [read_fd, exited]
+        watched = [read_fd] if deadline is not None or exited is None else [read_fd, exited]
         ready, _, _ = select.select(watched, [], [], timeout)
         if exited in ready:
             deadline = time.monotonic() + DRAIN_SECONDS
@@ -66,11 +91,63 @@ def _copy(read_fd: int, log_fd: int, masker: Masker, child: subprocess.Popen[byt
             data = os.read(read_fd, CHUNK)
             if not data:
                 break
-            _write(log_fd, stream.feed(data))
+            write(stream.feed(data))
         elif not ready and stream.pending:
-            _write(log_fd, stream.flush())
-    _write(log_fd, stream.flush())
+            write(stream.flush())
+    write(stream.flush())
+
+
+def _run(args: argparse.Namespace, write: Output, masker: Masker, env: dict[str, str]) -> int:
+    """Start the command with exactly `env` and copy its output; returns its end."""
+    identity: dict[str, object] = {}
+    if args.user:
+        uid, gid = (int(part) for part in args.user.split(":"))
+        identity = {"user": uid, "group": gid, "extra_groups": []}
+    read_fd, write_fd = os.pipe()
+    try:
+        child = subprocess.Popen(
+            args.command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            close_fds=True,
+            **identity,  # type: ignore[call-overload]
+        )
+    except OSError as exc:
+        write(f"deployd: cannot start {args.command[0]}: {exc.strerror}\n".encode())
+        return 127
+    os.close(write_fd)
+    exited = os.pidfd_open(child.pid)
+    _copy(read_fd, write, masker, exited)
     os.close(exited)
+    return child.wait()
+
+
+def _follow(args: argparse.Namespace, write: Output, masker: Masker) -> int:
+    """Copy a container's output until it stops; returns its end as a process's would be
+    (the Engine reports a container killed by signal N as status 128 + N)."""
+    import threading
+
+    import docker
+
+    client = docker.DockerClient(base_url=args.docker or "unix:///var/run/docker.sock")
+    container = client.containers.get(args.container)
+    read_fd, write_fd = os.pipe()
+
+    def pump() -> None:
+        try:
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                _write_all(write_fd, chunk)
+        except Exception as exc:  # the Engine went away: say so in the log, then end
+            _write_all(write_fd, f"deployd: lost the container's output: {exc}\n".encode())
+        finally:
+            os.close(write_fd)
+
+    threading.Thread(target=pump, daemon=True).start()
+    _copy(read_fd, write, masker, None)
+    code = int(container.wait().get("StatusCode", 1))
+    return -(code - 128) if 128 < code < 160 else code
 
 
 def _exit_like(code: int) -> None:
@@ -88,34 +165,20 @@ def main(argv: list[str]) -> None:
     args = _arguments(argv)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: None)  # a handler, not SIG_IGN: the app must not inherit it
-    log_fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    write = Output(os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), args.tee)
     try:
         with open(args.env_file, encoding="utf-8", errors="surrogatepass") as fh:
             platform, config = parse(fh.read())
     except (OSError, ValueError) as exc:
-        _write(log_fd, f"deployd: cannot read the env file {args.env_file}: {exc}\n".encode())
+        write(f"deployd: cannot read the env file {args.env_file}: {exc}\n".encode())
         os._exit(126)
-    identity: dict[str, object] = {}
-    if args.user:
-        uid, gid = (int(part) for part in args.user.split(":"))
-        identity = {"user": uid, "group": gid, "extra_groups": []}
-    read_fd, write_fd = os.pipe()
-    try:
-        child = subprocess.Popen(
-            args.command,
-            env={**platform, **config},
-            stdin=subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=write_fd,
-            close_fds=True,
-            **identity,  # type: ignore[call-overload]
-        )
-    except OSError as exc:
-        _write(log_fd, f"deployd: cannot start {args.command[0]}: {exc.strerror}\n".encode())
-        os._exit(127)
-    os.close(write_fd)
-    _copy(read_fd, log_fd, Masker(config), child)
-    _exit_like(child.wait())
+    masker = Masker(config)
+    if args.container:
+        _exit_like(_follow(args, write, masker))
+    elif args.command:
+        _exit_like(_run(args, write, masker, {**platform, **config}))
+    write(b"deployd: nothing to launch (no command, no container)\n")
+    os._exit(2)
 
 
 if __name__ == "__main__":

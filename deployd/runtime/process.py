@@ -17,61 +17,49 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
 
 import psutil
 
 from deployd import atomic
 from deployd.build.sandbox import Account
 
-
-@dataclass(frozen=True, slots=True)
-class Handle:
-    pid: int
-    started_at: float
-    """The kernel's start time of the process (psutil create_time)."""
-
+from .base import Handle, LaunchSpec, StartError
 
 LAUNCHER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 """The launcher's own environment: nothing of the daemon's (its database URL, say)."""
 
 
-class StartError(RuntimeError):
-    pass
-
-
-def read_pid_file(path: Path) -> Handle | None:
-    try:
-        data = json.loads(path.read_text())
-        return Handle(int(data["pid"]), float(data["started_at"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 class ProcessRuntime:
+    """Runs slots as process groups; also the keeper of every slot's launcher, whatever
+    its runtime (the docker and systemd runtimes start launchers through it)."""
+
+    name = "process"
+
     def __init__(self, account: Account) -> None:
         self.account = account
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(
-        self, command: str, cwd: Path, env_file: Path, log_file: Path, pid_file: Path
-    ) -> Handle:
-        """Start the slot's launcher and record it in `pid_file` before anything else can
-        happen: a daemon killed right after this still leaves a way to find the process."""
+    def start(self, spec: LaunchSpec) -> Handle:
+        """The launcher starts the Procfile's web line; like every Procfile runner we give
+        it to a shell, as one argument (it is the app's own command from its own code)."""
+        if spec.command is None:
+            raise StartError("no web command to run (the Procfile has no `web:` line)")
+        args = ["--user", f"{self.account.uid}:{self.account.gid}"] if self.account.switch else []
+        return self.launch(spec, [*args, "--", "/bin/sh", "-c", spec.command])
+
+    def launch(self, spec: LaunchSpec, args: list[str]) -> Handle:
+        """Start the slot's launcher with `args` and record it in the pid file before
+        anything else can happen: a daemon killed right after this still finds it."""
+        log_file, pid_file = spec.log_file, spec.pid_file
         log_file.parent.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-I", "-m", "deployd.runtime.launch"]
-        argv += ["--env-file", str(env_file), "--log", str(log_file)]
-        if self.account.switch:
-            argv += ["--user", f"{self.account.uid}:{self.account.gid}"]
-        # The Procfile line is the app's own command from its own repository; like every
-        # Procfile runner we give it to a shell, as one argument.
-        argv += ["--", "/bin/sh", "-c", command]
+        argv += ["--env-file", str(spec.env_file), "--log", str(log_file), *args]
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         try:
             process = subprocess.Popen(
                 argv,
-                cwd=cwd,
+                cwd=spec.workdir,
                 env=LAUNCHER_ENV,
                 stdin=subprocess.DEVNULL,
                 stdout=fd,
@@ -109,7 +97,11 @@ class ProcessRuntime:
         child = self._children.get(handle.pid)
         return child.returncode if child is not None else None
 
-    async def stop(self, handle: Handle, timeout: float) -> None:
+    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
+        for handle in handles:
+            await self.stop_group(handle, timeout)
+
+    async def stop_group(self, handle: Handle, timeout: float) -> None:
         """SIGTERM the group, wait up to `timeout`, then SIGKILL the group."""
         if not self.alive(handle):
             self._reap(handle)

@@ -9,16 +9,17 @@ from pathlib import Path
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
 from deployd.domain.ports import pick_ports
-from deployd.engine import slots
+from deployd.engine import pipeline, slots
 from deployd.protocol.apps import (
     AppInfo,
     AppParams,
     AppsCreateParams,
     AppsDeleteResult,
     AppsListResult,
+    AppsSetParams,
     SlotInfo,
 )
-from deployd.protocol.errors import conflict, invalid, not_found
+from deployd.protocol.errors import conflict, invalid, not_found, unavailable
 from deployd.runtime.ports import is_free
 from deployd.store import apps as store
 from deployd.store import jobs as job_store
@@ -47,6 +48,7 @@ def _info(core: Core, app: Row, slot_rows: list[Row], active_job: int | None) ->
                 state=s["state"],
                 release_id=s["release_id"],
                 pid=s["pid"],
+                runtime=s["runtime"],
             )
             for s in slot_rows
         ],
@@ -74,8 +76,7 @@ def _check_source(params: AppsCreateParams) -> tuple[str, str]:
 
 async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInfo:
     kind, source = _check_source(params)
-    if params.runtime != "process":
-        raise invalid(f"the {params.runtime} runtime is not available yet: use process")
+    await _check_runtime(core, params.runtime)
     async with core.pool.connection() as conn, conn.transaction():
         await conn.execute("LOCK TABLE slots IN EXCLUSIVE MODE")  # one port allocation at a time
         if await store.get(conn, params.name) is not None:
@@ -123,6 +124,31 @@ async def _get(core: Core, name: str) -> tuple[Row, list[Row], int | None]:
         return app, await store.slots(conn, name), job["id"] if job else None
 
 
+async def _check_runtime(core: Core, runtime: str) -> None:
+    """Refuse at once what could never deploy here (an `auto` app is decided per deploy)."""
+    platform = core.platform
+    if runtime == "docker" and not await asyncio.to_thread(platform.docker.engine_up):
+        raise unavailable("the Docker Engine is not running here (see `deployctl status`)")
+    if runtime == "systemd" and not platform.systemd_host:
+        raise invalid("the systemd runtime needs systemd as PID 1 (and a daemon that is not dev)")
+
+
+async def set_runtime(core: Core, caller: Caller, params: AppsSetParams) -> AppInfo:
+    await _check_runtime(core, params.runtime)
+    async with core.pool.connection() as conn:
+        if await store.get(conn, params.name) is None:
+            raise not_found(f"no app named {params.name}")
+        await store.set_runtime(conn, params.name, params.runtime)
+    await core.bus.publish(
+        "app.runtime",
+        f"{caller.name} set {params.name}'s runtime to {params.runtime} (from its next deploy)",
+        app=params.name,
+        actor=caller.name,
+        data={"runtime": params.runtime},
+    )
+    return _info(core, *await _get(core, params.name))
+
+
 async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
     return _info(core, *await _get(core, params.name))
 
@@ -137,11 +163,15 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
             drain.cancel()
         stopped = 0
         for row in slot_rows:
-            if row["pid"] is not None:
-                await slots.stop_process(core.platform, row)
-                stopped += 1
+            stopped += row["pid"] is not None
+            await slots.stop_process(core.platform, row)  # a container may have no pid
         await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
         core.platform.nginx.forget(params.name)
+        builds = core.platform.paths.app_dir(params.name) / "builds"
+        for build in builds.iterdir() if builds.is_dir() else ():
+            await pipeline.remove_build(core.platform, build)  # and its image
+        if core.platform.systemd_host:
+            await asyncio.to_thread(core.platform.systemd.forget, params.name)
         async with core.pool.connection() as conn:
             await store.delete(conn, params.name)
         for directory in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from deployd.build.native import is_built
+from deployd.build.artifacts import is_built
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
 from deployd.engine.events import EventFilter

@@ -93,6 +93,8 @@ async def _host(core: Core) -> HostFacts:
     """Host facts change rarely and cost subprocesses: cached for a few seconds."""
     if core.host_facts and time.monotonic() - core.host_facts[0] < HOST_FACTS_TTL:
         return core.host_facts[1]
-    facts = HostFacts.model_validate(await asyncio.to_thread(detect_host), from_attributes=True)
+    facts = HostFacts.model_validate(
+        await asyncio.to_thread(detect_host, core.settings.docker_host), from_attributes=True
+    )
     core.host_facts = (time.monotonic(), facts)
     return facts

@@ -12,7 +12,7 @@ Conn = AsyncConnection[Row]
 
 _APP = "name, source_kind, source, branch, runtime, live_slot, created_at, env_version"
 _SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, restarts,
-           next_restart_at, last_exit, health_failures"""
+           next_restart_at, last_exit, health_failures, runtime"""
 
 
 async def list_all(conn: Conn) -> list[Row]:
@@ -120,3 +120,13 @@ async def count_health_failure(conn: Conn, app: str, name: str, failed: bool) ->
     )
     row = await cursor.fetchone()
     return int(row["health_failures"]) if row else 0
+
+
+async def set_slot_runtime(conn: Conn, app: str, name: str, runtime: str) -> None:
+    await conn.execute(
+        "UPDATE slots SET runtime = %s WHERE app = %s AND name = %s", (runtime, app, name)
+    )
+
+
+async def set_runtime(conn: Conn, name: str, runtime: str) -> None:
+    await conn.execute("UPDATE apps SET runtime = %s WHERE name = %s", (runtime, name))

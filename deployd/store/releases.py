@@ -12,7 +12,7 @@ from .db import Row
 Conn = AsyncConnection[Row]
 
 _COLUMNS = """id, app, commit, ref, build_key, manifest, status, error, created_by, created_at,
-              live_at, env_version"""
+              live_at, env_version, runtime"""
 
 
 async def insert(
@@ -26,13 +26,14 @@ async def insert(
     build_key: str | None = None,
     manifest: dict[str, Any] | None = None,
     status: str = "pending",
+    runtime: str = "process",
 ) -> Row:
     """A new release; a config release or a rollback with today's config comes with the
     build (commit, build_key, manifest) of the release it repeats."""
     cursor = await conn.execute(
         f"""INSERT INTO releases
-              (app, ref, created_by, env_version, commit, build_key, manifest, status)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
+              (app, ref, created_by, env_version, commit, build_key, manifest, status, runtime)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
         (
             app,
             ref,
@@ -42,6 +43,7 @@ async def insert(
             build_key,
             Jsonb(manifest) if manifest is not None else None,
             status,
+            runtime,
         ),
     )
     row = await cursor.fetchone()
@@ -62,7 +64,7 @@ async def for_app(conn: Conn, app: str, limit: int = 100) -> list[Row]:
 
 
 async def update(conn: Conn, release_id: int, **fields: Any) -> None:
-    allowed = {"commit", "build_key", "manifest", "status", "error"}
+    allowed = {"commit", "build_key", "manifest", "status", "error", "runtime"}
     assert set(fields) <= allowed, fields
     values = [Jsonb(v) if k == "manifest" else v for k, v in fields.items()]
     assignments = ", ".join(f"{k} = %s" for k in fields)

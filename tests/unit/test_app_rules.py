@@ -118,7 +118,7 @@ def test_the_build_fingerprint_follows_what_decides_the_build() -> None:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[nope]\n", "unknown sections"),
+        ("[nope]\n", "unknown settings"),
         ("[health]\npath = 'x'\n", "health.path"),
         ("[health]\ntimeout = -1\n", "timeout"),
         ("[build]\ncommand = ''\n", "build.command"),

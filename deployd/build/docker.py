@@ -1,0 +1,149 @@
+"""Docker builds: the repository's Dockerfile, built by the Engine.
+
+The build log streams line by line into the job's output (which masks it and stores it per
+release); the image is tagged `<repository>:<release>`; the app's config goes in as build
+arguments, but only for the names the Dockerfile declares with `ARG` (the others would
+only draw a warning); the Engine's layer cache is reused between releases. The artifact is
+a directory with a marker naming the image, like a native build's, so caching, rollback
+and pruning treat both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from .artifacts import write_marker
+from .native import BuildError
+
+LogLine = Callable[[str], Awaitable[None]]
+ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
+
+
+def declared_args(dockerfile: str) -> set[str]:
+    return set(ARG.findall(dockerfile))
+
+
+async def build(
+    client: docker.DockerClient,
+    source: Path,
+    artifact: Path,
+    *,
+    tag: str,
+    config: dict[str, str],
+    log: LogLine,
+) -> str:
+    """Build `source` (consumed) with its Dockerfile; returns the image id."""
+    dockerfile = (source / "Dockerfile").read_text(errors="replace")
+    args = {k: v for k, v in config.items() if k in declared_args(dockerfile)}
+    image = await _stream(lambda: _build(client, source, tag, args), log)
+    work = artifact.with_name(f".tmp-{artifact.name}-{uuid.uuid4().hex[:8]}")
+    work.mkdir(parents=True)
+    write_marker(work, artifact.name, image)
+    if artifact.exists():  # built meanwhile by an identical job: keep the first
+        shutil.rmtree(work)
+    else:
+        work.rename(artifact)
+    shutil.rmtree(source, ignore_errors=True)
+    return image
+
+
+def _build(client: docker.DockerClient, source: Path, tag: str, args: dict[str, str]) -> Any:
+    """The Engine's build output, one decoded item at a time (runs in a thread)."""
+    image: str | None = None
+    try:
+        for item in client.api.build(
+            path=str(source), tag=tag, buildargs=args, rm=True, forcerm=True, decode=True
+        ):
+            if "error" in item:
+                raise BuildError(f"docker build failed: {item['error'].strip()}")
+            if "stream" in item:
+                yield from item["stream"].rstrip("\n").splitlines()
+            elif "status" in item:
+                yield str(item["status"])
+            aux = item.get("aux")
+            if isinstance(aux, dict) and "ID" in aux:
+                image = aux["ID"]
+    except docker.errors.APIError as exc:
+        raise BuildError(f"docker build failed: {exc.explanation}") from None
+    except docker.errors.DockerException as exc:
+        raise BuildError(f"the Docker Engine is not available: {exc}") from None
+    if image is None:
+        image = client.images.get(tag).id
+    return image
+
+
+async def run_once(
+    client: docker.DockerClient,
+    image: str,
+    command: str,
+    *,
+    env: dict[str, str],
+    network: str,
+    log: LogLine,
+) -> None:
+    """Run a one-off command in a container of `image` (the `release:` command), streaming
+    its output; raise BuildError if it fails."""
+
+    def run() -> Any:
+        container = client.containers.run(
+            image,
+            entrypoint=["/bin/sh", "-c"],
+            command=[command],
+            environment=env,
+            network_mode="host" if network == "host" else "bridge",
+            detach=True,
+        )
+        try:
+            for chunk in container.logs(stream=True, follow=True):
+                yield from chunk.decode(errors="replace").rstrip("\n").splitlines()
+            code = container.wait().get("StatusCode", 1)
+        finally:
+            container.remove(force=True)
+        if code != 0:
+            raise BuildError(f"`{command}` exited with status {code}")
+        return None
+
+    try:
+        await _stream(run, log)
+    except docker.errors.DockerException as exc:
+        raise BuildError(f"docker could not run the command: {exc}") from None
+
+
+async def _stream(produce: Callable[[], Any], log: LogLine) -> Any:
+    """Run a generator in a thread, hand each line it yields to `log` on the event loop,
+    and return what it returns (or raise what it raises)."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def worker() -> None:
+        try:
+            generator = produce()
+            while True:
+                try:
+                    line = next(generator)
+                except StopIteration as done:
+                    loop.call_soon_threadsafe(lines.put_nowait, ("done", done.value))
+                    return
+                loop.call_soon_threadsafe(lines.put_nowait, ("line", line))
+        except BaseException as exc:  # handed to the awaiting coroutine
+            loop.call_soon_threadsafe(lines.put_nowait, ("error", exc))
+
+    threading.Thread(target=worker, daemon=True, name="docker-stream").start()
+    while True:
+        kind, value = await lines.get()
+        if kind == "line":
+            await log(value)
+        elif kind == "error":
+            raise value
+        else:
+            return value

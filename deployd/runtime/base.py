@@ -1,0 +1,69 @@
+"""The Runtime seam: what every runtime (process, docker, systemd) offers the engine.
+
+Every slot is led by a launcher process (`launch.py`) whatever the runtime: it starts the
+app (or follows its container), masks its output into the slot's log and exits as the app
+does. So "is the slot running?" and "how did it end?" are the same question for all three
+(`ProcessRuntime.alive` / `exit_status`, by pid and start time); only how a slot is started
+and stopped differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    pid: int
+    started_at: float
+    """The kernel's start time of the process (psutil create_time)."""
+
+
+class StartError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """Everything a runtime needs to start one release in one slot."""
+
+    app: str
+    slot: str
+    release: int
+    port: int
+    command: str | None
+    """The Procfile's web line; None: the image's own command (docker)."""
+    workdir: Path
+    """The release's artifact directory."""
+    env_file: Path
+    log_file: Path
+    pid_file: Path
+    stop_timeout: float = 10.0
+    image: str | None = None
+    network: str = "bridge"
+    memory_bytes: int | None = None
+    cpus: float | None = None
+
+
+class Runtime(Protocol):
+    name: str
+
+    def start(self, spec: LaunchSpec) -> Handle:
+        """Start the slot; the handle is its launcher (already in `spec.pid_file`)."""
+        ...
+
+    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
+        """Stop the slot (whatever `handles` still run of it), gracefully then by force."""
+        ...
+
+
+def read_pid_file(path: Path) -> Handle | None:
+    try:
+        data = json.loads(path.read_text())
+        return Handle(int(data["pid"]), float(data["started_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

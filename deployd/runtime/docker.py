@@ -1,0 +1,167 @@
+"""The `docker` runtime: each slot is one container, followed by a launcher.
+
+The daemon creates and starts the container through the Engine API (the docker SDK):
+named `deployd-<app>-<slot>`, labelled `deployd.app`, `.slot`, `.release`, `.instance`;
+its environment is the slot's env file handed over the API (never a command line); no
+restart policy (deployd's own back-off restarts it, as on every runtime); memory and CPU
+limits from deployd.toml; the slot port published on 127.0.0.1 (bridge) or the host's
+network. Then the slot's launcher follows the container's output into the slot's log,
+masked, and exits with the container's status when the Engine reports its end (its
+`wait`): the slot is alive exactly as long as its launcher, as on every runtime, and a
+daemon restart touches neither.
+
+A daemon that is re-rooted (dev, tests) puts a short hash of its root into container names
+and image repositories (`deployd-1a2b3c-shop-blue`), so two of them never share one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.types import LogConfig
+
+from deployd.domain.envfile import parse
+
+from .base import Handle, LaunchSpec, StartError
+from .process import ProcessRuntime
+
+log = logging.getLogger(__name__)
+
+LOG_CONFIG = LogConfig(type="local", config={"max-size": "10m", "max-file": "2"})
+"""The Engine keeps a little of each container's output, which the launcher reads from the
+start: nothing is lost between the container's start and the launcher's."""
+
+
+def instance_prefix(root: Path | None) -> str:
+    if root is None:
+        return "deployd"
+    return "deployd-" + hashlib.sha256(str(root).encode()).hexdigest()[:6]
+
+
+class DockerUnavailable(StartError):
+    pass
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(
+        self, launchers: ProcessRuntime, *, prefix: str = "deployd", base_url: str | None = None
+    ) -> None:
+        self.launchers = launchers
+        self.prefix = prefix
+        self.base_url = base_url
+        self._client: docker.DockerClient | None = None
+
+    def client(self) -> docker.DockerClient:
+        """The Engine, connected on first use; DockerUnavailable says why it is not there."""
+        if self._client is None:
+            try:
+                if self.base_url:
+                    self._client = docker.DockerClient(base_url=self.base_url, version="auto")
+                else:
+                    self._client = docker.from_env(version="auto")
+            except docker.errors.DockerException as exc:
+                raise DockerUnavailable(f"the Docker Engine is not running ({exc})") from None
+        return self._client
+
+    def engine_up(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except (DockerUnavailable, docker.errors.DockerException, OSError):
+            self._client = None
+            return False
+
+    def container_name(self, app: str, slot: str) -> str:
+        return f"{self.prefix}-{app}-{slot}"
+
+    def repository(self, app: str) -> str:
+        return f"{self.prefix}/{app}"
+
+    def start(self, spec: LaunchSpec) -> Handle:
+        if spec.image is None:
+            raise StartError(f"release {spec.release} has no image: it was not built with docker")
+        client = self.client()
+        name = self.container_name(spec.app, spec.slot)
+        self._remove(name)
+        platform, config = parse(spec.env_file.read_text())
+        options: dict[str, Any] = {
+            "name": name,
+            "labels": {
+                "deployd.app": spec.app,
+                "deployd.slot": spec.slot,
+                "deployd.release": str(spec.release),
+                "deployd.instance": self.prefix,
+            },
+            "environment": {**platform, **config},
+            "detach": True,
+            "restart_policy": {"Name": "no"},
+            "init": True,  # signals reach the app, zombies are reaped: docker-init is PID 1
+            "log_config": LOG_CONFIG,
+        }
+        if spec.command is not None:  # the Procfile's web line replaces the image's command
+            options["entrypoint"] = ["/bin/sh", "-c"]
+            options["command"] = [spec.command]
+        if spec.network == "host":
+            options["network_mode"] = "host"
+        else:
+            options["ports"] = {f"{spec.port}/tcp": ("127.0.0.1", spec.port)}
+        if spec.memory_bytes:
+            options["mem_limit"] = spec.memory_bytes
+        if spec.cpus:
+            options["nano_cpus"] = int(spec.cpus * 1e9)
+        try:
+            container = client.containers.create(spec.image, **options)
+            container.start()
+        except docker.errors.ImageNotFound:
+            raise StartError(f"the image of release {spec.release} is gone: deploy again") from None
+        except docker.errors.APIError as exc:
+            self._remove(name)
+            raise StartError(f"docker could not start the container: {exc.explanation}") from None
+        args = ["--container", container.id]
+        if self.base_url:
+            args += ["--docker", self.base_url]
+        return self.launchers.launch(spec, args)
+
+    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
+        """Stop the container (the Engine sends SIGTERM, then SIGKILL after `timeout`) and
+        remove it; its launcher then ends by itself, and is made to if it does not."""
+        await asyncio.to_thread(self._stop, self.container_name(app, slot), timeout)
+        await self.launchers.stop(app, slot, handles, 5.0)
+
+    def _stop(self, name: str, timeout: float) -> None:
+        try:
+            container = self.client().containers.get(name)
+            container.stop(timeout=max(1, round(timeout)))
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except (DockerUnavailable, docker.errors.DockerException) as exc:
+            log.warning("could not stop container %s: %s", name, exc)
+
+    def _remove(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client().containers.get(name).remove(force=True)
+
+    def containers(self) -> list[tuple[str, str]]:
+        """(app, slot) of every container this deployd made that exists now."""
+        found = self.client().containers.list(
+            all=True, filters={"label": f"deployd.instance={self.prefix}"}
+        )
+        return [(c.labels["deployd.app"], c.labels["deployd.slot"]) for c in found]
+
+    def tag(self, image: str, app: str, release: int) -> None:
+        self.client().images.get(image).tag(self.repository(app), str(release))
+
+    def remove_image(self, image: str) -> None:
+        """Remove an image and its tags (a pruned build); one still in use stays."""
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            self.client().images.remove(image, force=True)

@@ -1,0 +1,147 @@
+"""The `systemd` runtime: each slot is a generated unit, `deployd-<app>-<slot>.service`.
+
+The unit runs the slot's launcher (the process runtime's, with `--tee` so the masked output
+also reaches the journal) as the app's user, hardened (NoNewPrivileges, ProtectSystem=strict
+with the release and its log directory writable, PrivateTmp, ProtectHome), with MemoryMax
+and CPUQuota from deployd.toml. systemd starts and stops it; the unit's main process is the
+slot's handle, so "is it running?" is answered as for every runtime. `Restart=no`: deployd's
+own back-off restarts crashed slots. There is no [Install] section: after a reboot the
+daemon's start brings live slots back, as it does for the other runtimes.
+
+The unit does not use `EnvironmentFile=`: systemd's parser does not read the escapes of the
+env file (`\\n` in a multi-line value), and the launcher, which does, is the one reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import jinja2
+import psutil
+
+from deployd import atomic
+from deployd.build.sandbox import Account
+
+from .base import Handle, LaunchSpec, StartError
+from .process import ProcessRuntime
+
+_SAFE = re.compile(r"[A-Za-z0-9_./:=@+-]+")
+
+
+def systemd_arg(value: object) -> str:
+    """One word of an ExecStart= line: quoted, with `$` and `%` kept from expansion."""
+    text = str(value)
+    if "\n" in text or "\x00" in text:
+        raise ValueError("a unit file argument cannot hold a newline or NUL")
+    if _SAFE.fullmatch(text):
+        return text.replace("%", "%%")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("$", "$$").replace("%", "%%") + '"'
+
+
+class SystemdError(StartError):
+    pass
+
+
+class SystemdRuntime:
+    name = "systemd"
+
+    def __init__(
+        self,
+        launchers: ProcessRuntime,
+        *,
+        templates: Path,
+        unit_dir: Path,
+        account: Account,
+        systemctl: str = "systemctl",
+    ) -> None:
+        self.launchers = launchers
+        self.unit_dir = unit_dir
+        self.account = account
+        self.systemctl = systemctl
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates / "systemd")),
+            # a unit file, not HTML: every word goes through `arg`, which quotes it for systemd
+            autoescape=False,  # noqa: S701
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.env.filters["arg"] = systemd_arg
+
+    @staticmethod
+    def unit_name(app: str, slot: str) -> str:
+        return f"deployd-{app}-{slot}.service"
+
+    def render(self, spec: LaunchSpec) -> str:
+        if spec.command is None:
+            raise StartError("no web command to run (the Procfile has no `web:` line)")
+        unit = self.unit_name(spec.app, spec.slot)
+        return self.env.get_template("slot.service.j2").render(
+            unit=unit,
+            identifier=unit.removesuffix(".service"),
+            app=spec.app,
+            slot=spec.slot,
+            release=spec.release,
+            user=self.account.name,
+            group=self.account.gid,
+            workdir=spec.workdir,
+            python=sys.executable,
+            env_file=spec.env_file,
+            log_file=spec.log_file,
+            log_dir=spec.log_file.parent,
+            command=spec.command,
+            stop_timeout=round(spec.stop_timeout),
+            memory_bytes=spec.memory_bytes,
+            cpu_quota=round(spec.cpus * 100) if spec.cpus else None,
+        )
+
+    def start(self, spec: LaunchSpec) -> Handle:
+        unit = self.unit_name(spec.app, spec.slot)
+        atomic.write(self.unit_dir / unit, self.render(spec))
+        spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+        spec.log_file.touch()
+        if self.account.switch:  # the launcher runs as the app's user and writes the log
+            os.chown(spec.log_file, self.account.uid, self.account.gid)
+        self._run("daemon-reload")
+        self._run("reset-failed", unit, check=False)
+        self._run("start", unit)
+        pid = int(self._run("show", "--property=MainPID", "--value", unit).strip() or 0)
+        try:
+            handle = Handle(pid, psutil.Process(pid).create_time())
+        except (psutil.NoSuchProcess, ValueError):
+            raise StartError(f"{unit} started but is not running") from None
+        atomic.write(spec.pid_file, f'{{"pid": {handle.pid}, "started_at": {handle.started_at}}}')
+        return handle
+
+    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
+        """systemd stops the unit: SIGTERM to its cgroup, SIGKILL after TimeoutStopSec."""
+        await asyncio.to_thread(self._run, "stop", self.unit_name(app, slot), check=False)
+
+    def forget(self, app: str) -> None:
+        """Remove a deleted app's units."""
+        removed = False
+        for unit in self.unit_dir.glob(f"deployd-{app}-*.service"):
+            self._run("stop", unit.name, check=False)
+            unit.unlink(missing_ok=True)
+            removed = True
+        if removed:
+            self._run("daemon-reload", check=False)
+
+    def _run(self, *args: str, check: bool = True) -> str:
+        try:
+            done = subprocess.run(
+                [self.systemctl, *args], capture_output=True, text=True, timeout=120
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SystemdError(f"systemctl {args[0]} failed: {exc}") from None
+        if check and done.returncode != 0:
+            raise SystemdError(f"systemctl {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout

@@ -1,0 +1,267 @@
+"""The docker runtime through `deployctl`, against a real Docker Engine: builds, containers,
+zero-downtime switches, crash restarts, adoption after a daemon crash, pruning.
+
+The containers use the host's network on 127.0.0.1 (DEPLOYD_DOCKER_NETWORK=host), so no
+test traffic leaves loopback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import psutil
+import pytest
+
+from deployd.store.cluster import PrivateCluster
+from tests.e2e.conftest import fetch
+from tests.support.daemon import RunningDaemon, serve, start_daemon, world_readable_tempdir
+from tests.support.docker import engine, ensure_base_image
+from tests.support.waiting import wait_for
+
+DOCKHELLO = Path(__file__).resolve().parents[1] / "support" / "apps" / "dockhello"
+TOKEN = "tok_docker_0123456789abcdef"
+_names = itertools.count(1)
+
+pytestmark = pytest.mark.skipif(engine() is None, reason="no Docker Engine running")
+
+
+@pytest.fixture(scope="module")
+def client() -> docker.DockerClient:
+    found = engine()
+    assert found is not None
+    ensure_base_image(found)
+    return found
+
+
+@pytest.fixture(scope="module")
+def platform(pg_cluster: PrivateCluster, client: docker.DockerClient) -> Iterator[RunningDaemon]:
+    name = "e2e_docker"
+    pg_cluster.ensure_database(name)
+    try:
+        with serve(pg_cluster.conninfo(name), {"DEPLOYD_DOCKER_NETWORK": "host"}) as running:
+            yield running
+    finally:
+        pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def dockhello(platform: RunningDaemon) -> Iterator[tuple[str, Path]]:
+    """A copy of the busybox app under a name of its own: (app name, its source)."""
+    base = world_readable_tempdir("deployd-dock-")
+    source = base / "app"
+    shutil.copytree(DOCKHELLO, source)
+    name = f"dock{next(_names)}"
+    ok(platform.deployctl("apps", "create", name, "--path", str(source)))
+    yield name, source
+    platform.deployctl("apps", "delete", name, "--yes")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def ok(result: object) -> object:
+    assert getattr(result, "returncode", 1) == 0, (result.stdout, result.stderr)  # type: ignore[attr-defined]
+    return result
+
+
+def show(daemon: RunningDaemon, app: str) -> dict[str, object]:
+    return json.loads(ok(daemon.deployctl("apps", "show", app, "--json")).stdout)  # type: ignore[attr-defined]
+
+
+def container(client: docker.DockerClient, daemon: RunningDaemon, app: str) -> object:
+    info = show(daemon, app)
+    found = client.containers.list(
+        filters={"label": [f"deployd.app={app}", f"deployd.slot={info['live_slot']}"]}
+    )
+    assert len(found) == 1, found
+    return found[0]
+
+
+def body(daemon: RunningDaemon, app: str, path: str = "/") -> str:
+    status, _, text = fetch(daemon, app, path)
+    assert status == 200, text
+    return text
+
+
+def test_a_dockerfile_app_is_built_and_runs_in_a_container(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, _ = dockhello
+    ok(
+        platform.deployctl(
+            "env", "set", app, f"API_TOKEN={TOKEN}", "GREETING=bonjour", "--no-restart"
+        )
+    )
+    result = ok(platform.deployctl("deploy", app))
+    out = result.stdout  # type: ignore[attr-defined]
+    assert "(Dockerfile)" in out and "Step 1/" in out  # the build log, streamed
+    info = show(platform, app)
+    live = next(s for s in info["slots"] if s["name"] == info["live_slot"])  # type: ignore[union-attr]
+    assert live["runtime"] == "docker"
+    assert "release" in body(platform, app)
+    # build args: only what the Dockerfile declares; the token is no build arg
+    assert body(platform, app, "/greeting.txt").strip() == "built with GREETING=bonjour"
+    env = body(platform, app, "/cgi-bin/env")
+    assert f"API_TOKEN={TOKEN}" in env and f"PORT={live['port']}" in env
+    assert f"DEPLOYD_RELEASE={info['live_release']}" in env
+
+    running = container(client, platform, app)
+    labels = running.labels  # type: ignore[attr-defined]
+    assert (
+        labels["deployd.release"] == str(info["live_release"])
+        and labels["deployd.slot"] == live["name"]
+    )
+    assert running.name.endswith(f"-{app}-{live['name']}")  # type: ignore[attr-defined]
+    assert running.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")  # type: ignore[attr-defined]
+    tags = client.images.get(running.image.id).tags  # type: ignore[attr-defined]
+    assert any(t.endswith(f"/{app}:{info['live_release']}") for t in tags), tags
+    # the value reached the container over the API, never a command line
+    for proc in psutil.process_iter(["cmdline"]):
+        assert TOKEN not in " ".join(proc.info["cmdline"] or [])
+    logs = ok(platform.deployctl("logs", app, "-n", "50")).stdout  # type: ignore[attr-defined]
+    assert "starting with API_TOKEN=[masked:API_TOKEN]" in logs and TOKEN not in logs
+    build_log = ok(platform.deployctl("logs", app, "--build", str(info["live_release"]))).stdout  # type: ignore[attr-defined]
+    assert "Successfully built" in build_log
+
+
+def test_redeploys_switch_containers_without_a_failed_request_and_roll_back(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, source = dockhello
+    ok(platform.deployctl("deploy", app))
+    first = show(platform, app)["live_release"]
+    failures: list[str] = []
+    served = [0]
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                status, _, _ = fetch(platform, app)
+                served[0] += 1
+                if status != 200:
+                    failures.append(str(status))
+            except OSError as exc:
+                failures.append(repr(exc))
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        for n in range(2):
+            (source / "www" / "index.html").write_text(f"version {n}\n")
+            ok(platform.deployctl("deploy", app))
+            assert body(platform, app).strip() == f"version {n}"
+        ok(platform.deployctl("rollback", app))
+    finally:
+        stop.set()
+        thread.join(10)
+    assert failures == [] and served[0] > 0
+    assert body(platform, app).strip() == "version 0"
+
+    def one_container() -> bool:
+        return len(client.containers.list(filters={"label": f"deployd.app={app}"})) == 1
+
+    wait_for(one_container, timeout=30)  # the old slot drained and its container is gone
+    assert show(platform, app)["live_release"] != first
+
+
+def test_a_killed_container_is_restarted(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, _ = dockhello
+    ok(platform.deployctl("deploy", app))
+    before = container(client, platform, app)
+    before.kill()  # type: ignore[attr-defined]
+
+    def serving_again() -> bool:
+        try:
+            return (
+                fetch(platform, app)[0] == 200 and container(client, platform, app).id != before.id
+            )  # type: ignore[attr-defined]
+        except (OSError, AssertionError):
+            return False
+
+    wait_for(serving_again, timeout=30)
+    events = ok(platform.deployctl("events", "--app", app, "--kind", "app", "--json")).stdout  # type: ignore[attr-defined]
+    crashed = [e for e in json.loads(events)["events"] if e["kind"] == "app.crashed"]
+    assert crashed and "signal 9" in crashed[0]["message"]
+
+
+def test_a_daemon_killed_and_restarted_adopts_its_containers(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, _ = dockhello
+    ok(platform.deployctl("deploy", app))
+    before = container(client, platform, app)
+    platform.stop(signal.SIGKILL)
+    assert fetch(platform, app)[0] == 200  # nginx and the container carry on without us
+    env = {k: v for k, v in platform.env.items() if k.startswith("DEPLOYD_")}
+    platform.process = start_daemon(["serve"], platform.root, env).process
+    after = container(client, platform, app)
+    assert (
+        after.id == before.id
+        and after.attrs["State"]["StartedAt"] == before.attrs["State"]["StartedAt"]
+    )  # type: ignore[attr-defined]
+    assert fetch(platform, app)[0] == 200
+
+
+def test_changing_the_runtime_switches_at_the_next_deploy(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, source = dockhello
+    ok(platform.deployctl("deploy", app))
+    (source / "Procfile").write_text("web: python3 -m http.server --bind 127.0.0.1 $PORT -d www\n")
+    ok(platform.deployctl("apps", "set", app, "--runtime", "process"))
+    ok(platform.deployctl("deploy", app))
+    info = show(platform, app)
+    live = next(s for s in info["slots"] if s["name"] == info["live_slot"])  # type: ignore[union-attr]
+    assert live["runtime"] == "process" and "release" in body(platform, app)
+    wait_for(
+        lambda: not client.containers.list(filters={"label": f"deployd.app={app}"}), timeout=30
+    )
+
+
+def test_images_of_pruned_releases_are_removed(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, source = dockhello
+    images = []
+    for n in range(7):
+        (source / "www" / "index.html").write_text(f"build {n}\n")
+        ok(platform.deployctl("deploy", app))
+        images.append(container(client, platform, app).image.id)  # type: ignore[attr-defined]
+    present = {i.id for i in client.images.list()}
+    assert images[0] not in present and images[1] not in present
+    assert all(i in present for i in images[2:])
+
+
+def test_without_an_engine_docker_apps_fail_clearly_and_others_run(
+    pg_cluster: PrivateCluster, dockhello: tuple[str, Path], workdir: Path
+) -> None:
+    pg_cluster.ensure_database("e2e_nodocker")
+    try:
+        with serve(
+            pg_cluster.conninfo("e2e_nodocker"),
+            {"DEPLOYD_DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        ) as daemon:
+            status = json.loads(ok(daemon.deployctl("status", "--json")).stdout)  # type: ignore[attr-defined]
+            assert status["host"]["docker"] is False
+            refused = daemon.deployctl(
+                "apps", "create", "explicit", "--path", str(DOCKHELLO), "--runtime", "docker"
+            )
+            assert refused.returncode == 1 and "Docker Engine is not running" in refused.stderr
+            ok(daemon.deployctl("apps", "create", "dockerish", "--path", str(dockhello[1])))
+            failed = daemon.deployctl("deploy", "dockerish")
+            assert failed.returncode == 1 and "Docker Engine is not running" in failed.stderr
+            plain = workdir / "plain"
+            shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "hello", plain)
+            ok(daemon.deployctl("apps", "create", "plain", "--path", str(plain)))
+            ok(daemon.deployctl("deploy", "plain"))
+            assert fetch(daemon, "plain")[0] == 200
+    finally:
+        pg_cluster.drop_database("e2e_nodocker")
