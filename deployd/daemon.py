@@ -29,7 +29,7 @@ from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.masks import MaskingFormatter, Masks
 from deployd.engine.platform import Platform, Pool
-from deployd.lifecycle import InstanceLock, sd_notify
+from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_interval
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
 from deployd.protocol.apps import AppsCreateParams, DeploysStartParams, DeploysWatchParams
@@ -250,6 +250,9 @@ class Daemon:
             data={"pid": os.getpid(), "version": __version__},
         )
         sd_notify("READY=1")
+        interval = watchdog_interval()
+        if interval is not None:
+            self._background.append(asyncio.create_task(feed_watchdog(interval), name="watchdog"))
         self.announce(
             f"deployd {__version__} ({self.mode}) listening on {self.paths.socket}\n"
             f"  try: deployctl --socket {self.paths.socket} status"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -62,3 +63,20 @@ def sd_notify(state: str) -> None:
             sock.sendto(state.encode(), address)
     else:
         daemon.notify(state)
+
+
+def watchdog_interval() -> float | None:
+    """Half of systemd's WatchdogSec, when it expects keep-alives from this process."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or not usec.isdigit() or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2_000_000
+
+
+async def feed_watchdog(interval: float) -> None:
+    """WATCHDOG=1 while the event loop runs: a daemon that hangs stops sending them, and
+    systemd restarts it as if it had crashed."""
+    while True:
+        sd_notify("WATCHDOG=1")
+        await asyncio.sleep(interval)

@@ -21,12 +21,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import docker.errors
+
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
 from deployd.engine import slots
 from deployd.engine.pipeline import site_for
 from deployd.engine.platform import Platform
 from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.base import read_pid_file
+from deployd.runtime.docker import DockerUnavailable
 from deployd.store import apps as app_store
 from deployd.store import env as env_store
 from deployd.store import jobs as job_store
@@ -161,7 +164,8 @@ class Reconciler:
         this pass, never two of them at once on one app.
         """
         world = await self.read()
-        for app in sorted(set(world.apps) | set(world.sites)):
+        containers = await self._containers()
+        for app in sorted(set(world.apps) | set(world.sites) | {a for a, _ in containers}):
             lock = self.platform.lock(app)
             if lock.locked():
                 continue  # a job or a deletion is at work on it
@@ -171,6 +175,7 @@ class Reconciler:
                     continue
                 for row in view.slots.get(app, {}).values():
                     await self._settle_slot(app, row)
+                await self._stray_containers(app, view, containers)
                 await self._site(await self.read(only=app), app)
 
     async def _settle_slot(self, app: str, row: Row) -> None:
@@ -195,6 +200,25 @@ class Reconciler:
                     slots.pid_file(platform, app, row["name"]).unlink(missing_ok=True)
         except slots.StaleSlot:
             pass  # it moved while we looked: the next pass sees the new state
+
+    async def _containers(self) -> set[tuple[str, str]]:
+        """(app, slot) of every container of ours; none when there is no Docker Engine."""
+        try:
+            return set(await asyncio.to_thread(self.platform.docker.containers))
+        except (DockerUnavailable, docker.errors.DockerException, OSError):
+            return set()
+
+    async def _stray_containers(
+        self, app: str, view: World, containers: set[tuple[str, str]]
+    ) -> None:
+        """A container no slot runs (its daemon died between starting it and its launcher,
+        or its app was deleted meanwhile) is removed."""
+        for owner, slot in containers:
+            row = view.slots.get(app, {}).get(slot)
+            if owner != app or (row is not None and SlotState(row["state"]) in RUNNING):
+                continue
+            log.warning("removing a container no slot runs: %s/%s", app, slot)
+            await self.platform.docker.stop(app, slot, [], 1.0)
 
     async def _site(self, world: World, app: str) -> None:
         nginx = self.platform.nginx

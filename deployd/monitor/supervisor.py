@@ -223,16 +223,17 @@ class Supervisor:
         artifact = platform.paths.app_dir(app) / "builds" / str(release["build_key"])
         event = SlotEvent.RESTART if row["state"] == SlotState.CRASHED else SlotEvent.START
         with contextlib.suppress(slots.StaleSlot):
-            handle = await slots.launch(platform, row, release, manifest, artifact)
-            try:
-                row = await slots.transition(
-                    platform, app, row, event, release_id=row["release_id"], handle=handle
-                )
-            except slots.StaleSlot:
-                await platform.runtimes[release["runtime"]].stop(
-                    app, row["name"], [handle], manifest.stop_timeout
-                )
-                raise
+            async with platform.lock(app):  # the reconciler never sees it half-started
+                handle = await slots.launch(platform, row, release, manifest, artifact)
+                try:
+                    row = await slots.transition(
+                        platform, app, row, event, release_id=row["release_id"], handle=handle
+                    )
+                except slots.StaleSlot:
+                    await platform.runtimes[release["runtime"]].stop(
+                        app, row["name"], [handle], manifest.stop_timeout
+                    )
+                    raise
             try:
                 await wait_healthy(platform.runtime, handle, row["port"], manifest.health)
             except Unhealthy as exc:

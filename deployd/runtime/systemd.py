@@ -60,8 +60,10 @@ class SystemdRuntime:
         unit_dir: Path,
         account: Account,
         systemctl: str = "systemctl",
+        python: str = sys.executable,
     ) -> None:
         self.launchers = launchers
+        self.python = python
         self.unit_dir = unit_dir
         self.account = account
         self.systemctl = systemctl
@@ -93,7 +95,7 @@ class SystemdRuntime:
             user=self.account.name,
             group=self.account.gid,
             workdir=spec.workdir,
-            python=sys.executable,
+            python=self.python,
             env_file=spec.env_file,
             log_file=spec.log_file,
             log_dir=spec.log_file.parent,
