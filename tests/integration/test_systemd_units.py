@@ -4,6 +4,7 @@ where systemd runs; this machine's PID 1 is not systemd."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -131,10 +132,8 @@ def test_the_daemon_feeds_the_watchdog(fresh_db: str, tmp_path: Path) -> None:
         with serve(fresh_db, env):
 
             def fed_twice() -> bool:
-                try:
+                with contextlib.suppress(TimeoutError):
                     received.append(listener.recv(1024).decode())
-                except TimeoutError:
-                    pass
                 return received.count("WATCHDOG=1") >= 2
 
             wait_for(fed_twice, timeout=30)
