@@ -24,14 +24,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def dev_daemon(extra: list[str] | None = None) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+def dev_daemon(
+    extra: list[str] | None = None, settings: dict[str, str] | None = None
+) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     base = Path(tempfile.mkdtemp(prefix="deployd-bench-", dir="/tmp"))
     base.chmod(0o755)
     root = base / "root"
     log = (base / "daemon.log").open("wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYD_")}
+    env.update(settings or {})
     process = subprocess.Popen(
-        [str(BIN / "deployd"), "dev", "--root", str(root)],
+        [str(BIN / "deployd"), "dev", "--root", str(root), *(extra or [])],
         stdout=log,
         stderr=log,
         env=env,

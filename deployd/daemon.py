@@ -24,6 +24,7 @@ import psycopg_pool
 from deployd import __version__
 from deployd.build.sandbox import app_account
 from deployd.config import Settings, resource_dir
+from deployd.domain.ports import ephemeral_overlap
 from deployd.engine import appconfig, keys, maintenance, restore
 from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
@@ -206,8 +207,24 @@ class Daemon:
             masks=masks,
         )
 
+    def _check_port_range(self, platform: Platform) -> None:
+        try:
+            low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        except (OSError, ValueError):
+            return
+        overlap = ephemeral_overlap(platform.ports, range(int(low), int(high) + 1))
+        if overlap is not None:
+            log.warning(
+                "DEPLOYD_PORT_RANGE overlaps the kernel's ephemeral ports (%s-%s): a slot may "
+                "find its port taken by an outgoing connection; pick a range below %s",
+                low,
+                high,
+                low,
+            )
+
     async def _start_apps(self, core: Core) -> None:
         platform = core.platform
+        self._check_port_range(platform)
         if platform.nginx.prefix is not None:
             try:
                 await asyncio.to_thread(platform.nginx.start)

@@ -33,3 +33,10 @@ def pick_ports(
         f"no free ports left in {candidates.start}-{candidates.stop - 1}: "
         "widen DEPLOYD_PORT_RANGE or delete unused apps"
     )
+
+
+def ephemeral_overlap(slots: range, ephemeral: range) -> range | None:
+    """Slot ports the kernel may also hand to outgoing connections: a slot that starts
+    while one of them holds its port cannot bind it."""
+    low, high = max(slots.start, ephemeral.start), min(slots.stop, ephemeral.stop)
+    return range(low, high) if low < high else None

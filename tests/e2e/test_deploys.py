@@ -263,7 +263,7 @@ def test_delete_stops_everything_and_removes_the_site(
         ),
         (["apps", "create", "x", "--path", "relative/dir"], 2, "is not a directory"),
         (["apps", "create", "x", "--path", "/tmp", "--git", "file:///tmp"], 2, "exactly one"),
-        (["apps", "create", "x", "--path", "/tmp", "--runtime", "docker"], 2, "not available"),
+        (["apps", "create", "x", "--path", "/tmp", "--runtime", "podman"], 2, "runtime"),
         (["deploy", "no-such-app"], 1, "no app named no-such-app"),
         (["rollback", "no-such-app"], 1, "no app named no-such-app"),
     ],

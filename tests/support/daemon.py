@@ -32,8 +32,9 @@ def free_port() -> int:
 
 
 def _port_window() -> str:
-    """A slot port range of its own for each test daemon, so parallel daemons never race."""
-    base = random.randrange(30000, 60000, 200)
+    """A slot port range of its own for each test daemon, so parallel daemons never race;
+    below the kernel's ephemeral ports (32768 up), which outgoing connections take."""
+    base = random.randrange(10000, 32400, 200)
     return f"{base}-{base + 199}"
 
 

@@ -71,3 +71,10 @@ def test_removal_rules(target: str, builtin: bool, left: int, message: str) -> N
     with pytest.raises(DomainError, match=message):
         check_removal(target, builtin=builtin, admins_left_after=left, actor=Actor("me", "admin"))
     check_removal("bob", builtin=False, admins_left_after=1, actor=Actor("me", "admin"))
+
+
+def test_slot_ports_in_the_ephemeral_range_are_found() -> None:
+    from deployd.domain.ports import ephemeral_overlap
+
+    assert ephemeral_overlap(range(20000, 30000), range(32768, 61000)) is None
+    assert ephemeral_overlap(range(30000, 40000), range(32768, 61000)) == range(32768, 40000)
