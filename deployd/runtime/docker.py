@@ -50,6 +50,37 @@ class DockerUnavailable(StartError):
     pass
 
 
+def container_options(spec: LaunchSpec, name: str, instance: str) -> dict[str, Any]:
+    """How a slot's container is created (docker SDK `containers.create` keywords)."""
+    platform, config = parse(spec.env_file.read_text())
+    options: dict[str, Any] = {
+        "name": name,
+        "labels": {
+            "deployd.app": spec.app,
+            "deployd.slot": spec.slot,
+            "deployd.release": str(spec.release),
+            "deployd.instance": instance,
+        },
+        "environment": {**platform, **config},
+        "detach": True,
+        "restart_policy": {"Name": "no"},
+        "init": True,  # signals reach the app, zombies are reaped: docker-init is PID 1
+        "log_config": LOG_CONFIG,
+    }
+    if spec.command is not None:  # the Procfile's web line replaces the image's command
+        options["entrypoint"] = ["/bin/sh", "-c"]
+        options["command"] = [spec.command]
+    if spec.network == "host":
+        options["network_mode"] = "host"
+    else:  # the container listens on PORT; only loopback reaches it, through nginx
+        options["ports"] = {f"{spec.port}/tcp": ("127.0.0.1", spec.port)}
+    if spec.memory_bytes:
+        options["mem_limit"] = spec.memory_bytes
+    if spec.cpus:
+        options["nano_cpus"] = int(spec.cpus * 1e9)
+    return options
+
+
 class DockerRuntime:
     name = "docker"
 
@@ -92,32 +123,7 @@ class DockerRuntime:
         client = self.client()
         name = self.container_name(spec.app, spec.slot)
         self._remove(name)
-        platform, config = parse(spec.env_file.read_text())
-        options: dict[str, Any] = {
-            "name": name,
-            "labels": {
-                "deployd.app": spec.app,
-                "deployd.slot": spec.slot,
-                "deployd.release": str(spec.release),
-                "deployd.instance": self.prefix,
-            },
-            "environment": {**platform, **config},
-            "detach": True,
-            "restart_policy": {"Name": "no"},
-            "init": True,  # signals reach the app, zombies are reaped: docker-init is PID 1
-            "log_config": LOG_CONFIG,
-        }
-        if spec.command is not None:  # the Procfile's web line replaces the image's command
-            options["entrypoint"] = ["/bin/sh", "-c"]
-            options["command"] = [spec.command]
-        if spec.network == "host":
-            options["network_mode"] = "host"
-        else:
-            options["ports"] = {f"{spec.port}/tcp": ("127.0.0.1", spec.port)}
-        if spec.memory_bytes:
-            options["mem_limit"] = spec.memory_bytes
-        if spec.cpus:
-            options["nano_cpus"] = int(spec.cpus * 1e9)
+        options = container_options(spec, name, self.prefix)
         try:
             container = client.containers.create(spec.image, **options)
             container.start()

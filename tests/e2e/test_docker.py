@@ -96,7 +96,9 @@ def body(daemon: RunningDaemon, app: str, path: str = "/") -> str:
 def test_a_dockerfile_app_is_built_and_runs_in_a_container(
     platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
 ) -> None:
-    app, _ = dockhello
+    app, source = dockhello
+    with (source / "deployd.toml").open("a") as toml:
+        toml.write('\n[resources]\nmemory = "64m"\ncpus = 0.5\n')
     ok(
         platform.deployctl(
             "env", "set", app, f"API_TOKEN={TOKEN}", "GREETING=bonjour", "--no-restart"
@@ -122,7 +124,9 @@ def test_a_dockerfile_app_is_built_and_runs_in_a_container(
         and labels["deployd.slot"] == live["name"]
     )
     assert running.name.endswith(f"-{app}-{live['name']}")  # type: ignore[attr-defined]
-    assert running.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")  # type: ignore[attr-defined]
+    host_config = running.attrs["HostConfig"]  # type: ignore[attr-defined]
+    assert host_config["RestartPolicy"]["Name"] in ("no", "")
+    assert host_config["Memory"] == 64 << 20 and host_config["NanoCpus"] == 500_000_000
     tags = client.images.get(running.image.id).tags  # type: ignore[attr-defined]
     assert any(t.endswith(f"/{app}:{info['live_release']}") for t in tags), tags
     # the value reached the container over the API, never a command line
