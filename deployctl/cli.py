@@ -17,7 +17,7 @@ from deployd.protocol.errors import ErrorKind, RpcError
 
 from . import render
 from .client import DaemonUnreachable
-from .commands import apps, audit, deploys, env, events, logs, system, users
+from .commands import apps, audit, deploys, domains, env, events, logs, system, users
 from .session import STATE
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -76,6 +76,7 @@ app.command()(events.events)
 app.command()(users.login)
 app.add_typer(users.app, name="users")
 app.add_typer(env.app, name="env")
+app.add_typer(domains.app, name="domains")
 
 
 def _report(kind: str, message: str, code: int) -> None:

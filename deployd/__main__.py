@@ -81,13 +81,23 @@ def dev(
             help="Port of the private nginx serving the apps [default: $DEPLOYD_HTTP_PORT or 8080]",
         ),
     ] = None,
+    https_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1024,
+            max=65535,
+            help="Port where the private nginx serves HTTPS once a certificate exists "
+            "[default: $DEPLOYD_HTTPS_PORT or 8443]",
+        ),
+    ] = None,
     example: Annotated[
         bool, typer.Option(help="On an empty root, deploy the bundled example app `hello`.")
     ] = True,
 ) -> None:
     """Run everything unprivileged in one directory: private PostgreSQL and nginx, the daemon
     and its socket; on first start, deploy the bundled example app."""
-    _run(load_settings(root=root.absolute(), http_port=http_port), "dev", example)
+    settings = load_settings(root=root.absolute(), http_port=http_port, https_port=https_port)
+    _run(settings, "dev", example)
 
 
 def _conninfo(settings: Settings) -> tuple[str, PrivateCluster | None]:

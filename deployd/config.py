@@ -8,6 +8,7 @@ how tests and `deployd dev` run the production code paths without touching the s
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
 import shutil
@@ -16,10 +17,10 @@ import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 PRODUCTION_CONFIG_FILE = Path("/etc/deployd/deployd.toml")
 
@@ -71,6 +72,54 @@ class Settings(BaseSettings):
     """Where the systemd runtime writes the slots' units."""
     secret_key_file: Path | None = None
     """The vault's key file (default: `secret.key` in the config directory)."""
+    https_port: int | None = Field(default=None, ge=1, le=65535)
+    """Where nginx serves HTTPS: 8443 in dev, 443 in production."""
+    max_body_size: str = Field(default="50m", pattern=r"^[0-9]{1,6}[kmg]?$")
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses or networks of proxies in front of nginx, whose X-Forwarded-For is believed
+    for the client's address (comma-separated)."""
+    acme_directory: str = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://\S+$"
+    )
+    """The ACME server: Let's Encrypt, its staging, or any other."""
+    acme_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    acme_ca_bundle: Path | None = None
+    """A CA file to trust the ACME server's own TLS (for private ACME servers)."""
+    acme_renew_days: int = Field(default=30, ge=1, le=3650)
+    """Certificates with fewer days left than this are renewed."""
+    acme_check_interval: float = Field(default=86400.0, gt=0)
+    """Seconds between two looks at every certificate's expiry (daily)."""
+    certbot: str = "certbot"
+    dns_servers: Annotated[tuple[str, ...], NoDecode] = ()
+    """Resolvers for `domains verify` (host or host:port, comma-separated); default the
+    system's."""
+    public_addresses: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses that count as this host for `domains verify` (behind NAT: the public one);
+    default the host's own non-loopback addresses."""
+
+    @field_validator("trusted_proxies", "dns_servers", "public_addresses", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies", "public_addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _servers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+            ipaddress.ip_address(host or item)
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError(f"not a port: {port!r}")
+        return value
 
     @field_validator("socket_mode", mode="before")
     @classmethod
@@ -156,6 +205,16 @@ class Paths:
     @property
     def lock_file(self) -> Path:
         return self.run_dir / "deployd.lock"
+
+    @property
+    def acme_dir(self) -> Path:
+        """certbot's config and work directories, and the webroot of http-01 challenges."""
+        return self.data_dir / "acme"
+
+    @property
+    def certs_dir(self) -> Path:
+        """One PEM per domain (chain and key), which nginx reads at each handshake."""
+        return self.data_dir / "tls"
 
     @property
     def nginx_dir(self) -> Path:

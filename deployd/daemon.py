@@ -22,20 +22,22 @@ import psycopg
 import psycopg_pool
 
 from deployd import __version__
-from deployd.build.sandbox import app_account
+from deployd.build.sandbox import Account, app_account
 from deployd.config import Settings, resource_dir
 from deployd.domain.ports import ephemeral_overlap
-from deployd.engine import appconfig, keys, maintenance, restore
+from deployd.engine import appconfig, keys, maintenance, restore, sites
 from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.masks import MaskingFormatter, Masks
 from deployd.engine.platform import Platform, Pool
 from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_interval
+from deployd.monitor.certificates import Renewer
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
 from deployd.protocol.apps import AppsCreateParams, DeploysStartParams, DeploysWatchParams
 from deployd.protocol.common import Identity, Role
 from deployd.protocol.errors import RpcError
+from deployd.proxy.acme import Certbot
 from deployd.proxy.nginx import Nginx, ProxyError
 from deployd.rpc.server import RpcServer
 from deployd.runtime.docker import DockerRuntime, instance_prefix
@@ -169,14 +171,30 @@ class Daemon:
         nginx_user = None
         if private and account.switch:
             nginx_user = f"{account.name} {grp.getgrgid(account.gid).gr_name}"
+        https_port = settings.https_port or (8443 if private else 443)
         nginx = Nginx(
             templates=resource_dir("templates"),
             sites_dir=paths.nginx_dir / "sites" if private else settings.nginx_sites_dir,
             switch_dir=paths.run_dir / "switch",
             listen=f"127.0.0.1:{http_port}" if private else str(http_port),
             http_port=http_port,
+            https_listen=f"127.0.0.1:{https_port}" if private else str(https_port),
+            https_port=https_port,
+            webroot=paths.acme_dir / "webroot",
+            certs_dir=paths.certs_dir,
             prefix=paths.nginx_dir if private else None,
             user=nginx_user,
+        )
+        certbot = Certbot(
+            binary=settings.certbot,
+            directory=settings.acme_directory,
+            email=settings.acme_email,
+            ca_bundle=settings.acme_ca_bundle,
+            acme_dir=paths.acme_dir,
+            logs_dir=paths.log_dir / "acme",
+            webroot=paths.acme_dir / "webroot",
+            certs_dir=paths.certs_dir,
+            reader_gid=_nginx_worker_gid(private, account),
         )
         launchers = ProcessRuntime(account)
         docker = DockerRuntime(
@@ -196,6 +214,7 @@ class Daemon:
             pool=pool,
             bus=bus,
             nginx=nginx,
+            certbot=certbot,
             runtime=launchers,
             runtimes={"process": launchers, "docker": docker, "systemd": systemd},
             docker=docker,
@@ -225,11 +244,16 @@ class Daemon:
     async def _start_apps(self, core: Core) -> None:
         platform = core.platform
         self._check_port_range(platform)
+        await asyncio.to_thread(platform.certbot.prepare)
         if platform.nginx.prefix is not None:
             try:
                 await asyncio.to_thread(platform.nginx.start)
             except ProxyError as exc:
                 log.warning("the private nginx is not running: %s", exc)
+        try:
+            await sites.apply_baseline(platform)
+        except ProxyError as exc:
+            log.error("nginx refused deployd's baseline configuration: %s", exc)
         reconciler = Reconciler(platform, core.jobs.owned)
         await reconciler.recover_jobs()
         await reconciler.pass_once()
@@ -239,6 +263,7 @@ class Daemon:
             asyncio.create_task(maintenance.run(platform), name="maintenance"),
             asyncio.create_task(supervisor.run(), name="supervisor"),
             asyncio.create_task(reconciler.run(), name="reconciler"),
+            asyncio.create_task(Renewer(platform).run(), name="certificates"),
         ]
         self._supervisor = supervisor
         core.jobs.start()
@@ -322,6 +347,16 @@ class Daemon:
                 log.warning("second Ctrl-C: exiting now, without a clean shutdown")
                 os._exit(1)
         self._stop.set()
+
+
+def _nginx_worker_gid(private: bool, account: Account) -> int | None:
+    """The group nginx's workers run as: they read certificates at each handshake."""
+    if private:
+        return account.gid if account.switch else None
+    try:
+        return grp.getgrnam("www-data").gr_gid
+    except KeyError:
+        return None
 
 
 def _mask_own_logs(masks: Masks) -> None:

@@ -24,7 +24,7 @@ from deployd.build.native import BuildError
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
-from deployd.proxy.nginx import Live, ProxyError, Site
+from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.base import StartError
 from deployd.runtime.docker import DockerUnavailable
 from deployd.store import apps as app_store
@@ -37,6 +37,7 @@ from . import appconfig, building, slots
 from .building import DeployFailed, artifact_dir
 from .health import Unhealthy, wait_healthy
 from .platform import Platform
+from .sites import site_for
 
 TAIL_LINES = 10
 log = logging.getLogger(__name__)
@@ -316,10 +317,6 @@ async def wait_for_drain(job: Job) -> None:
             await asyncio.shield(drain)
 
 
-def site_for(platform: Platform, app: str, by_name: dict[str, Row]) -> Site:
-    return Site(app, by_name["blue"]["port"], by_name["green"]["port"], (platform.hostname(app),))
-
-
 async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> None:
     """Point nginx at the new slot: flip the switch, (re)load the site only when it is new
     or its ports/names changed, verify through nginx. On failure, flip back. A rollback
@@ -330,7 +327,7 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
     nginx = platform.nginx
     previous_live = nginx.live(name)
     previous_site = nginx.current(name)
-    site = nginx.render(site_for(platform, name, await slots.load(platform, name)))
+    site = nginx.render(await site_for(platform, name, await slots.load(platform, name)))
     try:
         await asyncio.to_thread(nginx.switch, name, Live(target["name"], release_id))
         failpoints.hit("after-switch")

@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from deployd.build.sandbox import Account
 from deployd.config import Paths, Settings
 from deployd.domain.ports import parse_range
+from deployd.proxy.acme import Certbot
 from deployd.proxy.nginx import Nginx
 from deployd.runtime.base import Runtime
 from deployd.runtime.docker import DockerRuntime
@@ -34,6 +35,7 @@ class Platform:
     pool: Pool
     bus: EventBus
     nginx: Nginx
+    certbot: Certbot
     runtime: ProcessRuntime
     """Keeps every slot's launcher (alive? how did it end?), whatever the slot's runtime."""
     runtimes: dict[str, Runtime]

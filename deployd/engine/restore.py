@@ -21,8 +21,8 @@ from deployd.store.db import Row
 
 from . import slots
 from .health import Unhealthy, wait_healthy
-from .pipeline import site_for
 from .platform import Platform
+from .sites import site_for
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def _restart(platform: Platform, row: Row) -> None:
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
     await asyncio.to_thread(platform.nginx.switch, app, Live(row["name"], release_id))
-    site = platform.nginx.render(site_for(platform, app, await slots.load(platform, app)))
+    site = platform.nginx.render(await site_for(platform, app, await slots.load(platform, app)))
     if platform.nginx.current(app) != site:
         await asyncio.to_thread(platform.nginx.apply, app, site)
     await slots.transition(platform, app, row, SlotEvent.PROMOTE)

@@ -25,12 +25,13 @@ import docker.errors
 
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
 from deployd.engine import slots
-from deployd.engine.pipeline import site_for
 from deployd.engine.platform import Platform
+from deployd.engine.sites import site_of
 from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.base import read_pid_file
 from deployd.runtime.docker import DockerUnavailable
 from deployd.store import apps as app_store
+from deployd.store import domains as domain_store
 from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
@@ -49,6 +50,7 @@ class World:
     slots: dict[str, dict[str, Row]]
     active_jobs: dict[str, Row]
     sites: dict[str, str]
+    domains: dict[str, list[Row]]
 
 
 def _made_its_release(job: Row) -> bool:
@@ -75,16 +77,18 @@ class Reconciler:
                 if row["app"] in apps:
                     by_app.setdefault(row["app"], {})[row["name"]] = row
             active = {}
+            domains = {}
             for name in apps:
                 job = await job_store.active(conn, name)
                 if job is not None:
                     active[name] = job
+                domains[name] = await domain_store.for_app(conn, name)
         sites = {}
         for path in self.platform.nginx.sites_dir.glob("deployd-*.conf"):
             name = path.name.removeprefix("deployd-").removesuffix(".conf")
             if only is None or name == only:
                 sites[name] = path.read_text()
-        return World(apps, by_app, active, sites)
+        return World(apps, by_app, active, sites, domains)
 
     async def recover_jobs(self) -> None:
         """Daemon start: finish or abort every job a previous daemon left running."""
@@ -234,7 +238,9 @@ class Reconciler:
         wanted_site = None
         if live is not None and live["release_id"] is not None:
             wanted_live = Live(live["name"], live["release_id"])
-            wanted_site = nginx.render(site_for(self.platform, app, by_name))
+            wanted_site = nginx.render(
+                site_of(self.platform, app, by_name, world.domains.get(app, []))
+            )
         if nginx.live(app) != wanted_live:
             await asyncio.to_thread(nginx.switch, app, wanted_live)
             await self.platform.emit(

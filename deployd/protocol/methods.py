@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from . import apps, audit, env, events, system, users
+from . import apps, audit, domains, env, events, system, users
 from .common import NoParams, Role
 
 
@@ -207,6 +207,31 @@ _ALL = (
         "config release unless staged",
     ),
     Method("env.history", env.EnvHistoryParams, env.EnvHistoryResult, Role.VIEWER),
+    Method("domains.list", domains.DomainsListParams, domains.DomainsListResult, Role.VIEWER),
+    Method(
+        "domains.attach",
+        domains.DomainsAttachParams,
+        domains.DomainInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="app",
+        summary="validate, verify DNS, issue a certificate (--tls), switch nginx",
+    ),
+    Method(
+        "domains.verify",
+        domains.DomainParams,
+        domains.DomainsVerifyResult,
+        Role.VIEWER,
+        summary="check the domain's DNS now and say what is wrong",
+    ),
+    Method(
+        "domains.detach",
+        domains.DomainParams,
+        domains.DomainsDetachResult,
+        Role.DEPLOYER,
+        mutating=True,
+        target="app",
+    ),
 )
 
 METHODS: dict[str, Method] = {m.name: m for m in _ALL}

@@ -50,6 +50,14 @@ class DiskStatus(Result):
     """Less than 5% (or 64 MiB) left: logs and builds are about to fail."""
 
 
+class CertificateProblem(Result):
+    domain: str
+    app: str
+    not_after: datetime | None
+    error: str
+    failures: int
+
+
 class StatusResult(Result):
     version: str
     protocol: int
@@ -64,3 +72,7 @@ class StatusResult(Result):
     identity: Identity
     connections: int
     disks: list[DiskStatus] = Field(default_factory=list)
+    certificates: int = 0
+    """Certificates deployd manages."""
+    certificate_problems: list[CertificateProblem] = Field(default_factory=list)
+    """Certificates whose last issuance or renewal failed."""

@@ -33,13 +33,27 @@ class ProxyError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """What an app's site file says: it changes when ports or names change, never on a
-    deploy (that only moves the switch, see `Nginx.switch`)."""
+    """What an app's site file says: it changes when ports, names or certificates change,
+    never on a deploy (that only moves the switch, see `Nginx.switch`)."""
 
     app: str
     blue_port: int
     green_port: int
     server_names: tuple[str, ...]
+    """Served over plain HTTP: the app's own name and domains without a certificate."""
+    tls_names: tuple[str, ...] = ()
+    """Served over HTTPS (plain HTTP redirects), each with its certificate."""
+    hsts_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """What every site relies on: limits, timeouts, headers, the default servers."""
+
+    max_body_size: str = "50m"
+    trusted_proxies: tuple[str, ...] = ()
+    https: bool = False
+    """Some site serves HTTPS: a default TLS server refuses handshakes for other names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,10 @@ class Nginx:
         switch_dir: Path,
         listen: str,
         http_port: int,
+        https_listen: str,
+        https_port: int,
+        webroot: Path,
+        certs_dir: Path,
         prefix: Path | None = None,
         user: str | None = None,
     ) -> None:
@@ -72,6 +90,10 @@ class Nginx:
         self.switch_dir = switch_dir
         self.listen = listen
         self.http_port = http_port
+        self.https_listen = https_listen
+        self.https_port = https_port
+        self.webroot = webroot
+        self.certs_dir = certs_dir
         self.prefix = prefix
         self.user = user
         self.binary = find_nginx()
@@ -81,6 +103,8 @@ class Nginx:
             autoescape=False,  # noqa: S701
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
 
     # -- the private nginx of dev mode -------------------------------------------------
@@ -128,9 +152,15 @@ class Nginx:
         for sub in ("logs", "tmp", "sites"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         self.sites_dir.mkdir(parents=True, exist_ok=True)
+        mime_types = Path("/etc/nginx/mime.types")
         content = self.env.get_template("nginx/nginx.conf.j2").render(
-            prefix=self.prefix, listen=self.listen, sites_dir=self.sites_dir, user=self.user
+            prefix=self.prefix,
+            sites_dir=self.sites_dir,
+            user=self.user,
+            mime_types=mime_types if mime_types.is_file() else None,
         )
+        if self.current_baseline() is None:  # a first start: the sites need it
+            atomic.write(self.baseline_path, self.render_baseline(Baseline()))
         running = self._pid() is not None
         try:
             unchanged = self.conf.read_text() == content
@@ -164,10 +194,56 @@ class Nginx:
             ident=site.app.replace("-", "_"),
             blue_port=site.blue_port,
             green_port=site.green_port,
-            server_names=site.server_names,
+            http_names=site.server_names,
+            tls_names=site.tls_names,
+            hsts_names=site.hsts_names,
             listen=self.listen,
+            https_listen=self.https_listen,
+            https_suffix="" if self.https_port == 443 else f":{self.https_port}",
             switch_link=self.switch_link(site.app),
+            webroot=self.webroot,
+            certs_dir=self.certs_dir,
         )
+
+    # -- the baseline every site relies on ---------------------------------------------
+
+    @property
+    def baseline_path(self) -> Path:
+        """Not `deployd-*.conf`: the reconciler owns those, one per app."""
+        return self.sites_dir / "deployd_baseline.conf"
+
+    def render_baseline(self, baseline: Baseline) -> str:
+        return self.env.get_template("nginx/baseline.conf.j2").render(
+            private=self.prefix is not None,
+            listen=self.listen,
+            https_listen=self.https_listen,
+            https=baseline.https,
+            webroot=self.webroot,
+            max_body_size=baseline.max_body_size,
+            trusted_proxies=baseline.trusted_proxies,
+        )
+
+    def current_baseline(self) -> str | None:
+        try:
+            return self.baseline_path.read_text()
+        except FileNotFoundError:
+            return None
+
+    def apply_baseline(self, baseline: Baseline) -> bool:
+        """Write the baseline when it differs (test, reload; revert on failure)."""
+        content = self.render_baseline(baseline)
+        previous = self.current_baseline()
+        if content == previous:
+            return False
+        self._write(self.baseline_path, content)
+        try:
+            self._check()
+        except ProxyError:
+            self._write(self.baseline_path, previous)
+            raise
+        if self.prefix is None or self._pid() is not None:
+            self._reload()
+        return True
 
     # -- the switch: a symlink nginx resolves per request --------------------------------
 

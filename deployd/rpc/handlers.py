@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from deployd.protocol.methods import METHODS
 from deployd.protocol.users import AuthenticateResult
-from deployd.services import apps, audit, deploys, env, events, logs, system, users
+from deployd.services import apps, audit, deploys, domains, env, events, logs, system, users
 from deployd.services.core import Caller, Core
 
 Handler = Callable[[Core, Caller, Any], Awaitable[BaseModel]]
@@ -54,6 +54,10 @@ HANDLERS: dict[str, Handler] = {
     "env.reveal": env.reveal,
     "env.set": env.set_env,
     "env.history": env.history,
+    "domains.list": domains.list_domains,
+    "domains.attach": domains.attach,
+    "domains.verify": domains.verify,
+    "domains.detach": domains.detach,
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {

@@ -16,6 +16,7 @@ from deployd.config import detect_host
 from deployd.domain.healing import disk_is_low
 from deployd.protocol import PROTOCOL_VERSION
 from deployd.protocol.system import (
+    CertificateProblem,
     DatabaseStatus,
     DiskStatus,
     HelloParams,
@@ -23,7 +24,9 @@ from deployd.protocol.system import (
     HostFacts,
     StatusResult,
 )
+from deployd.store import domains as domain_store
 from deployd.store import migrate
+from deployd.store.db import Row
 
 from .core import Caller, Core
 
@@ -37,6 +40,7 @@ async def hello(core: Core, caller: Caller, params: HelloParams) -> HelloResult:
 async def status(core: Core, caller: Caller) -> StatusResult:
     now = datetime.now(UTC)
     database, host = await asyncio.gather(_database(core), _host(core))
+    certificates = await _certificates(core)
     return StatusResult(
         version=__version__,
         protocol=PROTOCOL_VERSION,
@@ -51,7 +55,27 @@ async def status(core: Core, caller: Caller) -> StatusResult:
         identity=caller.identity,
         connections=core.connections,
         disks=await asyncio.to_thread(_disks, core),
+        certificates=len(certificates),
+        certificate_problems=[
+            CertificateProblem(
+                domain=r["name"],
+                app=r["app"],
+                not_after=r["not_after"],
+                error=r["last_error"],
+                failures=r["failures"],
+            )
+            for r in certificates
+            if r["failures"] and r["last_error"]
+        ],
     )
+
+
+async def _certificates(core: Core) -> list[Row]:
+    try:
+        async with core.pool.connection(timeout=2.0) as conn:
+            return await domain_store.with_certificates(conn)
+    except (psycopg.Error, psycopg_pool.PoolTimeout):
+        return []
 
 
 def _disks(core: Core) -> list[DiskStatus]:

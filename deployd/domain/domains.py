@@ -1,0 +1,102 @@
+"""Domain names users attach to apps, and the rules of their certificates.
+
+A name is checked before it reaches a template, a shell or the filesystem: lowercased,
+IDNA-encoded (IDNA 2008 with UTS #46 mapping, so `Bücher.Example` becomes
+`xn--bcher-kva.example`), at most 253 characters, every label 1-63 characters of letters,
+digits and inner hyphens (RFC 1123), at least two labels. Wildcards are refused (they need
+DNS-01 validation, which deployd does not do), and so are labels that mix Latin letters
+with Cyrillic, Greek or other look-alike scripts (`ex\u0430mple.com`, with a Cyrillic a).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import idna
+
+from .errors import DomainError
+
+LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+MAX_LENGTH = 253
+_CONFUSABLE_SCRIPTS = {"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"}
+
+RENEW_BEFORE = timedelta(days=30)
+RETRY_AFTER = (timedelta(hours=6), timedelta(hours=12), timedelta(hours=24))
+"""After a failed attempt, the next waits this long (then a day each): a few tries per
+domain per day at most, far inside any CA's rate limits."""
+
+
+def _scripts(label: str) -> set[str]:
+    scripts = set()
+    for char in label:
+        if char.isascii():
+            if char.isalpha():
+                scripts.add("LATIN")
+            continue
+        name = unicodedata.name(char, "")
+        scripts.add(name.split(" ")[0] if name else "UNKNOWN")
+    return scripts
+
+
+def normalize(name: str) -> str:
+    """The ASCII (IDNA) form of a domain a user typed; DomainError says what is wrong."""
+    shown = name[:80] + ("…" if len(name) > 80 else "")
+    text = name.strip().rstrip(".")
+    if not text or len(text) > MAX_LENGTH * 2:
+        raise DomainError(f"invalid domain {shown!r}: empty or far too long")
+    if "*" in text:
+        raise DomainError(
+            f"invalid domain {shown!r}: wildcard domains need DNS validation, which deployd "
+            "does not do; attach each name"
+        )
+    for label in text.split("."):
+        scripts = _scripts(label)
+        if "LATIN" in scripts and scripts & _CONFUSABLE_SCRIPTS:
+            raise DomainError(
+                f"invalid domain {shown!r}: the label {label!r} mixes Latin letters with "
+                f"{', '.join(sorted(scripts & _CONFUSABLE_SCRIPTS)).lower()} look-alikes"
+            )
+    try:
+        ascii_name = idna.encode(text, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise DomainError(f"invalid domain {shown!r}: {exc}") from None
+    except UnicodeError:
+        raise DomainError(f"invalid domain {shown!r}: not a valid host name") from None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > MAX_LENGTH:
+        raise DomainError(f"invalid domain {shown!r}: longer than {MAX_LENGTH} characters")
+    if len(labels) < 2:
+        raise DomainError(f"invalid domain {shown!r}: give a full name such as shop.example.com")
+    for label in labels:
+        if not LABEL.fullmatch(label):
+            raise DomainError(
+                f"invalid domain {shown!r}: each label is 1-63 letters, digits or inner hyphens"
+            )
+    if labels[-1].isdigit():
+        raise DomainError(f"invalid domain {shown!r}: an IP address is not a domain")
+    return ascii_name
+
+
+@dataclass(frozen=True, slots=True)
+class CertState:
+    not_after: datetime | None
+    failures: int
+    last_attempt: datetime | None
+
+
+def renewal_due(cert: CertState, now: datetime, renew_before: timedelta = RENEW_BEFORE) -> bool:
+    """Renew when fewer than `renew_before` remain, unless the last failure is too recent."""
+    if cert.not_after is None or cert.not_after - now > renew_before:
+        return False
+    retry = retry_at(cert)
+    return retry is None or retry <= now
+
+
+def retry_at(cert: CertState) -> datetime | None:
+    """When a certificate that failed may be tried again; None if it has not failed."""
+    if cert.failures == 0 or cert.last_attempt is None:
+        return None
+    return cert.last_attempt + RETRY_AFTER[min(cert.failures, len(RETRY_AFTER)) - 1]

@@ -1,0 +1,88 @@
+"""Certificate renewal: every `acme_check_interval` (a day) each certificate's expiry is
+looked at; one with fewer than `acme_renew_days` left is renewed through certbot, and the
+new one is served from the next TLS handshake (nginx reads it per handshake: no reload).
+A failed renewal is recorded, raised as an event, shown by `deployctl status`, and tried
+again after a back-off (`domain/domains.py`), a few times a day at most."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from deployd.domain.domains import CertState, renewal_due, retry_at
+from deployd.engine.platform import Platform
+from deployd.proxy.acme import AcmeError
+from deployd.store import domains as store
+from deployd.store.db import Row
+
+log = logging.getLogger(__name__)
+
+
+class Renewer:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check_all()
+            except Exception:
+                log.exception("certificate check failed; trying again later")
+            await asyncio.sleep(self.platform.settings.acme_check_interval)
+
+    async def check_all(self) -> int:
+        """Renew what is due; returns how many were attempted."""
+        async with self.platform.pool.connection() as conn:
+            rows = await store.with_certificates(conn)
+        now = datetime.now(UTC)
+        before = timedelta(days=self.platform.settings.acme_renew_days)
+        attempted = 0
+        for row in rows:
+            state = CertState(row["not_after"], row["failures"], row["last_attempt_at"])
+            if renewal_due(state, now, before):
+                attempted += 1
+                await self.renew(row)
+        return attempted
+
+    async def renew(self, row: Row) -> None:
+        platform, domain, app = self.platform, row["name"], row["app"]
+        try:
+            cert = await asyncio.to_thread(platform.certbot.issue, domain, renew=True)
+        except AcmeError as exc:
+            async with platform.pool.connection() as conn:
+                await store.record_failure(conn, domain, str(exc))
+                failed = await store.get(conn, domain)
+            retry = (
+                retry_at(
+                    CertState(failed["not_after"], failed["failures"], failed["last_attempt_at"])
+                )
+                if failed
+                else None
+            )
+            await platform.emit(
+                "cert.renewal_failed",
+                f"the certificate of {domain} could not be renewed: {exc}",
+                app,
+                domain=domain,
+                not_after=row["not_after"].isoformat() if row["not_after"] else None,
+                retry_at=retry.isoformat() if retry else None,
+            )
+            return
+        async with platform.pool.connection() as conn:
+            await store.save_certificate(
+                conn,
+                domain,
+                issuer=cert.issuer,
+                serial=cert.serial,
+                not_before=cert.not_before,
+                not_after=cert.not_after,
+            )
+        await platform.emit(
+            "cert.renewed",
+            f"the certificate of {domain} was renewed; valid until {cert.not_after:%Y-%m-%d}",
+            app,
+            domain=domain,
+            serial=cert.serial,
+            not_after=cert.not_after.isoformat(),
+        )
