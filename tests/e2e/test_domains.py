@@ -82,14 +82,16 @@ def https_get(
     """GET https://host:port/path from 127.0.0.1, SNI and verification for `host`:
     (status, headers, body, serial of the certificate served)."""
     context = ssl.create_default_context(cafile=str(cafile))
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=host) as conn:
-            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-            conn.sendall(request.encode())
-            data = b""
-            while chunk := conn.recv(65536):
-                data += chunk
-            serial = int(conn.getpeercert()["serialNumber"], 16)  # type: ignore[index]
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        conn.sendall(request.encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        serial = int(conn.getpeercert()["serialNumber"], 16)  # type: ignore[index]
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
