@@ -13,6 +13,9 @@ RELEASE = os.environ.get("DEPLOYD_RELEASE", "?")
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: with Nagle's algorithm the second waits for
+    # the client's delayed ACK, adding 40 ms to every response.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         if self.path not in ("/", "/health"):

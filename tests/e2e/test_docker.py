@@ -30,9 +30,9 @@ DOCKHELLO = Path(__file__).resolve().parents[1] / "support" / "apps" / "dockhell
 TOKEN = "tok_docker_0123456789abcdef"
 _names = itertools.count(1)
 
-# CI starts an Engine and sets DEPLOYD_TEST_REQUIRE_DOCKER: there, no Engine is a failure
+# CI starts an Engine and sets DEPLOYD_TEST_REQUIRE_ALL: there, no Engine is a failure
 pytestmark = pytest.mark.skipif(
-    engine() is None and not os.environ.get("DEPLOYD_TEST_REQUIRE_DOCKER"),
+    engine() is None and not os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"),
     reason="no Docker Engine running",
 )
 
