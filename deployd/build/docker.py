@@ -3,7 +3,10 @@
 The build log streams line by line into the job's output (which masks it and stores it per
 release); the image is tagged `<repository>:<release>`; the app's config goes in as build
 arguments, but only for the names the Dockerfile declares with `ARG` (the others would
-only draw a warning); the Engine's layer cache is reused between releases. The artifact is
+only draw a warning), and their values are part of the build's cache key; the Engine's
+layer cache is reused between releases. Build arguments are visible in the image's
+history (`docker history`), as with any docker build: a Dockerfile should not declare an
+ARG for a secret. The artifact is
 a directory with a marker naming the image, like a native build's, so caching, rollback
 and pruning treat both alike.
 """
@@ -21,11 +24,14 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from .artifacts import write_marker
 from .native import BuildError
 
 LogLine = Callable[[str], Awaitable[None]]
+TRANSPORT_ERRORS = (requests.exceptions.RequestException, OSError)
+"""The Engine going away in the middle of a call."""
 ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
 
 
@@ -73,12 +79,12 @@ def _build(client: docker.DockerClient, source: Path, tag: str, args: dict[str, 
             aux = item.get("aux")
             if isinstance(aux, dict) and "ID" in aux:
                 image = aux["ID"]
+        if image is None:
+            image = client.images.get(tag).id
     except docker.errors.APIError as exc:
         raise BuildError(f"docker build failed: {exc.explanation}") from None
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, *TRANSPORT_ERRORS) as exc:
         raise BuildError(f"the Docker Engine is not available: {exc}") from None
-    if image is None:
-        image = client.images.get(tag).id
     return image
 
 
@@ -115,7 +121,7 @@ async def run_once(
 
     try:
         await _stream(run, log)
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, *TRANSPORT_ERRORS) as exc:
         raise BuildError(f"docker could not run the command: {exc}") from None
 
 

@@ -91,8 +91,9 @@ def apply(
 
 
 def display(value: str) -> str:
-    """How `env list` shows a value without revealing it: a long one keeps its first four
-    characters (enough to tell `sk_live` from `sk_test`), a short one nothing."""
-    if len(value) >= 16:
+    """How `env list` shows a value without revealing it: a long one (an API key, a token)
+    keeps its first four characters, enough to tell `sk_live` from `sk_test` yet a sixth
+    of it at most; a shorter one (a password) nothing."""
+    if len(value) >= 24:
         return value[:4] + "…****"
     return "****"

@@ -102,8 +102,7 @@ async def refresh_masks(platform: Platform, app: str | None = None) -> None:
         pairs.setdefault(row["app"], []).extend(_decode(platform, row["token"]).items())
     if app is not None and app not in pairs:
         platform.masks.drop(app)
-    for name, found in pairs.items():
-        platform.masks.set(name, Masker(found))
+    platform.masks.set({name: Masker(found) for name, found in pairs.items()})
 
 
 def platform_env(

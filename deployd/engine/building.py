@@ -4,6 +4,8 @@ build (natively, or with the Docker Engine), unless that exact build exists alre
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +49,7 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
             runtime = await _runtime_for(platform, job.app["runtime"], manifest)
         except DomainError as exc:
             raise DeployFailed(str(exc)) from None
-        build_key = f"{commit}-{manifest.build_fingerprint()}"
+        build_key = f"{commit}-{manifest.build_fingerprint()}{_build_args_digest(tmp, config)}"
         artifact = artifact_dir(platform, job.name, build_key)
         await job.db(
             lambda c: release_store.update(
@@ -60,7 +62,7 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
                 runtime=runtime,
             )
         )
-        if is_built(artifact):
+        if is_built(artifact) and not await _image_gone(platform, artifact):
             await job.step("build", f"build cached: {commit[:12]} was built before")
         else:
             what = "Dockerfile" if manifest.builder == "docker" else manifest.stack or "Procfile"
@@ -70,6 +72,31 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
         return artifact, manifest
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build_args_digest(source: Path, config: dict[str, str]) -> str:
+    """A Dockerfile's ARGs take config values, which then shape the image: a changed value
+    is a different build."""
+    dockerfile = source / "Dockerfile"
+    if not dockerfile.is_file():
+        return ""
+    args = docker_build.declared_args(dockerfile.read_text(errors="replace"))
+    used = sorted((k, v) for k, v in config.items() if k in args)
+    if not used:
+        return ""
+    return "-" + hashlib.sha256(json.dumps(used).encode()).hexdigest()[:8]
+
+
+async def _image_gone(platform: Platform, artifact: Path) -> bool:
+    """A docker build whose image was removed behind our back is built again."""
+    image = image_of(artifact)
+    try:
+        if image is None or await asyncio.to_thread(platform.docker.image_exists, image):
+            return False
+    except DockerUnavailable as exc:
+        raise DeployFailed(f"build failed: {exc}") from None
+    await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
+    return True
 
 
 async def _runtime_for(platform: Platform, setting: str, manifest: Manifest) -> str:

@@ -13,6 +13,7 @@ import psycopg_pool
 from deployd.store import apps as app_store
 from deployd.store import jobs as store
 from deployd.store.db import Row
+from deployd.vault.keyring import VaultKeyError
 
 from . import pipeline
 from .platform import Platform
@@ -95,7 +96,7 @@ class JobRunner:
             )
             async with platform.lock(row["app"]):  # the reconciler keeps off meanwhile
                 await RUNS[row["kind"]](job)
-        except pipeline.DeployFailed as exc:
+        except (pipeline.DeployFailed, VaultKeyError) as exc:
             error = str(exc)
         except asyncio.CancelledError:
             error = "interrupted: the daemon is shutting down"

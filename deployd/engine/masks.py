@@ -14,8 +14,9 @@ class Masks:
         self._apps: dict[str, Masker] = {}
         self._all = Masker()
 
-    def set(self, app: str, masker: Masker) -> None:
-        self._apps[app] = masker
+    def set(self, maskers: dict[str, Masker]) -> None:
+        """Replace the maskers of these apps (the union of all is built once)."""
+        self._apps.update(maskers)
         self._all = Masker.union(self._apps.values())
 
     def drop(self, app: str) -> None:

@@ -350,7 +350,7 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
             await app_store.set_live_slot(conn, name, target["name"])
             await release_store.mark_live(conn, name, release_id)
             if restores_config:
-                await env_store.set_current(conn, name, config)
+                await env_store.restore(conn, name, config, expected=job.app["env_version"])
 
     await job.db(record)
     if restores_config:
@@ -391,15 +391,17 @@ async def prune(job: Job) -> None:
     live = next((r["id"] for r in releases if r["status"] == "live"), None)
     refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
     for key in artifacts_to_prune(refs, live):
-        await remove_build(job.platform, artifact_dir(job.platform, job.name, key))
+        tags = [r["id"] for r in releases if r["build_key"] == key]
+        await remove_build(job.platform, job.name, artifact_dir(job.platform, job.name, key), tags)
 
 
-async def remove_build(platform: Platform, artifact: Path) -> None:
-    """A pruned (or deleted app's) build: its directory, and its image for a docker one."""
-    image = image_of(artifact)
-    if image is not None:
+async def remove_build(platform: Platform, app: str, artifact: Path, releases: list[int]) -> None:
+    """A pruned (or deleted app's) build: its directory, and for a docker build the image
+    tags of `releases` (the Engine removes the image with its last tag; an image another
+    kept build shares keeps that build's tag)."""
+    if image_of(artifact) is not None and releases:
         try:
-            await asyncio.to_thread(platform.docker.remove_image, image)
+            await asyncio.to_thread(platform.docker.untag, app, releases)
         except DockerUnavailable as exc:
-            log.warning("could not remove image %s: %s", image, exc)
+            log.warning("could not remove %s's images: %s", app, exc)
     await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)

@@ -20,6 +20,7 @@ from deployd.store import releases as release_store
 from deployd.store.db import Row
 
 from . import slots
+from .building import artifact_dir
 from .health import Unhealthy, wait_healthy
 from .platform import Platform
 from .sites import site_for
@@ -52,7 +53,7 @@ async def _restart(platform: Platform, row: Row) -> None:
         release = await release_store.get(conn, release_id)
     if release is None or not release["build_key"]:
         raise RuntimeError(f"release {release_id} is gone")
-    artifact = platform.paths.app_dir(app) / "builds" / release["build_key"]
+    artifact = artifact_dir(platform, app, release["build_key"])
     if not is_built(artifact):
         raise RuntimeError(f"the build of release {release_id} is missing")
     manifest = Manifest.from_json(release["manifest"])

@@ -22,6 +22,8 @@ def site_of(platform: Platform, app: str, by_name: dict[str, Row], domains: list
         (platform.hostname(app), *(d["name"] for d in domains if not d["tls"])),
         tls_names=tls,
         hsts_names=tuple(d["name"] for d in domains if d["tls"] and d["hsts"]),
+        max_body_size=platform.settings.max_body_size,
+        trusted_proxies=platform.settings.trusted_proxies,
     )
 
 
@@ -31,17 +33,8 @@ async def site_for(platform: Platform, app: str, by_name: dict[str, Row]) -> Sit
     return site_of(platform, app, by_name, domains)
 
 
-def baseline(platform: Platform, https: bool) -> Baseline:
-    settings = platform.settings
-    return Baseline(
-        max_body_size=settings.max_body_size,
-        trusted_proxies=settings.trusted_proxies,
-        https=https,
-    )
-
-
 async def apply_baseline(platform: Platform) -> bool:
     """Bring the baseline in line with the store (HTTPS once any certificate exists)."""
     async with platform.pool.connection() as conn:
         https = bool(await domain_store.with_certificates(conn))
-    return await asyncio.to_thread(platform.nginx.apply_baseline, baseline(platform, https))
+    return await asyncio.to_thread(platform.nginx.apply_baseline, Baseline(https=https))

@@ -42,7 +42,10 @@ class Renewer:
             state = CertState(row["not_after"], row["failures"], row["last_attempt_at"])
             if renewal_due(state, now, before):
                 attempted += 1
-                await self.renew(row)
+                try:
+                    await self.renew(row)
+                except Exception:  # one broken certificate must not stop the others'
+                    log.exception("renewing the certificate of %s failed", row["name"])
         return attempted
 
     async def renew(self, row: Row) -> None:

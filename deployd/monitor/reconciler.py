@@ -21,15 +21,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-import docker.errors
-
+from deployd.domain.apps import APP_NAME
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
-from deployd.engine import slots
+from deployd.engine import appconfig, slots
 from deployd.engine.platform import Platform
 from deployd.engine.sites import site_of
 from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.base import read_pid_file
-from deployd.runtime.docker import DockerUnavailable
+from deployd.runtime.docker import ENGINE_ERRORS, DockerUnavailable
 from deployd.store import apps as app_store
 from deployd.store import domains as domain_store
 from deployd.store import env as env_store
@@ -145,6 +144,8 @@ class Reconciler:
             if job["kind"] == "rollback":  # a rollback brings its release's config back
                 release = await release_store.get(conn, target["release_id"])
                 await env_store.set_current(conn, app, release["env_version"] if release else None)
+        if job["kind"] == "rollback":
+            await appconfig.refresh_masks(platform, app)
         if old_name is not None:
             old = (await slots.load(platform, app))[old_name]
             await slots.stop_process(platform, old)
@@ -208,9 +209,11 @@ class Reconciler:
     async def _containers(self) -> set[tuple[str, str]]:
         """(app, slot) of every container of ours; none when there is no Docker Engine."""
         try:
-            return set(await asyncio.to_thread(self.platform.docker.containers))
-        except (DockerUnavailable, docker.errors.DockerException, OSError):
+            found = await asyncio.to_thread(self.platform.docker.containers)
+        except (DockerUnavailable, *ENGINE_ERRORS):
             return set()
+        # labels are anyone's with access to the Engine: only well-formed names are used
+        return {(a, s) for a, s in found if APP_NAME.fullmatch(a) and s in ("blue", "green")}
 
     async def _stray_containers(
         self, app: str, view: World, containers: set[tuple[str, str]]

@@ -23,6 +23,7 @@ from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState
 from deployd.engine import slots
+from deployd.engine.building import artifact_dir
 from deployd.engine.health import Unhealthy, wait_healthy
 from deployd.engine.platform import Platform
 from deployd.store import apps as app_store
@@ -189,7 +190,7 @@ class Supervisor:
         target = rollback_target(refs, release_id)
         if target is None or target.build_key is None:
             return None
-        artifact = self.platform.paths.app_dir(releases[0]["app"]) / "builds" / target.build_key
+        artifact = artifact_dir(self.platform, releases[0]["app"], target.build_key)
         return target.id if is_built(artifact) else None
 
     async def _roll_back(self, row: Row, to: int, reason: str) -> bool:
@@ -220,7 +221,7 @@ class Supervisor:
     async def _restart(self, row: Row) -> None:
         platform, app = self.platform, row["app"]
         manifest, release = await self._manifest(row["release_id"])
-        artifact = platform.paths.app_dir(app) / "builds" / str(release["build_key"])
+        artifact = artifact_dir(platform, app, str(release["build_key"]))
         event = SlotEvent.RESTART if row["state"] == SlotState.CRASHED else SlotEvent.START
         with contextlib.suppress(slots.StaleSlot):
             async with platform.lock(app):  # the reconciler never sees it half-started

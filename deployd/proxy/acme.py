@@ -9,11 +9,14 @@ domain is attached to anything.
 After an issuance or a renewal deployd writes one PEM per domain, the chain and then the
 key, by atomic rename. nginx reads it at each TLS handshake (the site names it through a
 variable), so a renewed certificate is served from the next handshake on, and no reload
-ever closes a client's connection for it.
+ever closes a client's connection for it. nginx reads the file twice in a handshake
+(certificate, then key): renewals keep the key, so whichever version each read sees, the
+two match.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -102,8 +105,10 @@ class Certbot:
             domain,
             "--key-type",
             "ecdsa",
-            "--keep-until-expiring" if not renew else "--force-renewal",
         ]
+        # A renewal keeps the key: nginx opens the PEM twice per handshake (certificate,
+        # then key), and a renewal may land between the two; with one key any pair matches.
+        args += ["--force-renewal", "--reuse-key"] if renew else ["--keep-until-expiring"]
         args += (
             ["--email", self.email, "--no-eff-email"]
             if self.email
@@ -114,12 +119,18 @@ class Certbot:
 
     def install(self, domain: str) -> Certificate:
         live = self.acme_dir / "config" / "live" / domain
-        chain = (live / "fullchain.pem").read_bytes()
-        key = (live / "privkey.pem").read_bytes()
-        path = self.pem_path(domain)
-        owner = (os.getuid(), self.reader_gid) if self.reader_gid is not None else None
-        atomic.write(path, chain + key, mode=0o640, owner=owner)
-        return describe(chain, domain)
+        try:
+            chain = (live / "fullchain.pem").read_bytes()
+            key = (live / "privkey.pem").read_bytes()
+            certificate = describe(chain, domain)
+            path = self.pem_path(domain)
+            owner = (os.getuid(), self.reader_gid) if self.reader_gid is not None else None
+            atomic.write(path, chain + key, mode=0o640, owner=owner)
+        except (OSError, ValueError) as exc:
+            raise AcmeError(
+                f"certbot's certificate for {domain} cannot be installed: {exc}"
+            ) from None
+        return certificate
 
     def installed(self, domain: str) -> Certificate | None:
         try:
@@ -128,8 +139,10 @@ class Certbot:
             return None
 
     def delete(self, domain: str) -> None:
-        self._run(["delete", "--cert-name", domain], check=False)
+        """Forget a detached domain's certificate (best effort: nothing serves it now)."""
         self.pem_path(domain).unlink(missing_ok=True)
+        with contextlib.suppress(AcmeError):
+            self._run(["delete", "--cert-name", domain], check=False)
 
     def _run(self, args: list[str], check: bool = True) -> None:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}

@@ -44,14 +44,14 @@ class Site:
     tls_names: tuple[str, ...] = ()
     """Served over HTTPS (plain HTTP redirects), each with its certificate."""
     hsts_names: tuple[str, ...] = ()
+    max_body_size: str = "50m"
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """What every site relies on: limits, timeouts, headers, the default servers."""
+    """The default servers (and, for the private nginx, what nginx.conf would set)."""
 
-    max_body_size: str = "50m"
-    trusted_proxies: tuple[str, ...] = ()
     https: bool = False
     """Some site serves HTTPS: a default TLS server refuses handshakes for other names."""
 
@@ -197,6 +197,8 @@ class Nginx:
             http_names=site.server_names,
             tls_names=site.tls_names,
             hsts_names=site.hsts_names,
+            max_body_size=site.max_body_size,
+            trusted_proxies=site.trusted_proxies,
             listen=self.listen,
             https_listen=self.https_listen,
             https_suffix="" if self.https_port == 443 else f":{self.https_port}",
@@ -219,8 +221,6 @@ class Nginx:
             https_listen=self.https_listen,
             https=baseline.https,
             webroot=self.webroot,
-            max_body_size=baseline.max_body_size,
-            trusted_proxies=baseline.trusted_proxies,
         )
 
     def current_baseline(self) -> str | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from deployd import atomic
+
 
 @dataclass(frozen=True, slots=True)
 class Handle:
@@ -59,6 +61,10 @@ class Runtime(Protocol):
     async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
         """Stop the slot (whatever `handles` still run of it), gracefully then by force."""
         ...
+
+
+def write_pid_file(path: Path, handle: Handle) -> None:
+    atomic.write(path, json.dumps({"pid": handle.pid, "started_at": handle.started_at}))
 
 
 def read_pid_file(path: Path) -> Handle | None:

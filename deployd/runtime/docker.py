@@ -26,6 +26,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.types import LogConfig
 
 from deployd.domain.envfile import parse
@@ -48,6 +49,11 @@ def instance_prefix(root: Path | None) -> str:
 
 class DockerUnavailable(StartError):
     pass
+
+
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+"""What talking to the Engine can raise: its own errors, and the transport's when it goes
+away in the middle of a call."""
 
 
 def container_options(spec: LaunchSpec, name: str, instance: str) -> dict[str, Any]:
@@ -100,14 +106,14 @@ class DockerRuntime:
                     self._client = docker.DockerClient(base_url=self.base_url, version="auto")
                 else:
                     self._client = docker.from_env(version="auto")
-            except docker.errors.DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise DockerUnavailable(f"the Docker Engine is not running ({exc})") from None
         return self._client
 
     def engine_up(self) -> bool:
         try:
             return bool(self.client().ping())
-        except (DockerUnavailable, docker.errors.DockerException, OSError):
+        except (DockerUnavailable, *ENGINE_ERRORS):
             self._client = None
             return False
 
@@ -122,36 +128,40 @@ class DockerRuntime:
             raise StartError(f"release {spec.release} has no image: it was not built with docker")
         client = self.client()
         name = self.container_name(spec.app, spec.slot)
-        self._remove(name)
         options = container_options(spec, name, self.prefix)
         try:
+            self._remove(name)
             container = client.containers.create(spec.image, **options)
             container.start()
         except docker.errors.ImageNotFound:
             raise StartError(f"the image of release {spec.release} is gone: deploy again") from None
         except docker.errors.APIError as exc:
-            self._remove(name)
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self._remove(name)
             raise StartError(f"docker could not start the container: {exc.explanation}") from None
+        except ENGINE_ERRORS as exc:
+            raise DockerUnavailable(f"the Docker Engine went away: {exc}") from None
         args = ["--container", container.id]
         if self.base_url:
             args += ["--docker", self.base_url]
         return self.launchers.launch(spec, args)
 
     async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
-        """Stop the container (the Engine sends SIGTERM, then SIGKILL after `timeout`) and
-        remove it; its launcher then ends by itself, and is made to if it does not."""
-        await asyncio.to_thread(self._stop, self.container_name(app, slot), timeout)
+        """Stop the container (the Engine sends SIGTERM, then SIGKILL after `timeout`); its
+        launcher, which was waiting for exactly that, then records the end and exits (it
+        is made to if it does not); only then is the container removed."""
+        name = self.container_name(app, slot)
+        await asyncio.to_thread(self._engine, name, "stop", timeout=max(1, round(timeout)))
         await self.launchers.stop(app, slot, handles, 5.0)
+        await asyncio.to_thread(self._engine, name, "remove", force=True)
 
-    def _stop(self, name: str, timeout: float) -> None:
+    def _engine(self, name: str, action: str, **options: Any) -> None:
         try:
-            container = self.client().containers.get(name)
-            container.stop(timeout=max(1, round(timeout)))
-            container.remove(force=True)
+            getattr(self.client().containers.get(name), action)(**options)
         except docker.errors.NotFound:
             pass
-        except (DockerUnavailable, docker.errors.DockerException) as exc:
-            log.warning("could not stop container %s: %s", name, exc)
+        except (DockerUnavailable, *ENGINE_ERRORS) as exc:
+            log.warning("could not %s container %s: %s", action, name, exc)
 
     def _remove(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
@@ -167,7 +177,18 @@ class DockerRuntime:
     def tag(self, image: str, app: str, release: int) -> None:
         self.client().images.get(image).tag(self.repository(app), str(release))
 
-    def remove_image(self, image: str) -> None:
-        """Remove an image and its tags (a pruned build); one still in use stays."""
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            self.client().images.remove(image, force=True)
+    def image_exists(self, image: str) -> bool:
+        try:
+            self.client().images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        except ENGINE_ERRORS as exc:
+            raise DockerUnavailable(f"the Docker Engine is not available: {exc}") from None
+        return True
+
+    def untag(self, app: str, releases: Iterable[int]) -> None:
+        """Remove the tags of pruned releases; an image whose last tag goes is removed by
+        the Engine, one another release still tags (same build) stays."""
+        for release in releases:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self.client().images.remove(f"{self.repository(app)}:{release}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -21,10 +20,9 @@ from collections.abc import Iterable
 
 import psutil
 
-from deployd import atomic
 from deployd.build.sandbox import Account
 
-from .base import Handle, LaunchSpec, StartError
+from .base import Handle, LaunchSpec, StartError, write_pid_file
 
 LAUNCHER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 """The launcher's own environment: nothing of the daemon's (its database URL, say)."""
@@ -77,7 +75,7 @@ class ProcessRuntime:
         except psutil.NoSuchProcess:
             started_at = time.time()
         handle = Handle(process.pid, started_at)
-        atomic.write(pid_file, json.dumps({"pid": handle.pid, "started_at": started_at}))
+        write_pid_file(pid_file, handle)
         return handle
 
     def alive(self, handle: Handle) -> bool:

@@ -10,6 +10,8 @@ daemon's start brings live slots back, as it does for the other runtimes.
 
 The unit does not use `EnvironmentFile=`: systemd's parser does not read the escapes of the
 env file (`\\n` in a multi-line value), and the launcher, which does, is the one reader.
+Since `User=` is the app's own, the launcher cannot keep the app from writing its log file
+directly: masking protects against leaks by accident, which is what it is for.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import psutil
 from deployd import atomic
 from deployd.build.sandbox import Account
 
-from .base import Handle, LaunchSpec, StartError
+from .base import Handle, LaunchSpec, StartError, write_pid_file
 from .process import ProcessRuntime
 
 _SAFE = re.compile(r"[A-Za-z0-9_./:=@+-]+")
@@ -40,7 +42,7 @@ def systemd_arg(value: object) -> str:
     if "\n" in text or "\x00" in text:
         raise ValueError("a unit file argument cannot hold a newline or NUL")
     if _SAFE.fullmatch(text):
-        return text.replace("%", "%%")
+        return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     return '"' + escaped.replace("$", "$$").replace("%", "%%") + '"'
 
@@ -109,7 +111,7 @@ class SystemdRuntime:
         unit = self.unit_name(spec.app, spec.slot)
         atomic.write(self.unit_dir / unit, self.render(spec))
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)
-        spec.log_file.touch()
+        spec.log_file.touch(mode=0o640)
         if self.account.switch:  # the launcher runs as the app's user and writes the log
             os.chown(spec.log_file, self.account.uid, self.account.gid)
         self._run("daemon-reload")
@@ -120,7 +122,7 @@ class SystemdRuntime:
             handle = Handle(pid, psutil.Process(pid).create_time())
         except (psutil.NoSuchProcess, ValueError):
             raise StartError(f"{unit} started but is not running") from None
-        atomic.write(spec.pid_file, f'{{"pid": {handle.pid}, "started_at": {handle.started_at}}}')
+        write_pid_file(spec.pid_file, handle)
         return handle
 
     async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
@@ -130,10 +132,12 @@ class SystemdRuntime:
     def forget(self, app: str) -> None:
         """Remove a deleted app's units."""
         removed = False
-        for unit in self.unit_dir.glob(f"deployd-{app}-*.service"):
-            self._run("stop", unit.name, check=False)
-            unit.unlink(missing_ok=True)
-            removed = True
+        for slot in ("blue", "green"):  # not a glob: app `shop` must not take `shop-api`'s
+            unit = self.unit_dir / self.unit_name(app, slot)
+            if unit.exists():
+                self._run("stop", unit.name, check=False)
+                unit.unlink(missing_ok=True)
+                removed = True
         if removed:
             self._run("daemon-reload", check=False)
 

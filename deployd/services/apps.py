@@ -9,7 +9,7 @@ from pathlib import Path
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
 from deployd.domain.ports import pick_ports
-from deployd.engine import pipeline, slots
+from deployd.engine import building, pipeline, slots
 from deployd.protocol.apps import (
     AppInfo,
     AppParams,
@@ -23,6 +23,7 @@ from deployd.protocol.errors import conflict, invalid, not_found, unavailable
 from deployd.runtime.ports import is_free
 from deployd.store import apps as store
 from deployd.store import jobs as job_store
+from deployd.store import releases as release_store
 from deployd.store.db import Row
 
 from .core import Caller, Core
@@ -167,9 +168,12 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
             await slots.stop_process(core.platform, row)  # a container may have no pid
         await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
         core.platform.nginx.forget(params.name)
-        builds = core.platform.paths.app_dir(params.name) / "builds"
-        for build in builds.iterdir() if builds.is_dir() else ():
-            await pipeline.remove_build(core.platform, build)  # and its image
+        async with core.pool.connection() as conn:
+            releases = await release_store.for_app(conn, params.name, limit=100_000)
+        for key in {r["build_key"] for r in releases if r["build_key"]}:
+            tags = [r["id"] for r in releases if r["build_key"] == key]
+            artifact = building.artifact_dir(core.platform, params.name, key)
+            await pipeline.remove_build(core.platform, params.name, artifact, tags)
         if core.platform.systemd_host:
             await asyncio.to_thread(core.platform.systemd.forget, params.name)
         async with core.pool.connection() as conn:

@@ -8,6 +8,7 @@ from pathlib import Path
 from deployd.build.artifacts import is_built
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
+from deployd.engine.building import artifact_dir
 from deployd.engine.events import EventFilter
 from deployd.protocol.apps import (
     DeploysRollbackParams,
@@ -79,7 +80,7 @@ async def rollback(core: Core, caller: Caller, params: DeploysRollbackParams) ->
 
 
 def _artifact(core: Core, release: Row) -> Path:
-    return core.platform.paths.app_dir(release["app"]) / "builds" / release["build_key"]
+    return artifact_dir(core.platform, release["app"], release["build_key"])
 
 
 async def show(core: Core, caller: Caller, params: DeploysWatchParams) -> JobInfo:

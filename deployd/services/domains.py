@@ -5,6 +5,9 @@ on its old configuration, and the attempt is recorded as an event."""
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import psycopg
 
 from deployd.domain import domains as rules
 from deployd.domain.errors import DomainError
@@ -27,6 +30,8 @@ from deployd.store import domains as store
 from deployd.store.db import Row
 
 from .core import Caller, Core
+
+log = logging.getLogger(__name__)
 
 
 def _name(domain: str) -> str:
@@ -87,31 +92,21 @@ async def attach(core: Core, caller: Caller, params: DomainsAttachParams) -> Dom
     name, app, platform = _name(params.domain), params.app, core.platform
     if params.hsts and not params.tls:
         raise invalid("--hsts needs --tls: HSTS only means something over HTTPS")
+    existing = await _may_attach(core, app, name, params.tls)
+    if params.verify_dns:
+        checked = await _check_dns(core, name)
+        if not checked.ok:
+            await _refuse(core, caller, app, name, checked.detail)
+            raise conflict(checked.detail)
+    if params.tls:  # outside the app's lock: a CA can take minutes, deploys need not wait
+        try:
+            await asyncio.to_thread(platform.certbot.issue, name)
+        except AcmeError as exc:
+            why = f"the certificate could not be issued: {exc}"
+            await _refuse(core, caller, app, name, why)
+            raise unavailable(why) from None
     async with platform.lock(app):  # one change to an app's site at a time
-        async with core.pool.connection() as conn:
-            if await app_store.get(conn, app) is None:
-                raise not_found(f"no app named {app}")
-            existing = await store.get(conn, name)
-            owners = {a["name"] for a in await app_store.list_all(conn)}
-        if existing is not None and existing["app"] != app:
-            raise conflict(f"{name} is attached to {existing['app']}: detach it there first")
-        if existing is not None and (existing["tls"] or not params.tls):
-            raise conflict(f"{name} is already attached to {app}")
-        base = "." + core.settings.base_domain
-        if name.endswith(base) and name.removesuffix(base) in owners - {app}:
-            raise conflict(f"{name} is the address of app {name.removesuffix(base)}")
-        if params.verify_dns:
-            checked = await _check_dns(core, name)
-            if not checked.ok:
-                await _refuse(core, caller, app, name, checked.detail)
-                raise conflict(checked.detail)
-        if params.tls:
-            try:
-                await asyncio.to_thread(platform.certbot.issue, name)
-            except AcmeError as exc:
-                why = f"the certificate could not be issued: {exc}"
-                await _refuse(core, caller, app, name, why)
-                raise unavailable(why) from None
+        existing = await _may_attach(core, app, name, params.tls)  # still, after the wait
         row = await _save_and_serve(core, caller, app, name, params, existing)
     await core.bus.publish(
         "domain.attached",
@@ -121,6 +116,24 @@ async def attach(core: Core, caller: Caller, params: DomainsAttachParams) -> Dom
         data={"domain": name, "tls": params.tls},
     )
     return _info(core, row)
+
+
+async def _may_attach(core: Core, app: str, name: str, tls: bool) -> Row | None:
+    """The domain's row if it is attached to `app` already (and now gets TLS); refuses a
+    domain another app has, one attached as asked already, another app's own name."""
+    async with core.pool.connection() as conn:
+        if await app_store.get(conn, app) is None:
+            raise not_found(f"no app named {app}")
+        existing = await store.get(conn, name)
+        owners = {a["name"] for a in await app_store.list_all(conn)}
+    if existing is not None and existing["app"] != app:
+        raise conflict(f"{name} is attached to {existing['app']}: detach it there first")
+    if existing is not None and (existing["tls"] or not tls):
+        raise conflict(f"{name} is already attached to {app}")
+    base = "." + core.settings.base_domain
+    if name.endswith(base) and name.removesuffix(base) in owners - {app}:
+        raise conflict(f"{name} is the address of app {name.removesuffix(base)}")
+    return existing
 
 
 async def _save_and_serve(
@@ -137,9 +150,17 @@ async def _save_and_serve(
     cert = platform.certbot.installed(name) if params.tls else None
     async with core.pool.connection() as conn, conn.transaction():
         if existing is None:
-            await store.insert(
-                conn, name=name, app=app, tls=params.tls, hsts=params.hsts, created_by=caller.name
-            )
+            try:
+                await store.insert(
+                    conn,
+                    name=name,
+                    app=app,
+                    tls=params.tls,
+                    hsts=params.hsts,
+                    created_by=caller.name,
+                )
+            except psycopg.errors.UniqueViolation:  # another app took it a moment ago
+                raise conflict(f"{name} was just attached to another app") from None
         else:
             await store.set_tls(conn, name, tls=params.tls, hsts=params.hsts)
         if cert is not None:
@@ -152,7 +173,6 @@ async def _save_and_serve(
                 not_after=cert.not_after,
             )
     try:
-        await sites.apply_baseline(platform)
         await _apply_site(core, app)
     except ProxyError as exc:
         async with core.pool.connection() as conn:
@@ -161,6 +181,10 @@ async def _save_and_serve(
             else:
                 await store.set_tls(conn, name, tls=existing["tls"], hsts=existing["hsts"])
         raise unavailable(f"nginx refused the new configuration, nothing changed: {exc}") from None
+    try:  # the default TLS server, once a certificate exists; the site does not need it
+        await sites.apply_baseline(platform)
+    except ProxyError as exc:
+        log.error("nginx refused deployd's baseline: %s", exc)
     if params.verify_dns:
         async with core.pool.connection() as conn:
             await store.record_dns(conn, name, True, "points here")
@@ -195,18 +219,25 @@ async def verify(core: Core, caller: Caller, params: DomainParams) -> DomainsVer
 
 
 async def detach(core: Core, caller: Caller, params: DomainParams) -> DomainsDetachResult:
-    name, platform = _name(params.domain), core.platform
-    async with platform.lock(params.app):
+    name, app, platform = _name(params.domain), params.app, core.platform
+    async with platform.lock(app):
         async with core.pool.connection() as conn:
             row = await store.get(conn, name)
-            if row is None or row["app"] != params.app:
-                raise not_found(f"{name} is not attached to {params.app}")
+            if row is None or row["app"] != app:
+                raise not_found(f"{name} is not attached to {app}")
+            remaining = [d for d in await store.for_app(conn, app) if d["name"] != name]
+        if platform.nginx.current(app) is not None:  # first nginx: if it refuses, nothing moved
+            site = sites.site_of(platform, app, await slots.load(platform, app), remaining)
+            try:
+                await asyncio.to_thread(platform.nginx.apply, app, platform.nginx.render(site))
+            except ProxyError as exc:
+                raise unavailable(f"nginx refused the site without {name}: {exc}") from None
+        async with core.pool.connection() as conn:
             await store.delete(conn, name)
         try:
-            await _apply_site(core, params.app)
             await sites.apply_baseline(platform)
         except ProxyError as exc:
-            raise unavailable(f"nginx refused the configuration without {name}: {exc}") from None
+            log.error("nginx refused deployd's baseline: %s", exc)
         if row["tls"]:
             await asyncio.to_thread(platform.certbot.delete, name)
     await core.bus.publish(

@@ -61,6 +61,17 @@ async def set_current(conn: Conn, app: str, version: int | None) -> None:
     await conn.execute("UPDATE apps SET env_version = %s WHERE name = %s", (version, app))
 
 
+async def restore(conn: Conn, app: str, version: int | None, *, expected: int | None) -> bool:
+    """A rollback's: make `version` current unless the config changed since `expected` was
+    read (a change staged meanwhile is newer than the rollback's intent, and stays)."""
+    cursor = await conn.execute(
+        """UPDATE apps SET env_version = %s
+           WHERE name = %s AND env_version IS NOT DISTINCT FROM %s""",
+        (version, app, expected),
+    )
+    return cursor.rowcount == 1
+
+
 async def history(conn: Conn, app: str, limit: int) -> list[Row]:
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM env_versions WHERE app = %s ORDER BY version DESC LIMIT %s",

@@ -141,3 +141,17 @@ def test_the_daemon_feeds_the_watchdog(fresh_db: str, tmp_path: Path) -> None:
         listener.close()
     assert "READY=1" in received
     assert os.environ.get("WATCHDOG_USEC") is None  # the test's own process was not touched
+
+
+def test_forgetting_an_app_leaves_units_of_apps_with_longer_names(tmp_path: Path) -> None:
+    systemd = SystemdRuntime(
+        ProcessRuntime(NOBODY),
+        templates=ROOT / "templates",
+        unit_dir=tmp_path,
+        account=NOBODY,
+        systemctl="true",
+    )
+    for unit in ("deployd-shop-blue", "deployd-shop-green", "deployd-shop-api-blue"):
+        (tmp_path / f"{unit}.service").write_text("[Service]\n")
+    systemd.forget("shop")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deployd-shop-api-blue.service"]

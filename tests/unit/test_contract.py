@@ -32,3 +32,17 @@ def test_mutating_methods_name_their_target_and_read_methods_do_not_mutate() -> 
 def test_user_management_needs_admin() -> None:
     for name in ("users.add", "users.remove", "audit.list", "audit.verify"):
         assert METHODS[name].role is Role.ADMIN
+
+
+def test_the_runtimes_agree_everywhere() -> None:
+    """protocol and domain may not import each other; the migration's CHECK is SQL."""
+    import typing
+    from pathlib import Path
+
+    from deployd.domain.runtimes import RUNTIMES, SETTINGS
+    from deployd.protocol.apps import Runtime
+
+    assert set(typing.get_args(Runtime)) == set(SETTINGS)
+    sql = (Path(__file__).resolve().parents[2] / "migrations" / "0005_runtimes.sql").read_text()
+    for runtime in RUNTIMES:
+        assert f"'{runtime}'" in sql

@@ -55,4 +55,5 @@ def test_unsetting_what_is_not_set_is_an_error() -> None:
 
 def test_display_hides_short_values_entirely() -> None:
     assert display("hunter2") == "****"
+    assert display("a-sixteen-chars!") == "****"  # a password: nothing of it shows
     assert display("sk_live_0123456789abcdef") == "sk_l…****"
