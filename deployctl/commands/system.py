@@ -57,5 +57,14 @@ def status(json: JsonFlag = False) -> None:
                 )
                 for d in result.disks
             ),
+            ("certificates", f"{result.certificates}"),
+            *(
+                (
+                    "CERTIFICATE",
+                    f"{c.domain} ({c.app}): renewal failed {c.failures}x, expires "
+                    f"{render.when(c.not_after) if c.not_after else '?'}: {c.error}",
+                )
+                for c in result.certificate_problems
+            ),
         ]
     )
