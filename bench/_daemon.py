@@ -52,3 +52,13 @@ def dev_daemon(
         process.send_signal(signal.SIGTERM)
         process.wait(60)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def ctl(socket: Path, *args: str) -> str:
+    """`deployctl --socket SOCKET ARGS...`, its standard output; fails on a failure."""
+    return subprocess.run(
+        [str(BIN / "deployctl"), "--socket", str(socket), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout

@@ -22,7 +22,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from _daemon import BIN, dev_daemon
+from _daemon import ctl, dev_daemon
 
 RUNS = 7
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,16 +45,6 @@ def git(cwd: Path, *args: str) -> None:
             "HOME": "/tmp",
         },
     )
-
-
-def ctl(socket: Path, *args: str) -> str:
-    out = subprocess.run(
-        [str(BIN / "deployctl"), "--socket", str(socket), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout
 
 
 def steps(socket: Path, app: str, job: int) -> dict[str, float]:

@@ -16,13 +16,12 @@ import json
 import shutil
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _daemon import BIN, dev_daemon, free_port
+from _daemon import ctl, dev_daemon, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,15 +31,6 @@ DOMAIN = "bench-tls.example.test"
 PLAIN_HOST = "tlsbench.localhost"
 CONNECTIONS = 16
 DURATION = 10.0
-
-
-def ctl(socket: Path, *args: str) -> str:
-    return subprocess.run(
-        [str(BIN / "deployctl"), "--socket", str(socket), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 async def _request(

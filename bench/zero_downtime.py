@@ -21,20 +21,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from _daemon import BIN, dev_daemon
+from _daemon import BIN, ctl, dev_daemon
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hello"
 SECONDS = 60
 SWITCHES = 40  # 20 deploys and 20 rollbacks, alternating
-
-
-def ctl(socket: Path, *args: str) -> str:
-    return subprocess.run(
-        [str(BIN / "deployctl"), "--socket", str(socket), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def wrk(port: int, seconds: int, keepalive: bool) -> subprocess.Popen[str]:

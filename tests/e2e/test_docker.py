@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.daemon import RunningDaemon, serve, start_daemon, world_readable_tempdir
 from tests.support.docker import engine, ensure_base_image
+from tests.support.load import hammering
 from tests.support.waiting import wait_for
 
 DOCKHELLO = Path(__file__).resolve().parents[1] / "support" / "apps" / "dockhello"
@@ -144,32 +144,13 @@ def test_redeploys_switch_containers_without_a_failed_request_and_roll_back(
     app, source = dockhello
     ok(platform.deployctl("deploy", app))
     first = show(platform, app)["live_release"]
-    failures: list[str] = []
-    served = [0]
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            try:
-                status, _, _ = fetch(platform, app)
-                served[0] += 1
-                if status != 200:
-                    failures.append(str(status))
-            except OSError as exc:
-                failures.append(repr(exc))
-
-    thread = threading.Thread(target=hammer)
-    thread.start()
-    try:
+    with hammering(lambda: fetch(platform, app)[0]) as tally:
         for n in range(2):
             (source / "www" / "index.html").write_text(f"version {n}\n")
             ok(platform.deployctl("deploy", app))
             assert body(platform, app).strip() == f"version {n}"
         ok(platform.deployctl("rollback", app))
-    finally:
-        stop.set()
-        thread.join(10)
-    assert failures == [] and served[0] > 0
+    assert tally.failures == [] and tally.served > 0
     assert body(platform, app).strip() == "version 0"
 
     def one_container() -> bool:

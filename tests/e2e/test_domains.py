@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.acme import CHALLTESTSRV, PEBBLE, Pebble, pebble
 from tests.support.daemon import RunningDaemon, free_port, serve, world_readable_tempdir
+from tests.support.load import hammering
 from tests.support.repos import EXAMPLE
 from tests.support.waiting import wait_for
 
@@ -231,27 +231,15 @@ def test_renewal_serves_the_new_certificate_without_a_failed_request(
         roots = acme.roots()
         first = https_get(https_port(daemon), domain, roots)[3]
         serials: set[int] = set()
-        failures: list[str] = []
-        stop = threading.Event()
 
-        def hammer() -> None:
-            while not stop.is_set():
-                try:
-                    status, _, _, serial = https_get(https_port(daemon), domain, roots)
-                    serials.add(serial)
-                    if status != 200:
-                        failures.append(str(status))
-                except (OSError, ssl.SSLError) as exc:
-                    failures.append(repr(exc))
+        def request() -> int:  # a new connection each time: a full handshake
+            status, _, _, serial = https_get(https_port(daemon), domain, roots)
+            serials.add(serial)
+            return status
 
-        thread = threading.Thread(target=hammer)
-        thread.start()
-        try:
+        with hammering(request) as tally:
             wait_for(lambda: len(serials - {first}) >= 2, timeout=60)
-        finally:
-            stop.set()
-            thread.join(10)
-        assert failures == []
+        assert tally.failures == [] and tally.served > 0
         events = ok(
             daemon.deployctl("events", "--app", "renewed", "--kind", "cert", "--json")
         ).stdout  # type: ignore[attr-defined]

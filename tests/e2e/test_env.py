@@ -9,7 +9,7 @@ import pwd
 import shutil
 import stat
 import subprocess
-import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.daemon import BIN, RunningDaemon, world_readable_tempdir
+from tests.support.load import hammering
 
 ENVECHO = Path(__file__).resolve().parents[1] / "support" / "apps" / "envecho"
 TOKEN = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
@@ -214,7 +215,7 @@ def test_secrets_are_masked_in_every_output(platform: RunningDaemon, envecho: st
         events = ok(platform.deployctl("events", "--app", envecho, "--json")).stdout
         if "app.crashed" in events:
             break
-        threading.Event().wait(0.1)
+        time.sleep(0.1)
     assert "app.crashed" in events and "[masked:API_TOKEN]" in events
     audit = ok(platform.deployctl("audit", "--json", "--limit", "50")).stdout
 
@@ -282,23 +283,7 @@ def test_key_rotation_while_the_app_serves(platform: RunningDaemon, envecho: str
     ok(platform.deployctl("deploy", envecho))
     key_file = platform.root / "secret.key"
     before = key_file.read_bytes()
-    failures: list[str] = []
-    served = [0]
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            try:
-                status, _, _ = fetch(platform, envecho)
-                served[0] += 1
-                if status != 200:
-                    failures.append(str(status))
-            except OSError as exc:
-                failures.append(repr(exc))
-
-    thread = threading.Thread(target=hammer)
-    thread.start()
-    try:
+    with hammering(lambda: fetch(platform, envecho)[0]) as tally:
         rotated = subprocess.run(
             [str(BIN / "deployd"), "keys", "rotate"],
             env={**os.environ, **platform.env},
@@ -307,12 +292,9 @@ def test_key_rotation_while_the_app_serves(platform: RunningDaemon, envecho: str
             timeout=60,
         )
         ok(platform.deployctl("env", "set", envecho, "AFTER=rotation"))  # the daemon follows
-    finally:
-        stop.set()
-        thread.join(10)
     assert rotated.returncode == 0, rotated.stderr
     assert "re-encrypted" in rotated.stdout
-    assert failures == [] and served[0] > 0
+    assert tally.failures == [] and tally.served > 0
     after = key_file.read_bytes()
     assert after != before and len(after.split()) == 1
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
