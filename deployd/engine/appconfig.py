@@ -105,17 +105,9 @@ async def refresh_masks(platform: Platform, app: str | None = None) -> None:
     platform.masks.set({name: Masker(found) for name, found in pairs.items()})
 
 
-def platform_env(
-    app: str,
-    release_id: int,
-    slot: str,
-    port: int,
-    artifact: Path,
-    version: int | None,
-    runtime: str = "process",
-) -> dict[str, str]:
-    """What deployd itself gives every slot (an app cannot set PORT or DEPLOYD_*). A
-    container keeps its image's PATH, HOME and locale."""
+def platform_env(release: Row, slot: Row, artifact: Path) -> dict[str, str]:
+    """What deployd itself gives `release` in `slot` (an app cannot set PORT or
+    DEPLOYD_*). A container keeps its image's PATH, HOME and locale."""
     host = {
         "PATH": native.runtime_path(artifact),
         "HOME": str(artifact),
@@ -123,12 +115,12 @@ def platform_env(
         "PYTHONUNBUFFERED": "1",
     }
     return {
-        **(host if runtime != "docker" else {}),
-        "PORT": str(port),
-        "DEPLOYD_APP": app,
-        "DEPLOYD_RELEASE": str(release_id),
-        "DEPLOYD_SLOT": slot,
-        "DEPLOYD_CONFIG_VERSION": str(version or 0),
+        **(host if release["runtime"] != "docker" else {}),
+        "PORT": str(slot["port"]),
+        "DEPLOYD_APP": release["app"],
+        "DEPLOYD_RELEASE": str(release["id"]),
+        "DEPLOYD_SLOT": slot["name"],
+        "DEPLOYD_CONFIG_VERSION": str(release["env_version"] or 0),
     }
 
 
@@ -144,9 +136,7 @@ async def write_slot_env(platform: Platform, slot: Row, release: Row, artifact: 
     account = platform.account
     write_env_file(
         path,
-        platform_env(
-            app, release["id"], slot["name"], slot["port"], artifact, version, release["runtime"]
-        ),
+        platform_env(release, slot, artifact),
         config,
         header=f"{app} {slot['name']} slot: release {release['id']}, config version "
         f"{version or 0}. Written by deployd; changes are overwritten.",

@@ -239,15 +239,7 @@ async def _release_command(
     release's config, on the release's runtime, never with the slot's PORT."""
     platform, name = job.platform, job.name
     config = await appconfig.values(platform, name, release["env_version"])
-    env = appconfig.platform_env(
-        name,
-        release["id"],
-        target["name"],
-        target["port"],
-        artifact,
-        release["env_version"],
-        release["runtime"],
-    )
+    env = appconfig.platform_env(release, target, artifact)
     del env["PORT"]
     command = manifest.release
     assert command is not None
@@ -345,15 +337,17 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
         raise DeployFailed(f"switch failed, the previous release keeps serving: {exc}") from None
     await slots.transition(platform, name, target, SlotEvent.PROMOTE)
 
-    async def record(conn: Any) -> None:
+    async def record(conn: Any) -> bool:
+        """True when the rollback's config became current (not when one was staged
+        meanwhile: that stays)."""
         async with conn.transaction():
             await app_store.set_live_slot(conn, name, target["name"])
             await release_store.mark_live(conn, name, release_id)
-            if restores_config:
-                await env_store.restore(conn, name, config, expected=job.app["env_version"])
+            if not restores_config:
+                return False
+            return await env_store.restore(conn, name, config, expected=job.app["env_version"])
 
-    await job.db(record)
-    if restores_config:
+    if await job.db(record):
         await appconfig.refresh_masks(platform, name)
         await platform.emit(
             "env.restored",

@@ -93,6 +93,7 @@ async def attach(core: Core, caller: Caller, params: DomainsAttachParams) -> Dom
     if params.hsts and not params.tls:
         raise invalid("--hsts needs --tls: HSTS only means something over HTTPS")
     existing = await _may_attach(core, app, name, params.tls)
+    checked = None
     if params.verify_dns:
         checked = await _check_dns(core, name)
         if not checked.ok:
@@ -107,7 +108,7 @@ async def attach(core: Core, caller: Caller, params: DomainsAttachParams) -> Dom
             raise unavailable(why) from None
     async with platform.lock(app):  # one change to an app's site at a time
         existing = await _may_attach(core, app, name, params.tls)  # still, after the wait
-        row = await _save_and_serve(core, caller, app, name, params, existing)
+        row = await _save_and_serve(core, caller, app, name, params, existing, checked)
     await core.bus.publish(
         "domain.attached",
         f"{name} serves {app}" + (" over HTTPS" if params.tls else ""),
@@ -143,6 +144,7 @@ async def _save_and_serve(
     name: str,
     params: DomainsAttachParams,
     existing: Row | None,
+    checked: dns.DnsCheck | None,
 ) -> Row:
     """Record the domain (and its certificate), then put it in the app's site; if nginx
     refuses the new site, the record is undone and the old site keeps serving."""
@@ -185,22 +187,24 @@ async def _save_and_serve(
         await sites.apply_baseline(platform)
     except ProxyError as exc:
         log.error("nginx refused deployd's baseline: %s", exc)
-    if params.verify_dns:
+    if checked is not None:
         async with core.pool.connection() as conn:
-            await store.record_dns(conn, name, True, "points here")
+            await store.record_dns(conn, name, checked.ok, checked.detail)
     async with core.pool.connection() as conn:
         row = await store.get(conn, name)
     assert row is not None
     return row
 
 
-async def _apply_site(core: Core, app: str) -> None:
-    """Render the app's site again, if it has one (an app never deployed has none yet:
-    its first deploy renders it with its domains)."""
+async def _apply_site(core: Core, app: str, *, without: str | None = None) -> None:
+    """Render the app's site again (`without` one of its domains), if it has one: an app
+    never deployed has none yet, its first deploy renders it with its domains."""
     platform = core.platform
     if platform.nginx.current(app) is None:
         return
-    site = await sites.site_for(platform, app, await slots.load(platform, app))
+    async with core.pool.connection() as conn:
+        domains = [d for d in await store.for_app(conn, app) if d["name"] != without]
+    site = sites.site_of(platform, app, await slots.load(platform, app), domains)
     await asyncio.to_thread(platform.nginx.apply, app, platform.nginx.render(site))
 
 
@@ -225,13 +229,10 @@ async def detach(core: Core, caller: Caller, params: DomainParams) -> DomainsDet
             row = await store.get(conn, name)
             if row is None or row["app"] != app:
                 raise not_found(f"{name} is not attached to {app}")
-            remaining = [d for d in await store.for_app(conn, app) if d["name"] != name]
-        if platform.nginx.current(app) is not None:  # first nginx: if it refuses, nothing moved
-            site = sites.site_of(platform, app, await slots.load(platform, app), remaining)
-            try:
-                await asyncio.to_thread(platform.nginx.apply, app, platform.nginx.render(site))
-            except ProxyError as exc:
-                raise unavailable(f"nginx refused the site without {name}: {exc}") from None
+        try:  # nginx first: if it refuses, nothing has moved
+            await _apply_site(core, app, without=name)
+        except ProxyError as exc:
+            raise unavailable(f"nginx refused the site without {name}: {exc}") from None
         async with core.pool.connection() as conn:
             await store.delete(conn, name)
         try:
