@@ -51,8 +51,18 @@ class Settings(BaseSettings):
     """Where nginx listens for apps: 8080 in dev, 80 in production."""
     base_domain: str = Field(default="localhost", pattern=r"^[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?$")
     """Every app answers at <app>.<base_domain>."""
-    app_user: str = "nobody"
-    """Unprivileged account that builds and runs apps when the daemon is root."""
+    max_source_size: int = Field(default=1024**3, ge=1024 * 1024)
+    """Bytes of file content a source may hold (a checkout, a directory); also caps a
+    network repository's fetched pack."""
+    max_file_size: int = Field(default=512 * 1024**2, ge=1024)
+    """The largest single file a source may hold (and a build's unpacking may write)."""
+    max_source_files: int = Field(default=200_000, ge=100)
+    fetch_timeout: float = Field(default=600.0, gt=0)
+    """Seconds a fetch of a source (clone, fetch, export, copy) may take."""
+    build_timeout: float = Field(default=1800.0, gt=0)
+    """Seconds all steps of one native build may take together."""
+    max_build_log: int = Field(default=16 * 1024**2, ge=64 * 1024)
+    """Bytes of one build's output that are kept; the rest is dropped, with a note."""
     python: str = "/usr/bin/python3"
     """Interpreter that makes Python apps' virtualenvs."""
     nginx_sites_dir: Path = Path("/etc/nginx/conf.d")
@@ -233,8 +243,21 @@ class Paths:
         return self.run_dir / "pg"
 
     def create(self) -> None:
+        """Make the directories; the data directory may be crossed by the apps' accounts
+        (each reaches only its own app's directory below it) but not listed, and the logs
+        are the daemon's alone (apps' and builds' output is served through the socket)."""
         for directory in (self.config_dir, self.data_dir, self.log_dir, self.run_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o711)
+        self.log_dir.chmod(0o700)
+
+    def unreachable_ancestor(self) -> Path | None:
+        """The first directory above the data directory that other accounts cannot cross
+        (apps' accounts could not reach their builds below it); None when all can."""
+        for directory in reversed(self.data_dir.parents):
+            if not directory.stat().st_mode & 0o001:
+                return directory
+        return None
 
 
 def resource_dir(name: str) -> Path:

@@ -22,10 +22,11 @@ import psycopg
 import psycopg_pool
 
 from deployd import __version__
-from deployd.build.sandbox import Account, app_account
 from deployd.config import Settings, resource_dir
+from deployd.domain.accounts import prefix_for
 from deployd.domain.ports import ephemeral_overlap
 from deployd.engine import appconfig, keys, maintenance, restore, sites
+from deployd.engine.accounts import AppAccounts
 from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.masks import MaskingFormatter, Masks
@@ -48,6 +49,7 @@ from deployd.services.core import Caller, Core
 from deployd.store import migrate
 from deployd.store.cluster import PrivateCluster
 from deployd.store.db import make_pool
+from deployd.unix.accounts import Account, myself
 from deployd.vault.keyring import KeyRing, VaultKeyError
 
 log = logging.getLogger("deployd")
@@ -97,6 +99,7 @@ class Daemon:
 
     async def _main(self) -> None:
         self.paths.create()
+        self._check_isolation()
         self.lock.acquire()
         try:
             await self._serve()
@@ -165,12 +168,13 @@ class Daemon:
 
     def _platform(self, pool: Pool, bus: EventBus, keyring: KeyRing, masks: Masks) -> Platform:
         settings, paths = self.settings, self.paths
-        account = app_account(settings.app_user)
+        accounts = AppAccounts(paths, prefix_for(str(settings.root) if settings.root else None))
         private = paths.rerooted  # dev and tests: a private nginx inside the root
         http_port = settings.http_port or (8080 if private else 80)
+        nginx_account = accounts.nginx()
         nginx_user = None
-        if private and account.switch:
-            nginx_user = f"{account.name} {grp.getgrgid(account.gid).gr_name}"
+        if nginx_account is not None:
+            nginx_user = f"{nginx_account.name} {grp.getgrgid(nginx_account.gid).gr_name}"
         https_port = settings.https_port or (8443 if private else 443)
         nginx = Nginx(
             templates=resource_dir("templates"),
@@ -194,9 +198,9 @@ class Daemon:
             logs_dir=paths.log_dir / "acme",
             webroot=paths.acme_dir / "webroot",
             certs_dir=paths.certs_dir,
-            reader_gid=_nginx_worker_gid(private, account),
+            reader_gid=_nginx_worker_gid(private, nginx_account),
         )
-        launchers = ProcessRuntime(account)
+        launchers = ProcessRuntime()
         docker = DockerRuntime(
             launchers,
             prefix=instance_prefix(settings.root),
@@ -206,7 +210,6 @@ class Daemon:
             launchers,
             templates=resource_dir("templates"),
             unit_dir=settings.systemd_unit_dir,
-            account=account,
         )
         return Platform(
             settings=settings,
@@ -221,10 +224,30 @@ class Daemon:
             systemd=systemd,
             # dev and tests (re-rooted) never write units into the host's systemd
             systemd_host=Path("/run/systemd/system").is_dir() and not paths.rerooted,
-            account=account,
+            accounts=accounts,
             vault=keyring,
             masks=masks,
         )
+
+    def _check_isolation(self) -> None:
+        """As root, every app runs as its own account, which must reach its directory; as
+        anyone else, apps run as the daemon's user and are not isolated: say so."""
+        if os.geteuid() != 0:
+            log.warning(
+                "running as %s, not root: every app builds and runs as %s, so apps are not "
+                "isolated from each other (run deployd as root for an account per app)",
+                myself().name,
+                myself().name,
+            )
+            return
+        blocked = self.paths.unreachable_ancestor()
+        if blocked is not None:
+            raise StartupError(
+                f"{blocked} cannot be crossed by other accounts (mode "
+                f"{blocked.stat().st_mode & 0o777:o}), so the apps' own accounts could not "
+                f"reach their files in {self.paths.data_dir}: use a --root outside it "
+                "(e.g. under /srv or /var/lib), or `chmod o+x` it"
+            )
 
     def _check_port_range(self, platform: Platform) -> None:
         try:
@@ -349,10 +372,10 @@ class Daemon:
         self._stop.set()
 
 
-def _nginx_worker_gid(private: bool, account: Account) -> int | None:
+def _nginx_worker_gid(private: bool, account: Account | None) -> int | None:
     """The group nginx's workers run as: they read certificates at each handshake."""
     if private:
-        return account.gid if account.switch else None
+        return account.gid if account is not None else None
     try:
         return grp.getgrnam("www-data").gr_gid
     except KeyError:

@@ -6,9 +6,10 @@ arguments, but only for the names the Dockerfile declares with `ARG` (the others
 only draw a warning), and their values are part of the build's cache key; the Engine's
 layer cache is reused between releases. Build arguments are visible in the image's
 history (`docker history`), as with any docker build: a Dockerfile should not declare an
-ARG for a secret. The artifact is
-a directory with a marker naming the image, like a native build's, so caching, rollback
-and pruning treat both alike.
+ARG for a secret. The build context is the source's saved tar stream, handed to the Engine
+as it is: the daemon never reads the source's files by name. The artifact is an empty
+directory with a marker naming the image, like a native build's, so caching, rollback and
+pruning treat both alike.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import re
 import shutil
 import threading
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -41,44 +41,48 @@ def declared_args(dockerfile: str) -> set[str]:
 
 async def build(
     client: docker.DockerClient,
-    source: Path,
+    context: Path,
+    dockerfile: str,
     artifact: Path,
     *,
     tag: str,
     config: dict[str, str],
     log: LogLine,
 ) -> str:
-    """Build `source` (consumed) with its Dockerfile; returns the image id."""
-    dockerfile = (source / "Dockerfile").read_text(errors="replace")
+    """Build the tar stream in `context` with its Dockerfile (whose text is `dockerfile`);
+    returns the image id."""
     args = {k: v for k, v in config.items() if k in declared_args(dockerfile)}
-    image = await _stream(lambda: _build(client, source, tag, args), log)
-    work = artifact.with_name(f".tmp-{artifact.name}-{uuid.uuid4().hex[:8]}")
-    work.mkdir(parents=True)
-    write_marker(work, artifact.name, image)
-    if artifact.exists():  # built meanwhile by an identical job: keep the first
-        shutil.rmtree(work)
-    else:
-        work.rename(artifact)
-    shutil.rmtree(source, ignore_errors=True)
+    image = await _stream(lambda: _build(client, context, tag, args), log)
+    shutil.rmtree(artifact, ignore_errors=True)
+    artifact.mkdir(mode=0o755)
+    write_marker(artifact, artifact.name, image=image)
     return image
 
 
-def _build(client: docker.DockerClient, source: Path, tag: str, args: dict[str, str]) -> Any:
+def _build(client: docker.DockerClient, context: Path, tag: str, args: dict[str, str]) -> Any:
     """The Engine's build output, one decoded item at a time (runs in a thread)."""
     image: str | None = None
     try:
-        for item in client.api.build(
-            path=str(source), tag=tag, buildargs=args, rm=True, forcerm=True, decode=True
-        ):
-            if "error" in item:
-                raise BuildError(f"docker build failed: {item['error'].strip()}")
-            if "stream" in item:
-                yield from item["stream"].rstrip("\n").splitlines()
-            elif "status" in item:
-                yield str(item["status"])
-            aux = item.get("aux")
-            if isinstance(aux, dict) and "ID" in aux:
-                image = aux["ID"]
+        with context.open("rb") as stream:
+            items = client.api.build(
+                fileobj=stream,
+                custom_context=True,
+                tag=tag,
+                buildargs=args,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for item in items:
+                if "error" in item:
+                    raise BuildError(f"docker build failed: {item['error'].strip()}")
+                if "stream" in item:
+                    yield from item["stream"].rstrip("\n").splitlines()
+                elif "status" in item:
+                    yield str(item["status"])
+                aux = item.get("aux")
+                if isinstance(aux, dict) and "ID" in aux:
+                    image = aux["ID"]
         if image is None:
             image = client.images.get(tag).id
     except docker.errors.APIError as exc:

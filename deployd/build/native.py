@@ -1,49 +1,60 @@
 """Native builds: a Procfile app, with a virtualenv for Python and npm for Node.
 
-The build happens in a fresh directory that is renamed into place only when every step
-succeeded, so a failed or interrupted build never leaves something that looks built.
+The source is unpacked into the build's own directory by the app's account, and every
+build step runs there as that account, with a deadline; the daemon only creates the empty
+directory (in its own `builds/`) and writes the marker beside it when every step
+succeeded, so a failed or interrupted build never looks built. The build happens where the
+release will run from, so paths a build writes (a virtualenv's scripts) stay valid.
 Builds are cached by commit and build fingerprint: the same key is never built twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
-import uuid
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from deployd.domain.manifest import Manifest
+from deployd.domain.text import escape
+from deployd.sources.snapshot import Snapshot, SourceError
+from deployd.unix.accounts import Account
 
 from .artifacts import write_marker
-from .sandbox import Account
+from .unpack import UnpackError, unpack
 
 LogLine = Callable[[str], Awaitable[None]]
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+MAX_LINE = 16 * 1024
+"""A longer line of build output is cut into pieces of this size."""
 
 
 class BuildError(RuntimeError):
     pass
 
 
-def detect_stack(source: Path) -> str | None:
-    if (source / "requirements.txt").exists() or (source / "pyproject.toml").exists():
+def detect_stack(snapshot: Snapshot) -> str | None:
+    if snapshot.has("requirements.txt") or snapshot.has("pyproject.toml"):
         return "python"
-    if (source / "package.json").exists():
+    if snapshot.has("package.json"):
         return "node"
     return None
 
 
 def runtime_path(artifact: Path) -> str:
-    """PATH for processes of this artifact: its virtualenv and node bins first."""
+    """PATH for processes of this artifact: its virtualenv and node bins first (whether or
+    not they exist: the daemon does not look inside an app's directory)."""
     extra = [artifact / ".venv" / "bin", artifact / "node_modules" / ".bin"]
-    return ":".join([*(str(p) for p in extra if p.is_dir()), BASE_PATH])
+    return ":".join([*(str(p) for p in extra), BASE_PATH])
 
 
 async def build(
-    source: Path,
+    tar: Path,
+    snapshot: Snapshot,
     artifact: Path,
     manifest: Manifest,
     *,
@@ -51,42 +62,56 @@ async def build(
     env: dict[str, str],
     log: LogLine,
     python: str,
+    timeout: float,
+    max_file: int,
 ) -> None:
-    """Turn `source` (consumed) into `artifact`."""
-    work = artifact.with_name(f".tmp-{artifact.name}-{uuid.uuid4().hex[:8]}")
-    shutil.move(str(source), work)
-    account.give(work)
-    base_env = {"PATH": BASE_PATH, "HOME": str(work), "LANG": "C.UTF-8", **env}
+    """Turn the source in `tar` into `artifact`, as `account`, within `timeout` seconds."""
+    commands = _commands(snapshot, manifest, python)  # a bad package.json fails before work
+    deadline = time.monotonic() + timeout
+    await asyncio.to_thread(_fresh_dir, artifact, account)
     try:
-        for command in _commands(work, manifest, python):
+        await unpack(tar, artifact, account, max_file, timeout)
+        base_env = {"PATH": runtime_path(artifact), "HOME": str(artifact), "LANG": "C.UTF-8"}
+        for command in commands:
             await log("$ " + " ".join(command))
-            step_env = {**base_env, "PATH": runtime_path(work)}
-            await run_command(command, work, step_env, account, log)
-        write_marker(work, artifact.name)
-        if artifact.exists():  # built meanwhile by an identical job: keep the first
-            shutil.rmtree(work)
-        else:
-            work.rename(artifact)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BuildError(
+                    f"the build took longer than {timeout:.0f}s (DEPLOYD_BUILD_TIMEOUT)"
+                )
+            await run_command(command, artifact, {**base_env, **env}, account, log, timeout=left)
+        write_marker(artifact, artifact.name, uid=account.uid)
+    except UnpackError as exc:
+        await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
+        raise BuildError(str(exc)) from None
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
         raise
 
 
-def _commands(work: Path, manifest: Manifest, python: str) -> list[Sequence[str]]:
+def _fresh_dir(path: Path, account: Account) -> None:
+    """An empty directory for the build, the account's own; a leftover of an interrupted
+    build (no marker) is removed first. `path`'s parent is the daemon's."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o750)
+    if account.owner is not None:
+        os.chown(path, *account.owner, follow_symlinks=False)
+
+
+def _commands(snapshot: Snapshot, manifest: Manifest, python: str) -> list[Sequence[str]]:
     commands: list[Sequence[str]] = []
     if manifest.stack == "python":
         commands.append([python, "-m", "venv", ".venv"])
         pip = [".venv/bin/pip", "install", "--no-input", "--disable-pip-version-check", "-q"]
-        if (work / "requirements.txt").exists():
+        if snapshot.has("requirements.txt"):
             commands.append([*pip, "-r", "requirements.txt"])
-        elif (work / "pyproject.toml").exists():
+        elif snapshot.has("pyproject.toml"):
             commands.append([*pip, "."])
     elif manifest.stack == "node":
         npm = shutil.which("npm") or "npm"
-        lock = (work / "package-lock.json").exists()
+        lock = snapshot.has("package-lock.json")
         commands.append([npm, "ci" if lock else "install", "--no-audit", "--no-fund"])
-        scripts = json.loads((work / "package.json").read_text()).get("scripts", {})
-        if "build" in scripts:
+        if "build" in _scripts(snapshot):
             commands.append([npm, "run", "build"])
     if manifest.build_command:
         # The app's own build command, from its own repository: run as the app would.
@@ -94,8 +119,28 @@ def _commands(work: Path, manifest: Manifest, python: str) -> list[Sequence[str]
     return commands
 
 
+def _scripts(snapshot: Snapshot) -> dict[str, object]:
+    try:
+        text = snapshot.text("package.json")
+    except SourceError as exc:
+        raise BuildError(str(exc)) from None
+    try:
+        data = json.loads(text or "{}")
+    except (ValueError, RecursionError) as exc:
+        raise BuildError(f"package.json is not valid JSON: {escape(str(exc), 120)}") from None
+    scripts = data.get("scripts") if isinstance(data, dict) else None
+    return scripts if isinstance(scripts, dict) else {}
+
+
 async def run_command(
-    command: Sequence[str], cwd: Path, env: dict[str, str], account: Account, log: LogLine
+    command: Sequence[str],
+    cwd: Path,
+    env: dict[str, str],
+    account: Account,
+    log: LogLine,
+    *,
+    timeout: float,
+    what: str = "build step",
 ) -> None:
     """Run one step as the app's account, streaming its output; raise on failure."""
     try:
@@ -113,11 +158,32 @@ async def run_command(
         raise BuildError(f"cannot run {command[0]}: {exc.strerror}") from None
     assert process.stdout is not None
     try:
-        async for raw in process.stdout:
-            await log(raw.decode(errors="replace").rstrip("\n"))
-        code = await process.wait()
-    except asyncio.CancelledError:
-        os.killpg(process.pid, 9)
-        raise
+        async with asyncio.timeout(timeout):
+            await _relay_lines(process.stdout, log)
+            code = await process.wait()
+    except TimeoutError:
+        raise BuildError(f"the {what} took longer than {timeout:.0f}s") from None
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            await process.wait()
     if code != 0:
-        raise BuildError(f"build step `{' '.join(command)}` exited with status {code}")
+        shown = escape(" ".join(command), 200)
+        raise BuildError(f"{what} `{shown}` exited with status {code}")
+
+
+async def _relay_lines(stream: asyncio.StreamReader, log: LogLine) -> None:
+    """Hand each line of output to `log`, cutting lines longer than MAX_LINE: a program
+    that never writes a newline cannot make the daemon buffer without end."""
+    pending = b""
+    while chunk := await stream.read(65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        while len(pending) > MAX_LINE:
+            lines.append(pending[:MAX_LINE])
+            pending = pending[MAX_LINE:]
+        for line in lines:
+            await log(line.decode(errors="replace").rstrip("\r"))
+    if pending:
+        await log(pending.decode(errors="replace"))

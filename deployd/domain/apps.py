@@ -10,8 +10,10 @@ import re
 from pathlib import PurePosixPath
 
 from .errors import DomainError
+from .text import excerpt
 
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+APP_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+"""A DNS label (the app answers at `<name>.<base domain>`), at most 32 characters."""
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
 _URL = re.compile(
@@ -25,10 +27,11 @@ _URL = re.compile(
 
 
 def check_app_name(name: str) -> str:
-    if not APP_NAME.fullmatch(name):
+    if not APP_NAME.fullmatch(name) or name[2:4] == "--":
         raise DomainError(
-            f"invalid app name {name!r}: 1-32 characters, lowercase letters, digits and '-', "
-            "starting with a letter"
+            f"invalid app name {excerpt(name)}: 1-32 lowercase letters, digits and dashes, "
+            "starting with a letter and not ending with a dash (no '--' as 3rd and 4th "
+            "characters: those names are reserved for international domain names)"
         )
     return name
 
@@ -43,7 +46,8 @@ def check_ref(ref: str) -> str:
         or "@{" in ref
     ):
         raise DomainError(
-            f"invalid git ref {ref!r}: use a branch, tag or commit sha (letters, digits, . _ / -)"
+            f"invalid git ref {excerpt(ref)}: use a branch, tag or commit sha "
+            "(letters, digits, . _ / -)"
         )
     return ref
 
@@ -51,7 +55,7 @@ def check_ref(ref: str) -> str:
 def check_git_url(url: str) -> str:
     if not _URL.fullmatch(url) or ".." in PurePosixPath(url.split("://")[-1]).parts:
         raise DomainError(
-            f"invalid git URL {url!r}: use file:///path, https://host/path, ssh://host/path "
+            f"invalid git URL {excerpt(url)}: use file:///path, https://host/path, ssh://host/path "
             "or user@host:path"
         )
     return url
@@ -60,5 +64,5 @@ def check_git_url(url: str) -> str:
 def check_source_path(path: str) -> str:
     pure = PurePosixPath(path)
     if not pure.is_absolute() or ".." in pure.parts or "\x00" in path or len(path) > 4096:
-        raise DomainError(f"invalid path {path!r}: give an absolute path without '..'")
+        raise DomainError(f"invalid path {excerpt(path)}: give an absolute path without '..'")
     return path

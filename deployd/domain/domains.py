@@ -80,6 +80,16 @@ def normalize(name: str) -> str:
     return ascii_name
 
 
+def address_owner(name: str, base_domain: str) -> str | None:
+    """Every app answers at `<app>.<base domain>`, so that name and the names under it
+    belong to the app called <app>, existing or not: the app whose name it is, or None
+    for a name outside the base domain."""
+    suffix = "." + base_domain
+    if not name.endswith(suffix):
+        return None
+    return name.removesuffix(suffix).rsplit(".", 1)[-1]
+
+
 @dataclass(frozen=True, slots=True)
 class CertState:
     not_after: datetime | None

@@ -133,13 +133,11 @@ async def write_slot_env(platform: Platform, slot: Row, release: Row, artifact: 
     app, version = slot["app"], release["env_version"]
     config = await values(platform, app, version)
     path = env_file(platform, app, slot["name"])
-    account = platform.account
-    write_env_file(
+    write_env_file(  # the daemon's own: only the slot's launcher (root) reads it
         path,
         platform_env(release, slot, artifact),
         config,
         header=f"{app} {slot['name']} slot: release {release['id']}, config version "
         f"{version or 0}. Written by deployd; changes are overwritten.",
-        owner=(account.uid, account.gid) if account.switch else None,
     )
     return path

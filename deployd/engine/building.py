@@ -1,25 +1,37 @@
-"""Turning a ref into a build: fetch the source, read the manifest, choose the runtime, and
-build (natively, or with the Docker Engine), unless that exact build exists already."""
+"""Turning a ref into a build: fetch the source as one checked tar stream, read the
+manifest from it, choose the runtime, and build (natively as the app's account, or with
+the Docker Engine), unless that exact build exists already.
+
+Who reads what: a local source (a `file://` repository or a `--path` directory) is read as
+the Unix user who chose it, a network repository by the app's account into its mirror; the
+daemon itself only reads the stream they produce (`sources.snapshot`), never a path inside
+an app's or a deployer's tree.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployd.build import docker as docker_build
 from deployd.build import native
-from deployd.build.artifacts import image_of, is_built
+from deployd.build.artifacts import built_by, forget, image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain.errors import DomainError
 from deployd.domain.manifest import Manifest, parse_manifest
 from deployd.domain.runtimes import choose_runtime
 from deployd.runtime.docker import DockerUnavailable
 from deployd.sources import git, local
+from deployd.sources.capture import capture
+from deployd.sources.snapshot import Limits, Snapshot, SourceError
 from deployd.store import releases as release_store
+from deployd.unix.accounts import Account, AccountError
 
 if TYPE_CHECKING:
     from .pipeline import Job
@@ -35,21 +47,27 @@ def artifact_dir(platform: Platform, app: str, build_key: str) -> Path:
     return platform.paths.app_dir(app) / "builds" / build_key
 
 
+def limits(platform: Platform) -> Limits:
+    settings = platform.settings
+    return Limits(settings.max_source_size, settings.max_file_size, settings.max_source_files)
+
+
 async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manifest]:
     platform = job.platform
-    tmp = platform.paths.app_dir(job.name) / "tmp" / str(job.release_id)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
+    account = await platform.accounts.prepare(job.name)
+    tar = platform.paths.app_dir(job.name) / "tmp" / f"{job.release_id}.tar"
+    tar.unlink(missing_ok=True)
     try:
-        commit = await _fetch(job, tmp)
         try:
+            commit, snapshot = await _fetch(job, account, tar)
             manifest = read_manifest(
-                tmp, prefer_native=job.app["runtime"] in ("process", "systemd")
+                snapshot, prefer_native=job.app["runtime"] in ("process", "systemd")
             )
             runtime = await _runtime_for(platform, job.app["runtime"], manifest)
-        except DomainError as exc:
+            digest = _build_args_digest(snapshot, config)
+        except (DomainError, SourceError, git.GitError, AccountError) as exc:
             raise DeployFailed(str(exc)) from None
-        build_key = f"{commit}-{manifest.build_fingerprint()}{_build_args_digest(tmp, config)}"
+        build_key = f"{commit}-{manifest.build_fingerprint()}{digest}"
         artifact = artifact_dir(platform, job.name, build_key)
         await job.db(
             lambda c: release_store.update(
@@ -62,25 +80,32 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
                 runtime=runtime,
             )
         )
-        if is_built(artifact) and not await _image_gone(platform, artifact):
+        if _reusable(artifact, account) and not await _image_gone(platform, artifact):
             await job.step("build", f"build cached: {commit[:12]} was built before")
         else:
             what = "Dockerfile" if manifest.builder == "docker" else manifest.stack or "Procfile"
-            await job.step("build", f"building {commit[:12]} ({what})")
-            await _build(job, tmp, artifact, manifest, config)
+            await job.step("build", f"building {commit[:12]} ({what}) as {account.name}")
+            await _build(job, account, tar, snapshot, artifact, manifest, config)
         await job.db(lambda c: release_store.update(c, job.release_id, status="built"))
         return artifact, manifest
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tar.unlink(missing_ok=True)
 
 
-def _build_args_digest(source: Path, config: dict[str, str]) -> str:
+def _reusable(artifact: Path, account: Account) -> bool:
+    """A finished build, made by this app's account as it is now (or by the Engine)."""
+    if not is_built(artifact):
+        return False
+    return image_of(artifact) is not None or built_by(artifact) == account.uid
+
+
+def _build_args_digest(snapshot: Snapshot, config: dict[str, str]) -> str:
     """A Dockerfile's ARGs take config values, which then shape the image: a changed value
     is a different build."""
-    dockerfile = source / "Dockerfile"
-    if not dockerfile.is_file():
+    dockerfile = snapshot.text("Dockerfile")
+    if dockerfile is None:
         return ""
-    args = docker_build.declared_args(dockerfile.read_text(errors="replace"))
+    args = docker_build.declared_args(dockerfile)
     used = sorted((k, v) for k, v in config.items() if k in args)
     if not used:
         return ""
@@ -95,6 +120,7 @@ async def _image_gone(platform: Platform, artifact: Path) -> bool:
             return False
     except DockerUnavailable as exc:
         raise DeployFailed(f"build failed: {exc}") from None
+    forget(artifact)
     await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
     return True
 
@@ -107,14 +133,21 @@ async def _runtime_for(platform: Platform, setting: str, manifest: Manifest) -> 
 
 
 async def _build(
-    job: Job, source: Path, artifact: Path, manifest: Manifest, config: dict[str, str]
+    job: Job,
+    account: Account,
+    tar: Path,
+    snapshot: Snapshot,
+    artifact: Path,
+    manifest: Manifest,
+    config: dict[str, str],
 ) -> None:
-    platform = job.platform
+    platform, settings = job.platform, job.platform.settings
     try:
         if manifest.builder == "docker":
             await docker_build.build(
                 platform.docker.client(),
-                source,
+                tar,
+                snapshot.text("Dockerfile") or "",
                 artifact,
                 tag=f"{platform.docker.repository(job.name)}:{job.release_id}",
                 config=config,
@@ -122,51 +155,102 @@ async def _build(
             )
         else:
             await native.build(
-                source,
+                tar,
+                snapshot,
                 artifact,
                 manifest,
-                account=platform.account,
+                account=account,
                 env=config,
                 log=job.output,
-                python=platform.settings.python,
+                python=settings.python,
+                timeout=settings.build_timeout,
+                max_file=settings.max_file_size,
             )
-    except (BuildError, DockerUnavailable) as exc:
+    except (BuildError, DockerUnavailable, SourceError) as exc:
         raise DeployFailed(f"build failed: {exc}") from None
 
 
-async def _fetch(job: Job, dest: Path) -> str:
-    """Put the source in `dest`; returns its commit (or a content digest for a directory)."""
-    app = job.app
+def source_reader(platform: Platform, app: dict[str, object]) -> Account:
+    """Whom an app's local source is read as: the Unix user who chose it (an app made
+    before deployd recorded that is read as the daemon's own user)."""
+    uid = app.get("source_uid")
+    return platform.accounts.caller(uid if isinstance(uid, int) else os.geteuid())
+
+
+async def _fetch(job: Job, account: Account, tar: Path) -> tuple[str, Snapshot]:
+    """Take the source as a checked tar stream into `tar`; returns its commit (a content
+    digest for a directory) and what the daemon knows of it."""
+    platform, app, settings = job.platform, job.app, job.platform.settings
     ref: str | None = job.row["params"].get("ref") or app["branch"]
+    source: str = app["source"]
+
+    async def take(argv: list[str], account: Account, env: dict[str, str]) -> Snapshot:
+        ok = local.TAR_OK if app["source_kind"] == "path" else (0,)
+        return await capture(
+            argv,
+            account,
+            env=env,
+            copy_to=tar,
+            limits=limits(platform),
+            timeout=settings.fetch_timeout,
+            ok_codes=ok,
+        )
+
     if app["source_kind"] == "path":
-        await job.step("fetch", f"copying {app['source']}")
-        try:
-            commit = await asyncio.to_thread(local.copy_tree, Path(app["source"]), dest)
-        except (local.SourceError, OSError) as exc:
-            raise DeployFailed(f"cannot copy the source: {exc}") from None
-        return commit
-    await job.step("fetch", f"fetching {ref or 'the default branch'} from {app['source']}")
-    mirror = job.platform.paths.app_dir(job.name) / "repo.git"
-    try:
-        await asyncio.to_thread(git.sync_mirror, app["source"], mirror)
-        if ref is None:
-            ref = await asyncio.to_thread(git.default_branch, mirror)
-        commit = await asyncio.to_thread(git.resolve, mirror, ref)
-        await asyncio.to_thread(git.export, mirror, commit, dest)
-    except git.GitError as exc:
-        raise DeployFailed(f"git: {exc}") from None
+        reader = source_reader(platform, app)
+        await job.step("fetch", f"copying {source} as {reader.name}")
+        snapshot = await take(local.tar_argv(source), reader, local.env())
+        return "dir-" + snapshot.digest[:32], snapshot
+    await job.step("fetch", f"fetching {ref or 'the default branch'} from {source}")
+    if git.is_local(source):
+        repo = git.Repo.local(source, source_reader(platform, app))
+    else:
+        repo = await _mirror(platform, job.name, source, account)
+    if ref is None:
+        ref = await git.default_branch(repo)
+    commit = await git.resolve(repo, ref)
     await job.output(f"{ref} is {commit}")
-    return commit
+    snapshot = await take(git.archive_argv(repo, commit), repo.account, repo.env())
+    return commit, snapshot
 
 
-def read_manifest(source: Path, *, prefer_native: bool = False) -> Manifest:
-    procfile = source / "Procfile"
-    toml = source / "deployd.toml"
+async def _mirror(platform: Platform, app: str, url: str, account: Account) -> git.Repo:
+    """The app's mirror of a network repository, brought up to date by the app's account;
+    one that is not the account's own (made by an older deployd) or not a repository is
+    made again."""
+    settings = platform.settings
+    path = platform.paths.app_dir(app) / "repo.git"
+    repo = git.Repo.mirror(str(path), account)
+    timeout, size = settings.fetch_timeout, settings.max_source_size
+    if _owned_dir(path, account) and await git.is_repository(repo):
+        await git.fetch(repo, timeout, size)
+        return repo
+    await asyncio.to_thread(_fresh_mirror_dir, path, account)
+    await git.clone_mirror(url, str(path), account, timeout, size)
+    return repo
+
+
+def _owned_dir(path: Path, account: Account) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == account.uid
+
+
+def _fresh_mirror_dir(path: Path, account: Account) -> None:
+    shutil.rmtree(path, ignore_errors=True)  # the entry is in the daemon's directory
+    path.mkdir(mode=0o700)
+    if account.owner is not None:
+        os.chown(path, *account.owner, follow_symlinks=False)
+
+
+def read_manifest(snapshot: Snapshot, *, prefer_native: bool = False) -> Manifest:
     return parse_manifest(
-        procfile.read_text(errors="replace") if procfile.is_file() else None,
-        toml.read_text(errors="replace") if toml.is_file() else None,
-        native.detect_stack(source),
-        dockerfile=(source / "Dockerfile").is_file(),
+        snapshot.text("Procfile"),
+        snapshot.text("deployd.toml"),
+        native.detect_stack(snapshot),
+        dockerfile=snapshot.has("Dockerfile"),
         prefer_native=prefer_native,
     )
 

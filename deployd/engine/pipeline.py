@@ -19,12 +19,14 @@ from typing import Any
 from deployd import failpoints
 from deployd.build import docker as docker_build
 from deployd.build import native
+from deployd.build import artifacts
 from deployd.build.artifacts import image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
 from deployd.proxy.nginx import Live, ProxyError
+from deployd.runtime import logs
 from deployd.runtime.base import StartError
 from deployd.runtime.docker import DockerUnavailable
 from deployd.store import apps as app_store
@@ -182,7 +184,8 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
     by_name = await slots.load(platform, name)
     live_name: str | None = app["live_slot"]
     target = by_name[other(live_name) if live_name else "blue"]
-    target = await _settle(platform, name, target)
+    if target["state"] != SlotState.LIVE:  # left mid-way by a failure or a crash
+        target = await slots.rest(platform, name, target)
 
     if manifest.release:
         await job.step("release", f"running the release command: {manifest.release}")
@@ -213,7 +216,7 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
     except Unhealthy as exc:
         await slots.stop_process(platform, target, manifest.stop_timeout)
         await slots.transition(platform, name, target, SlotEvent.FAILED)
-        raise DeployFailed(f"{exc}\n{_tail(log_file)}".rstrip()) from None
+        raise DeployFailed(f"{exc}\n{await _tail(log_file)}".rstrip()) from None
     target = await slots.transition(platform, name, target, SlotEvent.PASSED)
 
     await job.step("switch", f"switching nginx to release {release_id}")
@@ -259,8 +262,10 @@ async def _release_command(
                 ["/bin/sh", "-c", command],
                 artifact,
                 {**env, **config},
-                platform.account,
+                await platform.accounts.prepare(name),
                 job.output,
+                timeout=platform.settings.build_timeout,
+                what="release command",
             )
     except (BuildError, DockerUnavailable) as exc:
         raise DeployFailed(f"the release command failed: {exc}") from None
@@ -358,25 +363,8 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
         )
 
 
-async def _settle(platform: Platform, app: str, row: Row) -> Row:
-    """Bring a slot left mid-way (by a failure or a crash) to a state that can start."""
-    settle = {
-        SlotState.STARTING: SlotEvent.FAILED,
-        SlotState.HEALTHY: SlotEvent.ABORT,
-        SlotState.DRAINING: SlotEvent.STOPPED,
-    }
-    event = settle.get(SlotState(row["state"]))
-    if event is not None:
-        await slots.stop_process(platform, row)
-        row = await slots.transition(platform, app, row, event)
-    return row
-
-
-def _tail(log_file: Path) -> str:
-    try:
-        lines = log_file.read_text(errors="replace").splitlines()[-TAIL_LINES:]
-    except FileNotFoundError:
-        return ""
+async def _tail(log_file: Path) -> str:
+    lines = await asyncio.to_thread(logs.tail, log_file, TAIL_LINES)
     return "last output:\n" + "\n".join("  " + line for line in lines) if lines else ""
 
 
@@ -398,4 +386,5 @@ async def remove_build(platform: Platform, app: str, artifact: Path, releases: l
             await asyncio.to_thread(platform.docker.untag, app, releases)
         except DockerUnavailable as exc:
             log.warning("could not remove %s's images: %s", app, exc)
+    artifacts.forget(artifact)  # first: a half-removed build must not count as built
     await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)

@@ -10,7 +10,6 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from deployd.build.sandbox import Account
 from deployd.config import Paths, Settings
 from deployd.domain.ports import parse_range
 from deployd.proxy.acme import Certbot
@@ -22,6 +21,7 @@ from deployd.runtime.systemd import SystemdRuntime
 from deployd.store.db import Row
 from deployd.vault.keyring import KeyRing
 
+from .accounts import AppAccounts
 from .events import EventBus
 from .masks import Masks
 
@@ -45,7 +45,8 @@ class Platform:
     systemd: SystemdRuntime
     systemd_host: bool
     """systemd is PID 1 here: `auto` apps run as systemd units."""
-    account: Account
+    accounts: AppAccounts
+    """Each app's Unix account (and the accounts local sources are read as)."""
     vault: KeyRing
     masks: Masks
     drains: dict[str, asyncio.Task[None]] = field(default_factory=dict)

@@ -89,6 +89,27 @@ async def transition(
     }
 
 
+_REST = {
+    SlotState.STARTING: SlotEvent.FAILED,
+    SlotState.HEALTHY: SlotEvent.ABORT,
+    SlotState.DRAINING: SlotEvent.STOPPED,
+    SlotState.CRASHED: SlotEvent.ABORT,
+}
+
+
+async def rest(platform: Platform, app: str, row: Row, timeout: float = 10.0) -> Row:
+    """Bring a slot to a state with no process (stopped, failed, empty), through the table,
+    stopping its process. A live slot is taken out of service first, so its end is never
+    mistaken for a crash. Raises StaleSlot if another actor moved it meanwhile."""
+    if row["state"] == SlotState.LIVE:
+        row = await transition(platform, app, row, SlotEvent.DRAIN)
+    event = _REST.get(SlotState(row["state"]))
+    if event is None:
+        return row
+    await stop_process(platform, row, timeout)
+    return await transition(platform, app, row, event)
+
+
 async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> None:
     """Stop the slot's process, whether the store or only its pid file knows it."""
     path = pid_file(platform, row["app"], row["name"])
@@ -107,6 +128,7 @@ async def launch(
 ) -> Handle:
     """Start `release` in the slot on the release's runtime: its env file first (this
     release's config), then the slot's launcher, which reads it."""
+    account = await platform.accounts.prepare(row["app"])
     env_file = await appconfig.write_slot_env(platform, row, release, artifact)
     runtime = platform.runtimes[release["runtime"]]
     spec = LaunchSpec(
@@ -120,6 +142,7 @@ async def launch(
         log_file=log_file(platform, row["app"], row["name"]),
         pid_file=pid_file(platform, row["app"], row["name"]),
         stop_timeout=manifest.stop_timeout,
+        user=account.owner,
         image=image_of(artifact),
         network=manifest.docker_network or platform.settings.docker_network,
         memory_bytes=manifest.memory_bytes,

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from deployd import httpcheck
@@ -26,6 +25,7 @@ from deployd.engine import slots
 from deployd.engine.building import artifact_dir
 from deployd.engine.health import Unhealthy, wait_healthy
 from deployd.engine.platform import Platform
+from deployd.runtime import logs
 from deployd.store import apps as app_store
 from deployd.store import crashes as crash_store
 from deployd.store import jobs as job_store
@@ -44,13 +44,6 @@ def _describe_exit(code: int | None) -> str:
     if code < 0:
         return f"killed by signal {-code}"
     return f"exited with status {code}"
-
-
-def _tail(path: Path) -> list[str]:
-    try:
-        return path.read_text(errors="replace").splitlines()[-TAIL_LINES:]
-    except FileNotFoundError:
-        return []
 
 
 class Supervisor:
@@ -136,7 +129,9 @@ class Supervisor:
         platform, app = self.platform, row["app"]
         release_id = row["release_id"]
         up_for = datetime.now(UTC) - row["changed_at"] if row["changed_at"] else None
-        tail = _tail(slots.log_file(platform, app, row["name"]))
+        tail = await asyncio.to_thread(
+            logs.tail, slots.log_file(platform, app, row["name"]), TAIL_LINES
+        )
         try:
             row = await slots.transition(platform, app, row, SlotEvent.CRASH)
         except slots.StaleSlot:
@@ -220,11 +215,17 @@ class Supervisor:
 
     async def _restart(self, row: Row) -> None:
         platform, app = self.platform, row["app"]
-        manifest, release = await self._manifest(row["release_id"])
-        artifact = artifact_dir(platform, app, str(release["build_key"]))
         event = SlotEvent.RESTART if row["state"] == SlotState.CRASHED else SlotEvent.START
         with contextlib.suppress(slots.StaleSlot):
             async with platform.lock(app):  # the reconciler never sees it half-started
+                now = (await slots.load(platform, app)).get(row["name"])
+                if now is None or (now["state"], now["changed_at"]) != (
+                    row["state"],
+                    row["changed_at"],
+                ):
+                    return  # deleted, or moved by a deploy while we waited for the lock
+                manifest, release = await self._manifest(row["release_id"])
+                artifact = artifact_dir(platform, app, str(release["build_key"]))
                 handle = await slots.launch(platform, row, release, manifest, artifact)
                 try:
                     row = await slots.transition(

@@ -44,6 +44,9 @@ class LaunchSpec:
     env_file: Path
     log_file: Path
     pid_file: Path
+    user: tuple[int, int] | None = None
+    """(uid, gid) of the app's account, when the app must drop to it (the daemon is
+    root); the launcher itself stays the daemon's, so the app cannot write its own log."""
     stop_timeout: float = 10.0
     image: str | None = None
     network: str = "bridge"

@@ -20,8 +20,6 @@ from collections.abc import Iterable
 
 import psutil
 
-from deployd.build.sandbox import Account
-
 from .base import Handle, LaunchSpec, StartError, write_pid_file
 
 LAUNCHER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -34,8 +32,7 @@ class ProcessRuntime:
 
     name = "process"
 
-    def __init__(self, account: Account) -> None:
-        self.account = account
+    def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self, spec: LaunchSpec) -> Handle:
@@ -43,7 +40,7 @@ class ProcessRuntime:
         it to a shell, as one argument (it is the app's own command from its own code)."""
         if spec.command is None:
             raise StartError("no web command to run (the Procfile has no `web:` line)")
-        args = ["--user", f"{self.account.uid}:{self.account.gid}"] if self.account.switch else []
+        args = ["--user", "{}:{}".format(*spec.user)] if spec.user else []
         return self.launch(spec, [*args, "--", "/bin/sh", "-c", spec.command])
 
     def launch(self, spec: LaunchSpec, args: list[str]) -> Handle:

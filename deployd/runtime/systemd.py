@@ -1,8 +1,9 @@
 """The `systemd` runtime: each slot is a generated unit, `deployd-<app>-<slot>.service`.
 
 The unit runs the slot's launcher (the process runtime's, with `--tee` so the masked output
-also reaches the journal) as the app's user, hardened (NoNewPrivileges, ProtectSystem=strict
-with the release and its log directory writable, PrivateTmp, ProtectHome), with MemoryMax
+also reaches the journal), which starts the app as the app's own account; hardened
+(NoNewPrivileges, ProtectSystem=strict with the release and its log directory writable,
+PrivateTmp, ProtectHome), with MemoryMax
 and CPUQuota from deployd.toml. systemd starts and stops it; the unit's main process is the
 slot's handle, so "is it running?" is answered as for every runtime. `Restart=no`: deployd's
 own back-off restarts crashed slots. There is no [Install] section: after a reboot the
@@ -10,14 +11,13 @@ daemon's start brings live slots back, as it does for the other runtimes.
 
 The unit does not use `EnvironmentFile=`: systemd's parser does not read the escapes of the
 env file (`\\n` in a multi-line value), and the launcher, which does, is the one reader.
-Since `User=` is the app's own, the launcher cannot keep the app from writing its log file
-directly: masking protects against leaks by accident, which is what it is for.
+The launcher keeps the daemon's user (as on every runtime) and drops to the app's account
+only for the app, so the app can neither read its env file nor write its log directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -28,7 +28,6 @@ import jinja2
 import psutil
 
 from deployd import atomic
-from deployd.build.sandbox import Account
 
 from .base import Handle, LaunchSpec, StartError, write_pid_file
 from .process import ProcessRuntime
@@ -60,14 +59,12 @@ class SystemdRuntime:
         *,
         templates: Path,
         unit_dir: Path,
-        account: Account,
         systemctl: str = "systemctl",
         python: str = sys.executable,
     ) -> None:
         self.launchers = launchers
         self.python = python
         self.unit_dir = unit_dir
-        self.account = account
         self.systemctl = systemctl
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates / "systemd")),
@@ -94,8 +91,7 @@ class SystemdRuntime:
             app=spec.app,
             slot=spec.slot,
             release=spec.release,
-            user=self.account.name,
-            group=self.account.gid,
+            user="{}:{}".format(*spec.user) if spec.user else None,
             workdir=spec.workdir,
             python=self.python,
             env_file=spec.env_file,
@@ -112,8 +108,6 @@ class SystemdRuntime:
         atomic.write(self.unit_dir / unit, self.render(spec))
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)
         spec.log_file.touch(mode=0o640)
-        if self.account.switch:  # the launcher runs as the app's user and writes the log
-            os.chown(spec.log_file, self.account.uid, self.account.gid)
         self._run("daemon-reload")
         self._run("reset-failed", unit, check=False)
         self._run("start", unit)

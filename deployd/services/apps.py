@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
-from pathlib import Path
 
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
@@ -19,14 +19,20 @@ from deployd.protocol.apps import (
     AppsSetParams,
     SlotInfo,
 )
-from deployd.protocol.errors import conflict, invalid, not_found, unavailable
+from deployd.protocol.errors import conflict, forbidden, invalid, not_found, unavailable
 from deployd.runtime.ports import is_free
+from deployd.sources import git, local
+from deployd.sources.snapshot import SourceError
 from deployd.store import apps as store
+from deployd.store import domains as domain_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
+from deployd.unix.accounts import AccountError
 
 from .core import Caller, Core
+
+log = logging.getLogger(__name__)
 
 
 def _info(core: Core, app: Row, slot_rows: list[Row], active_job: int | None) -> AppInfo:
@@ -63,21 +69,44 @@ def _check_source(params: AppsCreateParams) -> tuple[str, str]:
             rules.check_git_url(params.git)
             if params.branch is not None:
                 rules.check_ref(params.branch)
-            if params.git.startswith("file://") and not Path(params.git[7:]).exists():
-                raise DomainError(f"no repository at {params.git[7:]}")
             return "git", params.git
         assert params.path is not None
         rules.check_source_path(params.path)
-        if not Path(params.path).is_dir():
-            raise DomainError(f"{params.path} is not a directory")
         return "path", params.path
     except DomainError as exc:
         raise invalid(str(exc)) from None
 
 
+async def _check_readable(core: Core, caller: Caller, kind: str, source: str) -> int | None:
+    """A local source must be readable by the Unix user who names it (it will be read as
+    them at every deploy): returns their uid, None for a network source."""
+    if kind == "git" and not git.is_local(source):
+        return None
+    try:
+        reader = core.platform.accounts.caller(caller.peer_uid)
+        if kind == "path":
+            await local.check_readable(source, reader)
+        else:
+            await git.check_readable(source, reader)
+    except AccountError as exc:
+        raise forbidden(f"cannot read a local source for you: {exc}") from None
+    except (SourceError, git.GitError) as exc:
+        raise invalid(str(exc)) from None
+    return caller.peer_uid
+
+
 async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInfo:
     kind, source = _check_source(params)
     await _check_runtime(core, params.runtime)
+    await _check_address(core, params.name)
+    reader_uid = await _check_readable(core, caller, kind, source)
+    async with core.pool.connection() as conn:
+        if await store.get(conn, params.name) is not None:
+            raise conflict(f"app {params.name} already exists")
+    try:
+        account = await core.platform.accounts.prepare(params.name)
+    except (AccountError, OSError) as exc:
+        raise unavailable(f"cannot make the app's account: {exc}") from None
     async with core.pool.connection() as conn, conn.transaction():
         await conn.execute("LOCK TABLE slots IN EXCLUSIVE MODE")  # one port allocation at a time
         if await store.get(conn, params.name) is not None:
@@ -94,6 +123,7 @@ async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInf
             branch=params.branch,
             runtime=params.runtime,
             ports=ports,
+            source_uid=reader_uid,
         )
         slot_rows = await store.slots(conn, params.name)
     await core.bus.publish(
@@ -101,9 +131,21 @@ async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInf
         f"{caller.name} created {params.name} from {source}",
         app=params.name,
         actor=caller.name,
-        data={"source": source, "ports": ports},
+        data={"source": source, "ports": ports, "account": account.name},
     )
     return _info(core, app, slot_rows, None)
+
+
+async def _check_address(core: Core, name: str) -> None:
+    """`<name>.<base domain>` is the new app's own address: refused while another app has
+    it attached (an older deployd allowed that)."""
+    hostname = core.platform.hostname(name)
+    async with core.pool.connection() as conn:
+        attached = await domain_store.get(conn, hostname)
+    if attached is not None and attached["app"] != name:
+        raise conflict(
+            f"{hostname}, this app's address, is attached to app {attached['app']}: detach it"
+        )
 
 
 async def list_apps(core: Core, caller: Caller) -> AppsListResult:
@@ -154,6 +196,18 @@ async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
     return _info(core, *await _get(core, params.name))
 
 
+async def _rest(core: Core, row: Row) -> None:
+    """Stop a slot through the table (so its end is no crash to the supervisor), looking
+    again if the supervisor moves it meanwhile; a container may have no pid."""
+    for _ in range(5):
+        try:
+            await slots.rest(core.platform, row["app"], row)
+            break
+        except slots.StaleSlot:
+            row = (await slots.load(core.platform, row["app"]))[row["name"]]
+    await slots.stop_process(core.platform, row)
+
+
 async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteResult:
     async with core.platform.lock(params.name):
         _, slot_rows, job = await _get(core, params.name)
@@ -165,7 +219,7 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
         stopped = 0
         for row in slot_rows:
             stopped += row["pid"] is not None
-            await slots.stop_process(core.platform, row)  # a container may have no pid
+            await _rest(core, row)
         await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
         core.platform.nginx.forget(params.name)
         async with core.pool.connection() as conn:
@@ -183,6 +237,10 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
             core.platform.paths.app_logs(params.name),
         ):
             await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+        try:  # last: whatever the app left running is stopped with its account
+            await core.platform.accounts.remove(params.name)
+        except AccountError as exc:
+            log.warning("could not remove %s's account: %s", params.name, exc)
     await core.bus.publish(
         "app.deleted",
         f"{caller.name} deleted {params.name}",

@@ -126,14 +126,16 @@ async def _may_attach(core: Core, app: str, name: str, tls: bool) -> Row | None:
         if await app_store.get(conn, app) is None:
             raise not_found(f"no app named {app}")
         existing = await store.get(conn, name)
-        owners = {a["name"] for a in await app_store.list_all(conn)}
     if existing is not None and existing["app"] != app:
         raise conflict(f"{name} is attached to {existing['app']}: detach it there first")
     if existing is not None and (existing["tls"] or not tls):
         raise conflict(f"{name} is already attached to {app}")
-    base = "." + core.settings.base_domain
-    if name.endswith(base) and name.removesuffix(base) in owners - {app}:
-        raise conflict(f"{name} is the address of app {name.removesuffix(base)}")
+    owner = rules.address_owner(name, core.settings.base_domain)
+    if owner is not None and owner != app:
+        raise conflict(
+            f"{name} is under {owner}.{core.settings.base_domain}, the address of the app "
+            f"named {owner} (whether it exists yet or not)"
+        )
     return existing
 
 

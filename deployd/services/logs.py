@@ -14,29 +14,12 @@ from deployd.protocol.apps import (
     LogsReadResult,
 )
 from deployd.protocol.errors import not_found
+from deployd.runtime.logs import tail
 from deployd.store import apps as app_store
 
 from .core import Caller, Core
 
 POLL_SECONDS = 0.2
-TAIL_CHUNK = 64 * 1024
-
-
-def tail(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines, reading only the end of a large file."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            data = b""
-            offset = size
-            while offset > 0 and data.count(b"\n") <= lines:
-                offset = max(0, offset - TAIL_CHUNK)
-                fh.seek(offset)
-                data = fh.read(size - offset)
-    except FileNotFoundError:
-        return []
-    return data.decode(errors="replace").splitlines()[-lines:]
 
 
 async def _live_slot(core: Core, app: str) -> str:

@@ -1,90 +1,145 @@
-"""Fetch a ref from a git repository into a clean directory, without a shell.
+"""git sources: resolve a ref, and export a commit as a tar stream, as the right account.
 
-Each app keeps a bare mirror under its data dir; a deploy fetches into it, resolves the
-ref to a commit and exports that commit's tree with `git archive` (no .git in the build).
+Two kinds of repository, two accounts:
+- `file://` URLs are the deployer's own repositories on this host: every git command runs
+  as the Unix user who chose the source, directly on their repository (no copy), so nobody
+  deploys a repository they could not read themselves.
+- Network URLs are fetched into a bare mirror owned by the app's account, and every git
+  command on that mirror runs as that account: the root daemon never runs git in a
+  directory an app or a deployer controls.
 Every user value is validated by `deployd.domain.apps` first and follows `--` or
 `--end-of-options`, so it can never be read as an option.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import shutil
-import subprocess
-import tarfile
-from pathlib import Path
+import signal
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from deployd.domain.apps import SHA
+from deployd.domain.text import escape
+from deployd.unix.accounts import Account
+from deployd.unix.children import BASE_PATH, ChildError, Finished, run
 
 
 class GitError(RuntimeError):
     pass
 
 
-def _git(*args: str, timeout: float = 300) -> bytes:
-    git = shutil.which("git")
-    if git is None:
-        raise GitError("git is not installed on this host")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/"),
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
-        "LC_ALL": "C",
-    }
+@dataclass(frozen=True, slots=True)
+class Repo:
+    """Where git looks (`-C` a deployer's repository, or `--git-dir` a mirror) and as whom."""
+
+    location: tuple[str, ...]
+    account: Account
+    ceiling: str | None = None
+
+    @classmethod
+    def local(cls, url: str, account: Account) -> Repo:
+        path = url.removeprefix("file://")
+        return cls(("-C", path), account, ceiling=str(PurePosixPath(path).parent))
+
+    @classmethod
+    def mirror(cls, path: str, account: Account) -> Repo:
+        return cls(("--git-dir", path), account)
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "PATH": BASE_PATH,
+            "HOME": self.account.home,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+            "LC_ALL": "C",
+        }
+        if self.ceiling is not None:  # the path itself, never a repository above it
+            env["GIT_CEILING_DIRECTORIES"] = self.ceiling
+        return env
+
+    def argv(self, *args: str) -> list[str]:
+        return ["git", *self.location, *args]
+
+    async def git(self, *args: str, timeout: float = 300, max_file: int | None = None) -> Finished:
+        """Run git; `max_file` caps every file it writes (a fetched pack, say)."""
+        argv = self.argv(*args)
+        if max_file is not None:
+            argv = ["prlimit", f"--fsize={max_file}", "--", *argv]
+        try:
+            done = await run(argv, self.account, env=self.env(), timeout=timeout)
+        except ChildError as exc:
+            raise GitError(str(exc)) from None
+        if done.code == -signal.SIGXFSZ or (max_file and b"index-pack failed" in done.stderr):
+            raise GitError(
+                f"the repository is larger than {max_file} bytes (DEPLOYD_MAX_SOURCE_SIZE)"
+            )
+        if done.code != 0:
+            raise GitError(escape(done.last_error_line(), 200))
+        return done
+
+
+def is_local(url: str) -> bool:
+    return url.startswith("file://")
+
+
+async def check_readable(url: str, account: Account) -> None:
+    """GitError unless `account` can read the repository at a `file://` URL (the same words
+    whether it is missing or forbidden)."""
     try:
-        result = subprocess.run(
-            [git, *args], capture_output=True, timeout=timeout, env=env, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise GitError(f"git {args[0]} took longer than {timeout:.0f}s") from None
-    if result.returncode != 0:
-        lines = result.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(lines[-1] if lines else f"git {args[0]} failed")
-    return result.stdout
+        await Repo.local(url, account).git("rev-parse", "--git-dir", timeout=30)
+    except GitError:
+        raise GitError(
+            f"{account.name} cannot read a git repository at {url.removeprefix('file://')} "
+            "(there is none, or they may not read it)"
+        ) from None
 
 
-def sync_mirror(url: str, mirror: Path) -> None:
-    if (mirror / "HEAD").exists():
-        _git("--git-dir", str(mirror), "fetch", "--prune", "--quiet", "--", "origin")
-        return
-    mirror.parent.mkdir(parents=True, exist_ok=True)
-    tmp = mirror.with_name(mirror.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    _git("clone", "--mirror", "--quiet", "--", url, str(tmp))
-    tmp.rename(mirror)
+async def is_repository(repo: Repo) -> bool:
+    try:
+        await repo.git("rev-parse", "--git-dir", timeout=30)
+    except GitError:
+        return False
+    return True
 
 
-def resolve(mirror: Path, ref: str) -> str:
+async def fetch(repo: Repo, timeout: float, max_bytes: int) -> None:
+    """Bring a mirror up to date with its origin."""
+    await repo.git(
+        "fetch", "--prune", "--quiet", "--", "origin", timeout=timeout, max_file=max_bytes
+    )
+
+
+async def clone_mirror(
+    url: str, path: str, account: Account, timeout: float, max_bytes: int
+) -> None:
+    """Clone `url` into `path`, an empty directory `account` owns."""
+    await Repo((), account).git(
+        "clone", "--mirror", "--quiet", "--", url, path, timeout=timeout, max_file=max_bytes
+    )
+
+
+async def resolve(repo: Repo, ref: str) -> str:
     """The commit a branch, tag or (abbreviated) sha names."""
     candidates = [f"refs/heads/{ref}", f"refs/tags/{ref}"]
     if SHA.fullmatch(ref):
         candidates.append(ref)
     for candidate in candidates:
         try:
-            out = _git(
-                "--git-dir",
-                str(mirror),
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "--end-of-options",
-                f"{candidate}^{{commit}}",
+            done = await repo.git(
+                "rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"
             )
         except GitError:
             continue
-        return out.decode().strip()
+        return done.stdout.decode().strip()
     raise GitError(f"no branch, tag or commit named {ref!r} in the repository")
 
 
-def default_branch(mirror: Path) -> str:
-    out = _git("--git-dir", str(mirror), "symbolic-ref", "--short", "HEAD")
-    return out.decode().strip()
+async def default_branch(repo: Repo) -> str:
+    done = await repo.git("symbolic-ref", "--short", "HEAD")
+    return done.stdout.decode().strip()
 
 
-def export(mirror: Path, commit: str, dest: Path) -> None:
-    archive = _git("--git-dir", str(mirror), "archive", "--format=tar", commit)
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
+def archive_argv(repo: Repo, commit: str) -> list[str]:
+    """`git archive` of a resolved commit (40 hex digits, never a user's text)."""
+    if not SHA.fullmatch(commit):
+        raise GitError(f"not a commit: {commit!r}")
+    return repo.argv("archive", "--format=tar", commit)

@@ -10,7 +10,8 @@ from .db import Row
 
 Conn = AsyncConnection[Row]
 
-_APP = "name, source_kind, source, branch, runtime, live_slot, created_at, env_version"
+_APP = """name, source_kind, source, branch, runtime, live_slot, created_at, env_version,
+          source_uid"""
 _SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, restarts,
            next_restart_at, last_exit, health_failures, runtime"""
 
@@ -35,11 +36,12 @@ async def insert(
     branch: str | None,
     runtime: str,
     ports: list[int],
+    source_uid: int | None,
 ) -> Row:
     cursor = await conn.execute(
-        f"""INSERT INTO apps (name, source_kind, source, branch, runtime)
-            VALUES (%s, %s, %s, %s, %s) RETURNING {_APP}""",
-        (name, source_kind, source, branch, runtime),
+        f"""INSERT INTO apps (name, source_kind, source, branch, runtime, source_uid)
+            VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_APP}""",
+        (name, source_kind, source, branch, runtime, source_uid),
     )
     row = await cursor.fetchone()
     assert row is not None

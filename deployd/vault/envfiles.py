@@ -1,4 +1,6 @@
-"""Writing a slot's env file: atomically, mode 0600, owned by the account the app runs as."""
+"""Writing a slot's env file: atomically, mode 0600, the daemon's own (the slot's launcher,
+which runs as the daemon's user, is its one reader: no app can read another's, or its
+own, config from the file)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,5 @@ def write_env_file(
     config: Mapping[str, str],
     *,
     header: str,
-    owner: tuple[int, int] | None,
 ) -> None:
-    atomic.write(path, render(platform, config, header), mode=0o600, owner=owner)
+    atomic.write(path, render(platform, config, header), mode=0o600)

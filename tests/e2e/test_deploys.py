@@ -255,13 +255,13 @@ def test_delete_stops_everything_and_removes_the_site(
     [
         (["apps", "create", "Bad_Name", "--path", "/tmp"], 2, "name"),
         (["apps", "create", "x", "--git", "ext::sh -c id"], 2, "invalid git URL"),
-        (["apps", "create", "x", "--git", "file:///no/such/repo.git"], 2, "no repository"),
+        (["apps", "create", "x", "--git", "file:///no/such/repo.git"], 2, "cannot read a git"),
         (
             ["apps", "create", "x", "--git", "file:///tmp", "--branch", "-delete"],
             2,
             "invalid git ref",
         ),
-        (["apps", "create", "x", "--path", "relative/dir"], 2, "is not a directory"),
+        (["apps", "create", "x", "--path", "relative/dir"], 2, "cannot read the directory"),
         (["apps", "create", "x", "--path", "/tmp", "--git", "file:///tmp"], 2, "exactly one"),
         (["apps", "create", "x", "--path", "/tmp", "--runtime", "podman"], 2, "runtime"),
         (["deploy", "no-such-app"], 1, "no app named no-such-app"),

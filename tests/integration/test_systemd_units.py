@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from deployd.build.sandbox import Account
 from deployd.runtime.base import LaunchSpec
 from deployd.runtime.process import ProcessRuntime
 from deployd.runtime.systemd import SystemdRuntime, systemd_arg
@@ -25,15 +24,13 @@ from tests.support.waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 ANALYZE = shutil.which("systemd-analyze")
-NOBODY = Account(uid=65534, gid=65534, name="nobody", switch=True)
 
 
 def runtime(unit_dir: Path, python: str = "/usr/bin/python3") -> SystemdRuntime:
     return SystemdRuntime(
-        ProcessRuntime(NOBODY),
+        ProcessRuntime(),
         templates=ROOT / "templates",
         unit_dir=unit_dir,
-        account=NOBODY,
         python=python,
     )
 
@@ -50,6 +47,7 @@ def spec(**changes: object) -> LaunchSpec:
         log_file=Path("/var/log/deployd/apps/shop/green.log"),
         pid_file=Path("/var/lib/deployd/apps/shop/green.pid"),
         stop_timeout=15,
+        user=(65534, 65534),
         memory_bytes=512 * 1024 * 1024,
         cpus=0.5,
     )
@@ -145,10 +143,9 @@ def test_the_daemon_feeds_the_watchdog(fresh_db: str, tmp_path: Path) -> None:
 
 def test_forgetting_an_app_leaves_units_of_apps_with_longer_names(tmp_path: Path) -> None:
     systemd = SystemdRuntime(
-        ProcessRuntime(NOBODY),
+        ProcessRuntime(),
         templates=ROOT / "templates",
         unit_dir=tmp_path,
-        account=NOBODY,
         systemctl="true",
     )
     for unit in ("deployd-shop-blue", "deployd-shop-green", "deployd-shop-api-blue"):

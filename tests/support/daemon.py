@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 import psutil
 
 from deployctl.client import Client
+from deployd.domain import accounts
+from deployd.unix import accounts as unix_accounts
 
 from .waiting import wait_for
 
@@ -40,15 +43,30 @@ def _port_window() -> str:
 
 def kill_leftovers(root: Path) -> None:
     """Stop what a daemon under `root` left running on purpose (production semantics: apps
-    and nginx outlive the daemon): every process whose working directory is below root."""
+    and nginx outlive the daemon): every process whose working directory is below root;
+    then remove the Unix accounts it made for its apps (and its nginx)."""
     for proc in psutil.process_iter(["pid", "cwd"]):
         cwd = proc.info.get("cwd")
         if cwd and (cwd == str(root) or cwd.startswith(str(root) + "/")):
             with contextlib.suppress(psutil.Error):
                 proc.kill()
     pid_file = root / "nginx" / "nginx.pid"
-    with contextlib.suppress(OSError, ValueError):
-        os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        master = psutil.Process(int(pid_file.read_text().strip()))
+        master.terminate()
+        master.wait(10)  # before its workers' account goes: it would start new workers
+    remove_accounts(root)
+
+
+def remove_accounts(root: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    prefix = accounts.prefix_for(str(root.absolute()))
+    for entry in pwd.getpwall():
+        name = entry.pw_name
+        if name.startswith(prefix) or name == accounts.nginx_account(prefix):
+            with contextlib.suppress(Exception):
+                unix_accounts.remove(name)
 
 
 def world_readable_tempdir(prefix: str) -> Path:
