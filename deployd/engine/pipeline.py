@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from deployd import failpoints
+from deployd.build import artifacts, native
 from deployd.build import docker as docker_build
-from deployd.build import native
-from deployd.build import artifacts
 from deployd.build.artifacts import image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain.manifest import Manifest
