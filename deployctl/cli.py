@@ -6,6 +6,7 @@ params the daemon found invalid), 3 the daemon is unreachable.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -48,21 +49,49 @@ def global_options(
             "./.deployd/deployd.sock).",
         ),
     ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            metavar="FILE",
+            help="Act as the user of the API token in FILE ('-': read it from standard "
+            "input). Or set DEPLOYD_TOKEN. Never on the command line: `ps` shows it.",
+        ),
+    ] = None,
     token: Annotated[
         str | None,
-        typer.Option(
-            "--token",
-            envvar="DEPLOYD_TOKEN",
-            show_envvar=True,
-            help="Act as this API token's user.",
-        ),
+        typer.Option("--token", hidden=True, help="Refused: use --token-file or DEPLOYD_TOKEN."),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
+    if token is not None:
+        raise typer.BadParameter(
+            "a token on the command line is visible to every user of this host (ps, shell "
+            "history): put it in a file (--token-file FILE, or - for standard input) or in "
+            "DEPLOYD_TOKEN",
+            param_hint="--token",
+        )
     STATE.socket = socket
-    STATE.token = token
+    STATE.token = _read_token(token_file) if token_file else os.environ.get("DEPLOYD_TOKEN")
+
+
+def _read_token(path: Path) -> str:
+    """The first line of FILE (or of standard input for '-'); a token is short."""
+    try:
+        if str(path) == "-":
+            line = sys.stdin.readline(4096)
+        else:
+            with path.open(encoding="utf-8") as fh:
+                line = fh.readline(4096)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(
+            f"cannot read the token: {exc}", param_hint="--token-file"
+        ) from None
+    if not line.strip():
+        raise typer.BadParameter("the token file is empty", param_hint="--token-file")
+    return line.strip()
 
 
 app.command()(system.status)
@@ -82,7 +111,7 @@ app.add_typer(domains.app, name="domains")
 def _report(kind: str, message: str, code: int) -> None:
     if STATE.json:
         render.emit_json({"error": {"kind": kind, "message": message}})
-    print(f"deployctl: {message}", file=sys.stderr)
+    print(f"deployctl: {render.terminal_safe(message)}", file=sys.stderr)
     sys.exit(code)
 
 

@@ -1,13 +1,17 @@
 """Everything a person sees. Services return data; this turns it into tables and lines.
 
 Values that come from users (names, targets, messages) are printed as `Text`, never as
-markup, so a crafted name cannot restyle the terminal. rich is imported on first use:
-`--json` output and scripts never pay for it.
+markup, so a crafted name cannot restyle the terminal; and every control character in
+them but newline and tab is shown escaped (`\x1b`), never sent: an app's output cannot
+clear the operator's screen, move the cursor over earlier lines or write the clipboard
+(OSC 52). `--json` carries the raw text. rich is imported on first use: `--json` output and
+scripts never pay for it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -35,10 +39,18 @@ def err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(value: str) -> str:
+    """`value` with its control characters (all but newline and tab) escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+
+
 def text(value: object, style: str = "") -> Text:
     from rich.text import Text
 
-    return Text("" if value is None else str(value), style=style)
+    return Text("" if value is None else terminal_safe(str(value)), style=style)
 
 
 def emit_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import secrets
@@ -17,6 +18,7 @@ from deployd.daemon import Daemon, StartupError, configure_logging, database_con
 from deployd.lifecycle import AlreadyRunning
 from deployd.store.cluster import ClusterError, PrivateCluster
 from deployd.store.migrate import MigrationError
+from deployd.vault.audit_seal import AuditSeal, AuditSealError
 
 app = typer.Typer(
     help="deployd: a self-hosted deployment platform for one Linux server.",
@@ -29,7 +31,7 @@ app.add_typer(admin_app, name="admin")
 keys_app = typer.Typer(help="The vault's key, which encrypts every secret.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
-EXPECTED = (AlreadyRunning, ClusterError, MigrationError, StartupError, OSError)
+EXPECTED = (AlreadyRunning, AuditSealError, ClusterError, MigrationError, StartupError, OSError)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -96,8 +98,45 @@ def dev(
 ) -> None:
     """Run everything unprivileged in one directory: private PostgreSQL and nginx, the daemon
     and its socket; on first start, deploy the bundled example app."""
-    settings = load_settings(root=root.absolute(), http_port=http_port, https_port=https_port)
+    try:
+        where = dev_root(root.absolute())
+    except OSError as exc:
+        raise _fail(f"cannot prepare {root}: {exc}") from None
+    settings = load_settings(root=where, http_port=http_port, https_port=https_port)
     _run(settings, "dev", example)
+
+
+DEV_HOMES = Path("/var/lib/deployd-dev")
+
+
+def dev_root(root: Path) -> Path:
+    """Where a dev instance keeps its state: `root` itself, unless the daemon is root and a
+    directory above `root` cannot be crossed by other accounts (a clone under /root): the
+    apps' own accounts, nginx's and PostgreSQL's could not reach their files there, so the
+    state goes to /var/lib/deployd-dev/<hash> and `root` becomes a link to it."""
+    if os.geteuid() != 0:
+        return root
+    if root.is_symlink():
+        return root.resolve()
+    blocked = next((d for d in root.parents if not d.stat().st_mode & 0o001), None)
+    if blocked is None:
+        return root
+    home = DEV_HOMES / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    DEV_HOMES.mkdir(mode=0o755, exist_ok=True)
+    home.mkdir(mode=0o755, exist_ok=True)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    if root.exists():
+        raise OSError(
+            f"{root} exists, but the apps' accounts cannot reach it ({blocked} cannot be "
+            "crossed by other users): move it away, or choose a --root they can reach"
+        )
+    root.symlink_to(home)
+    typer.echo(
+        f"{root} -> {home}: the apps' own accounts cannot cross {blocked}, so this "
+        "instance keeps its state there"
+    )
+    return home
 
 
 def _conninfo(settings: Settings) -> tuple[str, PrivateCluster | None]:
@@ -154,12 +193,14 @@ def admin_create(
     import bcrypt
     import psycopg
 
+    from deployd.engine import auditing
     from deployd.protocol.common import USER_NAME_PATTERN
-    from deployd.store import audit, users
+    from deployd.store import users
 
     if not re.fullmatch(USER_NAME_PATTERN, name):
         raise _fail(f"invalid user name {name!r}: use lowercase letters, digits, - and _")
     settings = load_settings(root=root.absolute() if root else None)
+    seal = _audit_seal(settings)
     password = secrets.token_urlsafe(18)
     digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(12)).decode()
 
@@ -167,6 +208,7 @@ def admin_create(
         from deployd.store import migrate as runner
 
         await runner.migrate(conn, resource_dir("migrations"))
+        await auditing.open_log(conn, seal)
         async with conn.transaction():
             if await users.get(conn, name) is not None:
                 await users.set_password(conn, name, digest)
@@ -177,8 +219,9 @@ def admin_create(
                     conn, name=name, role="admin", password_hash=digest, unix_user=None
                 )
                 outcome = "created"
-            await audit.append(
+            row = await auditing.append(
                 conn,
+                seal,
                 actor="deployd admin",
                 peer_uid=os.getuid(),
                 method="admin.create",
@@ -186,6 +229,7 @@ def admin_create(
                 outcome="ok",
                 detail=outcome,
             )
+        await auditing.anchor(conn, seal, row)
         return outcome
 
     try:
@@ -203,26 +247,27 @@ def keys_rotate(
     runs: it follows the key file, and apps keep running untouched."""
     import psycopg
 
-    from deployd.engine import keys
-    from deployd.store import audit
+    from deployd.engine import auditing, keys
     from deployd.vault.keyring import KeyRing, VaultKeyError
 
     settings = load_settings(root=root.absolute() if root else None)
     keyring = KeyRing(settings.key_file)
+    seal = _audit_seal(settings)
 
     async def action(conn):  # type: ignore[no-untyped-def]
         await keys.open_vault(conn, keyring)
+        await auditing.open_log(conn, seal)
         count = await keys.rotate(conn, keyring)
-        async with conn.transaction():
-            await audit.append(
-                conn,
-                actor="deployd keys",
-                peer_uid=os.getuid(),
-                method="keys.rotate",
-                target=None,
-                outcome="ok",
-                detail=f"{count} values re-encrypted",
-            )
+        await auditing.append(
+            conn,
+            seal,
+            actor="deployd keys",
+            peer_uid=os.getuid(),
+            method="keys.rotate",
+            target=None,
+            outcome="ok",
+            detail=f"{count} values re-encrypted",
+        )
         return count
 
     try:
@@ -230,6 +275,10 @@ def keys_rotate(
     except (*EXPECTED, VaultKeyError, psycopg.Error) as exc:
         raise _fail(str(exc).strip()) from None
     typer.echo(f"rotated the vault key in {keyring.path}: {count} values re-encrypted")
+
+
+def _audit_seal(settings: Settings) -> AuditSeal:
+    return AuditSeal(settings.audit_key_file, settings.audit_anchor_file)
 
 
 def main() -> None:

@@ -162,6 +162,15 @@ class Settings(BaseSettings):
     def key_file(self) -> Path:
         return self.secret_key_file or self.paths.config_dir / "secret.key"
 
+    @property
+    def audit_key_file(self) -> Path:
+        """Beside the vault's key (and backed up with it)."""
+        return self.key_file.with_name("audit.key")
+
+    @property
+    def audit_anchor_file(self) -> Path:
+        return self.paths.data_dir / "audit.anchor"
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment over the config file, then explicit overrides (CLI)."""

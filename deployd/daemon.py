@@ -25,7 +25,7 @@ from deployd import __version__
 from deployd.config import Settings, resource_dir
 from deployd.domain.accounts import prefix_for
 from deployd.domain.ports import ephemeral_overlap
-from deployd.engine import appconfig, keys, maintenance, restore, sites
+from deployd.engine import appconfig, auditing, keys, maintenance, restore, sites
 from deployd.engine.accounts import AppAccounts
 from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
@@ -50,6 +50,7 @@ from deployd.store import migrate
 from deployd.store.cluster import PrivateCluster
 from deployd.store.db import make_pool
 from deployd.unix.accounts import Account, myself
+from deployd.vault.audit_seal import AuditSeal, AuditSealError
 from deployd.vault.keyring import KeyRing, VaultKeyError
 
 log = logging.getLogger("deployd")
@@ -134,11 +135,14 @@ class Daemon:
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             keyring = KeyRing(self.settings.key_file)
+            seal = AuditSeal(self.settings.audit_key_file, self.settings.audit_anchor_file)
             try:
                 async with pool.connection() as conn:
                     if await keys.open_vault(conn, keyring):
                         self.announce(f"created the vault key {keyring.path} (back it up)")
-            except VaultKeyError as exc:
+                    if await auditing.open_log(conn, seal):
+                        self.announce(f"created the audit key {seal.key_file} (back it up)")
+            except (VaultKeyError, AuditSealError) as exc:
                 raise StartupError(str(exc)) from None
             masks = Masks()
             _mask_own_logs(masks)
@@ -154,6 +158,7 @@ class Daemon:
                 migrations=migrate.load(migrations_dir),
                 platform=platform,
                 jobs=JobRunner(platform),
+                audit_seal=seal,
             )
             password = await users.ensure_bootstrap_admin(core, with_password=self.mode == "dev")
             self.example = self.example and password is not None  # first start only

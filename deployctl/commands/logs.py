@@ -33,7 +33,7 @@ def logs(
         if json:
             render.emit_json(result)
         else:
-            sys.stdout.write("".join(line + "\n" for line in result.lines))
+            sys.stdout.write("".join(render.terminal_safe(line) + "\n" for line in result.lines))
         return
     try:
         with state.connect(timeout=None) as client:
@@ -43,6 +43,6 @@ def logs(
                 if json:
                     print(line.model_dump_json(), flush=True)
                 else:
-                    print(f"{line.slot}| {line.line}", flush=True)
+                    print(f"{line.slot}| {render.terminal_safe(line.line)}", flush=True)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

@@ -35,6 +35,7 @@ async def unpack(tar: Path, dest: Path, account: Account, max_file: int, timeout
         "--file=-",
         "--no-same-owner",
         "--delay-directory-restore",
+        "--touch",
         f"--directory={dest}",
     ]
     with tar.open("rb") as stream:

@@ -18,10 +18,52 @@ from datetime import datetime, timedelta
 import idna
 
 from .errors import DomainError
+from .text import excerpt
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 MAX_LENGTH = 253
 _CONFUSABLE_SCRIPTS = {"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"}
+LATIN_LOOKALIKES = frozenset(
+    "\u0430"  # cyrillic small letter a
+    "\u0441"  # cyrillic small letter es
+    "\u0501"  # cyrillic small letter komi de
+    "\u0435"  # cyrillic small letter ie
+    "\u04bb"  # cyrillic small letter shha
+    "\u0456"  # cyrillic small letter byelorussian-ukrainian i
+    "\u0458"  # cyrillic small letter je
+    "\u04cf"  # cyrillic small letter palochka
+    "\u043e"  # cyrillic small letter o
+    "\u0440"  # cyrillic small letter er
+    "\u051b"  # cyrillic small letter qa
+    "\u0455"  # cyrillic small letter dze
+    "\u051d"  # cyrillic small letter we
+    "\u0445"  # cyrillic small letter ha
+    "\u0443"  # cyrillic small letter u
+    "\u044a"  # cyrillic small letter hard sign
+    "\u044c"  # cyrillic small letter soft sign
+    "\u04bd"  # cyrillic small letter abkhasian che
+    "\u043f"  # cyrillic small letter pe
+    "\u0433"  # cyrillic small letter ghe
+    "\u0475"  # cyrillic small letter izhitsa
+    "\u0461"  # cyrillic small letter omega
+    "\u043a"  # cyrillic small letter ka
+    "\u043c"  # cyrillic small letter em
+    "\u0442"  # cyrillic small letter te
+    "\u0432"  # cyrillic small letter ve
+    "\u03b1"  # greek small letter alpha
+    "\u03b5"  # greek small letter epsilon
+    "\u03b9"  # greek small letter iota
+    "\u03ba"  # greek small letter kappa
+    "\u03bd"  # greek small letter nu
+    "\u03bf"  # greek small letter omicron
+    "\u03c1"  # greek small letter rho
+    "\u03c4"  # greek small letter tau
+    "\u03c5"  # greek small letter upsilon
+    "\u03c7"  # greek small letter chi
+)
+"""Cyrillic and Greek letters that look like Latin ones: a label made of nothing else
+(`\u0441\u043e\u0441\u043e`, that is "coco" in Cyrillic) imitates a Latin name, as
+browsers' spoof checks also judge."""
 
 RENEW_BEFORE = timedelta(days=30)
 RETRY_AFTER = (timedelta(hours=6), timedelta(hours=12), timedelta(hours=24))
@@ -52,13 +94,6 @@ def normalize(name: str) -> str:
             f"invalid domain {shown!r}: wildcard domains need DNS validation, which deployd "
             "does not do; attach each name"
         )
-    for label in text.split("."):
-        scripts = _scripts(label)
-        if "LATIN" in scripts and scripts & _CONFUSABLE_SCRIPTS:
-            raise DomainError(
-                f"invalid domain {shown!r}: the label {label!r} mixes Latin letters with "
-                f"{', '.join(sorted(scripts & _CONFUSABLE_SCRIPTS)).lower()} look-alikes"
-            )
     try:
         ascii_name = idna.encode(text, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
@@ -77,7 +112,30 @@ def normalize(name: str) -> str:
             )
     if labels[-1].isdigit():
         raise DomainError(f"invalid domain {shown!r}: an IP address is not a domain")
+    for label in labels:  # as people will read it, whichever form was typed (xn--…)
+        try:
+            readable = idna.decode(label) if label.startswith("xn--") else label
+        except (idna.IDNAError, UnicodeError):
+            raise DomainError(
+                f"invalid domain {shown!r}: {excerpt(label)} is no valid IDN label"
+            ) from None
+        _check_lookalikes(shown, readable)
     return ascii_name
+
+
+def _check_lookalikes(shown: str, label: str) -> None:
+    scripts = _scripts(label)
+    if "LATIN" in scripts and scripts & _CONFUSABLE_SCRIPTS:
+        raise DomainError(
+            f"invalid domain {shown!r}: the label {excerpt(label)} mixes Latin letters "
+            f"with {', '.join(sorted(scripts & _CONFUSABLE_SCRIPTS)).lower()} look-alikes"
+        )
+    letters = {c for c in label if c.isalpha()}
+    if letters and letters <= LATIN_LOOKALIKES:
+        raise DomainError(
+            f"invalid domain {shown!r}: the label {excerpt(label)} is written only with "
+            "letters that look like Latin ones: it would pass for a Latin name"
+        )
 
 
 def address_owner(name: str, base_domain: str) -> str | None:

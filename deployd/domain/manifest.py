@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import DomainError
+from .text import escape, excerpt
 
 PROCESS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MEMORY = re.compile(r"^([1-9][0-9]{0,6})([kmg])?$", re.IGNORECASE)
@@ -83,13 +84,22 @@ def parse_procfile(text: str, *, web_required: bool = True) -> dict[str, str]:
         name, sep, command = line.partition(":")
         name, command = name.strip(), command.strip()
         if not sep or not PROCESS_NAME.fullmatch(name) or not command:
-            raise DomainError(f"Procfile line {number}: expected `name: command`, got {raw!r}")
+            raise DomainError(
+                f"Procfile line {number}: expected `name: command`, got {excerpt(raw)}"
+            )
         if name in processes:
-            raise DomainError(f"Procfile line {number}: {name!r} is defined twice")
+            raise DomainError(f"Procfile line {number}: {excerpt(name)} is defined twice")
         processes[name] = command
     if web_required and "web" not in processes:
         raise DomainError("the Procfile has no `web:` process (the command that serves $PORT)")
     return processes
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise DomainError(f"deployd.toml: {name} must be a table ([{name}] with its settings)")
+    return table
 
 
 def _number(table: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
@@ -125,10 +135,13 @@ def parse_manifest(
     try:
         data = tomllib.loads(toml_text) if toml_text is not None else {}
     except tomllib.TOMLDecodeError as exc:
-        raise DomainError(f"deployd.toml: {exc}") from None
+        raise DomainError(f"deployd.toml: {escape(str(exc), 200)}") from None
+    except RecursionError:
+        raise DomainError("deployd.toml: nested too deeply") from None
     unknown = set(data) - {"builder", "build", "health", "deploy", "docker", "resources"}
     if unknown:
-        raise DomainError(f"deployd.toml: unknown settings {sorted(unknown)}")
+        shown = ", ".join(excerpt(name, 40) for name in sorted(unknown)[:5])
+        raise DomainError(f"deployd.toml: unknown settings {shown}")
     builder = data.get("builder", "docker" if dockerfile and not prefer_native else "native")
     if builder not in ("native", "docker"):
         raise DomainError('deployd.toml: builder must be "native" or "docker"')
@@ -137,11 +150,9 @@ def parse_manifest(
     if procfile is None and builder == "native":
         raise DomainError("no Procfile in the repository: add one with a `web:` line")
     processes = parse_procfile(procfile or "", web_required=builder == "native")
-    build = data.get("build", {})
-    health = data.get("health", {})
-    deploy = data.get("deploy", {})
-    docker = data.get("docker", {})
-    resources = data.get("resources", {})
+    build, health, deploy, docker, resources = (
+        _table(data, name) for name in ("build", "health", "deploy", "docker", "resources")
+    )
     command = build.get("command")
     if command is not None and (not isinstance(command, str) or not command.strip()):
         raise DomainError("deployd.toml: build.command must be a non-empty string")

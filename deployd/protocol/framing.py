@@ -55,6 +55,8 @@ def decode_request(line: bytes) -> Request:
         message = json.loads(line)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(ErrorKind.PARSE, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(ErrorKind.PARSE, "not valid JSON: nested too deeply") from None
     if isinstance(message, list):
         raise BadRequest(ErrorKind.INVALID_REQUEST, "batch requests are not supported")
     if not isinstance(message, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -22,6 +23,8 @@ import jinja2
 import psutil
 
 from deployd import atomic, failpoints, httpcheck
+
+log = logging.getLogger(__name__)
 
 SYSTEM_PID_FILE = Path("/run/nginx.pid")
 RELOAD_TIMEOUT = 10.0
@@ -46,6 +49,9 @@ class Site:
     hsts_names: tuple[str, ...] = ()
     max_body_size: str = "50m"
     trusted_proxies: tuple[str, ...] = ()
+
+
+BUCKET = "server_names_hash_bucket_size"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +220,9 @@ class Nginx:
         """Not `deployd-*.conf`: the reconciler owns those, one per app."""
         return self.sites_dir / "deployd_baseline.conf"
 
-    def render_baseline(self, baseline: Baseline) -> str:
+    def render_baseline(self, baseline: Baseline, long_names: bool = True) -> str:
         return self.env.get_template("nginx/baseline.conf.j2").render(
+            long_names=long_names,
             private=self.prefix is not None,
             listen=self.listen,
             https_listen=self.https_listen,
@@ -238,9 +245,19 @@ class Nginx:
         self._write(self.baseline_path, content)
         try:
             self._check()
-        except ProxyError:
-            self._write(self.baseline_path, previous)
-            raise
+        except ProxyError as exc:
+            if BUCKET not in str(exc):
+                self._write(self.baseline_path, previous)
+                raise
+            # the host's nginx.conf sets the bucket size itself: it decides how long a
+            # name may be (names too long for it are refused by `nginx -t` at attach)
+            log.warning("nginx.conf sets %s itself; keeping its value", BUCKET)
+            self._write(self.baseline_path, self.render_baseline(baseline, long_names=False))
+            try:
+                self._check()
+            except ProxyError:
+                self._write(self.baseline_path, previous)
+                raise
         if self.prefix is None or self._pid() is not None:
             self._reload()
         return True

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import aclosing
 from datetime import UTC, datetime
 
-from deployd.domain.audit_chain import ChainVerifier
 from deployd.domain.durations import parse_duration
+from deployd.engine import auditing
 from deployd.protocol.audit import AuditEntry, AuditListParams, AuditListResult, AuditVerifyResult
 from deployd.store import audit as store
 
@@ -23,8 +22,9 @@ async def record(
     detail: str | None = None,
 ) -> None:
     async with core.pool.connection() as conn:
-        await store.append(
+        await auditing.append(
             conn,
+            core.audit_seal,
             actor=caller.name,
             peer_uid=caller.peer_uid,
             method=method,
@@ -42,15 +42,8 @@ async def list_entries(core: Core, caller: Caller, params: AuditListParams) -> A
 
 
 async def verify(core: Core, caller: Caller) -> AuditVerifyResult:
-    async with core.pool.connection() as conn, conn.transaction():
-        await store.freeze_snapshot(conn)  # the head and the rows must be read as of one instant
-        head = await store.head(conn)
-        verifier = ChainVerifier()
-        async with aclosing(store.chain(conn)) as rows:
-            async for row in rows:
-                if not verifier.feed(row):
-                    break
-    verdict = verifier.finish(head)
+    async with core.pool.connection() as conn:
+        verdict = await auditing.verify(conn, core.audit_seal)
     return AuditVerifyResult(
         ok=verdict.ok, checked=verdict.checked, bad_id=verdict.bad_id, problem=verdict.problem
     )

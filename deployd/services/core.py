@@ -17,6 +17,7 @@ from deployd.protocol.common import Identity
 from deployd.protocol.system import HostFacts
 from deployd.store.db import Row
 from deployd.store.migrate import Migration
+from deployd.vault.audit_seal import AuditSeal
 
 Pool = AsyncConnectionPool[AsyncConnection[Row]]
 
@@ -29,9 +30,11 @@ class Core:
     mode: Literal["dev", "serve"]
     started_at: datetime
     migrations: list[Migration]
+    """The migrations this deployd ships, read once at start."""
     platform: Platform
     jobs: JobRunner
-    """The migrations this deployd ships, read once at start."""
+    audit_seal: AuditSeal
+    """The audit log's key and anchor, outside the database."""
     connections: int = 0
     host_facts: tuple[float, HostFacts] | None = None
     """(monotonic time read, facts): detection costs subprocesses, so it is cached."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from psycopg import AsyncConnection
 
-from deployd.domain.audit_chain import AuditRecord, ChainedRecord, chain_hash
+from deployd.domain.audit_chain import AuditRecord, ChainedRecord, Keying, chain_hash
 
 from .db import Row
 
@@ -23,9 +23,13 @@ async def append(
     target: str | None,
     outcome: str,
     detail: str | None,
-) -> AuditRecord:
+    key: bytes,
+) -> ChainedRecord:
+    """Append a row chained under `key` (once the log is keyed: see `start_keying`)."""
     async with conn.transaction():
-        cursor = await conn.execute("SELECT last_id, last_hash FROM audit_head FOR UPDATE")
+        cursor = await conn.execute(
+            "SELECT last_id, last_hash, keyed_from FROM audit_head FOR UPDATE"
+        )
         head = await cursor.fetchone()
         if head is None:
             raise RuntimeError("audit_head is missing: the audit log was tampered with")
@@ -39,7 +43,8 @@ async def append(
             outcome=outcome,
             detail=detail,
         )
-        digest = chain_hash(bytes(head["last_hash"]), record)
+        keying = Keying(key, head["keyed_from"])
+        digest = chain_hash(bytes(head["last_hash"]), record, keying.keyed(record.id))
         await conn.execute(
             """INSERT INTO audit_log
                (id, at, actor, peer_uid, method, target, outcome, detail, prev_hash, hash)
@@ -60,7 +65,20 @@ async def append(
         await conn.execute(
             "UPDATE audit_head SET last_id = %s, last_hash = %s", (record.id, digest)
         )
-    return record
+    return ChainedRecord(record, bytes(head["last_hash"]), digest)
+
+
+async def start_keying(conn: Conn) -> int:
+    """The first keyed row: set to the next row on a log that was never keyed."""
+    async with conn.transaction():
+        cursor = await conn.execute("SELECT last_id, keyed_from FROM audit_head FOR UPDATE")
+        head = await cursor.fetchone()
+        if head is None:
+            raise RuntimeError("audit_head is missing: the audit log was tampered with")
+        if head["keyed_from"] is not None:
+            return int(head["keyed_from"])
+        await conn.execute("UPDATE audit_head SET keyed_from = %s", (head["last_id"] + 1,))
+        return int(head["last_id"]) + 1
 
 
 async def list_since(conn: Conn, since: datetime | None, limit: int) -> list[Row]:
@@ -80,10 +98,13 @@ async def freeze_snapshot(conn: Conn) -> None:
     await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
-async def head(conn: Conn) -> tuple[int, bytes] | None:
-    cursor = await conn.execute("SELECT last_id, last_hash FROM audit_head")
+async def head(conn: Conn) -> tuple[int, bytes, int | None] | None:
+    """(last id, last hash, first keyed row) of the log."""
+    cursor = await conn.execute("SELECT last_id, last_hash, keyed_from FROM audit_head")
     row = await cursor.fetchone()
-    return (int(row["last_id"]), bytes(row["last_hash"])) if row else None
+    if row is None:
+        return None
+    return int(row["last_id"]), bytes(row["last_hash"]), row["keyed_from"]
 
 
 async def chain(conn: Conn) -> AsyncIterator[ChainedRecord]:
