@@ -51,7 +51,9 @@ class Site:
     trusted_proxies: tuple[str, ...] = ()
 
 
-BUCKET = "server_names_hash_bucket_size"
+BUCKETS = ("server_names_hash_bucket_size", "map_hash_bucket_size")
+LEGACY_BASELINE = "deployd_baseline.conf"
+"""Where an older deployd kept the baseline (sorted after the sites)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,7 @@ class Nginx:
             mime_types=mime_types if mime_types.is_file() else None,
         )
         if self.current_baseline() is None:  # a first start: the sites need it
+            (self.sites_dir / LEGACY_BASELINE).unlink(missing_ok=True)
             atomic.write(self.baseline_path, self.render_baseline(Baseline()))
         running = self._pid() is not None
         try:
@@ -217,8 +220,9 @@ class Nginx:
 
     @property
     def baseline_path(self) -> Path:
-        """Not `deployd-*.conf`: the reconciler owns those, one per app."""
-        return self.sites_dir / "deployd_baseline.conf"
+        """Not `deployd-*.conf`: the reconciler owns those, one per app. Sorted before
+        them: the hash sizes it sets must come before the sites' first `map`."""
+        return self.sites_dir / "00-deployd-baseline.conf"
 
     def render_baseline(self, baseline: Baseline, long_names: bool = True) -> str:
         return self.env.get_template("nginx/baseline.conf.j2").render(
@@ -242,16 +246,17 @@ class Nginx:
         previous = self.current_baseline()
         if content == previous:
             return False
+        (self.sites_dir / LEGACY_BASELINE).unlink(missing_ok=True)
         self._write(self.baseline_path, content)
         try:
             self._check()
         except ProxyError as exc:
-            if BUCKET not in str(exc):
+            if not any(bucket in str(exc) for bucket in BUCKETS):
                 self._write(self.baseline_path, previous)
                 raise
             # the host's nginx.conf sets the bucket size itself: it decides how long a
             # name may be (names too long for it are refused by `nginx -t` at attach)
-            log.warning("nginx.conf sets %s itself; keeping its value", BUCKET)
+            log.warning("nginx.conf sets the hash bucket sizes itself; keeping its values")
             self._write(self.baseline_path, self.render_baseline(baseline, long_names=False))
             try:
                 self._check()
@@ -401,5 +406,10 @@ class Nginx:
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    """nginx's reason: its first complaint (the summary "test failed" says nothing)."""
     lines = (result.stderr or result.stdout).strip().splitlines()
+    for line in lines:
+        for level in ("[emerg]", "[alert]", "[crit]", "[error]"):
+            if level in line:
+                return line[line.index(level) :]
     return lines[-1] if lines else f"exit status {result.returncode}"

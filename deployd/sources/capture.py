@@ -85,7 +85,11 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 def _last_line(stderr: bytes, program: str, code: int) -> str:
-    lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    lines = [
+        line
+        for line in stderr.decode(errors="replace").splitlines()
+        if line.strip() and "Exiting with failure status" not in line  # tar's summary
+    ]
     name = os.path.basename(program)
     if not lines:
         return f"{name} failed (exit status {code})"

@@ -49,8 +49,9 @@ class Snapshot:
     """Every top-level name (file, directory or link)."""
     files: dict[str, bytes] = field(default_factory=dict)
     """Top-level regular files of READ, at most MANIFEST_BYTES each."""
-    links: dict[str, str] = field(default_factory=dict)
-    """Top-level entries of READ that are not regular files: what they are."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Top-level entries of READ the daemon will not read (a link, a directory, a file
+    over MANIFEST_BYTES): why, in words."""
     size: int = 0
     """Bytes of file content."""
     members: int = 0
@@ -63,8 +64,8 @@ class Snapshot:
     def text(self, name: str) -> str | None:
         """A top-level file's text; None when there is none. SourceError when the name is
         there but is no regular file the daemon may read."""
-        if name in self.links:
-            raise SourceError(f"{name} is {self.links[name]}: deployd reads only a regular file")
+        if name in self.refused:
+            raise SourceError(f"{name} {self.refused[name]}")
         data = self.files.get(name)
         return None if data is None else data.decode(errors="replace")
 
@@ -146,18 +147,20 @@ def _keep(tar: tarfile.TarFile, member: tarfile.TarInfo, snapshot: Snapshot) -> 
     name = _name(member)
     if name not in READ:
         return
+    snapshot.files.pop(name, None)
     if not member.isreg():
         what = f"a link to {excerpt(member.linkname)}" if member.linkname else "not a file"
-        snapshot.links[name] = what
-        snapshot.files.pop(name, None)
+        snapshot.refused[name] = f"is {what}: deployd reads only a regular file"
         return
     if member.size > MANIFEST_BYTES:
-        snapshot.links[name] = f"{_size(member.size)} (at most {_size(MANIFEST_BYTES)})"
+        snapshot.refused[name] = (
+            f"is {_size(member.size)}: deployd reads such a file only up to {_size(MANIFEST_BYTES)}"
+        )
         return
     handle = tar.extractfile(member)
     assert handle is not None
     snapshot.files[name] = handle.read(MANIFEST_BYTES)
-    snapshot.links.pop(name, None)
+    snapshot.refused.pop(name, None)
 
 
 def _size(n: float) -> str:

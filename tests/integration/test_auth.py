@@ -7,6 +7,7 @@ import os
 import pwd
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -147,9 +148,32 @@ def test_login_exchanges_a_password_for_a_session(daemon: RunningDaemon) -> None
     assert reply["ok"]["identity"]["user"] == "loginuser"  # type: ignore[index]
 
 
-def test_socket_mode_0660_keeps_others_out_at_the_filesystem(module_db: str) -> None:
+def test_socket_mode_0660_keeps_others_out_at_the_filesystem(fresh_db: str) -> None:
     from tests.support.daemon import serve
 
-    with serve(module_db, {"DEPLOYD_SOCKET_MODE": "0660"}) as strict:
+    with serve(fresh_db, {"DEPLOYD_SOCKET_MODE": "0660"}) as strict:
         assert oct(strict.socket.stat().st_mode & 0o777) == "0o660"
         assert as_nobody(strict, "system.hello") == {"error": "EACCES"}
+
+
+def test_a_token_is_read_from_a_file_or_stdin_and_never_taken_on_the_command_line(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    daemon.call("users.add", {"name": "scripted", "role": "viewer"})
+    token = daemon.call("tokens.create", {"name": "scripted"}).token  # type: ignore[attr-defined]
+    refused = daemon.deployctl("--token", token, "status")
+    assert refused.returncode == 2 and "visible to every user of this host" in refused.stderr
+    assert token not in refused.stderr
+    secret = tmp_path / "token"
+    secret.write_text(token + "\n")
+    for args, given in (
+        (["--token-file", str(secret)], None),
+        (["--token-file", "-"], token + "\n"),
+    ):
+        result = daemon.deployctl(*args, "audit", input=given)
+        assert result.returncode == 1 and "needs the admin role" in result.stderr  # a viewer
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    assert (
+        "the token file is empty" in daemon.deployctl("--token-file", str(empty), "status").stderr
+    )

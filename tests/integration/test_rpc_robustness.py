@@ -73,6 +73,15 @@ def assert_alive(daemon: RunningDaemon) -> None:
             ErrorCode.INVALID_REQUEST,
             "invalid_request",
         ),
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", ErrorCode.PARSE_ERROR, "parse"),
+        (
+            b'{"jsonrpc":"2.0","id":1,"method":"system.hello","params":{"a":'
+            + b"{" * 50_000
+            + b"}" * 50_000
+            + b"}}\n",
+            ErrorCode.PARSE_ERROR,
+            "parse",
+        ),
     ],
 )
 def test_malformed_requests_get_the_right_error(

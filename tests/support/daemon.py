@@ -99,10 +99,15 @@ class RunningDaemon:
             return client.call(method, params)
 
     def deployctl(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        socket: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """`socket`: another way in (a relay that connects as another Unix user)."""
         return subprocess.run(
-            [str(BIN / "deployctl"), "--socket", str(self.socket), *args],
+            [str(BIN / "deployctl"), "--socket", str(socket or self.socket), *args],
             capture_output=True,
             text=True,
             input=input,
