@@ -58,7 +58,7 @@ def create(
         name=name,
         git=git,
         branch=branch,
-        runtime=runtime,  # type: ignore[arg-type]
+        runtime=runtime,
         path=str(path.absolute()) if path else None,
     )
     result: AppInfo = session(json).call("apps.create", params)
@@ -113,7 +113,7 @@ def set_app(
     json: JsonFlag = False,
 ) -> None:
     """Change an app's runtime; its next deploy switches over with no downtime."""
-    params = AppsSetParams(name=name, runtime=runtime)  # type: ignore[arg-type]
+    params = AppsSetParams(name=name, runtime=runtime)
     result: AppInfo = session(json).call("apps.set", params)
     if json:
         render.emit_json(result)

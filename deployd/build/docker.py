@@ -52,7 +52,7 @@ async def build(
     """Build the tar stream in `context` with its Dockerfile (whose text is `dockerfile`);
     returns the image id."""
     args = {k: v for k, v in config.items() if k in declared_args(dockerfile)}
-    image = await _stream(lambda: _build(client, context, tag, args), log)
+    image: str = await _stream(lambda: _build(client, context, tag, args), log)
     shutil.rmtree(artifact, ignore_errors=True)
     artifact.mkdir(mode=0o755)
     write_marker(artifact, artifact.name, image=image)

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from deployd.domain.manifest import Manifest
+from deployd.domain.sources import Snapshot, SourceError
 from deployd.domain.text import escape
-from deployd.sources.snapshot import Snapshot, SourceError
 from deployd.unix.accounts import Account
 
 from .artifacts import write_marker

@@ -26,10 +26,10 @@ from deployd.build.native import BuildError
 from deployd.domain.errors import DomainError
 from deployd.domain.manifest import Manifest, parse_manifest
 from deployd.domain.runtimes import choose_runtime
+from deployd.domain.sources import Limits, Snapshot, SourceError
 from deployd.runtime.docker import DockerUnavailable
 from deployd.sources import git, local
 from deployd.sources.capture import capture
-from deployd.sources.snapshot import Limits, Snapshot, SourceError
 from deployd.store import releases as release_store
 from deployd.unix.accounts import Account, AccountError
 
@@ -53,9 +53,10 @@ def limits(platform: Platform) -> Limits:
 
 
 async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manifest]:
-    platform = job.platform
+    platform, release_id = job.platform, job.release_id
+    assert release_id is not None, "a deploy's release is recorded before it fetches"
     account = await platform.accounts.prepare(job.name)
-    tar = platform.paths.app_dir(job.name) / "tmp" / f"{job.release_id}.tar"
+    tar = platform.paths.app_dir(job.name) / "tmp" / f"{release_id}.tar"
     tar.unlink(missing_ok=True)
     try:
         try:
@@ -72,7 +73,7 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
         await job.db(
             lambda c: release_store.update(
                 c,
-                job.release_id,
+                release_id,
                 commit=commit,
                 build_key=build_key,
                 manifest=manifest.to_json(),
@@ -86,7 +87,7 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
             what = "Dockerfile" if manifest.builder == "docker" else manifest.stack or "Procfile"
             await job.step("build", f"building {commit[:12]} ({what}) as {account.name}")
             await _build(job, account, tar, snapshot, artifact, manifest, config)
-        await job.db(lambda c: release_store.update(c, job.release_id, status="built"))
+        await job.db(lambda c: release_store.update(c, release_id, status="built"))
         return artifact, manifest
     finally:
         tar.unlink(missing_ok=True)

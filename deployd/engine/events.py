@@ -2,7 +2,9 @@
 
 Subscribers get a bounded queue. One that falls too far behind is cut off (its stream ends
 with an error it can act on: reconnect with `after_id`) rather than letting memory grow or
-slowing the publishers down.
+slowing the publishers down. Transient events (build output lines, which the build log
+keeps) may fill only part of the queue: past that a slow subscriber skips them and is told
+how many, so a chatty build never cuts a `deployctl deploy` off from its own outcome.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .masks import Masks
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
+TRANSIENT_ROOM = 800
+"""Transient events beyond this many queued are skipped (and counted), not queued."""
 REPLAY_LIMIT = 10_000
 
 
@@ -52,6 +56,8 @@ class Subscription:
     filter: EventFilter
     queue: asyncio.Queue[Row | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflowed: bool = False
+    skipped: int = 0
+    """Transient events not queued since the subscriber last caught up."""
 
 
 class EventBus:
@@ -104,6 +110,9 @@ class EventBus:
         for sub in list(self._subscriptions):
             if not sub.filter.matches(event):
                 continue
+            if event["id"] == 0 and sub.queue.qsize() >= TRANSIENT_ROOM:
+                sub.skipped += 1
+                continue
             try:
                 sub.queue.put_nowait(event)
             except asyncio.QueueFull:
@@ -143,9 +152,18 @@ class EventBus:
             while True:
                 if sub.overflowed and sub.queue.empty():
                     raise SubscriberTooSlow
-                event = await sub.queue.get()
-                if event is None:
+                queued = await sub.queue.get()
+                if queued is None:
                     return
+                event = queued
+                if sub.skipped and event["id"] == 0:
+                    note: Row = {
+                        **event,
+                        "message": f"[deployd: {sub.skipped} lines skipped for this slow "
+                        "reader; the build log keeps them]",
+                    }
+                    yield note
+                    sub.skipped = 0
                 if event["id"] == 0 or event["id"] > seen:
                     yield event
         finally:

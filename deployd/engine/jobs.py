@@ -16,6 +16,7 @@ from deployd.store.db import Row
 from deployd.vault.keyring import VaultKeyError
 
 from . import pipeline
+from .building import DeployFailed
 from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class JobRunner:
             async with platform.pool.connection() as conn:
                 app = await app_store.get(conn, row["app"])
             if app is None:
-                raise pipeline.DeployFailed("the app was deleted")
+                raise DeployFailed("the app was deleted")
             job = pipeline.Job(platform, row, app)
             await platform.emit(
                 "deploy.started",
@@ -96,7 +97,7 @@ class JobRunner:
             )
             async with platform.lock(row["app"]):  # the reconciler keeps off meanwhile
                 await RUNS[row["kind"]](job)
-        except (pipeline.DeployFailed, VaultKeyError) as exc:
+        except (DeployFailed, VaultKeyError) as exc:
             error = str(exc)
         except asyncio.CancelledError:
             error = "interrupted: the daemon is shutting down"

@@ -54,6 +54,8 @@ class Job:
         self.name: str = app["name"]
         self.release_id: int | None = row["release_id"]
         self.build_log: Path | None = None
+        self.logged = 0
+        """Bytes of output so far: past DEPLOYD_MAX_BUILD_LOG the rest is dropped."""
 
     async def step(self, name: str, message: str) -> None:
         async with self.platform.pool.connection() as conn:
@@ -68,6 +70,12 @@ class Job:
         )
 
     async def output(self, line: str) -> None:
+        limit = self.platform.settings.max_build_log
+        if self.logged > limit:
+            return
+        self.logged += len(line) + 1
+        if self.logged > limit:
+            line = f"[deployd: output beyond {limit} bytes is not kept (DEPLOYD_MAX_BUILD_LOG)]"
         line = self.platform.mask(self.name, line)
         if self.build_log is not None:
             try:
@@ -107,7 +115,7 @@ async def deploy(job: Job) -> None:
         error = platform.mask(job.name, str(exc))
         await job.db(lambda c: release_store.update(c, release["id"], status="failed", error=error))
         raise
-    release = await job.db(lambda c: release_store.get(c, job.release_id))  # as built
+    release = await job.db(lambda c: release_store.get(c, release["id"]))  # as built
     await activate(job, release, manifest, artifact)
 
 
@@ -154,7 +162,7 @@ async def reconfigure(job: Job) -> None:
 
 async def _new_release_of(job: Job, base: Row, env_version: int | None, why: str) -> Row:
     """A new release of `base`'s build with another config: no fetch, no build."""
-    row = await job.db(
+    row: Row = await job.db(
         lambda c: release_store.insert(
             c,
             app=job.name,

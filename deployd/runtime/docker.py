@@ -141,7 +141,7 @@ class DockerRuntime:
             raise StartError(f"docker could not start the container: {exc.explanation}") from None
         except ENGINE_ERRORS as exc:
             raise DockerUnavailable(f"the Docker Engine went away: {exc}") from None
-        args = ["--container", container.id]
+        args = ["--container", str(container.id)]
         if self.base_url:
             args += ["--docker", self.base_url]
         return self.launchers.launch(spec, args)

@@ -122,7 +122,8 @@ def _run(args: argparse.Namespace, write: Output, masker: Masker, env: dict[str,
     exited = os.pidfd_open(child.pid)
     _copy(read_fd, write, masker, exited)
     os.close(exited)
-    return child.wait()
+    code: int = child.wait()
+    return code
 
 
 def _follow(args: argparse.Namespace, write: Output, masker: Masker) -> int:

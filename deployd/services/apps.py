@@ -9,6 +9,7 @@ import shutil
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
 from deployd.domain.ports import pick_ports
+from deployd.domain.sources import SourceError
 from deployd.engine import building, pipeline, slots
 from deployd.protocol.apps import (
     AppInfo,
@@ -22,7 +23,6 @@ from deployd.protocol.apps import (
 from deployd.protocol.errors import conflict, forbidden, invalid, not_found, unavailable
 from deployd.runtime.ports import is_free
 from deployd.sources import git, local
-from deployd.sources.snapshot import SourceError
 from deployd.store import apps as store
 from deployd.store import domains as domain_store
 from deployd.store import jobs as job_store

@@ -17,10 +17,11 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from deployd.domain.sources import Limits, Snapshot, SourceError
 from deployd.domain.text import escape
 from deployd.unix.accounts import Account
 
-from .snapshot import Limits, Snapshot, SourceError, read_stream
+from .snapshot import read_stream
 
 STDERR_KEPT = 4096
 

@@ -8,10 +8,9 @@ build. Work directories that are never part of an app's source are left out.
 
 from __future__ import annotations
 
+from deployd.domain.sources import SourceError
 from deployd.unix.accounts import Account
 from deployd.unix.children import BASE_PATH, ChildError, run
-
-from .snapshot import SourceError
 
 IGNORED = (".git", "__pycache__", ".venv", "node_modules", ".deployd")
 TAR_OK = (0, 1)

@@ -15,59 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
+from deployd.domain.sources import MANIFEST_BYTES, READ, Limits, Snapshot, SourceError, human_size
 from deployd.domain.text import excerpt
-
-MANIFEST_BYTES = 256 * 1024
-"""The largest top-level file the daemon reads (a Procfile, deployd.toml, package.json)."""
-
-READ = frozenset(
-    {"Procfile", "deployd.toml", "package.json", "Dockerfile", "runtime.txt", ".python-version"}
-)
-"""The top-level files the daemon reads; of the others it only learns that they exist."""
-
-
-class SourceError(RuntimeError):
-    """A source the daemon will not take, in words for the person who deploys it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    total_bytes: int
-    file_bytes: int
-    members: int
-
-
-@dataclass
-class Snapshot:
-    """What the daemon knows of a source: its top-level names and a few small files."""
-
-    top: set[str] = field(default_factory=set)
-    """Every top-level name (file, directory or link)."""
-    files: dict[str, bytes] = field(default_factory=dict)
-    """Top-level regular files of READ, at most MANIFEST_BYTES each."""
-    refused: dict[str, str] = field(default_factory=dict)
-    """Top-level entries of READ the daemon will not read (a link, a directory, a file
-    over MANIFEST_BYTES): why, in words."""
-    size: int = 0
-    """Bytes of file content."""
-    members: int = 0
-    digest: str = ""
-    """sha256 of the stream (a content fingerprint when tar was made reproducibly)."""
-
-    def has(self, name: str) -> bool:
-        return name in self.top
-
-    def text(self, name: str) -> str | None:
-        """A top-level file's text; None when there is none. SourceError when the name is
-        there but is no regular file the daemon may read."""
-        if name in self.refused:
-            raise SourceError(f"{name} {self.refused[name]}")
-        data = self.files.get(name)
-        return None if data is None else data.decode(errors="replace")
 
 
 class _Tee:
@@ -82,7 +34,7 @@ class _Tee:
         data = self.source.read(size if size >= 0 else 1 << 20)
         self.count += len(data)
         if self.count > self.limit:
-            raise SourceError(f"the source is larger than {_size(self.limit)}")
+            raise SourceError(f"the source is larger than {human_size(self.limit)}")
         self.copy.write(data)
         self.hash.update(data)
         return data
@@ -122,13 +74,14 @@ def _check(member: tarfile.TarInfo, snapshot: Snapshot, limits: Limits) -> None:
     if member.isreg():
         if member.size > limits.file_bytes:
             raise SourceError(
-                f"{excerpt(name)} is {_size(member.size)}: files of a source may be at most "
-                f"{_size(limits.file_bytes)} (DEPLOYD_MAX_FILE_SIZE)"
+                f"{excerpt(name)} is {human_size(member.size)}: files of a source may be at most "
+                f"{human_size(limits.file_bytes)} (DEPLOYD_MAX_FILE_SIZE)"
             )
         snapshot.size += member.size
         if snapshot.size > limits.total_bytes:
             raise SourceError(
-                f"the source is larger than {_size(limits.total_bytes)} (DEPLOYD_MAX_SOURCE_SIZE)"
+                f"the source is larger than {human_size(limits.total_bytes)} "
+                "(DEPLOYD_MAX_SOURCE_SIZE)"
             )
     elif member.islnk():
         target = PurePosixPath(member.linkname)
@@ -154,18 +107,11 @@ def _keep(tar: tarfile.TarFile, member: tarfile.TarInfo, snapshot: Snapshot) -> 
         return
     if member.size > MANIFEST_BYTES:
         snapshot.refused[name] = (
-            f"is {_size(member.size)}: deployd reads such a file only up to {_size(MANIFEST_BYTES)}"
+            f"is {human_size(member.size)}: deployd reads such a file only up to "
+            f"{human_size(MANIFEST_BYTES)}"
         )
         return
     handle = tar.extractfile(member)
     assert handle is not None
     snapshot.files[name] = handle.read(MANIFEST_BYTES)
     snapshot.refused.pop(name, None)
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"

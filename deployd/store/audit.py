@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
 from psycopg import AsyncConnection
@@ -107,7 +107,7 @@ async def head(conn: Conn) -> tuple[int, bytes, int | None] | None:
     return int(row["last_id"]), bytes(row["last_hash"]), row["keyed_from"]
 
 
-async def chain(conn: Conn) -> AsyncIterator[ChainedRecord]:
+async def chain(conn: Conn) -> AsyncGenerator[ChainedRecord, None]:
     """Every row in id order, streamed with a server-side cursor (the log can be long).
 
     Call inside a transaction (server-side cursors live in one), and close it with

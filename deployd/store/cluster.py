@@ -169,10 +169,11 @@ class PrivateCluster:
 
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = [str(self.bindir / tool), *args]
-        kwargs: dict[str, object] = {}
+        user = group = None
+        extra_groups: list[int] | None = None
         if self._user is not None:
             entry = self._account()
-            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+            user, group, extra_groups = entry.pw_uid, entry.pw_gid, []
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
         result = subprocess.run(
             command,
@@ -181,7 +182,9 @@ class PrivateCluster:
             capture_output=True,
             text=True,
             check=False,
-            **kwargs,  # type: ignore[arg-type]
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
         )
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()[-3:]

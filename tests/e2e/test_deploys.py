@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -19,7 +20,7 @@ def ok(result: object) -> None:
     assert getattr(result, "returncode", 1) == 0, (result.stdout, result.stderr)  # type: ignore[attr-defined]
 
 
-def show(daemon: RunningDaemon, app: str) -> dict[str, object]:
+def show(daemon: RunningDaemon, app: str) -> Any:
     result = daemon.deployctl("apps", "show", app, "--json")
     ok(result)
     return json.loads(result.stdout)
@@ -49,7 +50,7 @@ def test_git_app_deploys_behind_nginx(platform: RunningDaemon, workdir: Path) ->
     assert info["live_slot"] == "blue" and info["url"] == (
         f"http://shop.localhost:{platform.http_port}/"
     )
-    blue = next(s for s in info["slots"] if s["name"] == "blue")  # type: ignore[union-attr]
+    blue = next(s for s in info["slots"] if s["name"] == "blue")
     assert blue["state"] == "live" and psutil.pid_exists(blue["pid"])
     assert served_release(platform, "shop") == str(info["live_release"])
     releases = json.loads(platform.deployctl("releases", "shop", "--json").stdout)["releases"]
@@ -155,7 +156,7 @@ def test_an_unhealthy_release_leaves_the_old_one_serving(
     assert "not healthy within 2s" in result.stderr and "HTTP 404" in result.stderr
     assert "last output" in result.stderr  # the app's own last lines
     assert served_release(platform, "sick") == good
-    slots = {s["name"]: s for s in show(platform, "sick")["slots"]}  # type: ignore[union-attr]
+    slots = {s["name"]: s for s in show(platform, "sick")["slots"]}
     assert slots["blue"]["state"] == "live" and slots["green"]["state"] == "failed"
     assert slots["green"]["pid"] is None
 
@@ -239,7 +240,7 @@ def test_delete_stops_everything_and_removes_the_site(
     repo = Repo(workdir)
     ok(platform.deployctl("apps", "create", "gone", "--git", repo.url))
     ok(platform.deployctl("deploy", "gone"))
-    pids = [s["pid"] for s in show(platform, "gone")["slots"] if s["pid"]]  # type: ignore[union-attr]
+    pids = [s["pid"] for s in show(platform, "gone")["slots"] if s["pid"]]
     assert pids
     ok(platform.deployctl("apps", "delete", "gone", "--yes"))
     assert not any(psutil.pid_exists(pid) for pid in pids)

@@ -14,10 +14,12 @@ import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import psutil
 import pytest
+from docker.models.containers import Container
 
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
@@ -74,11 +76,11 @@ def ok(result: object) -> object:
     return result
 
 
-def show(daemon: RunningDaemon, app: str) -> dict[str, object]:
+def show(daemon: RunningDaemon, app: str) -> Any:
     return json.loads(ok(daemon.deployctl("apps", "show", app, "--json")).stdout)  # type: ignore[attr-defined]
 
 
-def container(client: docker.DockerClient, daemon: RunningDaemon, app: str) -> object:
+def container(client: docker.DockerClient, daemon: RunningDaemon, app: str) -> Container:
     info = show(daemon, app)
     found = client.containers.list(
         filters={"label": [f"deployd.app={app}", f"deployd.slot={info['live_slot']}"]}
@@ -108,7 +110,7 @@ def test_a_dockerfile_app_is_built_and_runs_in_a_container(
     out = result.stdout  # type: ignore[attr-defined]
     assert "(Dockerfile)" in out and "Step 1/" in out  # the build log, streamed
     info = show(platform, app)
-    live = next(s for s in info["slots"] if s["name"] == info["live_slot"])  # type: ignore[union-attr]
+    live = next(s for s in info["slots"] if s["name"] == info["live_slot"])
     assert live["runtime"] == "docker"
     assert "release" in body(platform, app)
     # build args: only what the Dockerfile declares; the token is no build arg
@@ -118,16 +120,17 @@ def test_a_dockerfile_app_is_built_and_runs_in_a_container(
     assert f"DEPLOYD_RELEASE={info['live_release']}" in env
 
     running = container(client, platform, app)
-    labels = running.labels  # type: ignore[attr-defined]
+    labels = running.labels
     assert (
         labels["deployd.release"] == str(info["live_release"])
         and labels["deployd.slot"] == live["name"]
     )
-    assert running.name.endswith(f"-{app}-{live['name']}")  # type: ignore[attr-defined]
-    host_config = running.attrs["HostConfig"]  # type: ignore[attr-defined]
+    assert str(running.name).endswith(f"-{app}-{live['name']}")
+    host_config = running.attrs["HostConfig"]
     assert host_config["RestartPolicy"]["Name"] in ("no", "")
     assert host_config["Memory"] == 64 << 20 and host_config["NanoCpus"] == 500_000_000
-    tags = client.images.get(running.image.id).tags  # type: ignore[attr-defined]
+    assert running.image is not None
+    tags = client.images.get(str(running.image.id)).tags
     assert any(t.endswith(f"/{app}:{info['live_release']}") for t in tags), tags
     # the value reached the container over the API, never a command line
     for proc in psutil.process_iter(["cmdline"]):
@@ -166,13 +169,13 @@ def test_a_killed_container_is_restarted(
     app, _ = dockhello
     ok(platform.deployctl("deploy", app))
     before = container(client, platform, app)
-    before.kill()  # type: ignore[attr-defined]
+    before.kill()
 
     def serving_again() -> bool:
         try:
             return (
                 fetch(platform, app)[0] == 200 and container(client, platform, app).id != before.id
-            )  # type: ignore[attr-defined]
+            )
         except (OSError, AssertionError):
             return False
 
@@ -196,7 +199,7 @@ def test_a_daemon_killed_and_restarted_adopts_its_containers(
     assert (
         after.id == before.id
         and after.attrs["State"]["StartedAt"] == before.attrs["State"]["StartedAt"]
-    )  # type: ignore[attr-defined]
+    )
     assert fetch(platform, app)[0] == 200
 
 
@@ -209,7 +212,7 @@ def test_changing_the_runtime_switches_at_the_next_deploy(
     ok(platform.deployctl("apps", "set", app, "--runtime", "process"))
     ok(platform.deployctl("deploy", app))
     info = show(platform, app)
-    live = next(s for s in info["slots"] if s["name"] == info["live_slot"])  # type: ignore[union-attr]
+    live = next(s for s in info["slots"] if s["name"] == info["live_slot"])
     assert live["runtime"] == "process" and "release" in body(platform, app)
     wait_for(
         lambda: not client.containers.list(filters={"label": f"deployd.app={app}"}), timeout=30
@@ -224,7 +227,9 @@ def test_images_of_pruned_releases_are_removed(
     for n in range(7):
         (source / "www" / "index.html").write_text(f"build {n}\n")
         ok(platform.deployctl("deploy", app))
-        images.append(container(client, platform, app).image.id)  # type: ignore[attr-defined]
+        image = container(client, platform, app).image
+        assert image is not None
+        images.append(image.id)
     present = {i.id for i in client.images.list()}
     assert images[0] not in present and images[1] not in present
     assert all(i in present for i in images[2:])

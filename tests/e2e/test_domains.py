@@ -94,7 +94,9 @@ def https_get(
         data = b""
         while chunk := conn.recv(65536):
             data += chunk
-        serial = int(conn.getpeercert()["serialNumber"], 16)  # type: ignore[index]
+        cert = conn.getpeercert()
+        assert cert is not None
+        serial = int(str(cert["serialNumber"]), 16)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
@@ -200,11 +202,11 @@ def test_a_domain_belongs_to_one_app(tls: tuple[RunningDaemon, Pebble], app: str
         daemon.deployctl("apps", "delete", f"{app}-b", "--yes")
 
 
-def test_an_acme_server_that_refuses_changes_nothing(acme_db: str, workdir: Path) -> None:
+def test_an_acme_server_that_refuses_changes_nothing(fresh_db: str, workdir: Path) -> None:
     http_port = free_port()
     with (
         pebble(http_port, refuse=True) as acme,
-        serve(acme_db, settings(acme, http_port)) as daemon,
+        serve(fresh_db, settings(acme, http_port)) as daemon,
     ):
         shutil.copytree(EXAMPLE, workdir / "app")
         ok(daemon.deployctl("apps", "create", "refused", "--path", str(workdir / "app")))
@@ -217,12 +219,12 @@ def test_an_acme_server_that_refuses_changes_nothing(acme_db: str, workdir: Path
 
 
 def test_renewal_serves_the_new_certificate_without_a_failed_request(
-    acme_db: str, workdir: Path
+    fresh_db: str, workdir: Path
 ) -> None:
     """With a threshold longer than pebble's certificates live, every check renews."""
     http_port = free_port()
     extra = {"DEPLOYD_ACME_RENEW_DAYS": "3650", "DEPLOYD_ACME_CHECK_INTERVAL": "2"}
-    with pebble(http_port) as acme, serve(acme_db, settings(acme, http_port, **extra)) as daemon:
+    with pebble(http_port) as acme, serve(fresh_db, settings(acme, http_port, **extra)) as daemon:
         shutil.copytree(EXAMPLE, workdir / "app")
         ok(daemon.deployctl("apps", "create", "renewed", "--path", str(workdir / "app")))
         ok(daemon.deployctl("deploy", "renewed"))
@@ -244,9 +246,14 @@ def test_renewal_serves_the_new_certificate_without_a_failed_request(
             daemon.deployctl("events", "--app", "renewed", "--kind", "cert", "--json")
         ).stdout  # type: ignore[attr-defined]
         assert "cert.renewed" in events
+        keys = workdir / "keys"  # the next daemon reads this database: it needs its keys
+        keys.mkdir()
+        for name in ("secret.key", "audit.key"):
+            shutil.copy2(daemon.root / name, keys / name)
 
     # the ACME server is gone now: a renewal fails, is shown, and backs off
-    with serve(acme_db, settings(acme, http_port, **extra)) as daemon:
+    extra["DEPLOYD_SECRET_KEY_FILE"] = str(keys / "secret.key")
+    with serve(fresh_db, settings(acme, http_port, **extra)) as daemon:
 
         def failed() -> bool:
             status = json.loads(daemon.deployctl("status", "--json").stdout)

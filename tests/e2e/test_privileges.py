@@ -42,17 +42,23 @@ APPS = Path(__file__).resolve().parents[1] / "support" / "apps"
 TOKEN = "sk_live_pr1vsep4r4t10nT0k3n"
 MAX_FILE = 10 * 1024 * 1024
 MAX_SOURCE = 32 * 1024 * 1024
+MAX_BUILD_LOG = 64 * 1024
 _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
 def daemon(pg_cluster: PrivateCluster) -> Iterator[RunningDaemon]:
-    """A root daemon with small source limits (10 MiB a file, 32 MiB in all)."""
+    """A root daemon with small limits (10 MiB a file, 32 MiB a source, 64 KiB of build
+    output)."""
     pg_cluster.ensure_database("privileges")
     try:
         with serve(
             pg_cluster.conninfo("privileges"),
-            {"DEPLOYD_MAX_FILE_SIZE": str(MAX_FILE), "DEPLOYD_MAX_SOURCE_SIZE": str(MAX_SOURCE)},
+            {
+                "DEPLOYD_MAX_FILE_SIZE": str(MAX_FILE),
+                "DEPLOYD_MAX_SOURCE_SIZE": str(MAX_SOURCE),
+                "DEPLOYD_MAX_BUILD_LOG": str(MAX_BUILD_LOG),
+            },
         ) as running:
             yield running
     finally:
@@ -448,6 +454,24 @@ def test_a_source_over_the_total_limit_is_refused(daemon: RunningDaemon, base: P
     assert not list((daemon.root / "data" / "apps" / name / "tmp").iterdir())
 
 
+def test_a_build_that_floods_its_output_keeps_only_the_limit(
+    daemon: RunningDaemon, base: Path
+) -> None:
+    source = copy_app(base, "hostile")
+    (source / "deployd.toml").write_text(
+        (source / "deployd.toml").read_text()
+        + '\n[build]\ncommand = "yes flood | head -c 5000000; printf no-newline-%.0s $(seq 9000)"\n'
+    )
+    name = path_app(daemon, source)
+    ok(daemon.deployctl("deploy", name))
+    build_log = (
+        daemon.root / "logs" / "apps" / name / f"build-{releases(daemon, name)[0]['id']}.log"
+    )
+    kept = build_log.read_text()
+    assert len(kept) < MAX_BUILD_LOG + 20_000
+    assert kept.rstrip().endswith("is not kept (DEPLOYD_MAX_BUILD_LOG)]")
+
+
 # -- 8. names under the base domain --------------------------------------------------------
 
 
@@ -556,6 +580,7 @@ def test_logs_show_escape_sequences_instead_of_sending_them(
         return out if "started" in out else None
 
     shown = wait_for(logged)
+    assert shown is not None
     assert "\x1b" not in shown and "\x07" not in shown
     assert "hostile: \\x1b[2J\\x1b]52;c;cHduZWQ=\\x07 started" in shown
     raw = json.loads(ok(daemon.deployctl("logs", name, "--json")).stdout)["lines"]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import psycopg
 import pytest
 
 from tests.support.daemon import RunningDaemon
+from tests.support.sql import one
 
 
 @pytest.fixture
-def db(daemon: RunningDaemon) -> psycopg.Connection:
+def db(daemon: RunningDaemon) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(daemon.env["DEPLOYD_DATABASE_URL"], autocommit=True) as conn:
         yield conn
 
@@ -47,7 +51,7 @@ def test_since_filters_by_age(daemon: RunningDaemon, db: psycopg.Connection) -> 
 def test_verify_detects_an_edited_row(daemon: RunningDaemon, db: psycopg.Connection) -> None:
     daemon.call("users.add", {"name": "edited", "role": "viewer"})
     daemon.call("users.add", {"name": "edited2", "role": "viewer"})
-    row_id = db.execute("SELECT id FROM audit_log WHERE target = 'edited'").fetchone()[0]
+    row_id = one(db, "SELECT id FROM audit_log WHERE target = 'edited'")
     db.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = %s", (row_id,))
     verdict = daemon.call("audit.verify")
     assert not verdict.ok and verdict.bad_id == row_id  # type: ignore[attr-defined]

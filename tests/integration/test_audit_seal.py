@@ -12,6 +12,7 @@ import pytest
 
 from deployd.domain.audit_chain import GENESIS, AuditRecord, chain_hash
 from tests.support.daemon import RunningDaemon, serve
+from tests.support.sql import one
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_an_intact_log_verifies_and_its_key_stays_outside_the_database(
 def test_a_rewritten_row_with_the_chain_recomputed_is_caught(
     daemon: RunningDaemon, db: psycopg.Connection
 ) -> None:
-    row_id = db.execute("SELECT id FROM audit_log WHERE target = 'person2'").fetchone()[0]
+    row_id = one(db, "SELECT id FROM audit_log WHERE target = 'person2'")
     db.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = %s", (row_id,))
     recompute_unkeyed(db, row_id)
     found = verdict(daemon)
@@ -78,7 +79,7 @@ def test_a_rewritten_row_with_the_chain_recomputed_is_caught(
 def test_the_newest_rows_deleted_with_the_head_moved_back_are_caught(
     daemon: RunningDaemon, db: psycopg.Connection
 ) -> None:
-    last = db.execute("SELECT max(id) FROM audit_log").fetchone()[0]
+    last = one(db, "SELECT max(id) FROM audit_log")
     db.execute("DELETE FROM audit_log WHERE id > %s", (last - 2,))
     kept = db.execute("SELECT id, hash FROM audit_log WHERE id = %s", (last - 2,)).fetchone()
     db.execute("UPDATE audit_head SET last_id = %s, last_hash = %s", kept)
@@ -88,10 +89,10 @@ def test_the_newest_rows_deleted_with_the_head_moved_back_are_caught(
 
 
 def test_switching_the_keying_off_is_caught(daemon: RunningDaemon, db: psycopg.Connection) -> None:
-    row_id = db.execute("SELECT id FROM audit_log WHERE target = 'person3'").fetchone()[0]
+    row_id = one(db, "SELECT id FROM audit_log WHERE target = 'person3'")
     db.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = %s", (row_id,))
     recompute_unkeyed(db, row_id)
-    last = db.execute("SELECT max(id) FROM audit_log").fetchone()[0]
+    last = one(db, "SELECT max(id) FROM audit_log")
     db.execute("UPDATE audit_head SET keyed_from = %s", (last + 1,))  # "all rows are old"
     assert not verdict(daemon)["ok"]
 
@@ -111,8 +112,8 @@ def test_a_log_from_before_the_key_is_kept_and_protected_by_the_first_keyed_row(
             assert verdict(second)["ok"]
             second.call("users.add", {"name": "late", "role": "viewer"})
             assert verdict(second)["ok"]
-            keyed_from = db.execute("SELECT keyed_from FROM audit_head").fetchone()[0]
-            old = db.execute("SELECT id FROM audit_log WHERE target = 'early'").fetchone()[0]
+            keyed_from = one(db, "SELECT keyed_from FROM audit_head")
+            old = one(db, "SELECT id FROM audit_log WHERE target = 'early'")
             assert old < keyed_from
             db.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = %s", (old,))
             recompute_unkeyed(db, old)

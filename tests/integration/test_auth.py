@@ -8,6 +8,7 @@ import pwd
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -50,7 +51,7 @@ pytestmark = pytest.mark.skipif(
 
 def as_nobody(
     daemon: RunningDaemon, method: str, params: dict[str, object] | None = None, token: str = ""
-) -> dict[str, object]:
+) -> Any:
     """Run a real client process as `nobody` and return what it got."""
     out = subprocess.run(
         [SYSTEM_PYTHON, "-c", CLIENT, str(daemon.socket), method, json.dumps(params or {}), token],
@@ -77,8 +78,8 @@ def test_an_unknown_unix_user_is_refused_before_any_method_runs(daemon: RunningD
 def test_a_mapped_viewer_can_read_but_not_mutate(daemon: RunningDaemon) -> None:
     daemon.call("users.add", {"name": "watcher", "role": "viewer", "unix_user": "nobody"})
     hello = as_nobody(daemon, "system.hello")
-    assert hello["ok"]["identity"]["user"] == "watcher"  # type: ignore[index]
-    assert hello["ok"]["identity"]["role"] == "viewer"  # type: ignore[index]
+    assert hello["ok"]["identity"]["user"] == "watcher"
+    assert hello["ok"]["identity"]["role"] == "viewer"
     assert "ok" in as_nobody(daemon, "users.list")
     denied = as_nobody(daemon, "users.add", {"name": "intruder", "role": "admin"})
     assert denied["error"] == "forbidden"
@@ -94,7 +95,7 @@ def test_a_mapped_viewer_can_read_but_not_mutate(daemon: RunningDaemon) -> None:
 def test_a_viewer_may_change_only_their_own_password(daemon: RunningDaemon) -> None:
     if not _exists(daemon, "watcher"):
         daemon.call("users.add", {"name": "watcher", "role": "viewer", "unix_user": "nobody"})
-    me = as_nobody(daemon, "system.hello")["ok"]["identity"]["user"]  # type: ignore[index]
+    me = as_nobody(daemon, "system.hello")["ok"]["identity"]["user"]
     assert "ok" in as_nobody(daemon, "users.passwd", {"name": me, "password": "a-new-password"})
     other = as_nobody(daemon, "users.passwd", {"name": "admin", "password": "pwned-pwned"})
     assert other["error"] == "forbidden"
@@ -110,8 +111,8 @@ def test_a_token_lets_a_connection_act_as_its_user(daemon: RunningDaemon) -> Non
     token = created.token  # type: ignore[attr-defined]
     assert token.startswith("dpd_")
     reply = as_nobody(daemon, "system.hello", token=token)
-    assert reply["ok"]["identity"]["user"] == "deployer1"  # type: ignore[index]
-    assert reply["ok"]["identity"]["via"] == "api"  # type: ignore[index]
+    assert reply["ok"]["identity"]["user"] == "deployer1"
+    assert reply["ok"]["identity"]["via"] == "api"
     # only the digest is stored
     listed = daemon.call("tokens.list", {"name": "deployer1"}).tokens  # type: ignore[attr-defined]
     assert [t.label for t in listed] == ["ci"] and listed[0].last_used_at is not None
@@ -145,7 +146,7 @@ def test_login_exchanges_a_password_for_a_session(daemon: RunningDaemon) -> None
             client.call("auth.login", {"name": "ghost", "password": "whatever1"})
         assert unknown.value.message == wrong.value.message  # does not reveal who exists
     reply = as_nobody(daemon, "system.hello", token=session.token)
-    assert reply["ok"]["identity"]["user"] == "loginuser"  # type: ignore[index]
+    assert reply["ok"]["identity"]["user"] == "loginuser"
 
 
 def test_socket_mode_0660_keeps_others_out_at_the_filesystem(fresh_db: str) -> None:

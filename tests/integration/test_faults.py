@@ -12,6 +12,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -38,16 +39,16 @@ def repo(workdir: Path) -> Repo:
     return Repo(workdir)
 
 
-def show(daemon: RunningDaemon, app: str) -> dict[str, object]:
+def show(daemon: RunningDaemon, app: str) -> Any:
     return json.loads(daemon.deployctl("apps", "show", app, "--json").stdout)
 
 
-def live_slot(daemon: RunningDaemon, app: str) -> dict[str, object]:
+def live_slot(daemon: RunningDaemon, app: str) -> Any:
     info = show(daemon, app)
-    return next(s for s in info["slots"] if s["name"] == info["live_slot"])  # type: ignore[union-attr]
+    return next(s for s in info["slots"] if s["name"] == info["live_slot"])
 
 
-def events(daemon: RunningDaemon, app: str, kind: str) -> list[dict[str, object]]:
+def events(daemon: RunningDaemon, app: str, kind: str) -> Any:
     where = ["--app", app] if app else []
     out = daemon.deployctl("events", "--json", *where, "--kind", kind, "--limit", "100")
     return json.loads(out.stdout)["events"]
@@ -74,17 +75,16 @@ def test_a_killed_app_is_restarted_with_back_off(daemon: RunningDaemon, repo: Re
         pid = live_slot(daemon, "phoenix")["pid"]
         assert isinstance(pid, int)
         os.killpg(pid, signal.SIGKILL)
-        wait_for(
-            lambda p=pid: (
-                live_slot(daemon, "phoenix")["pid"] not in (None, p)
-                and live_slot(daemon, "phoenix")["state"] == "live"
-            ),
-            timeout=20,
-        )
+
+        def restarted(old: int = pid) -> bool:
+            slot = live_slot(daemon, "phoenix")
+            return slot["pid"] not in (None, old) and slot["state"] == "live"
+
+        wait_for(restarted, timeout=20)
         crashes = events(daemon, "phoenix", "app.crashed")
         assert len(crashes) == attempt
         assert "killed by signal 9" in str(crashes[-1]["message"])
-        assert crashes[-1]["data"]["restart_in"] == 2 ** (attempt - 1)  # type: ignore[index]
+        assert crashes[-1]["data"]["restart_in"] == 2 ** (attempt - 1)
     assert serving(daemon, "phoenix") == str(show(daemon, "phoenix")["live_release"])
     assert len(events(daemon, "phoenix", "app.restarted")) == 2
 
@@ -102,8 +102,9 @@ def test_a_release_that_crashes_soon_after_going_live_is_rolled_back(
     assert loops and f"release {bad} crashed 3 times" in str(loops[-1]["message"])
     releases = json.loads(daemon.deployctl("releases", "flaky", "--json").stdout)["releases"]
     status = {r["id"]: r["status"] for r in releases}
-    assert status[bad] == "crashlooping" and status[int(good)] == "live"  # type: ignore[arg-type, index]
-    slots = {s["name"]: s["state"] for s in show(daemon, "flaky")["slots"]}  # type: ignore[union-attr]
+    assert good is not None
+    assert status[bad] == "crashlooping" and status[int(good)] == "live"
+    slots = {s["name"]: s["state"] for s in show(daemon, "flaky")["slots"]}
     assert sorted(slots.values()) == ["live", "stopped"]
 
 
@@ -160,7 +161,7 @@ def test_a_daemon_killed_mid_deploy_leaves_nothing_half_done(
             again = start_daemon(["serve"], daemon.root, env)
             daemon.process = again.process
             info = show(daemon, "midway")
-            states = sorted(s["state"] for s in info["slots"])  # type: ignore[union-attr]
+            states = sorted(s["state"] for s in info["slots"])
             assert states.count("live") == 1, info
             live = live_slot(daemon, "midway")
             switch = daemon.root / "switch" / "midway" / "current"
@@ -307,7 +308,7 @@ def test_a_deploy_under_way_survives_a_postgresql_restart(
     before = show(daemon, "patient")["live_release"]
     repo.write("Procfile", "web: sleep 3; python3 app.py\n").commit("slow to boot")
     queued = json.loads(daemon.deployctl("deploy", "patient", "--no-wait", "--json").stdout)
-    wait_for(lambda: show(daemon, "patient")["slots"][1]["state"] == "starting")  # type: ignore[index]
+    wait_for(lambda: show(daemon, "patient")["slots"][1]["state"] == "starting")
     pg_cluster.stop()
     try:
         assert serving(daemon, "patient") is not None

@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from deployd.config import resource_dir
 from deployd.store import migrate
+from tests.support.sql import one
 
 
 async def _run(conninfo: str, directory: Path) -> list[str]:
@@ -71,8 +72,8 @@ def test_a_failing_migration_leaves_the_schema_as_it_was(fresh_db: str, tmp_path
     with pytest.raises(psycopg.errors.SyntaxError):
         asyncio.run(_run(fresh_db, directory))
     with psycopg.connect(fresh_db) as conn:
-        assert conn.execute("SELECT to_regclass('will_vanish')").fetchone()[0] is None
-        assert conn.execute("SELECT to_regclass('users')").fetchone()[0] is None
+        assert one(conn, "SELECT to_regclass('will_vanish')") is None
+        assert one(conn, "SELECT to_regclass('users')") is None
 
 
 def test_a_database_from_a_newer_deployd_is_refused(fresh_db: str, tmp_path: Path) -> None:

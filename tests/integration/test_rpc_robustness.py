@@ -24,7 +24,7 @@ def raw_connect(daemon: RunningDaemon, timeout: float = 10.0) -> socket.socket:
     return sock
 
 
-def exchange(daemon: RunningDaemon, payload: bytes) -> dict[str, Any]:
+def exchange(daemon: RunningDaemon, payload: bytes) -> Any:
     with raw_connect(daemon) as sock:
         sock.sendall(payload)
         return json.loads(sock.makefile("rb").readline())

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from deployd.domain.envfile import parse, render
 
 names = st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True)
-values = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+values = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]))
 
 
 @given(st.dictionaries(names, values, max_size=8))
