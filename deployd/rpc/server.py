@@ -30,6 +30,9 @@ from .peer import peer_credentials
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 16
+LISTEN_BACKLOG = 1024
+"""Connections the kernel queues before the loop accepts them (asyncio's default, 100, lets
+a burst of clients see EAGAIN on a busy machine)."""
 SHUTDOWN_GRACE = 5.0
 
 
@@ -163,6 +166,7 @@ class RpcServer:
                 self._on_connect,
                 path=str(self.path),
                 limit=framing.MAX_LINE_BYTES + 2,
+                backlog=LISTEN_BACKLOG,
                 start_serving=False,
             )
         finally:
