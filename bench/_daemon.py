@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket as socket_module
@@ -13,6 +14,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from deployd.domain import accounts as naming
+from deployd.unix import accounts
 
 BIN = Path(sys.executable).parent
 
@@ -51,7 +55,19 @@ def dev_daemon(
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
+        remove_accounts(root)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def remove_accounts(root: Path) -> None:
+    """A dev instance keeps its apps' accounts (and its nginx's) for its next start; this
+    one will not start again."""
+    if os.geteuid() != 0:
+        return
+    prefix = naming.prefix_for(str(root))
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(prefix) or entry.pw_name == naming.nginx_account(prefix):
+            accounts.remove(entry.pw_name)
 
 
 def ctl(socket: Path, *args: str) -> str:

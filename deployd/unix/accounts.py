@@ -15,6 +15,7 @@ import os
 import pwd
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -124,28 +125,41 @@ def remove(name: str) -> bool:
     if found is None:
         return False
     kill_all(found.uid)
-    _admin(["userdel", name], f"cannot remove the account {name}")
+    try:
+        _admin(["userdel", name], f"cannot remove the account {name}")
+    except AccountError:  # a zombie its parent never reaps still counts as the account's
+        _admin(["userdel", "--force", name], f"cannot remove the account {name}")
     with contextlib.suppress(KeyError):
         grp.getgrnam(name)
         _admin(["groupdel", name], f"cannot remove the group {name}")
     return True
 
 
-def kill_all(uid: int) -> int:
-    """SIGKILL every process running as `uid` (an app's leftovers once it is deleted)."""
+def kill_all(uid: int, timeout: float = 10.0, reaped_within: float = 0.2) -> int:
+    """SIGKILL every process running as `uid` (an app's leftovers once it is deleted) until
+    none is alive; then give their parents `reaped_within` seconds to reap the dead."""
     if uid == 0:
         raise AccountError("refusing to kill root's processes")
     killed = 0
-    for _ in range(20):  # a process may fork while we look: look again
-        found = [p for p in psutil.process_iter(["uids"]) if uid in (p.info["uids"] or ())]
-        if not found:
-            break
-        for proc in found:
-            with contextlib.suppress(psutil.Error, ProcessLookupError):
+    deadline = time.monotonic() + timeout
+    alive_until: float | None = None
+    while True:  # a process may fork while we look: look again
+        found = [
+            p for p in psutil.process_iter(["uids", "status"]) if uid in (p.info["uids"] or ())
+        ]
+        living = [p for p in found if p.info["status"] != psutil.STATUS_ZOMBIE]
+        now = time.monotonic()
+        if not living:
+            alive_until = alive_until or now
+            if not found or now - alive_until > reaped_within:
+                return killed
+        elif now > deadline:
+            raise AccountError(f"{len(living)} processes of uid {uid} would not go away")
+        for proc in living:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
                 killed += 1
-        psutil.wait_procs(found, timeout=1)
-    return killed
+        time.sleep(0.02)
 
 
 def _admin(command: list[str], what: str) -> None:

@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -390,12 +391,13 @@ class _git_daemon:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # `git daemon` runs git-daemon as a child: stop both
         )
         wait_for(lambda: _listening(self.port), timeout=10)
         return self.port
 
     def __exit__(self, *exc: object) -> None:
-        self.process.kill()
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
 

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.support.daemon import RunningDaemon, start_daemon, world_readable_tempdir
+from tests.support.daemon import (
+    RunningDaemon,
+    kill_leftovers,
+    start_daemon,
+    world_readable_tempdir,
+)
 from tests.support.repos import EXAMPLE
 
 SECRET = "pg-password-Zq8vW2mN5"
@@ -22,6 +27,7 @@ SECRET = "pg-password-Zq8vW2mN5"
 def root() -> Iterator[Path]:
     base = world_readable_tempdir("deployd-vault-")
     yield base / "root"
+    kill_leftovers(base / "root")
     shutil.rmtree(base, ignore_errors=True)
 
 
