@@ -159,6 +159,9 @@ class Nginx:
         assert self.prefix is not None and self.conf is not None
         for sub in ("logs", "tmp", "sites"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+        # the master (root) opens the logs and hands its workers the descriptors: requests
+        # of every app are in them, so only the daemon may read them
+        (self.prefix / "logs").chmod(0o700)
         self.sites_dir.mkdir(parents=True, exist_ok=True)
         mime_types = Path("/etc/nginx/mime.types")
         content = self.env.get_template("nginx/nginx.conf.j2").render(

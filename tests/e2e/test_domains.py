@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import grp
 import http.client
 import itertools
 import json
@@ -10,12 +11,14 @@ import os
 import shutil
 import socket
 import ssl
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from deployd.domain.accounts import nginx_account, prefix_for
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.acme import CHALLTESTSRV, PEBBLE, Pebble, pebble
@@ -123,6 +126,12 @@ def test_attach_with_tls_serves_https_and_redirects_http(
     took = time.monotonic() - started
     status, headers, body, _ = https_get(https_port(daemon), domain, acme.roots())
     assert status == 200 and json.loads(body)["app"] == app
+    pem = (daemon.root / "data" / "tls" / f"{domain}.pem").stat()  # chain and private key
+    assert stat.S_IMODE(pem.st_mode) == 0o640 and pem.st_uid == os.geteuid()
+    if os.geteuid() == 0:  # readable by nginx's workers' own group, which no app is in
+        workers = grp.getgrgid(pem.st_gid)
+        assert workers.gr_name == nginx_account(prefix_for(str(daemon.root)))
+        assert workers.gr_mem == []
     assert headers["x-deployd-release"] and headers["strict-transport-security"].startswith(
         "max-age="
     )

@@ -264,6 +264,7 @@ def test_what_the_daemon_keeps_is_not_world_readable(daemon: RunningDaemon, base
         (app_dir / "tmp", 0o700),
         (daemon.root / "logs", 0o700),
         (daemon.root / "logs" / "apps" / name, 0o700),
+        (daemon.root / "nginx" / "logs", 0o700),
     ):
         assert stat.S_IMODE(path.stat().st_mode) == mode, path
     assert app_dir.stat().st_gid == group and (app_dir / "builds").stat().st_gid == group
