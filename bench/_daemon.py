@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import pwd
 import shutil
@@ -13,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from deployd.domain import accounts as naming
@@ -78,3 +81,30 @@ def ctl(socket: Path, *args: str) -> str:
         text=True,
         check=True,
     ).stdout
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "b",
+    "GIT_AUTHOR_EMAIL": "b@x",
+    "GIT_COMMITTER_NAME": "b",
+    "GIT_COMMITTER_EMAIL": "b@x",
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/tmp",
+}
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=GIT_ENV)
+
+
+def steps(socket: Path, app: str, job: int) -> dict[str, float]:
+    """Seconds spent in each step, from the job's stored events."""
+    events = json.loads(
+        ctl(socket, "events", "--json", "--limit", "200", "--kind", "deploy", "--app", app)
+    )["events"]
+    mine = [e for e in events if e["data"].get("job") == job and e["kind"] != "deploy.output"]
+    marks = [(e["data"].get("step") or e["kind"], datetime.fromisoformat(e["at"])) for e in mine]
+    durations: dict[str, float] = {}
+    for (name, at), (_, following) in itertools.pairwise(marks):
+        durations[name] = durations.get(name, 0.0) + (following - at).total_seconds()
+    return durations

@@ -10,51 +10,24 @@ everything of the account and removes it). The same script runs against an older
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
-from _daemon import ctl, dev_daemon
+from _daemon import ctl, dev_daemon, git, steps
 
 RUNS = 7
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "hello"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "b",
-    "GIT_AUTHOR_EMAIL": "b@x",
-    "GIT_COMMITTER_NAME": "b",
-    "GIT_COMMITTER_EMAIL": "b@x",
-    "PATH": "/usr/bin:/bin",
-    "HOME": "/tmp",
-}
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=GIT_ENV)
 
 
 def timed(socket: Path, *args: str) -> tuple[float, str]:
     started = time.perf_counter()
     out = ctl(socket, *args)
     return (time.perf_counter() - started) * 1000, out
-
-
-def steps(socket: Path, app: str, job: int) -> dict[str, float]:
-    events = json.loads(
-        ctl(socket, "events", "--json", "--limit", "200", "--kind", "deploy", "--app", app)
-    )["events"]
-    mine = [e for e in events if e["data"].get("job") == job and e["kind"] != "deploy.output"]
-    marks = [(e["data"].get("step") or e["kind"], datetime.fromisoformat(e["at"])) for e in mine]
-    return {
-        name: (following - at).total_seconds() * 1000
-        for (name, at), (_, following) in itertools.pairwise(marks)
-    }
 
 
 def main() -> None:
@@ -85,7 +58,7 @@ def main() -> None:
                     record(label, ms)
                     for step, value in steps(socket, f"a{i}", json.loads(out)["id"]).items():
                         if step in ("fetch", "build"):
-                            record(f"  {label}: {step}", value)
+                            record(f"  {label}: {step}", value * 1000)
             for i in range(RUNS):
                 ms, _ = timed(socket, "apps", "delete", f"a{i}", "--yes")
                 record("apps delete", ms)

@@ -11,53 +11,20 @@ Targets (issue 3): switch < 100 ms, rollback < 2 s, platform overhead < 1 s.
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
-from _daemon import ctl, dev_daemon
+from _daemon import ctl, dev_daemon, git, steps
 
 RUNS = 7
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "hello"
 DOCKHELLO = ROOT / "tests" / "support" / "apps" / "dockhello"
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        env={
-            "GIT_AUTHOR_NAME": "b",
-            "GIT_AUTHOR_EMAIL": "b@x",
-            "PATH": "/usr/bin:/bin",
-            "GIT_COMMITTER_NAME": "b",
-            "GIT_COMMITTER_EMAIL": "b@x",
-            "HOME": "/tmp",
-        },
-    )
-
-
-def steps(socket: Path, app: str, job: int) -> dict[str, float]:
-    """Seconds spent in each step, from the job's stored events."""
-    events = json.loads(
-        ctl(socket, "events", "--json", "--limit", "200", "--kind", "deploy", "--app", app)
-    )["events"]
-    mine = [e for e in events if e["data"].get("job") == job and e["kind"] != "deploy.output"]
-    marks = [(e["data"].get("step") or e["kind"], datetime.fromisoformat(e["at"])) for e in mine]
-    durations: dict[str, float] = {}
-    for (name, at), (_, following) in itertools.pairwise(marks):
-        durations[name] = durations.get(name, 0.0) + (following - at).total_seconds()
-    return durations
 
 
 def deploy(socket: Path, app: str, *args: str) -> tuple[float, dict[str, float]]:

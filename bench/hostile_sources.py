@@ -12,18 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _daemon import dev_daemon
+from _daemon import GIT_ENV, dev_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "hello"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "b",
-    "GIT_AUTHOR_EMAIL": "b@x",
-    "GIT_COMMITTER_NAME": "b",
-    "GIT_COMMITTER_EMAIL": "b@x",
-    "PATH": "/usr/bin:/bin",
-    "HOME": "/tmp",
-}
 
 
 def peak_rss_mb(pid: int) -> float:

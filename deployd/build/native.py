@@ -11,7 +11,6 @@ Builds are cached by commit and build fingerprint: the same key is never built t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from deployd.domain.manifest import Manifest
 from deployd.domain.sources import Snapshot, SourceError
 from deployd.domain.text import escape
 from deployd.unix.accounts import Account
+from deployd.unix.children import reaped
 
 from .artifacts import write_marker
 from .unpack import UnpackError, unpack
@@ -158,16 +158,11 @@ async def run_command(
         raise BuildError(f"cannot run {command[0]}: {exc.strerror}") from None
     assert process.stdout is not None
     try:
-        async with asyncio.timeout(timeout):
+        async with reaped(process), asyncio.timeout(timeout):
             await _relay_lines(process.stdout, log)
             code = await process.wait()
     except TimeoutError:
         raise BuildError(f"the {what} took longer than {timeout:.0f}s") from None
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
-            await process.wait()
     if code != 0:
         shown = escape(" ".join(command), 200)
         raise BuildError(f"{what} `{shown}` exited with status {code}")

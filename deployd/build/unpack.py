@@ -10,13 +10,11 @@ sparse member cannot grow past it either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from pathlib import Path
 
 from deployd.domain.text import escape
 from deployd.unix.accounts import Account
-from deployd.unix.children import BASE_PATH, bounded
+from deployd.unix.children import BASE_PATH, bounded, reaped
 
 
 class UnpackError(RuntimeError):
@@ -49,18 +47,13 @@ async def unpack(tar: Path, dest: Path, account: Account, max_file: int, timeout
             start_new_session=True,
             **account.popen_kwargs(),  # type: ignore[arg-type]
         )
+        assert process.stderr is not None
         try:
-            async with asyncio.timeout(timeout):
-                assert process.stderr is not None
+            async with reaped(process), asyncio.timeout(timeout):
                 errors = await bounded(process.stderr)
                 await process.wait()
         except TimeoutError:
             raise UnpackError(f"unpacking the source took longer than {timeout:.0f}s") from None
-        finally:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, 9)
-                await process.wait()
     if process.returncode != 0:
         lines = errors[-4096:].decode(errors="replace").strip().splitlines()
         raise UnpackError(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .accounts import Account
@@ -59,17 +60,25 @@ async def run(
         raise ChildError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert process.stdout is not None and process.stderr is not None
     try:
-        async with asyncio.timeout(timeout):
+        async with reaped(process), asyncio.timeout(timeout):
             stdout, stderr = await asyncio.gather(bounded(process.stdout), bounded(process.stderr))
             code = await process.wait()
     except TimeoutError:
         raise ChildError(f"{os.path.basename(argv[0])} took longer than {timeout:.0f}s") from None
+    return Finished(code, stdout, stderr)
+
+
+@contextlib.asynccontextmanager
+async def reaped(process: asyncio.subprocess.Process) -> AsyncIterator[None]:
+    """However the block ends (a timeout, a cancelled job), the child's whole process
+    group (it was started in a session of its own) is gone afterwards."""
+    try:
+        yield
     finally:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
-    return Finished(code, stdout, stderr)
 
 
 async def bounded(stream: asyncio.StreamReader) -> bytes:
