@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from deployd.domain.apps import SHA
+from deployd.domain.sources import human_size
 from deployd.domain.text import escape
 from deployd.unix.accounts import Account
 from deployd.unix.children import BASE_PATH, ChildError, Finished, run
@@ -68,9 +69,14 @@ class Repo:
             done = await run(argv, self.account, env=self.env(), timeout=timeout)
         except ChildError as exc:
             raise GitError(str(exc)) from None
-        if done.code == -signal.SIGXFSZ or (max_file and b"index-pack failed" in done.stderr):
+        if (
+            max_file is not None
+            and done.code != 0
+            and (done.code == -signal.SIGXFSZ or b"index-pack" in done.stderr)
+        ):  # index-pack, writing the pack, met the file size limit (SIGXFSZ)
             raise GitError(
-                f"the repository is larger than {max_file} bytes (DEPLOYD_MAX_SOURCE_SIZE)"
+                f"the repository is larger than the {human_size(max_file)} sources may hold "
+                f"(DEPLOYD_MAX_SOURCE_SIZE; git: {escape(done.last_error_line(), 120)})"
             )
         if done.code != 0:
             raise GitError(escape(done.last_error_line(), 200))

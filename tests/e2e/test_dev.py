@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import BIN, RunningDaemon, start_daemon, world_readable_tempdir
+from tests.support.daemon import (
+    BIN,
+    RunningDaemon,
+    remove_accounts,
+    start_daemon,
+    world_readable_tempdir,
+)
 from tests.support.waiting import wait_for
 
 
@@ -45,6 +51,9 @@ def postgres_running(root: Path) -> bool:
 def base() -> Iterator[Path]:
     path = world_readable_tempdir("deployd-e2e-")
     yield path
+    for root in path.iterdir():  # dev keeps its apps' accounts for its next start
+        if root.is_dir():
+            remove_accounts(root)
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -370,6 +370,14 @@ def test_a_network_repository_is_fetched_by_the_apps_account(
         ok(daemon.deployctl("deploy", name))
         assert releases(daemon, name)[0]["commit"] == repo.commit_sha
 
+        big = Repo(base, "big")  # a pack over DEPLOYD_MAX_SOURCE_SIZE: refused while fetched
+        for i in range(5):
+            (big.work / f"noise{i}.bin").write_bytes(os.urandom(8 * 1024 * 1024))
+        big.commit("40 MiB that does not compress")
+        ok(daemon.deployctl("apps", "create", "netbig", "--git", f"git://127.0.0.1:{port}/big.git"))
+        failed = daemon.deployctl("deploy", "netbig")
+        assert failed.returncode == 1 and "the repository is larger than" in failed.stderr
+
 
 class _git_daemon:
     def __init__(self, base: Path) -> None:
