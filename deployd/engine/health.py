@@ -4,10 +4,12 @@ passed N times in a row, or says why it did not within the timeout."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from deployd import httpcheck
 from deployd.domain.manifest import HealthCheck
 from deployd.runtime.base import Handle
+from deployd.runtime.listeners import Listener, describe
 from deployd.runtime.process import ProcessRuntime
 
 
@@ -16,9 +18,15 @@ class Unhealthy(Exception):
 
 
 async def wait_healthy(
-    runtime: ProcessRuntime, handle: Handle, port: int, check: HealthCheck
+    runtime: ProcessRuntime,
+    handle: Handle,
+    port: int,
+    check: HealthCheck,
+    strangers: Callable[[], list[Listener]] = list,
 ) -> int:
-    """Returns how many probes it took; raises Unhealthy with the last observation."""
+    """Returns how many probes it took; raises Unhealthy with the last observation. Passing
+    also needs every listener on the port to be the slot's own (`strangers` finds the
+    others): a stranger answering the checks must never be switched to."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + check.timeout
     passes = probes = 0
@@ -37,6 +45,12 @@ async def wait_healthy(
             if 200 <= reply.status < 400:
                 passes += 1
                 if passes >= check.passes:
+                    found = await asyncio.to_thread(strangers)
+                    if found:
+                        raise Unhealthy(
+                            f"port {port} answers, but not (only) from this release: "
+                            f"{describe(found)} listens there too"
+                        )
                     return probes
             else:
                 passes, last = 0, f"GET {check.path} answered HTTP {reply.status}"

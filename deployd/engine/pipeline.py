@@ -219,7 +219,13 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
 
     await job.step("health", f"checking GET {manifest.health.path} on port {target['port']}")
     try:
-        await wait_healthy(platform.runtime, handle, target["port"], manifest.health)
+        await wait_healthy(
+            platform.runtime,
+            handle,
+            target["port"],
+            manifest.health,
+            slots.strangers(platform, {**target, "runtime": release["runtime"]}, handle),
+        )
     except Unhealthy as exc:
         await slots.stop_process(platform, target, manifest.stop_timeout)
         await slots.transition(platform, name, target, SlotEvent.FAILED)

@@ -4,13 +4,17 @@ runtime acts. Every transition is persisted before the engine moves on."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from deployd.build.artifacts import image_of
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, Slot, SlotEvent, SlotState, step
-from deployd.runtime.base import Handle, LaunchSpec, read_pid_file
+from deployd.runtime import listeners
+from deployd.runtime.base import Handle, LaunchSpec, StartError, read_pid_file
+from deployd.runtime.listeners import Listener
+from deployd.runtime.ports import is_free
 from deployd.store import apps as store
 from deployd.store.db import Row
 
@@ -148,9 +152,26 @@ async def launch(
         memory_bytes=manifest.memory_bytes,
         cpus=manifest.cpus,
     )
+    if not await asyncio.to_thread(is_free, row["port"]):
+        holders = await asyncio.to_thread(listeners.listeners, row["port"])
+        raise StartError(
+            f"port {row['port']} of the {row['name']} slot is taken by "
+            f"{listeners.describe(holders) or 'another program'}: stop it, or give deployd "
+            "a DEPLOYD_PORT_RANGE of its own"
+        )
     async with platform.pool.connection() as conn:  # first: whoever stops it must know how
         await store.set_slot_runtime(conn, row["app"], row["name"], runtime.name)
     return await asyncio.to_thread(runtime.start, spec)
+
+
+def strangers(platform: Platform, row: Row, handle: Handle) -> Callable[[], list[Listener]]:
+    """The listeners on the slot's port that are not the slot's own processes."""
+    runtime = platform.runtimes[row.get("runtime") or "process"]
+
+    def look() -> list[Listener]:
+        return listeners.strangers(row["port"], runtime.ours(row["app"], row["name"], handle))
+
+    return look
 
 
 def log_file(platform: Platform, app: str, slot: str) -> Path:

@@ -26,6 +26,7 @@ from deployd.engine.building import artifact_dir
 from deployd.engine.health import Unhealthy, wait_healthy
 from deployd.engine.platform import Platform
 from deployd.runtime import logs
+from deployd.runtime.base import StartError
 from deployd.store import apps as app_store
 from deployd.store import crashes as crash_store
 from deployd.store import jobs as job_store
@@ -226,7 +227,11 @@ class Supervisor:
                     return  # deleted, or moved by a deploy while we waited for the lock
                 manifest, release = await self._manifest(row["release_id"])
                 artifact = artifact_dir(platform, app, str(release["build_key"]))
-                handle = await slots.launch(platform, row, release, manifest, artifact)
+                try:
+                    handle = await slots.launch(platform, row, release, manifest, artifact)
+                except StartError as exc:  # its port taken, say: try again later
+                    await self._failed_restart(row, str(exc))
+                    return
                 try:
                     row = await slots.transition(
                         platform, app, row, event, release_id=row["release_id"], handle=handle
@@ -237,7 +242,13 @@ class Supervisor:
                     )
                     raise
             try:
-                await wait_healthy(platform.runtime, handle, row["port"], manifest.health)
+                await wait_healthy(
+                    platform.runtime,
+                    handle,
+                    row["port"],
+                    manifest.health,
+                    slots.strangers(platform, {**row, "runtime": release["runtime"]}, handle),
+                )
             except Unhealthy as exc:
                 await slots.stop_process(platform, row, manifest.stop_timeout)
                 row = await slots.transition(platform, app, row, SlotEvent.FAILED)

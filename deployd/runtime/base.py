@@ -10,7 +10,7 @@ and stopped differs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -63,6 +63,10 @@ class Runtime(Protocol):
 
     async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
         """Stop the slot (whatever `handles` still run of it), gracefully then by force."""
+        ...
+
+    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
+        """Which pids belong to the slot as it runs now (a listener must be one of them)."""
         ...
 
 

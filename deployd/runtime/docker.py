@@ -20,12 +20,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import psutil
 import requests.exceptions
 from docker.types import LogConfig
 
@@ -145,6 +146,29 @@ class DockerRuntime:
         if self.base_url:
             args += ["--docker", self.base_url]
         return self.launchers.launch(spec, args)
+
+    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
+        """The container's processes (its cgroup names it) and, on a bridge, the Engine's
+        proxy that forwards the published port to this container's address."""
+        try:
+            container = self.client().containers.get(self.container_name(app, slot))
+        except (docker.errors.NotFound, DockerUnavailable, *ENGINE_ERRORS):
+            return lambda pid: False
+        ident = str(container.id)
+        networks = container.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+        addresses = {n.get("IPAddress") for n in networks.values() if n.get("IPAddress")}
+
+        def check(pid: int) -> bool:
+            try:
+                if ident in Path(f"/proc/{pid}/cgroup").read_text():
+                    return True
+                command = psutil.Process(pid).cmdline()
+            except (OSError, psutil.Error):
+                return False
+            proxy = bool(command) and command[0].endswith("docker-proxy")
+            return proxy and any(address in command for address in addresses)
+
+        return check
 
     async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
         """Stop the container (the Engine sends SIGTERM, then SIGKILL after `timeout`); its

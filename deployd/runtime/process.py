@@ -16,11 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psutil
 
 from .base import Handle, LaunchSpec, StartError, write_pid_file
+from .listeners import family
 
 LAUNCHER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 """The launcher's own environment: nothing of the daemon's (its database URL, say)."""
@@ -91,6 +92,11 @@ class ProcessRuntime:
     def exit_status(self, handle: Handle) -> int | None:
         child = self._children.get(handle.pid)
         return child.returncode if child is not None else None
+
+    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
+        """The launcher and everything it started, as they are now."""
+        members = family(handle.pid) if self.alive(handle) else set()
+        return members.__contains__
 
     async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
         for handle in handles:

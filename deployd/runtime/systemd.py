@@ -21,7 +21,7 @@ import asyncio
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import jinja2
@@ -118,6 +118,10 @@ class SystemdRuntime:
             raise StartError(f"{unit} started but is not running") from None
         write_pid_file(spec.pid_file, handle)
         return handle
+
+    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
+        """The unit's main process is the slot's launcher: the same family as a process's."""
+        return self.launchers.ours(app, slot, handle)
 
     async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
         """systemd stops the unit: SIGTERM to its cgroup, SIGKILL after TimeoutStopSec."""
