@@ -25,18 +25,25 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 
+PIPED_WIDTH = 10_000
+"""Output to a pipe or a file is never cut to fit a terminal: tables are as wide as their
+content (scripts and `grep` see every character)."""
+
+
 @cache
 def out() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    width = None if sys.stdout.isatty() else PIPED_WIDTH
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 @cache
 def err() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    width = None if sys.stderr.isatty() else PIPED_WIDTH
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=width)
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

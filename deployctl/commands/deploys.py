@@ -117,7 +117,7 @@ def releases(
         render.emit_json(result)
         return
     render.table(
-        ["ID", "COMMIT", "REF", "CONFIG", "CREATED", "BY", "STATUS", ""],
+        ["ID", "COMMIT", "REF", "CONFIG", "CREATED", "BY", "STATUS", "", "WHY"],
         [
             [
                 r.id,
@@ -126,9 +126,16 @@ def releases(
                 f"v{r.env_version}" if r.env_version else "-",
                 render.when(r.created_at),
                 r.created_by or "-",
-                r.status,
+                f"{r.status} ({r.failed_step})" if r.failed_step else r.status,
                 "◀ live" if r.live else ("kept" if r.kept else ""),
+                _first_line(r.error),
             ]
             for r in result.releases
         ],
     )
+
+
+def _first_line(text: str | None, width: int = 60) -> str:
+    """The gist of an error in a table cell; `--json` and `logs --build` have all of it."""
+    line = (text or "").strip().split("\n", 1)[0]
+    return line if len(line) <= width else line[: width - 1] + "…"

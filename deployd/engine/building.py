@@ -168,7 +168,7 @@ async def _build(
                 max_file=settings.max_file_size,
             )
     except (BuildError, DockerUnavailable, SourceError) as exc:
-        raise DeployFailed(f"build failed: {exc}") from None
+        raise DeployFailed(f"build failed: {exc}{job.last_output()}") from None
 
 
 def source_reader(platform: Platform, app: dict[str, object]) -> Account:

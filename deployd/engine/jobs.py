@@ -82,6 +82,7 @@ class JobRunner:
     async def _execute(self, row: Row) -> None:
         platform = self.platform
         error: str | None = None
+        job: pipeline.Job | None = None
         try:
             async with platform.pool.connection() as conn:
                 app = await app_store.get(conn, row["app"])
@@ -98,12 +99,16 @@ class JobRunner:
             async with platform.lock(row["app"]):  # the reconciler keeps off meanwhile
                 await RUNS[row["kind"]](job)
         except (DeployFailed, VaultKeyError) as exc:
-            error = str(exc)
+            error = self.platform.mask(row["app"], str(exc))
         except asyncio.CancelledError:
             error = "interrupted: the daemon is shutting down"
+            job = None  # the next daemon's reconciler finishes or aborts it, and says so
         except Exception:
             log.exception("job %s failed unexpectedly", row["id"])
             error = "internal error; the daemon log has details"
+        if error is not None and job is not None:
+            with contextlib.suppress(psycopg.Error, psycopg_pool.PoolTimeout):
+                await asyncio.shield(job.failed(error))
         try:
             await asyncio.shield(self._finish(row, error))
         finally:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,16 @@ class Job:
         self.build_log: Path | None = None
         self.logged = 0
         """Bytes of output so far: past DEPLOYD_MAX_BUILD_LOG the rest is dropped."""
+        self.current_step: str | None = None
+        self.recent: deque[str] = deque(maxlen=TAIL_LINES)
+        """The current step's last lines of output, for the reason it failed."""
+        self.made_release = False
+        """This job created its release (a deploy, a config change): if the job fails, so
+        did the release. A rollback to a kept release leaves that release as it was."""
 
     async def step(self, name: str, message: str) -> None:
+        self.current_step = name
+        self.recent.clear()
         async with self.platform.pool.connection() as conn:
             await job_store.set_step(conn, self.row["id"], name)
         await self.platform.emit(
@@ -77,6 +86,7 @@ class Job:
         if self.logged > limit:
             line = f"[deployd: output beyond {limit} bytes is not kept (DEPLOYD_MAX_BUILD_LOG)]"
         line = self.platform.mask(self.name, line)
+        self.recent.append(line)
         if self.build_log is not None:
             try:
                 with self.build_log.open("a") as fh:
@@ -92,6 +102,23 @@ class Job:
         async with self.platform.pool.connection() as conn:
             return await action(conn)
 
+    def last_output(self) -> str:
+        """The current step's last lines, indented, for an error message ('' if none)."""
+        if not self.recent:
+            return ""
+        return "\nlast output:\n" + "\n".join("  " + line for line in self.recent)
+
+    async def failed(self, error: str) -> None:
+        """Record on the job's own release that, where and why it failed."""
+        if not self.made_release or self.release_id is None:
+            return
+        release_id, step = self.release_id, self.current_step
+        await self.db(
+            lambda c: release_store.update(
+                c, release_id, status="failed", error=error, failed_step=step
+            )
+        )
+
 
 async def deploy(job: Job) -> None:
     platform = job.platform
@@ -104,17 +131,12 @@ async def deploy(job: Job) -> None:
             env_version=job.app["env_version"],
         )
     )
-    job.release_id = release["id"]
+    job.release_id, job.made_release = release["id"], True
     await job.db(lambda c: job_store.set_release(c, job.row["id"], release["id"]))
     job.build_log = platform.paths.app_logs(job.name) / f"build-{release['id']}.log"
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        config = await appconfig.values(platform, job.name, release["env_version"])
-        artifact, manifest = await building.fetch_and_build(job, config)
-    except DeployFailed as exc:
-        error = platform.mask(job.name, str(exc))
-        await job.db(lambda c: release_store.update(c, release["id"], status="failed", error=error))
-        raise
+    config = await appconfig.values(platform, job.name, release["env_version"])
+    artifact, manifest = await building.fetch_and_build(job, config)
     release = await job.db(lambda c: release_store.get(c, release["id"]))  # as built
     await activate(job, release, manifest, artifact)
 
@@ -140,9 +162,8 @@ async def rollback(job: Job) -> None:
     if job.row["params"].get("keep_env") and row["env_version"] != current:
         row = await _new_release_of(job, row, current, f"rollback to {wanted}, today's config")
     else:
-        job.release_id = wanted
+        job.release_id = wanted  # its build log stays that build's: a rollback writes none
         await job.db(lambda c: job_store.set_release(c, job.row["id"], wanted))
-        job.build_log = job.platform.paths.app_logs(job.name) / f"build-{wanted}.log"
     await activate(job, row, Manifest.from_json(row["manifest"]), artifact)
 
 
@@ -176,7 +197,7 @@ async def _new_release_of(job: Job, base: Row, env_version: int | None, why: str
             runtime=base["runtime"],
         )
     )
-    job.release_id = row["id"]
+    job.release_id, job.made_release = row["id"], True
     await job.db(lambda c: job_store.set_release(c, job.row["id"], row["id"]))
     await job.step("config", f"release {row['id']}: the build of release {base['id']}, {why}")
     return row
@@ -199,6 +220,7 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
         await _release_command(job, release, manifest, artifact, target)
 
     await building.tag_image(platform, name, release_id, artifact)
+    job.build_log = None  # a build log holds the build (and release command) output only
     await job.step(
         "start", f"starting release {release_id} in {target['name']} (port {target['port']})"
     )
@@ -281,7 +303,7 @@ async def _release_command(
                 what="release command",
             )
     except (BuildError, DockerUnavailable) as exc:
-        raise DeployFailed(f"the release command failed: {exc}") from None
+        raise DeployFailed(f"the release command failed: {exc}{job.last_output()}") from None
 
 
 async def _retire(job: Job, slot_name: str, manifest: Manifest) -> None:

@@ -127,7 +127,13 @@ class Reconciler:
         async with platform.pool.connection() as conn:
             await job_store.finish(conn, job["id"], error=reason)
             if _made_its_release(job) and job["release_id"]:
-                await release_store.update(conn, job["release_id"], status="failed", error=reason)
+                await release_store.update(
+                    conn,
+                    job["release_id"],
+                    status="failed",
+                    error=reason,
+                    failed_step=job["step"] or "start",
+                )
         await platform.emit("deploy.failed", reason, app, job=job["id"])
 
     async def _complete(self, world: World, app: str, job: Row, target: Row) -> None:

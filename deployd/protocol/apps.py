@@ -113,6 +113,9 @@ class ReleaseInfo(Result):
     ref: str | None
     status: str
     error: str | None
+    """Why it failed (with the step's last lines of output), or why it was rolled back."""
+    failed_step: str | None = None
+    """The step it failed at: fetch, build, release, start, health, switch."""
     created_by: str | None
     created_at: datetime
     live_at: datetime | None

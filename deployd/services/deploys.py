@@ -114,6 +114,7 @@ async def releases(core: Core, caller: Caller, params: ReleasesListParams) -> Re
                 ref=r["ref"],
                 status=r["status"],
                 error=r["error"],
+                failed_step=r["failed_step"],
                 created_by=r["created_by"],
                 created_at=r["created_at"],
                 live_at=r["live_at"],

@@ -12,7 +12,7 @@ from .db import Row
 Conn = AsyncConnection[Row]
 
 _COLUMNS = """id, app, commit, ref, build_key, manifest, status, error, created_by, created_at,
-              live_at, env_version, runtime"""
+              live_at, env_version, runtime, failed_step"""
 
 
 async def insert(
@@ -64,7 +64,7 @@ async def for_app(conn: Conn, app: str, limit: int = 100) -> list[Row]:
 
 
 async def update(conn: Conn, release_id: int, **fields: Any) -> None:
-    allowed = {"commit", "build_key", "manifest", "status", "error", "runtime"}
+    allowed = {"commit", "build_key", "manifest", "status", "error", "runtime", "failed_step"}
     assert set(fields) <= allowed, fields
     values = [Jsonb(v) if k == "manifest" else v for k, v in fields.items()]
     assignments = ", ".join(f"{k} = %s" for k in fields)
@@ -78,7 +78,8 @@ async def mark_live(conn: Conn, app: str, release_id: int) -> None:
         (app, release_id),
     )
     await conn.execute(
-        "UPDATE releases SET status = 'live', live_at = now(), error = NULL WHERE id = %s",
+        "UPDATE releases SET status = 'live', live_at = now(), error = NULL, failed_step = NULL"
+        " WHERE id = %s",
         (release_id,),
     )
 
