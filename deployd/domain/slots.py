@@ -22,6 +22,9 @@ class SlotState(StrEnum):
     STOPPED = "stopped"
     FAILED = "failed"
     CRASHED = "crashed"
+    SUSPENDED = "suspended"
+    """Live, with its process stopped on purpose to be started again (`deployd dev`
+    stopping): no crash, and no other slot takes over."""
 
 
 class SlotEvent(StrEnum):
@@ -44,6 +47,10 @@ class SlotEvent(StrEnum):
     """The live process exited on its own."""
     RESTART = "restart"
     """A crashed slot's release is started again."""
+    SUSPEND = "suspend"
+    """The daemon stops the live process on purpose, to start it again later."""
+    RESUME = "resume"
+    """A suspended slot's release is started again."""
 
 
 S, E = SlotState, SlotEvent
@@ -60,6 +67,9 @@ TRANSITIONS: dict[tuple[SlotState, SlotEvent], SlotState] = {
     (S.DRAINING, E.STOPPED): S.STOPPED,
     (S.CRASHED, E.RESTART): S.STARTING,
     (S.CRASHED, E.ABORT): S.STOPPED,
+    (S.LIVE, E.SUSPEND): S.SUSPENDED,
+    (S.SUSPENDED, E.RESUME): S.STARTING,
+    (S.SUSPENDED, E.ABORT): S.STOPPED,
 }
 
 RUNNING = frozenset({S.STARTING, S.HEALTHY, S.LIVE, S.DRAINING})

@@ -319,12 +319,8 @@ async def _retire(job: Job, slot_name: str, manifest: Manifest) -> None:
                 platform.drains[name] = asyncio.create_task(
                     _drain(platform, name, row, manifest), name=f"drain-{name}"
                 )
-            elif state is SlotState.CRASHED:
-                await slots.stop_process(platform, row)
-                await slots.transition(platform, name, row, SlotEvent.ABORT)
-            elif state is SlotState.STARTING:  # a restart under way: no longer wanted
-                await slots.stop_process(platform, row)
-                await slots.transition(platform, name, row, SlotEvent.FAILED)
+            else:  # crashed, suspended, or a restart under way: no longer wanted
+                await slots.rest(platform, name, row)
             return
         except slots.StaleSlot:
             continue

@@ -1,14 +1,16 @@
 """Bringing apps back after the daemon starts, and stopping them when dev mode ends.
 
 The first piece of the reconciler: a live slot whose process is gone (the machine
-rebooted, or `deployd dev` stopped its apps) is started again from its release's artifact
-through crash → restart → health → promote, so the state machine stays the only way a
-slot changes state.
+rebooted) is started again from its release's artifact through crash → restart → health →
+promote; a slot `deployd dev` suspended when it stopped, through resume → health → promote
+(no crash: it was stopped on purpose). The state machine stays the only way a slot changes
+state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from deployd.build.artifacts import is_built
@@ -30,7 +32,11 @@ log = logging.getLogger(__name__)
 
 async def revive_live_slots(platform: Platform) -> None:
     async with platform.pool.connection() as conn:
-        rows = [r for r in await app_store.all_slots(conn) if r["state"] == SlotState.LIVE]
+        rows = [
+            r
+            for r in await app_store.all_slots(conn)
+            if r["state"] in (SlotState.LIVE, SlotState.SUSPENDED)
+        ]
     for row in rows:
         handle = slots.handle_of(row)
         if handle is not None and platform.runtime.alive(handle):
@@ -57,11 +63,20 @@ async def _restart(platform: Platform, row: Row) -> None:
     if not is_built(artifact):
         raise RuntimeError(f"the build of release {release_id} is missing")
     manifest = Manifest.from_json(release["manifest"])
-    row = await slots.transition(platform, app, row, SlotEvent.CRASH)
+    suspended = row["state"] == SlotState.SUSPENDED
+    if not suspended:
+        row = await slots.transition(platform, app, row, SlotEvent.CRASH)
     handle = await slots.launch(platform, row, release, manifest, artifact)
-    row = await slots.transition(platform, app, row, SlotEvent.RESTART, handle=handle)
+    event = SlotEvent.RESUME if suspended else SlotEvent.RESTART
+    row = await slots.transition(platform, app, row, event, handle=handle)
     try:
-        await wait_healthy(platform.runtime, handle, row["port"], manifest.health)
+        await wait_healthy(
+            platform.runtime,
+            handle,
+            row["port"],
+            manifest.health,
+            slots.strangers(platform, {**row, "runtime": release["runtime"]}, handle),
+        )
     except Unhealthy:
         await slots.stop_process(platform, row, manifest.stop_timeout)
         await slots.transition(platform, app, row, SlotEvent.FAILED)
@@ -72,15 +87,22 @@ async def _restart(platform: Platform, row: Row) -> None:
     if platform.nginx.current(app) != site:
         await asyncio.to_thread(platform.nginx.apply, app, site)
     await slots.transition(platform, app, row, SlotEvent.PROMOTE)
-    await platform.emit(
-        "app.restored", f"release {release_id} serves again", app, release=release_id
-    )
+    if suspended:
+        message = f"release {release_id} serves again (started with the daemon)"
+    else:
+        message = f"release {release_id} serves again"
+    await platform.emit("app.restored", message, app, release=release_id, resumed=suspended)
 
 
 async def stop_all(platform: Platform) -> None:
-    """Dev teardown: stop every app process (their slots stay live, to be revived)."""
+    """Dev teardown: stop every app process. Live slots are suspended (no crash, revived
+    at the next start); any other slot with a process is stopped for good."""
     async with platform.pool.connection() as conn:
         rows = await app_store.all_slots(conn)
     for row in rows:
-        if SlotState(row["state"]) in RUNNING:
+        if row["state"] == SlotState.LIVE:
+            await slots.stop_process(platform, row, timeout=5)
+            with contextlib.suppress(slots.StaleSlot):
+                await slots.transition(platform, row["app"], row, SlotEvent.SUSPEND)
+        elif SlotState(row["state"]) in RUNNING:
             await slots.stop_process(platform, row, timeout=5)

@@ -98,6 +98,7 @@ _REST = {
     SlotState.HEALTHY: SlotEvent.ABORT,
     SlotState.DRAINING: SlotEvent.STOPPED,
     SlotState.CRASHED: SlotEvent.ABORT,
+    SlotState.SUSPENDED: SlotEvent.ABORT,
 }
 
 

@@ -196,6 +196,12 @@ def test_sigterm_stops_daemon_and_postgres_and_a_restart_reuses_the_data(
         hello = json.loads(deployctl(dev.socket, "apps", "show", "hello", "--json").stdout)
         live = next(s for s in hello["slots"] if s["name"] == hello["live_slot"])
         assert live["state"] == "live" and live["pid"]  # brought back after the restart
+        events = json.loads(
+            deployctl(dev.socket, "events", "--app", "hello", "--limit", "200", "--json").stdout
+        )["events"]
+        kinds = [e["kind"] for e in events]
+        assert "slot.suspended" in kinds and "app.restored" in kinds
+        assert "slot.crashed" not in kinds and "app.crashed" not in kinds  # a clean stop
         listed = json.loads(deployctl(dev.socket, "users", "list", "--json").stdout)
         assert "keeper" in {u["name"] for u in listed["users"]}
     finally:
