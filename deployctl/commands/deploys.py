@@ -61,6 +61,8 @@ def _progress(event: Event) -> None:
         render.out().print(render.text("    " + event.message, style="dim"))
     elif event.kind in ("deploy.step", "deploy.started"):
         render.out().print(render.text(f"→ {event.message}"))
+    elif event.kind in ("deploy.config", "deploy.warning"):
+        render.out().print(render.text(f"! {event.message}", style="yellow"))
 
 
 def deploy(

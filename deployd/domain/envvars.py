@@ -97,3 +97,19 @@ def display(value: str) -> str:
     if len(value) >= 24:
         return value[:4] + "…****"
     return "****"
+
+
+def difference(before: Mapping[str, str], after: Mapping[str, str], limit: int = 8) -> str:
+    """What changes, by name only, when config `after` replaces `before`: "DEBUG comes
+    back, API_KEY goes, TOKEN changes" ('' when nothing does). Never a value."""
+    back = sorted(set(after) - set(before))
+    gone = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    parts = (
+        [f"{name} comes back" for name in back]
+        + [f"{name} goes" for name in gone]
+        + [f"{name} changes" for name in changed]
+    )
+    if len(parts) > limit:
+        parts = [*parts[:limit], f"and {len(parts) - limit} more"]
+    return ", ".join(parts)

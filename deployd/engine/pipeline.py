@@ -22,6 +22,7 @@ from deployd.build import artifacts, native
 from deployd.build import docker as docker_build
 from deployd.build.artifacts import image_of, is_built
 from deployd.build.native import BuildError
+from deployd.domain import envvars
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
@@ -385,13 +386,21 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
 
     if await job.db(record):
         await appconfig.refresh_masks(platform, name)
-        await platform.emit(
-            "env.restored",
-            f"config version {config or 0} is current again, with release {release_id}",
-            name,
-            version=config,
-            release=release_id,
+        before = await appconfig.values(platform, name, job.app["env_version"])
+        changes = envvars.difference(before, await appconfig.values(platform, name, config))
+        message = (
+            f"the config changed with this rollback: version {config or 0}, release "
+            f"{release_id}'s, is current again ({changes or 'the same values'}); "
+            f"`deployctl env history {name}` lists every version"
         )
+        for kind in ("env.restored", "deploy.config"):  # the config's history; the job's
+            await platform.emit(
+                kind, message, name, version=config, release=release_id, job=job.row["id"]
+            )
+        left = job.row["params"].get("from")  # a crash-loop rollback: say it on that release
+        if isinstance(left, int):
+            note = f"{job.row['params'].get('reason', 'rolled back')}; rolled back: {message}"
+            await job.db(lambda c: release_store.update(c, left, error=note))
 
 
 async def _tail(log_file: Path) -> str:

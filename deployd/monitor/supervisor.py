@@ -197,7 +197,7 @@ class Supervisor:
                     conn,
                     app=app,
                     kind="rollback",
-                    params={"to": to, "reason": reason},
+                    params={"to": to, "reason": reason, "from": row["release_id"]},
                     actor="deployd",
                 )
             except job_store.AppBusy:

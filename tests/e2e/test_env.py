@@ -111,7 +111,9 @@ def test_rollback_restores_the_config_the_release_ran_with(
     ok(platform.deployctl("env", "set", envecho, "MODE=second-mode"))
     assert app_env(platform, envecho)["MODE"] == "second-mode"
 
-    ok(platform.deployctl("rollback", envecho))
+    rolled = ok(platform.deployctl("rollback", envecho)).stdout
+    assert "the config changed with this rollback" in rolled and "MODE changes" in rolled
+    assert "first-mode" not in rolled and "second-mode" not in rolled  # names, never values
     assert app_env(platform, envecho)["MODE"] == "first-mode"
     listed = json.loads(ok(platform.deployctl("env", "list", envecho, "--json")).stdout)
     assert listed["version"] == listed["live_version"] == 1

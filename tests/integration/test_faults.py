@@ -108,6 +108,30 @@ def test_a_release_that_crashes_soon_after_going_live_is_rolled_back(
     assert sorted(slots.values()) == ["live", "stopped"]
 
 
+def test_a_crash_loop_rollback_that_brings_an_old_config_back_says_so(
+    daemon: RunningDaemon, repo: Repo
+) -> None:
+    """The release made by `env unset DEBUG` crash-loops; rolling back makes the config with
+    DEBUG current again, which the user is told in the events and in `releases`."""
+    repo.write(
+        "Procfile", 'web: [ -n "$DEBUG" ] || exec timeout 2 python3 app.py; exec python3 app.py\n'
+    )
+    repo.commit("needs DEBUG")
+    assert daemon.deployctl("apps", "create", "configured", "--git", repo.url).returncode == 0
+    assert daemon.deployctl("env", "set", "configured", "DEBUG=yes-please").returncode == 0
+    deploy(daemon, "configured", repo)
+    good = serving(daemon, "configured")
+    unset = daemon.deployctl("env", "unset", "configured", "DEBUG")  # a config release
+    assert unset.returncode == 0, unset.stderr
+    wait_for(lambda: events(daemon, "configured", "env.restored"), timeout=60)
+    restored = events(daemon, "configured", "env.restored")[-1]["message"]
+    assert "DEBUG comes back" in restored and "yes-please" not in restored
+    assert serving(daemon, "configured") == good
+    releases = json.loads(daemon.deployctl("releases", "configured", "--json").stdout)["releases"]
+    looped = next(r for r in releases if r["status"] == "crashlooping")
+    assert "DEBUG comes back" in looped["error"]
+
+
 def test_killing_the_daemon_under_load_drops_no_request(daemon: RunningDaemon, repo: Repo) -> None:
     deploy(daemon, "steady", repo)
     pid_before = live_slot(daemon, "steady")["pid"]
