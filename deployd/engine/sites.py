@@ -33,6 +33,14 @@ async def site_for(platform: Platform, app: str, by_name: dict[str, Row]) -> Sit
     return site_of(platform, app, by_name, domains)
 
 
+async def open_site(platform: Platform, app: str, by_name: dict[str, Row]) -> None:
+    """A new app's site, before it has a release: its address answers 503 "not deployed
+    yet" (never another app's content, never a dropped connection)."""
+    await asyncio.to_thread(platform.nginx.switch, app, None, "new")
+    site = platform.nginx.render(await site_for(platform, app, by_name))
+    await asyncio.to_thread(platform.nginx.apply, app, site)
+
+
 async def apply_baseline(platform: Platform) -> bool:
     """Bring the baseline in line with the store (HTTPS once any certificate exists)."""
     async with platform.pool.connection() as conn:

@@ -244,14 +244,13 @@ class Reconciler:
         by_name = world.slots.get(app, {})
         live = by_name.get(row["live_slot"] or "")
         wanted_live = None
-        wanted_site = None
         if live is not None and live["release_id"] is not None:
             wanted_live = Live(live["name"], live["release_id"])
-            wanted_site = nginx.render(
-                site_of(self.platform, app, by_name, world.domains.get(app, []))
-            )
-        if nginx.live(app) != wanted_live:
-            await asyncio.to_thread(nginx.switch, app, wanted_live)
+        # every app has its site: one with no release serving answers 503, saying why
+        wanted_site = nginx.render(site_of(self.platform, app, by_name, world.domains.get(app, [])))
+        parked = "new" if row["live_slot"] is None else "down"
+        if nginx.live(app) != wanted_live or (wanted_live is None and not nginx.parked(app)):
+            await asyncio.to_thread(nginx.switch, app, wanted_live, parked)
             await self.platform.emit(
                 "site.repaired", "switch put back where the store says", app, live=row["live_slot"]
             )

@@ -276,7 +276,8 @@ class Nginx:
         return self.switch_dir / app / "current"
 
     def live(self, app: str) -> Live | None:
-        """Where the switch points now, read back from the symlink."""
+        """Where the switch points now, read back from the symlink (None: parked, or no
+        switch at all)."""
         try:
             target = os.readlink(self.switch_link(app))
         except OSError:
@@ -286,8 +287,18 @@ class Nginx:
             return None
         return Live(slot, int(release))
 
-    def switch(self, app: str, live: Live | None) -> None:
-        """Point the app's traffic at `live` (None: nowhere) with one atomic rename.
+    def parked(self, app: str) -> str | None:
+        """Why the app's switch is parked ("new", "stopped", "down"); None when it points
+        at a release, or there is no switch."""
+        try:
+            target = Path(os.readlink(self.switch_link(app))).name
+        except OSError:
+            return None
+        return target.removeprefix("parked-") if target.startswith("parked-") else None
+
+    def switch(self, app: str, live: Live | None, parked: str = "new") -> None:
+        """Point the app's traffic at `live` with one atomic rename; None parks it (nginx
+        answers 503 saying why: `parked` is "new", "stopped" or "down").
 
         Takes effect on nginx's next request, in every worker, with no reload: keep-alive
         clients never see their connection closed by a deploy.
@@ -295,11 +306,7 @@ class Nginx:
         link = self.switch_link(app)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.parent.chmod(0o755)
-        if live is None:
-            with contextlib.suppress(FileNotFoundError):
-                link.unlink()
-            return
-        name = f"{live.release_id}-{live.slot}"
+        name = f"parked-{parked}" if live is None else f"{live.release_id}-{live.slot}"
         (link.parent / name).mkdir(mode=0o755, exist_ok=True)
         tmp = link.with_name(f".current-{os.getpid()}")
         with contextlib.suppress(FileNotFoundError):

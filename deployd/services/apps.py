@@ -10,7 +10,7 @@ from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
 from deployd.domain.ports import pick_ports
 from deployd.domain.sources import SourceError
-from deployd.engine import building, pipeline, slots
+from deployd.engine import building, pipeline, sites, slots
 from deployd.protocol.apps import (
     AppInfo,
     AppParams,
@@ -21,6 +21,7 @@ from deployd.protocol.apps import (
     SlotInfo,
 )
 from deployd.protocol.errors import conflict, forbidden, invalid, not_found, unavailable
+from deployd.proxy.nginx import ProxyError
 from deployd.runtime.ports import is_free
 from deployd.sources import git, local
 from deployd.store import apps as store
@@ -126,6 +127,10 @@ async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInf
             source_uid=reader_uid,
         )
         slot_rows = await store.slots(conn, params.name)
+    try:
+        await sites.open_site(core.platform, params.name, {s["name"]: s for s in slot_rows})
+    except ProxyError as exc:  # the reconciler tries again; the app exists all the same
+        log.error("could not write %s's nginx site: %s", params.name, exc)
     await core.bus.publish(
         "app.created",
         f"{caller.name} created {params.name} from {source}",

@@ -85,3 +85,16 @@ def test_a_build_log_holds_its_build_only(platform: RunningDaemon, workdir: Path
         shown = ok(platform.deployctl("logs", "logged", "--build", str(release))).stdout
         assert "building this one" in shown
         assert "drains" not in shown and "starting release" not in shown, shown
+
+
+def test_an_app_with_no_release_answers_503_saying_so(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    repo = Repo(workdir)
+    ok(platform.deployctl("apps", "create", "unborn", "--git", repo.url))
+    status, headers, body = fetch(platform, "unborn")
+    assert (status, body) == (503, "unborn is not deployed yet\n")
+    assert headers["content-type"].startswith("text/plain")
+    ok(platform.deployctl("deploy", "unborn"))
+    status, _, body = fetch(platform, "unborn")
+    assert status == 200 and json.loads(body)["app"] == "unborn"
