@@ -64,7 +64,10 @@ class Settings(BaseSettings):
     max_build_log: int = Field(default=16 * 1024**2, ge=64 * 1024)
     """Bytes of one build's output that are kept; the rest is dropped, with a note."""
     python: str = "/usr/bin/python3"
-    """Interpreter that makes Python apps' virtualenvs."""
+    """Interpreter that makes Python apps' virtualenvs when an app asks for no version."""
+    pythons: Annotated[tuple[str, ...], NoDecode] = ()
+    """More interpreters apps may ask for (comma-separated paths), besides the python3.N in
+    /usr/bin and /usr/local/bin; every account must be able to run them."""
     nginx_sites_dir: Path = Path("/etc/nginx/conf.d")
     """Production: where the system nginx includes deployd's site files from."""
     log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
@@ -107,7 +110,7 @@ class Settings(BaseSettings):
     """Addresses that count as this host for `domains verify` (behind NAT: the public one);
     default the host's own non-loopback addresses."""
 
-    @field_validator("trusted_proxies", "dns_servers", "public_addresses", mode="before")
+    @field_validator("trusted_proxies", "dns_servers", "public_addresses", "pythons", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

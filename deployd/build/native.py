@@ -18,12 +18,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from deployd.domain import stacks
+from deployd.domain.errors import DomainError
 from deployd.domain.manifest import Manifest
 from deployd.domain.sources import Snapshot, SourceError
 from deployd.domain.text import escape
 from deployd.unix.accounts import Account
 from deployd.unix.children import reaped
 
+from . import interpreters
 from .artifacts import write_marker
 from .unpack import UnpackError, unpack
 
@@ -62,11 +65,15 @@ async def build(
     env: dict[str, str],
     log: LogLine,
     python: str,
+    pythons: tuple[str, ...] = (),
     timeout: float,
     max_file: int,
 ) -> None:
     """Turn the source in `tar` into `artifact`, as `account`, within `timeout` seconds."""
-    commands = _commands(snapshot, manifest, python)  # a bad package.json fails before work
+    interpreter, why = await asyncio.to_thread(_interpreter, snapshot, manifest, python, pythons)
+    if why:
+        await log(why)
+    commands = _commands(snapshot, manifest, interpreter)  # bad input fails before work
     deadline = time.monotonic() + timeout
     await asyncio.to_thread(_fresh_dir, artifact, account)
     try:
@@ -87,6 +94,32 @@ async def build(
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
         raise
+
+
+def _interpreter(
+    snapshot: Snapshot, manifest: Manifest, python: str, pythons: tuple[str, ...]
+) -> tuple[str, str]:
+    """The Python the app asks for, or a check that this host's Node serves it (blocking:
+    it asks interpreters their versions); the second item says why, for the build log."""
+    try:
+        if manifest.stack == "python":
+            request = stacks.python_request(
+                snapshot.text(".python-version"),
+                snapshot.text("runtime.txt"),
+                snapshot.text("pyproject.toml"),
+            )
+            default, others = interpreters.pythons(python, pythons)
+            return stacks.choose_python(request, default, others)
+        if manifest.stack == "node":
+            installed = interpreters.node_version()
+            if installed is None:
+                raise BuildError("this is a Node app, and this host has no `node`")
+            return python, stacks.check_node(
+                stacks.node_engine(snapshot.text("package.json")), installed
+            )
+    except DomainError as exc:  # SourceError too: a symlinked or oversized file
+        raise BuildError(str(exc)) from None
+    return python, ""
 
 
 def _fresh_dir(path: Path, account: Account) -> None:

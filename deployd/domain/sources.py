@@ -16,7 +16,16 @@ MANIFEST_BYTES = 256 * 1024
 """The largest top-level file the daemon reads (a Procfile, deployd.toml, package.json)."""
 
 READ = frozenset(
-    {"Procfile", "deployd.toml", "package.json", "Dockerfile", "runtime.txt", ".python-version"}
+    {
+        "Procfile",
+        "deployd.toml",
+        "package.json",
+        "Dockerfile",
+        "runtime.txt",
+        ".python-version",
+        "pyproject.toml",
+        "app.json",
+    }
 )
 """The top-level files the daemon reads; of the others it only learns that they exist."""
 

@@ -164,6 +164,7 @@ async def _build(
                 env=config,
                 log=job.output,
                 python=settings.python,
+                pythons=settings.pythons,
                 timeout=settings.build_timeout,
                 max_file=settings.max_file_size,
             )

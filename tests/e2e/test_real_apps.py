@@ -1,0 +1,99 @@
+"""Apps as their authors wrote them for Heroku deploy unchanged (issue 11): real installs
+from PyPI, console scripts from the virtualenv, the interpreter the app asks for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.e2e.conftest import fetch
+from tests.support.daemon import RunningDaemon
+from tests.support.repos import git
+
+FLASK_APP = """\
+import os
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return {"hello": "flask", "release": os.environ.get("DEPLOYD_RELEASE")}
+"""
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result
+
+
+def repository(base: Path, name: str, files: dict[str, str]) -> str:
+    """A git repository holding exactly `files`; returns its file:// URL."""
+    work, bare = base / name, base / f"{name}.git"
+    work.mkdir()
+    for path, content in files.items():
+        (work / path).write_text(content)
+    git(base, "init", "-q", "--bare", "--initial-branch=main", str(bare))
+    git(work, "init", "-q", "--initial-branch=main")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "as its author wrote it")
+    git(work, "push", "-q", str(bare), "HEAD:main")
+    return f"file://{bare}"
+
+
+def test_a_flask_app_started_by_gunicorn_deploys_unchanged(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    url = repository(
+        workdir,
+        "flasky",
+        {
+            "app.py": FLASK_APP,
+            "requirements.txt": "flask>=3,<4\ngunicorn>=22\n",
+            "Procfile": "web: gunicorn app:app\n",  # gunicorn binds $PORT itself
+            ".python-version": "3.11\n",
+        },
+    )
+    ok(platform.deployctl("apps", "create", "flasky", "--git", url))
+    deployed = ok(platform.deployctl("deploy", "flasky"))
+    assert "from .python-version (3.11)" in deployed.stdout
+    status, _, body = fetch(platform, "flasky")
+    assert status == 200 and json.loads(body)["hello"] == "flask"
+
+
+def test_a_python_the_host_lacks_fails_the_build_in_words(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    url = repository(
+        workdir,
+        "futurist",
+        {
+            "app.py": FLASK_APP,
+            "requirements.txt": "flask\n",
+            "Procfile": "web: gunicorn app:app\n",
+            "runtime.txt": "python-3.99.1\n",
+        },
+    )
+    ok(platform.deployctl("apps", "create", "futurist", "--git", url))
+    failed = platform.deployctl("deploy", "futurist")
+    assert failed.returncode == 1
+    assert "asks for Python python-3.99.1 (runtime.txt)" in failed.stderr
+    assert "DEPLOYD_PYTHONS" in failed.stderr
+
+
+def test_a_node_the_host_lacks_fails_the_build_in_words(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    package = {"name": "x", "version": "1.0.0", "engines": {"node": ">=99"}}
+    url = repository(
+        workdir,
+        "noder",
+        {"package.json": json.dumps(package), "Procfile": "web: node index.js\n"},
+    )
+    ok(platform.deployctl("apps", "create", "noder", "--git", url))
+    failed = platform.deployctl("deploy", "noder")
+    assert failed.returncode == 1
+    assert "asks for Node '>=99' (package.json engines.node)" in failed.stderr
