@@ -11,7 +11,6 @@ Builds are cached by commit and build fingerprint: the same key is never built t
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import time
@@ -21,12 +20,12 @@ from pathlib import Path
 from deployd.domain import stacks
 from deployd.domain.errors import DomainError
 from deployd.domain.manifest import Manifest
-from deployd.domain.sources import Snapshot, SourceError
+from deployd.domain.sources import Snapshot
 from deployd.domain.text import escape
 from deployd.unix.accounts import Account
 from deployd.unix.children import reaped
 
-from . import interpreters
+from . import interpreters, steps
 from .artifacts import write_marker
 from .unpack import UnpackError, unpack
 
@@ -40,8 +39,19 @@ class BuildError(RuntimeError):
     pass
 
 
+PYTHON_MARKERS = (
+    "requirements.txt",
+    "pyproject.toml",
+    "uv.lock",
+    "Pipfile",
+    "Pipfile.lock",
+    "setup.py",
+)
+"""The files that make a source a Python app, as Heroku's buildpack detects it."""
+
+
 def detect_stack(snapshot: Snapshot) -> str | None:
-    if snapshot.has("requirements.txt") or snapshot.has("pyproject.toml"):
+    if any(snapshot.has(name) for name in PYTHON_MARKERS):
         return "python"
     if snapshot.has("package.json"):
         return "node"
@@ -68,25 +78,40 @@ async def build(
     pythons: tuple[str, ...] = (),
     timeout: float,
     max_file: int,
+    cache: Path | None = None,
 ) -> None:
-    """Turn the source in `tar` into `artifact`, as `account`, within `timeout` seconds."""
+    """Turn the source in `tar` into `artifact`, as `account`, within `timeout` seconds;
+    `cache` is the app's own directory for package managers' downloads."""
     interpreter, why = await asyncio.to_thread(_interpreter, snapshot, manifest, python, pythons)
     if why:
         await log(why)
-    commands = _commands(snapshot, manifest, interpreter)  # bad input fails before work
+    try:  # bad input fails before any work
+        planned = steps.plan(snapshot, manifest, interpreter, env)
+    except steps.PlanError as exc:
+        raise BuildError(str(exc)) from None
     deadline = time.monotonic() + timeout
     await asyncio.to_thread(_fresh_dir, artifact, account)
     try:
         await unpack(tar, artifact, account, max_file, timeout)
-        base_env = {"PATH": runtime_path(artifact), "HOME": str(artifact), "LANG": "C.UTF-8"}
-        for command in commands:
-            await log("$ " + " ".join(command))
+        base_env = {
+            "PATH": runtime_path(artifact),
+            "HOME": str(artifact),
+            "LANG": "C.UTF-8",
+            **cache_env(cache),
+            **host_trust(),
+        }
+        for step in planned:
+            if step.why:
+                await log(step.why)
+            if not step.argv:
+                continue
+            await log("$ " + " ".join(step.argv))
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BuildError(
                     f"the build took longer than {timeout:.0f}s (DEPLOYD_BUILD_TIMEOUT)"
                 )
-            await run_command(command, artifact, {**base_env, **env}, account, log, timeout=left)
+            await run_command(step.argv, artifact, {**base_env, **env}, account, log, timeout=left)
         write_marker(artifact, artifact.name, uid=account.uid)
     except UnpackError as exc:
         await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
@@ -94,6 +119,44 @@ async def build(
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
         raise
+
+
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def host_trust() -> dict[str, str]:
+    """Node and uv trust their own CA lists; pip, git and curl the host's. Builds make all
+    of them trust the host's, so a registry behind a CA the host added (a company's proxy)
+    works for every package manager alike."""
+    if not SYSTEM_CA_BUNDLE.is_file():
+        return {}
+    return {
+        "NODE_EXTRA_CA_CERTS": str(SYSTEM_CA_BUNDLE),
+        "SSL_CERT_FILE": str(SYSTEM_CA_BUNDLE),
+        "UV_NATIVE_TLS": "1",
+    }
+
+
+def cache_env(cache: Path | None) -> dict[str, str]:
+    """Package managers keep their downloads in the app's cache, not in the build: builds
+    of the same app reuse them, and a build's directory holds only the app."""
+    corepack = {
+        "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
+        # the yarn/pnpm release corepack knows, unless package.json's packageManager pins
+        # one: no lookup of "latest", whose signature an older corepack cannot verify
+        "COREPACK_DEFAULT_TO_LATEST": "0",
+    }
+    if cache is None:
+        return {"PIP_NO_CACHE_DIR": "1", **corepack}
+    return {
+        **corepack,
+        "XDG_CACHE_HOME": str(cache),
+        "PIP_CACHE_DIR": str(cache / "pip"),
+        "UV_CACHE_DIR": str(cache / "uv"),
+        "npm_config_cache": str(cache / "npm"),
+        "YARN_CACHE_FOLDER": str(cache / "yarn"),
+        "COREPACK_HOME": str(cache / "corepack"),
+    }
 
 
 def _interpreter(
@@ -129,40 +192,6 @@ def _fresh_dir(path: Path, account: Account) -> None:
     path.mkdir(mode=0o750)
     if account.owner is not None:
         os.chown(path, *account.owner, follow_symlinks=False)
-
-
-def _commands(snapshot: Snapshot, manifest: Manifest, python: str) -> list[Sequence[str]]:
-    commands: list[Sequence[str]] = []
-    if manifest.stack == "python":
-        commands.append([python, "-m", "venv", ".venv"])
-        pip = [".venv/bin/pip", "install", "--no-input", "--disable-pip-version-check", "-q"]
-        if snapshot.has("requirements.txt"):
-            commands.append([*pip, "-r", "requirements.txt"])
-        elif snapshot.has("pyproject.toml"):
-            commands.append([*pip, "."])
-    elif manifest.stack == "node":
-        npm = shutil.which("npm") or "npm"
-        lock = snapshot.has("package-lock.json")
-        commands.append([npm, "ci" if lock else "install", "--no-audit", "--no-fund"])
-        if "build" in _scripts(snapshot):
-            commands.append([npm, "run", "build"])
-    if manifest.build_command:
-        # The app's own build command, from its own repository: run as the app would.
-        commands.append(["/bin/sh", "-c", manifest.build_command])
-    return commands
-
-
-def _scripts(snapshot: Snapshot) -> dict[str, object]:
-    try:
-        text = snapshot.text("package.json")
-    except SourceError as exc:
-        raise BuildError(str(exc)) from None
-    try:
-        data = json.loads(text or "{}")
-    except (ValueError, RecursionError) as exc:
-        raise BuildError(f"package.json is not valid JSON: {escape(str(exc), 120)}") from None
-    scripts = data.get("scripts") if isinstance(data, dict) else None
-    return scripts if isinstance(scripts, dict) else {}
 
 
 async def run_command(

@@ -8,6 +8,7 @@ the app. The app's directory is the daemon's, readable by the app's group only:
       builds/                 0710 root:<app>   markers (0600 root)
         <key>/                      <app>       a build, made and run by the app's account
       repo.git/                     <app>       a network source's mirror
+      cache/                  0700  <app>       package managers' downloads, between builds
       tmp/                    0700 root         sources on their way to a build
     logs/apps/<app>/          0700 root         written by the slots' launchers (root)
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import stat
 from pathlib import Path
 
 from deployd.config import Paths
@@ -61,6 +64,7 @@ class AppAccounts:
         _own_dir(app_dir, 0o710, group)
         _own_dir(app_dir / "builds", 0o710, group)
         _own_dir(app_dir / "tmp", 0o700)
+        _app_dir(app_dir / "cache", account)
         _own_dir(self.paths.app_logs(app).parent, 0o700)
         _own_dir(self.paths.app_logs(app), 0o700)
         return account
@@ -85,6 +89,22 @@ class AppAccounts:
             return None
         account, _ = accounts.ensure(naming.nginx_account(self.prefix), "deployd's nginx")
         return account
+
+
+def _app_dir(path: Path, account: Account) -> None:
+    """A directory of the app's own, made (by the daemon, in its directory) if missing;
+    one that is not the account's (an app made again, with a new uid) is made anew."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == account.uid:
+            return
+        shutil.rmtree(path, ignore_errors=True)
+        path.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
+    path.mkdir(mode=0o700)
+    if account.owner is not None:
+        os.chown(path, *account.owner, follow_symlinks=False)
 
 
 def _own_dir(path: Path, mode: int, group: int = -1) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployd.build import docker as docker_build
-from deployd.build import native
+from deployd.build import native, steps
 from deployd.build.artifacts import built_by, forget, image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain.errors import DomainError
@@ -68,6 +68,8 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
             digest = _build_args_digest(snapshot, config)
         except (DomainError, SourceError, git.GitError, AccountError) as exc:
             raise DeployFailed(str(exc)) from None
+        if snapshot.text("Procfile") is None and manifest.web == NODE_WEB:
+            await job.output("no Procfile: web runs `npm start`, as on Heroku")
         build_key = f"{commit}-{manifest.build_fingerprint()}{digest}"
         artifact = artifact_dir(platform, job.name, build_key)
         await job.db(
@@ -167,6 +169,7 @@ async def _build(
                 pythons=settings.pythons,
                 timeout=settings.build_timeout,
                 max_file=settings.max_file_size,
+                cache=platform.paths.app_dir(job.name) / "cache",
             )
     except (BuildError, DockerUnavailable, SourceError) as exc:
         raise DeployFailed(f"build failed: {exc}{job.last_output()}") from None
@@ -247,11 +250,23 @@ def _fresh_mirror_dir(path: Path, account: Account) -> None:
         os.chown(path, *account.owner, follow_symlinks=False)
 
 
+NODE_WEB = "npm start"
+"""Heroku's web command for a Node app without a Procfile."""
+
+
 def read_manifest(snapshot: Snapshot, *, prefer_native: bool = False) -> Manifest:
+    stack = native.detect_stack(snapshot)
+    procfile = snapshot.text("Procfile")
+    if procfile is None and stack == "node" and not snapshot.has("Dockerfile"):
+        try:
+            starts = "start" in steps.node_scripts(snapshot) or snapshot.has("server.js")
+        except steps.PlanError as exc:
+            raise SourceError(str(exc)) from None
+        procfile = f"web: {NODE_WEB}\n" if starts else None
     return parse_manifest(
-        snapshot.text("Procfile"),
+        procfile,
         snapshot.text("deployd.toml"),
-        native.detect_stack(snapshot),
+        stack,
         dockerfile=snapshot.has("Dockerfile"),
         prefer_native=prefer_native,
     )

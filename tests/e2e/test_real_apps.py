@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import fetch
 from tests.support.daemon import RunningDaemon
 from tests.support.repos import git
@@ -33,8 +35,9 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
 def repository(base: Path, name: str, files: dict[str, str]) -> str:
     """A git repository holding exactly `files`; returns its file:// URL."""
     work, bare = base / name, base / f"{name}.git"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     for path, content in files.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
         (work / path).write_text(content)
     git(base, "init", "-q", "--bare", "--initial-branch=main", str(bare))
     git(work, "init", "-q", "--initial-branch=main")
@@ -97,3 +100,50 @@ def test_a_node_the_host_lacks_fails_the_build_in_words(
     failed = platform.deployctl("deploy", "noder")
     assert failed.returncode == 1
     assert "asks for Node '>=99' (package.json engines.node)" in failed.stderr
+
+
+APPS = Path(__file__).resolve().parents[1] / "support" / "apps"
+
+
+def from_fixture(base: Path, fixture: str) -> str:
+    files = {
+        str(path.relative_to(APPS / fixture)): path.read_text()
+        for path in sorted((APPS / fixture).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    return repository(base, fixture, files)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "decided", "serves"),
+    [
+        ("uvapp", ["uv.lock: installing with uv sync --locked"], {"six": "1.17.0"}),
+        ("pipenvapp", ["Pipfile.lock: installing its pinned packages"], {"six": "1.17.0"}),
+        (
+            "djangoapp",
+            ["manage.py: running collectstatic", "1 static file copied"],
+            {"migrated": True, "collected": True},
+        ),
+        (
+            "yarnapp",
+            ["no Procfile: web runs `npm start`", "yarn.lock: installing with yarn"],
+            {"hello": "node", "built": "yes"},
+        ),
+    ],
+)
+def test_an_app_deploys_as_its_author_wrote_it(
+    platform: RunningDaemon,
+    workdir: Path,
+    fixture: str,
+    decided: list[str],
+    serves: dict[str, object],
+) -> None:
+    url = from_fixture(workdir, fixture)
+    ok(platform.deployctl("apps", "create", fixture, "--git", url))
+    deployed = ok(platform.deployctl("deploy", fixture))
+    for words in decided:
+        assert words in deployed.stdout, deployed.stdout
+    status, _, body = fetch(platform, fixture)
+    assert status == 200, body
+    answer = json.loads(body)
+    assert {key: answer[key] for key in serves} == serves
