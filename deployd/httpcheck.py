@@ -1,6 +1,7 @@
 """A minimal HTTP/1.1 GET on loopback, for health checks and switch verification.
 
-Deliberately tiny: one request, one connection, the status line and headers only.
+Deliberately tiny: one request, one connection, the status line and headers, and (when
+asked) the start of the body.
 """
 
 from __future__ import annotations
@@ -8,14 +9,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+BODY_KEPT = 64 * 1024
+"""At most this much of a body is read (a health check's `content` is looked for in it)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
     status: int
     headers: dict[str, str]
+    body: bytes = b""
 
 
-async def get(port: int, path: str, host: str = "localhost", timeout: float = 2.0) -> Reply:
+async def get(
+    port: int, path: str, host: str = "localhost", timeout: float = 2.0, body: bool = False
+) -> Reply:
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -35,6 +42,10 @@ async def get(port: int, path: str, host: str = "localhost", timeout: float = 2.
                     break
                 key, _, value = line.decode("latin-1").partition(":")
                 headers[key.strip().lower()] = value.strip()
-            return Reply(int(parts[1]), headers)
+            start = b""
+            if body:  # Connection: close: the body ends with the connection
+                while len(start) < BODY_KEPT and (chunk := await reader.read(BODY_KEPT)):
+                    start += chunk
+            return Reply(int(parts[1]), headers, start[:BODY_KEPT])
         finally:
             writer.close()

@@ -31,10 +31,10 @@ def follow(state: Session, job: JobInfo, json: bool, *, emit: bool = True) -> Jo
             _, stream = client.stream("deploys.watch", {"job": job.id})
             for params in stream:
                 event = Event.model_validate(params)
-                if event.kind == "deploy.live":
+                if event.kind == "deploy.live":  # the job goes on: drain, postdeploy scripts
                     if not json:
                         render.success(f"✓ {event.message}")
-                    break
+                    continue
                 if event.kind == "deploy.failed":
                     if json:
                         render.emit_json(

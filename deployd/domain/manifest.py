@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .appjson import parse_app_json
 from .errors import DomainError
 from .text import escape, excerpt
 
@@ -33,6 +34,8 @@ class HealthCheck:
     passes: int = 2
     live_interval: float = 5.0
     """Once live, how often the check runs; 3 failures in a row restart the app."""
+    content: str | None = None
+    """Text the answer's body must hold (app.json's Dokku checks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,14 @@ class Manifest:
     """`bridge` or `host`; None: the daemon's DEPLOYD_DOCKER_NETWORK."""
     memory_bytes: int | None = None
     cpus: float | None = None
+    formation: dict[str, int] = field(default_factory=dict)
+    """Process counts app.json asks for (deployctl scale overrides them)."""
+    predeploy: str | None = None
+    """Run before the switch, in the new release, after `release:` (app.json, Dokku)."""
+    postdeploy: str | None = None
+    """Run after every switch (app.json scripts.dokku.postdeploy)."""
+    first_postdeploy: str | None = None
+    """Run after the app's first deploy only (app.json scripts.postdeploy, Heroku)."""
 
     @property
     def web(self) -> str | None:
@@ -105,7 +116,7 @@ def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
 def _number(table: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise DomainError(f"deployd.toml: {key} must be a number from {low} to {high}")
+        raise DomainError(f"health/deploy setting {key} must be a number from {low} to {high}")
     return float(value)
 
 
@@ -128,6 +139,7 @@ def parse_manifest(
     dockerfile: bool = False,
     *,
     prefer_native: bool = False,
+    app_json: str | None = None,
 ) -> Manifest:
     """`procfile` None: the repository has none (allowed for a docker app only).
     `prefer_native`: the app was told to run as a process or a systemd unit, which a
@@ -153,6 +165,8 @@ def parse_manifest(
     build, health, deploy, docker, resources = (
         _table(data, name) for name in ("build", "health", "deploy", "docker", "resources")
     )
+    extra = parse_app_json(app_json)
+    health = {**extra.health, **health}  # deployd.toml wins
     command = build.get("command")
     if command is not None and (not isinstance(command, str) or not command.strip()):
         raise DomainError("deployd.toml: build.command must be a non-empty string")
@@ -176,6 +190,7 @@ def parse_manifest(
             timeout=_number(health, "timeout", 30, 1, 3600),
             passes=int(_number(health, "passes", 2, 1, 100)),
             live_interval=_number(health, "live_interval", 5.0, 0.1, 3600),
+            content=_content(health.get("content")),
         ),
         drain_seconds=_number(deploy, "drain", 2.0, 0, 3600),
         stop_timeout=_number(deploy, "stop_timeout", 10.0, 1, 600),
@@ -183,4 +198,16 @@ def parse_manifest(
         docker_network=network,
         memory_bytes=_memory(resources.get("memory")),
         cpus=None if cpus is None else _number(resources, "cpus", 1.0, 0.01, 1024),
+        formation=extra.formation,
+        predeploy=extra.predeploy,
+        postdeploy=extra.postdeploy,
+        first_postdeploy=extra.first_postdeploy,
     )
+
+
+def _content(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 1000:
+        raise DomainError("health content must be text of 1 to 1000 characters")
+    return value

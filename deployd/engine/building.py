@@ -70,6 +70,13 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
             raise DeployFailed(str(exc)) from None
         if snapshot.text("Procfile") is None and manifest.web == NODE_WEB:
             await job.output("no Procfile: web runs `npm start`, as on Heroku")
+        more = {t: n for t, n in manifest.formation.items() if n > (1 if t == "web" else 0)}
+        if more:
+            counts = ", ".join(f"{t}={n}" for t, n in sorted(more.items()))
+            await job.output(
+                f"app.json's formation asks for {counts}: this deployd runs one web process "
+                "per release (more process types and counts are not there yet)"
+            )
         build_key = f"{commit}-{manifest.build_fingerprint()}{digest}"
         artifact = artifact_dir(platform, job.name, build_key)
         await job.db(
@@ -269,6 +276,7 @@ def read_manifest(snapshot: Snapshot, *, prefer_native: bool = False) -> Manifes
         stack,
         dockerfile=snapshot.has("Dockerfile"),
         prefer_native=prefer_native,
+        app_json=snapshot.text("app.json"),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from deployd import httpcheck
 from deployd.domain.manifest import HealthCheck
+from deployd.domain.text import excerpt
 from deployd.runtime.base import Handle
 from deployd.runtime.listeners import Listener, describe
 from deployd.runtime.process import ProcessRuntime
@@ -38,11 +39,19 @@ async def wait_healthy(
             raise Unhealthy(f"the web process exited{detail} before it became healthy")
         probes += 1
         try:
-            reply = await httpcheck.get(port, check.path, timeout=max(1.0, check.interval * 4))
+            reply = await httpcheck.get(
+                port,
+                check.path,
+                timeout=max(1.0, check.interval * 4),
+                body=check.content is not None,
+            )
         except (OSError, TimeoutError) as exc:
             passes, last = 0, f"{type(exc).__name__}: {exc}".rstrip(": ")
         else:
-            if 200 <= reply.status < 400:
+            if check.content is not None and check.content.encode() not in reply.body:
+                passes = 0
+                last = f"GET {check.path} answered without {excerpt(check.content)}"
+            elif 200 <= reply.status < 400:
                 passes += 1
                 if passes >= check.passes:
                     found = await asyncio.to_thread(strangers)

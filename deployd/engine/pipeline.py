@@ -216,9 +216,16 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
     if target["state"] != SlotState.LIVE:  # left mid-way by a failure or a crash
         target = await slots.rest(platform, name, target)
 
-    if manifest.release:
-        await job.step("release", f"running the release command: {manifest.release}")
-        await _release_command(job, release, manifest, artifact, target)
+    for what, command in (
+        ("the release command", manifest.release),
+        ("app.json's predeploy script", manifest.predeploy),
+    ):
+        if command:
+            await job.step("release", f"running {what}: {command}")
+            try:
+                await _one_off(job, release, manifest, artifact, target, command, what)
+            except (BuildError, DockerUnavailable) as exc:
+                raise DeployFailed(f"{what} failed: {exc}{job.last_output()}") from None
 
     await building.tag_image(platform, name, release_id, artifact)
     job.build_log = None  # a build log holds the build (and release command) output only
@@ -268,43 +275,68 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
     )
     if live_name is not None:
         await _retire(job, live_name, manifest)
+    await _after_switch(job, release, manifest, artifact, target, first=live_name is None)
     await prune(job)
 
 
-async def _release_command(
-    job: Job, release: Row, manifest: Manifest, artifact: Path, target: Row
+async def _one_off(
+    job: Job,
+    release: Row,
+    manifest: Manifest,
+    artifact: Path,
+    target: Row,
+    command: str,
+    what: str,
 ) -> None:
-    """The Procfile's `release:` line (migrations, say), before the switch: with the
-    release's config, on the release's runtime, never with the slot's PORT."""
+    """A command of the release's own (the Procfile's `release:`, app.json's scripts):
+    with the release's config, on its runtime, as the app's account, never with a PORT.
+    Raises BuildError or DockerUnavailable when it fails."""
     platform, name = job.platform, job.name
     config = await appconfig.values(platform, name, release["env_version"])
     env = appconfig.platform_env(release, target, artifact)
     del env["PORT"]
-    command = manifest.release
-    assert command is not None
-    try:
-        image = image_of(artifact)
-        if image is not None:
-            await docker_build.run_once(
-                platform.docker.client(),
-                image,
-                command,
-                env={**env, **config},
-                network=manifest.docker_network or platform.settings.docker_network,
-                log=job.output,
+    image = image_of(artifact)
+    if image is not None:
+        await docker_build.run_once(
+            platform.docker.client(),
+            image,
+            command,
+            env={**env, **config},
+            network=manifest.docker_network or platform.settings.docker_network,
+            log=job.output,
+        )
+    else:
+        await native.run_command(
+            ["/bin/sh", "-c", command],
+            artifact,
+            {**env, **config},
+            await platform.accounts.prepare(name),
+            job.output,
+            timeout=platform.settings.build_timeout,
+            what=what,
+        )
+
+
+async def _after_switch(
+    job: Job, release: Row, manifest: Manifest, artifact: Path, target: Row, first: bool
+) -> None:
+    """app.json's postdeploy scripts, once the release serves: Dokku's after every deploy,
+    Heroku's after the app's first only. The release is live already: a failure is told
+    (the job's output, an event), not undone."""
+    scripts = [("app.json's postdeploy script", manifest.postdeploy)]
+    if first:
+        scripts.append(("app.json's first-deploy postdeploy script", manifest.first_postdeploy))
+    for what, command in scripts:
+        if not command:
+            continue
+        await job.step("postdeploy", f"running {what}: {command}")
+        try:
+            await _one_off(job, release, manifest, artifact, target, command, what)
+        except (BuildError, DockerUnavailable) as exc:
+            message = f"{what} failed; the release is live all the same: {exc}"
+            await job.platform.emit(
+                "deploy.warning", f"{message}{job.last_output()}", job.name, job=job.row["id"]
             )
-        else:
-            await native.run_command(
-                ["/bin/sh", "-c", command],
-                artifact,
-                {**env, **config},
-                await platform.accounts.prepare(name),
-                job.output,
-                timeout=platform.settings.build_timeout,
-                what="release command",
-            )
-    except (BuildError, DockerUnavailable) as exc:
-        raise DeployFailed(f"the release command failed: {exc}{job.last_output()}") from None
 
 
 async def _retire(job: Job, slot_name: str, manifest: Manifest) -> None:

@@ -113,9 +113,14 @@ class Supervisor:
         manifest, _ = await self._manifest(row["release_id"])
         key = (row["app"], row["name"])
         self._probed_at[key] = asyncio.get_running_loop().time() + manifest.health.live_interval
+        content = manifest.health.content
         try:
-            reply = await httpcheck.get(row["port"], manifest.health.path, timeout=2.0)
+            reply = await httpcheck.get(
+                row["port"], manifest.health.path, timeout=2.0, body=content is not None
+            )
             failed, detail = not 200 <= reply.status < 400, f"HTTP {reply.status}"
+            if content is not None and content.encode() not in reply.body:
+                failed, detail = True, f"HTTP {reply.status} without the expected content"
         except (OSError, TimeoutError) as exc:
             failed, detail = True, f"{type(exc).__name__}: {exc}"
         async with self.platform.pool.connection() as conn:

@@ -147,3 +147,26 @@ def test_an_app_deploys_as_its_author_wrote_it(
     assert status == 200, body
     answer = json.loads(body)
     assert {key: answer[key] for key in serves} == serves
+
+
+def test_app_json_scripts_health_check_and_formation_are_honoured(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    url = from_fixture(workdir, "appjsonapp")
+    ok(platform.deployctl("apps", "create", "appjson", "--git", url))
+    first = ok(platform.deployctl("deploy", "appjson")).stdout
+    assert "running app.json's predeploy script: echo pre > predeployed" in first
+    assert "running app.json's first-deploy postdeploy script" in first
+    assert "app.json's formation asks for worker=2" in first
+    answer = json.loads(fetch(platform, "appjson")[2])
+    assert answer["ran"] == {"predeployed": True, "postdeployed": True, "first-deploy": True}
+
+    work = workdir / "appjsonapp"
+    (work / "app.json").write_text(
+        (work / "app.json").read_text().replace('"content": "alive"', '"content": "never said"')
+    )
+    git(work, "commit", "-qam", "a check the app cannot pass")
+    git(work, "push", "-q", str(workdir / "appjsonapp.git"), "HEAD:main")
+    failed = platform.deployctl("deploy", "appjson")
+    assert failed.returncode == 1 and "answered without 'never said'" in failed.stderr
+    assert "first-deploy postdeploy" not in failed.stdout
