@@ -18,7 +18,18 @@ from deployd.protocol.errors import ErrorKind, RpcError
 
 from . import render
 from .client import DaemonUnreachable
-from .commands import apps, audit, deploys, domains, env, events, logs, system, users
+from .commands import (
+    apps,
+    audit,
+    deploys,
+    domains,
+    env,
+    events,
+    logs,
+    processes,
+    system,
+    users,
+)
 from .session import STATE
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -26,7 +37,6 @@ EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 app = typer.Typer(
     help="deployctl: drive deployd, your self-hosted deployment platform.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -65,6 +75,10 @@ def global_options(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    json: Annotated[
+        bool,
+        typer.Option("--json", help="The same as --json after the command."),
+    ] = False,
 ) -> None:
     if token is not None:
         raise typer.BadParameter(
@@ -100,6 +114,12 @@ app.command()(deploys.deploy)
 app.command()(deploys.rollback)
 app.command()(deploys.releases)
 app.command()(logs.logs)
+app.command()(processes.ps)
+app.command()(processes.scale)
+app.command()(processes.restart)
+app.command()(processes.stop)
+app.command()(processes.start)
+app.command(context_settings={"allow_interspersed_args": False})(processes.run)
 app.command()(audit.audit)
 app.command()(events.events)
 app.command()(users.login)
@@ -115,9 +135,29 @@ def _report(kind: str, message: str, code: int) -> None:
     sys.exit(code)
 
 
+GLOBAL_WITH_VALUE = ("--socket", "--token-file", "--token")
+
+
+def json_after_the_command(args: list[str]) -> list[str]:
+    """`deployctl --json apps list` means `deployctl apps list --json`: every command takes
+    `--json`, so one given before the command moves after it (before a `--`)."""
+    rest, index, found = list(args), 0, False
+    while index < len(rest) and rest[index].startswith("-") and rest[index] != "--":
+        if rest[index] == "--json":
+            del rest[index]
+            found = True
+            continue
+        index += 2 if rest[index] in GLOBAL_WITH_VALUE else 1
+    if not found or index >= len(rest):
+        return args
+    end = rest.index("--") if "--" in rest else len(rest)
+    return [*rest[:end], "--json", *rest[end:]]
+
+
 def run() -> None:
     """Usage errors, --help and Ctrl-C are handled by the command framework (exit 2, 0, 1);
     everything that comes back from the daemon is mapped here."""
+    sys.argv[1:] = json_after_the_command(sys.argv[1:])
     try:
         app()
     except DaemonUnreachable as exc:
@@ -132,10 +172,8 @@ def run() -> None:
 def _first_line(exc: Exception) -> str:
     from pydantic import ValidationError
 
+    from deployd.protocol.common import explain
+
     if isinstance(exc, ValidationError):
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        ]
-        return "invalid input: " + "; ".join(problems)
+        return "invalid input: " + explain(exc)
     return str(exc).splitlines()[0]

@@ -41,6 +41,7 @@ from deployd.protocol.errors import RpcError
 from deployd.proxy.acme import Certbot
 from deployd.proxy.nginx import Nginx, ProxyError
 from deployd.rpc.server import RpcServer
+from deployd.runtime import appmount
 from deployd.runtime.docker import DockerRuntime, instance_prefix
 from deployd.runtime.process import ProcessRuntime
 from deployd.runtime.systemd import SystemdRuntime
@@ -216,6 +217,9 @@ class Daemon:
             templates=resource_dir("templates"),
             unit_dir=settings.systemd_unit_dir,
         )
+        unmounted = appmount.prepare_host()
+        if unmounted is not None:
+            log.warning("releases run where they are built, not at /app: %s", unmounted)
         return Platform(
             settings=settings,
             paths=paths,
@@ -229,6 +233,7 @@ class Daemon:
             systemd=systemd,
             # dev and tests (re-rooted) never write units into the host's systemd
             systemd_host=Path("/run/systemd/system").is_dir() and not paths.rerooted,
+            app_mount=unmounted is None,
             accounts=accounts,
             vault=keyring,
             masks=masks,

@@ -1,4 +1,4 @@
-"""`deployctl logs NAME [-f] [--build RELEASE]`."""
+"""`deployctl logs NAME [-f] [--type TYPE] [--since 15m] [-n N] [--build RELEASE]`."""
 
 from __future__ import annotations
 
@@ -21,14 +21,31 @@ def logs(
     build: Annotated[
         int | None, typer.Option(help="Show this release's build log instead.")
     ] = None,
-    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10_000)] = 100,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=1, max=10_000, help="How many recent lines.")
+    ] = 100,
+    process: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            "-t",
+            metavar="TYPE",
+            help="Only this process type (worker) or process (worker.2).",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="SPAN", help="Only lines of the last SPAN (90s, 15m, 12h, 7d)."),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """An app's runtime output (the live slot), or a release's build output."""
+    """An app's runtime output (every process, each line saying which), or a release's
+    build output."""
     state = session(json)
     if not follow or build is not None:
         result: LogsReadResult = state.call(
-            "logs.read", LogsReadParams(app=name, lines=lines, build=build)
+            "logs.read",
+            LogsReadParams(app=name, lines=lines, build=build, process=process, since=since),
         )
         if json:
             render.emit_json(result)
@@ -37,12 +54,13 @@ def logs(
         return
     try:
         with state.connect(timeout=None) as client:
-            _, stream = client.stream("logs.follow", LogsFollowParams(app=name, lines=lines))
+            asked = LogsFollowParams(app=name, lines=lines, process=process, since=since)
+            _, stream = client.stream("logs.follow", asked)
             for params in stream:
                 line = LogLine.model_validate(params)
                 if json:
                     print(line.model_dump_json(), flush=True)
                 else:
-                    print(f"{line.slot}| {render.terminal_safe(line.line)}", flush=True)
+                    print(render.terminal_safe(line.line), flush=True)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

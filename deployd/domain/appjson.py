@@ -14,14 +14,13 @@ Everything else is ignored, never an error: the file is shared with other platfo
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DomainError
+from .formation import PROCESS_TYPE
 from .text import excerpt
 
-PROCESS_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
 MAX_QUANTITY = 64
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from .appjson import parse_app_json
 from .errors import DomainError
+from .formation import PROCESS_TYPE
 from .text import escape, excerpt
 
-PROCESS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MEMORY = re.compile(r"^([1-9][0-9]{0,6})([kmg])?$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 NETWORKS = ("bridge", "host")
@@ -46,6 +46,8 @@ class Manifest:
     health: HealthCheck = field(default_factory=HealthCheck)
     drain_seconds: float = 2.0
     stop_timeout: float = 10.0
+    settle_seconds: float = 5.0
+    """How long processes without a port must keep running for their release to go live."""
     builder: str = "native"
     """`native` (Procfile, virtualenv, npm) or `docker` (the repository's Dockerfile)."""
     docker_network: str | None = None
@@ -70,6 +72,14 @@ class Manifest:
     def release(self) -> str | None:
         return self.processes.get("release")
 
+    def runnable(self) -> dict[str, str | None]:
+        """Every process type that runs, with its command (None: a docker app with no
+        `web:` line runs its image's own command as web)."""
+        found: dict[str, str | None] = {k: v for k, v in self.processes.items() if k != "release"}
+        if self.builder == "docker" and "web" not in found:
+            found = {"web": None, **found}
+        return found
+
     def build_fingerprint(self) -> str:
         """What, besides the source, decides the build: same fingerprint, same artifact."""
         relevant: dict[str, Any] = {"build_command": self.build_command, "stack": self.stack}
@@ -86,7 +96,10 @@ class Manifest:
         return cls(**{**data, "health": HealthCheck(**data["health"])})
 
 
-def parse_procfile(text: str, *, web_required: bool = True) -> dict[str, str]:
+def parse_procfile(text: str, *, need_one: bool = True) -> dict[str, str]:
+    """Process types and their commands, as Heroku reads a Procfile: `type: command` per
+    line, blank lines and `#` comments skipped (a `#` after a command is the shell's).
+    `need_one`: at least one type that runs (not only `release:`)."""
     processes: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -94,15 +107,17 @@ def parse_procfile(text: str, *, web_required: bool = True) -> dict[str, str]:
             continue
         name, sep, command = line.partition(":")
         name, command = name.strip(), command.strip()
-        if not sep or not PROCESS_NAME.fullmatch(name) or not command:
+        if not sep or not PROCESS_TYPE.fullmatch(name) or not command:
             raise DomainError(
                 f"Procfile line {number}: expected `name: command`, got {excerpt(raw)}"
             )
         if name in processes:
             raise DomainError(f"Procfile line {number}: {excerpt(name)} is defined twice")
         processes[name] = command
-    if web_required and "web" not in processes:
-        raise DomainError("the Procfile has no `web:` process (the command that serves $PORT)")
+    if need_one and not set(processes) - {"release"}:
+        raise DomainError(
+            "the Procfile names no process to run: add `web: <command serving $PORT>` (or a worker)"
+        )
     return processes
 
 
@@ -161,7 +176,7 @@ def parse_manifest(
         raise DomainError('deployd.toml says builder = "docker" but there is no Dockerfile')
     if procfile is None and builder == "native":
         raise DomainError("no Procfile in the repository: add one with a `web:` line")
-    processes = parse_procfile(procfile or "", web_required=builder == "native")
+    processes = parse_procfile(procfile or "", need_one=builder == "native")
     build, health, deploy, docker, resources = (
         _table(data, name) for name in ("build", "health", "deploy", "docker", "resources")
     )
@@ -193,6 +208,7 @@ def parse_manifest(
             content=_content(health.get("content")),
         ),
         drain_seconds=_number(deploy, "drain", 2.0, 0, 3600),
+        settle_seconds=_number(deploy, "settle", 5.0, 0, 600),
         stop_timeout=_number(deploy, "stop_timeout", 10.0, 1, 600),
         builder=builder,
         docker_network=network,

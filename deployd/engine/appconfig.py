@@ -105,18 +105,28 @@ async def refresh_masks(platform: Platform, app: str | None = None) -> None:
     platform.masks.set({name: Masker(found) for name, found in pairs.items()})
 
 
-def platform_env(release: Row, slot: Row, artifact: Path) -> dict[str, str]:
-    """What deployd itself gives `release` in `slot` (an app cannot set PORT or
-    DEPLOYD_*). A container keeps its image's PATH, HOME and locale."""
+def platform_env(
+    release: Row,
+    slot: Row,
+    artifact: Path,
+    process: str | None = None,
+    port: int | None = None,
+    *,
+    at_app: bool = False,
+) -> dict[str, str]:
+    """What deployd itself gives a process of `release` in `slot` (an app cannot set PORT,
+    DYNO or DEPLOYD_*): PORT for a web process, DYNO its name, as on Heroku. A container
+    keeps its image's PATH, HOME and locale."""
     host = {
         "PATH": native.runtime_path(artifact),
-        "HOME": str(artifact),
+        "HOME": "/app" if at_app else str(artifact),
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
     }
     return {
         **(host if release["runtime"] != "docker" else {}),
-        "PORT": str(slot["port"]),
+        **({"PORT": str(port)} if port is not None else {}),
+        **({"DYNO": process} if process is not None else {}),
         "DEPLOYD_APP": release["app"],
         "DEPLOYD_RELEASE": str(release["id"]),
         "DEPLOYD_SLOT": slot["name"],
@@ -124,20 +134,23 @@ def platform_env(release: Row, slot: Row, artifact: Path) -> dict[str, str]:
     }
 
 
-def env_file(platform: Platform, app: str, slot: str) -> Path:
-    return platform.paths.app_dir(app) / f"{slot}.env"
+def env_file(platform: Platform, app: str, slot: str, process: str) -> Path:
+    return platform.paths.app_dir(app) / f"{slot}.{process}.env"
 
 
-async def write_slot_env(platform: Platform, slot: Row, release: Row, artifact: Path) -> Path:
-    """Render the env file the slot's process will start with: this release's config."""
+async def write_process_env(
+    platform: Platform, slot: Row, release: Row, artifact: Path, process: str, port: int | None
+) -> Path:
+    """Render the env file a process will start with: this release's config, its PORT."""
     app, version = slot["app"], release["env_version"]
     config = await values(platform, app, version)
-    path = env_file(platform, app, slot["name"])
-    write_env_file(  # the daemon's own: only the slot's launcher (root) reads it
+    path = env_file(platform, app, slot["name"], process)
+    at_app = platform.app_mount and release["runtime"] != "docker"
+    write_env_file(  # the daemon's own: only the process's launcher (root) reads it
         path,
-        platform_env(release, slot, artifact),
+        platform_env(release, slot, artifact, process, port, at_app=at_app),
         config,
-        header=f"{app} {slot['name']} slot: release {release['id']}, config version "
-        f"{version or 0}. Written by deployd; changes are overwritten.",
+        header=f"{app} {process} in the {slot['name']} slot: release {release['id']}, config "
+        f"version {version or 0}. Written by deployd; changes are overwritten.",
     )
     return path

@@ -15,7 +15,7 @@ from deployd.store import jobs as store
 from deployd.store.db import Row
 from deployd.vault.keyring import VaultKeyError
 
-from . import pipeline
+from . import pipeline, processes
 from .building import DeployFailed
 from .platform import Platform
 
@@ -25,6 +25,10 @@ RUNS = {
     "deploy": pipeline.deploy,
     "rollback": pipeline.rollback,
     "config": pipeline.reconfigure,
+    "scale": processes.scale,
+    "restart": processes.restart,
+    "stop": processes.stop,
+    "start": processes.start,
 }
 
 

@@ -22,12 +22,12 @@ from deployd.build import artifacts, native
 from deployd.build import docker as docker_build
 from deployd.build.artifacts import image_of, is_built
 from deployd.build.native import BuildError
-from deployd.domain import envvars
+from deployd.domain import envvars, formation
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
 from deployd.proxy.nginx import Live, ProxyError
-from deployd.runtime import logs
+from deployd.runtime import appmount, logs
 from deployd.runtime.base import StartError
 from deployd.runtime.docker import DockerUnavailable
 from deployd.store import apps as app_store
@@ -38,7 +38,7 @@ from deployd.store.db import Row
 
 from . import appconfig, building, slots
 from .building import DeployFailed, artifact_dir
-from .health import Unhealthy, wait_healthy
+from .health import Unhealthy, wait_ready
 from .platform import Platform
 from .sites import site_for
 
@@ -229,16 +229,28 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
 
     await building.tag_image(platform, name, release_id, artifact)
     job.build_log = None  # a build log holds the build (and release command) output only
+    counted = await slots.counts(platform, name, manifest)
     await job.step(
-        "start", f"starting release {release_id} in {target['name']} (port {target['port']})"
+        "start", f"starting release {release_id} in {target['name']}: {formation.describe(counted)}"
     )
-    log_file = slots.log_file(platform, name, target["name"])
+    idle = {t: n for t, n in counted.items() if n == 0}
+    if idle:
+        await job.output(
+            f"not running {', '.join(sorted(idle))} (0 processes): "
+            f"`deployctl scale {name} {next(iter(sorted(idle)))}=1` starts one"
+        )
     try:
-        handle = await slots.launch(platform, target, release, manifest, artifact)
+        started = await slots.launch(platform, target, release, manifest, artifact, counted)
     except StartError as exc:
+        await slots.stop_process(platform, target, manifest.stop_timeout)
         raise DeployFailed(str(exc)) from None
     target = await slots.transition(
-        platform, name, target, SlotEvent.START, release_id=release_id, handle=handle
+        platform,
+        name,
+        target,
+        SlotEvent.START,
+        release_id=release_id,
+        handle=slots.primary(started),
     )
     failpoints.hit("after-start")
     await job.db(  # a new release starts with a clean record for the crash watcher
@@ -247,23 +259,24 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
         )
     )
 
-    await job.step("health", f"checking GET {manifest.health.path} on port {target['port']}")
+    web = [s for s in started if s.port is not None]
+    ports = ", ".join(str(s.port) for s in web)
+    checking = f"checking GET {manifest.health.path} on port {ports}" if web else "watching"
+    others = len(started) - len(web)
+    if others:
+        checking += f"; the other processes must keep running {manifest.settle_seconds:g}s"
+    await job.step("health", checking)
     try:
-        await wait_healthy(
-            platform.runtime,
-            handle,
-            target["port"],
-            manifest.health,
-            slots.strangers(platform, {**target, "runtime": release["runtime"]}, handle),
-        )
+        await wait_ready(platform, target, release, manifest, started)
     except Unhealthy as exc:
         await slots.stop_process(platform, target, manifest.stop_timeout)
         await slots.transition(platform, name, target, SlotEvent.FAILED)
-        raise DeployFailed(f"{exc}\n{await _tail(log_file)}".rstrip()) from None
+        tail = await _tail(slots.log_file(platform, name), release_id)
+        raise DeployFailed(f"{exc}\n{tail}".rstrip()) from None
     target = await slots.transition(platform, name, target, SlotEvent.PASSED)
 
     await job.step("switch", f"switching nginx to release {release_id}")
-    await _switch(job, target, release, manifest)
+    await _switch(job, target, release, manifest, web=len(web))
 
     await platform.emit(
         "deploy.live",
@@ -293,9 +306,9 @@ async def _one_off(
     Raises BuildError or DockerUnavailable when it fails."""
     platform, name = job.platform, job.name
     config = await appconfig.values(platform, name, release["env_version"])
-    env = appconfig.platform_env(release, target, artifact)
-    del env["PORT"]
     image = image_of(artifact)
+    at_app = platform.app_mount and image is None
+    env = appconfig.platform_env(release, target, artifact, at_app=at_app)
     if image is not None:
         await docker_build.run_once(
             platform.docker.client(),
@@ -306,11 +319,15 @@ async def _one_off(
             log=job.output,
         )
     else:
+        account = await platform.accounts.prepare(name)
+        argv = ["/bin/sh", "-c", command]
+        if at_app:  # the helper drops to the app's account once /app is in place
+            argv, account = appmount.wrap(argv, artifact, account.owner), account.as_root()
         await native.run_command(
-            ["/bin/sh", "-c", command],
+            argv,
             artifact,
             {**env, **config},
-            await platform.accounts.prepare(name),
+            account,
             job.output,
             timeout=platform.settings.build_timeout,
             what=what,
@@ -378,9 +395,9 @@ async def wait_for_drain(job: Job) -> None:
             await asyncio.shield(drain)
 
 
-async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> None:
-    """Point nginx at the new slot: flip the switch, (re)load the site only when it is new
-    or its ports/names changed, verify through nginx. On failure, flip back. A rollback
+async def _switch(job: Job, target: Row, release: Row, manifest: Manifest, web: int) -> None:
+    """Point nginx at the new slot: (re)load the site only when it is new or its ports or
+    names changed, flip the switch, verify through nginx. On failure, flip back. A rollback
     makes its release's config the app's current one, in the same transaction."""
     platform, name = job.platform, job.name
     release_id, config = release["id"], release["env_version"]
@@ -388,12 +405,12 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
     nginx = platform.nginx
     previous_live = nginx.live(name)
     previous_site = nginx.current(name)
-    site = nginx.render(await site_for(platform, name, await slots.load(platform, name)))
+    site = nginx.render(await site_for(platform, name))
     try:
-        await asyncio.to_thread(nginx.switch, name, Live(target["name"], release_id))
-        failpoints.hit("after-switch")
-        if site != previous_site:
+        if site != previous_site:  # first: the switch may name an upstream only it defines
             await asyncio.to_thread(nginx.apply, name, site)
+        await asyncio.to_thread(nginx.switch, name, Live(target["name"], release_id, web))
+        failpoints.hit("after-switch")
         await nginx.verify(platform.hostname(name), release_id)
         failpoints.hit("after-verify")
     except ProxyError as exc:
@@ -411,6 +428,7 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
         meanwhile: that stays)."""
         async with conn.transaction():
             await app_store.set_live_slot(conn, name, target["name"])
+            await app_store.set_stopped(conn, name, False)  # a deploy starts a stopped app
             await release_store.mark_live(conn, name, release_id)
             if not restores_config:
                 return False
@@ -435,8 +453,9 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest) -> No
             await job.db(lambda c: release_store.update(c, left, error=note))
 
 
-async def _tail(log_file: Path) -> str:
-    lines = await asyncio.to_thread(logs.tail, log_file, TAIL_LINES)
+async def _tail(log_file: Path, release: int) -> str:
+    """The release's last lines in the app's log (other releases' lines left out)."""
+    lines = await asyncio.to_thread(logs.tail, log_file, TAIL_LINES, logs.of_release(release))
     return "last output:\n" + "\n".join("  " + line for line in lines) if lines else ""
 
 

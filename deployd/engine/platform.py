@@ -44,6 +44,8 @@ class Platform:
     """Also the Engine for docker builds."""
     systemd: SystemdRuntime
     systemd_host: bool
+    app_mount: bool
+    """Native releases run at /app (root, and the host allows private mount namespaces)."""
     """systemd is PID 1 here: `auto` apps run as systemd units."""
     accounts: AppAccounts
     """Each app's Unix account (and the accounts local sources are read as)."""
@@ -52,6 +54,8 @@ class Platform:
     drains: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     """Per app: the old slot draining after a switch. Not a job, so the job that made the
     switch ends as soon as the new release is live; the app's next job waits for it."""
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    """Tasks nobody awaits (a detached one-off's reaper): kept so they are not collected."""
 
     def lock(self, app: str) -> asyncio.Lock:
         """Held by whoever changes an app's slots or nginx state: its job, its deletion,

@@ -9,7 +9,6 @@ state.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -18,31 +17,35 @@ from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
 from deployd.proxy.nginx import Live
 from deployd.store import apps as app_store
+from deployd.store import processes as process_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
 
 from . import slots
 from .building import artifact_dir
-from .health import Unhealthy, wait_healthy
+from .health import Unhealthy, wait_ready
 from .platform import Platform
-from .sites import site_for
+from .sites import serve
 
 log = logging.getLogger(__name__)
 
 
 async def revive_live_slots(platform: Platform) -> None:
     async with platform.pool.connection() as conn:
+        stopped = {a["name"] for a in await app_store.list_all(conn) if a["stopped"]}
         rows = [
             r
             for r in await app_store.all_slots(conn)
-            if r["state"] in (SlotState.LIVE, SlotState.SUSPENDED)
+            if r["state"] in (SlotState.LIVE, SlotState.SUSPENDED) and r["app"] not in stopped
         ]
     for row in rows:
-        handle = slots.handle_of(row)
-        if handle is not None and platform.runtime.alive(handle):
-            continue  # still running: adopted as it is
+        async with platform.pool.connection() as conn:
+            processes = await process_store.of_slot(conn, row["app"], row["name"])
+        handles = [slots.process_handle(p) for p in processes] + [slots.handle_of(row)]
+        if any(h is not None and platform.runtime.alive(h) for h in handles):
+            continue  # running: adopted as it is (the supervisor restarts any dead one)
         try:
-            await _restart(platform, row)
+            await bring_back(platform, row)
         except Exception as exc:
             log.error("could not bring %s back: %s", row["app"], exc)
             await platform.emit(
@@ -53,7 +56,9 @@ async def revive_live_slots(platform: Platform) -> None:
             )
 
 
-async def _restart(platform: Platform, row: Row) -> None:
+async def bring_back(platform: Platform, row: Row) -> None:
+    """Start a live slot's release again (crashed with the machine, or suspended) and
+    serve it; raises whatever stopped that."""
     app, release_id = row["app"], row["release_id"]
     async with platform.pool.connection() as conn:
         release = await release_store.get(conn, release_id)
@@ -66,26 +71,20 @@ async def _restart(platform: Platform, row: Row) -> None:
     suspended = row["state"] == SlotState.SUSPENDED
     if not suspended:
         row = await slots.transition(platform, app, row, SlotEvent.CRASH)
-    handle = await slots.launch(platform, row, release, manifest, artifact)
+    await slots.stop_process(platform, row, manifest.stop_timeout)  # leftovers, if any
+    counted = await slots.counts(platform, app, manifest)
+    started = await slots.launch(platform, row, release, manifest, artifact, counted)
     event = SlotEvent.RESUME if suspended else SlotEvent.RESTART
-    row = await slots.transition(platform, app, row, event, handle=handle)
+    row = await slots.transition(platform, app, row, event, handle=slots.primary(started))
     try:
-        await wait_healthy(
-            platform.runtime,
-            handle,
-            row["port"],
-            manifest.health,
-            slots.strangers(platform, {**row, "runtime": release["runtime"]}, handle),
-        )
+        await wait_ready(platform, row, release, manifest, started)
     except Unhealthy:
         await slots.stop_process(platform, row, manifest.stop_timeout)
         await slots.transition(platform, app, row, SlotEvent.FAILED)
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
-    await asyncio.to_thread(platform.nginx.switch, app, Live(row["name"], release_id))
-    site = platform.nginx.render(await site_for(platform, app, await slots.load(platform, app)))
-    if platform.nginx.current(app) != site:
-        await asyncio.to_thread(platform.nginx.apply, app, site)
+    web = sum(1 for s in started if s.port is not None)
+    await serve(platform, app, Live(row["name"], release_id, web))
     await slots.transition(platform, app, row, SlotEvent.PROMOTE)
     if suspended:
         message = f"release {release_id} serves again (started with the daemon)"

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 
-from deployd.proxy.nginx import Baseline, Site
+from deployd.domain.slots import SLOT_NAMES
+from deployd.proxy.nginx import Baseline, Live, Site
 from deployd.store import domains as domain_store
+from deployd.store import processes as process_store
 from deployd.store.db import Row
 
 from .platform import Platform
 
 
-def site_of(platform: Platform, app: str, by_name: dict[str, Row], domains: list[Row]) -> Site:
+def site_of(platform: Platform, app: str, ports: dict[str, list[int]], domains: list[Row]) -> Site:
     tls = tuple(d["name"] for d in domains if d["tls"])
     return Site(
         app,
-        by_name["blue"]["port"],
-        by_name["green"]["port"],
+        tuple(ports.get("blue", ())),
+        tuple(ports.get("green", ())),
         (platform.hostname(app), *(d["name"] for d in domains if not d["tls"])),
         tls_names=tls,
         hsts_names=tuple(d["name"] for d in domains if d["tls"] and d["hsts"]),
@@ -27,18 +29,30 @@ def site_of(platform: Platform, app: str, by_name: dict[str, Row], domains: list
     )
 
 
-async def site_for(platform: Platform, app: str, by_name: dict[str, Row]) -> Site:
+async def site_for(platform: Platform, app: str, *, without: str | None = None) -> Site:
+    """The app's site as the store says it is (`without` one of its domains)."""
     async with platform.pool.connection() as conn:
-        domains = await domain_store.for_app(conn, app)
-    return site_of(platform, app, by_name, domains)
+        domains = [d for d in await domain_store.for_app(conn, app) if d["name"] != without]
+        ports = {slot: await process_store.web_ports(conn, app, slot) for slot in SLOT_NAMES}
+    return site_of(platform, app, ports, domains)
 
 
-async def open_site(platform: Platform, app: str, by_name: dict[str, Row]) -> None:
+async def open_site(platform: Platform, app: str) -> None:
     """A new app's site, before it has a release: its address answers 503 "not deployed
     yet" (never another app's content, never a dropped connection)."""
     await asyncio.to_thread(platform.nginx.switch, app, None, "new")
-    site = platform.nginx.render(await site_for(platform, app, by_name))
+    site = platform.nginx.render(await site_for(platform, app))
     await asyncio.to_thread(platform.nginx.apply, app, site)
+
+
+async def serve(platform: Platform, app: str, live: Live | None, parked: str = "down") -> None:
+    """Send the app's traffic to `live` (None: park it, saying why): the site first when
+    its ports changed (the switch may name an upstream only the new site defines), then the
+    switch, which needs no reload."""
+    site = platform.nginx.render(await site_for(platform, app))
+    if platform.nginx.current(app) != site:
+        await asyncio.to_thread(platform.nginx.apply, app, site)
+    await asyncio.to_thread(platform.nginx.switch, app, live, parked)
 
 
 async def apply_baseline(platform: Platform) -> bool:

@@ -4,22 +4,32 @@ runtime acts. Every transition is persisted before the engine moves on."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from deployd.build.artifacts import image_of
+from deployd.domain import formation
+from deployd.domain.errors import DomainError
+from deployd.domain.formation import ProcessName
 from deployd.domain.manifest import Manifest
+from deployd.domain.ports import pick_ports
 from deployd.domain.slots import RUNNING, Slot, SlotEvent, SlotState, step
-from deployd.runtime import listeners
+from deployd.runtime import listeners, logs
 from deployd.runtime.base import Handle, LaunchSpec, StartError, read_pid_file
 from deployd.runtime.listeners import Listener
 from deployd.runtime.ports import is_free
 from deployd.store import apps as store
+from deployd.store import processes as process_store
 from deployd.store.db import Row
+from deployd.store.processes import ProcessRow
 
 from . import appconfig
 from .platform import Platform
+
+log = logging.getLogger(__name__)
 
 
 class StaleSlot(RuntimeError):
@@ -116,64 +126,213 @@ async def rest(platform: Platform, app: str, row: Row, timeout: float = 10.0) ->
 
 
 async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> None:
-    """Stop the slot's process, whether the store or only its pid file knows it."""
-    path = pid_file(platform, row["app"], row["name"])
-    handles = [h for h in {handle_of(row), read_pid_file(path)} if h is not None]
+    """Stop every process of the slot, whether the store or only a pid file knows it."""
+    app, slot = row["app"], row["name"]
+    async with platform.pool.connection() as conn:
+        known = await process_store.of_slot(conn, app, slot)
+    handles: dict[str, set[Handle]] = {}
+    for proc in known:
+        if proc.pid is not None and proc.pid_started_at is not None:
+            handles.setdefault(str(proc.name), set()).add(Handle(proc.pid, proc.pid_started_at))
+    for path in pid_files(platform, app, slot):
+        found = read_pid_file(path)
+        if found is not None:
+            handles.setdefault(_process_of(path, slot), set()).add(found)
+    legacy = handle_of(row)  # an older deployd's slot: its one process is web.1
+    if legacy is not None:
+        handles.setdefault("web.1", set()).add(legacy)
     runtime = platform.runtimes[row.get("runtime") or "process"]
-    await runtime.stop(row["app"], row["name"], handles, timeout)
+    names = sorted(handles.keys() | {str(p.name) for p in known})
+    if names and row.get("release_id") is not None:
+        await mark(platform, app, row["release_id"], f"stopping the {slot} slot")
+    await asyncio.gather(
+        *(runtime.stop(app, slot, name, handles.get(name, set()), timeout) for name in names)
+    )
+    for path in pid_files(platform, app, slot):
+        path.unlink(missing_ok=True)
+    async with platform.pool.connection() as conn:
+        await process_store.forget(conn, app, slot)
+
+
+async def stop_one(platform: Platform, row: Row, proc: ProcessRow, timeout: float = 10.0) -> None:
+    """Stop one process of a slot for good. It is forgotten first, so its end is never
+    taken for a crash; its pid file stays until it is gone, for the reconciler to find
+    should the daemon die meanwhile."""
+    app, slot = row["app"], row["name"]
+    async with platform.pool.connection() as conn:
+        await process_store.forget(conn, app, slot, proc.name)
+    handles = {handle for handle in [process_handle(proc)] if handle is not None}
+    path = pid_file(platform, app, slot, str(proc.name))
+    found = read_pid_file(path)
+    if found is not None:
+        handles.add(found)
+    runtime = platform.runtimes[row.get("runtime") or "process"]
+    await runtime.stop(app, slot, str(proc.name), handles, timeout)
     path.unlink(missing_ok=True)
 
 
-def pid_file(platform: Platform, app: str, slot: str) -> Path:
-    return platform.paths.app_dir(app) / f"{slot}.pid"
+def process_handle(proc: ProcessRow) -> Handle | None:
+    if proc.pid is None or proc.pid_started_at is None:
+        return None
+    return Handle(proc.pid, proc.pid_started_at)
+
+
+def pid_file(platform: Platform, app: str, slot: str, process: str) -> Path:
+    return platform.paths.app_dir(app) / f"{slot}.{process}.pid"
+
+
+def pid_files(platform: Platform, app: str, slot: str) -> list[Path]:
+    """A slot's pid files, an older deployd's (`blue.pid`) included."""
+    directory = platform.paths.app_dir(app)
+    return [*directory.glob(f"{slot}.*.pid"), directory / f"{slot}.pid"]
+
+
+def _process_of(path: Path, slot: str) -> str:
+    name = path.name.removeprefix(f"{slot}.").removesuffix(".pid")
+    return name if name != "pid" and name else "web.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    name: ProcessName
+    handle: Handle
+    port: int | None
+
+
+async def counts(platform: Platform, app: str, manifest: Manifest) -> dict[str, int]:
+    """How many of each of the release's process types run: scaled, else app.json's,
+    else Heroku's defaults."""
+    async with platform.pool.connection() as conn:
+        saved = await process_store.formation(conn, app)
+    return formation.counts(manifest.runnable(), saved, manifest.formation)
+
+
+async def web_ports(platform: Platform, app: str, slot: str, needed: int) -> list[int]:
+    """The slot's web ports, more allocated (from the port range) when `needed` grew."""
+    async with platform.pool.connection() as conn, conn.transaction():
+        ports = await process_store.web_ports(conn, app, slot)
+        if len(ports) >= needed:
+            return ports
+        await conn.execute("LOCK TABLE slots IN EXCLUSIVE MODE")  # one allocation at a time
+        try:
+            extra = pick_ports(
+                platform.ports, await store.all_ports(conn), is_free, count=needed - len(ports)
+            )
+        except DomainError as exc:
+            raise StartError(str(exc)) from None
+        for index, port in enumerate(extra, start=len(ports) + 1):
+            await process_store.add_web_port(conn, app, slot, index, port)
+        return [*ports, *extra]
 
 
 async def launch(
-    platform: Platform, row: Row, release: Row, manifest: Manifest, artifact: Path
-) -> Handle:
-    """Start `release` in the slot on the release's runtime: its env file first (this
-    release's config), then the slot's launcher, which reads it."""
-    account = await platform.accounts.prepare(row["app"])
-    env_file = await appconfig.write_slot_env(platform, row, release, artifact)
+    platform: Platform,
+    row: Row,
+    release: Row,
+    manifest: Manifest,
+    artifact: Path,
+    counted: dict[str, int],
+    only: ProcessName | None = None,
+    restarts: int = 0,
+) -> list[Started]:
+    """Start `release`'s processes in the slot (all of `counted`, or just `only`) on the
+    release's runtime: each its env file first (this release's config, its PORT), then its
+    launcher, which reads it. A web process's port must be free."""
+    app, slot = row["app"], row["name"]
+    account = await platform.accounts.prepare(app)
+    ports = await web_ports(platform, app, slot, counted.get("web", 0))
+    try:
+        planned = formation.plan(manifest.runnable(), counted, ports)
+    except DomainError as exc:
+        raise StartError(str(exc)) from None
+    if only is not None:
+        planned = [p for p in planned if p.name == only]
+    for process in planned:
+        if process.port is not None and not await asyncio.to_thread(is_free, process.port):
+            holders = await asyncio.to_thread(listeners.listeners, process.port)
+            raise StartError(
+                f"port {process.port} of {process.name} in the {slot} slot is taken by "
+                f"{listeners.describe(holders) or 'another program'}: stop it, or give "
+                "deployd a DEPLOYD_PORT_RANGE of its own"
+            )
     runtime = platform.runtimes[release["runtime"]]
-    spec = LaunchSpec(
-        app=row["app"],
-        slot=row["name"],
-        release=release["id"],
-        port=row["port"],
-        command=manifest.web,
-        workdir=artifact,
-        env_file=env_file,
-        log_file=log_file(platform, row["app"], row["name"]),
-        pid_file=pid_file(platform, row["app"], row["name"]),
-        stop_timeout=manifest.stop_timeout,
-        user=account.owner,
-        image=image_of(artifact),
-        network=manifest.docker_network or platform.settings.docker_network,
-        memory_bytes=manifest.memory_bytes,
-        cpus=manifest.cpus,
-    )
-    if not await asyncio.to_thread(is_free, row["port"]):
-        holders = await asyncio.to_thread(listeners.listeners, row["port"])
-        raise StartError(
-            f"port {row['port']} of the {row['name']} slot is taken by "
-            f"{listeners.describe(holders) or 'another program'}: stop it, or give deployd "
-            "a DEPLOYD_PORT_RANGE of its own"
-        )
     async with platform.pool.connection() as conn:  # first: whoever stops it must know how
-        await store.set_slot_runtime(conn, row["app"], row["name"], runtime.name)
-    return await asyncio.to_thread(runtime.start, spec)
+        await store.set_slot_runtime(conn, app, slot, runtime.name)
+    await mark(
+        platform,
+        app,
+        release["id"],
+        f"starting {only}"
+        if only is not None
+        else f"release {release['id']} starts in the {slot} slot: {formation.describe(counted)}",
+    )
+    started: list[Started] = []
+    for process in planned:
+        name = str(process.name)
+        env_file = await appconfig.write_process_env(
+            platform, row, release, artifact, name, process.port
+        )
+        spec = LaunchSpec(
+            app=app,
+            slot=slot,
+            release=release["id"],
+            port=process.port,
+            command=process.command,
+            workdir=artifact,
+            env_file=env_file,
+            log_file=log_file(platform, app),
+            pid_file=pid_file(platform, app, slot, name),
+            stop_timeout=manifest.stop_timeout,
+            process=name,
+            user=account.owner,
+            app_mount=platform.app_mount and image_of(artifact) is None,
+            image=image_of(artifact),
+            network=manifest.docker_network or platform.settings.docker_network,
+            memory_bytes=manifest.memory_bytes,
+            cpus=manifest.cpus,
+        )
+        handle = await asyncio.to_thread(runtime.start, spec)
+        async with platform.pool.connection() as conn:
+            await process_store.started(
+                conn,
+                app,
+                slot,
+                process.name,
+                release_id=release["id"],
+                port=process.port,
+                pid=handle.pid,
+                pid_started_at=handle.started_at,
+                restarts=restarts,
+            )
+        started.append(Started(process.name, handle, process.port))
+    return started
 
 
-def strangers(platform: Platform, row: Row, handle: Handle) -> Callable[[], list[Listener]]:
-    """The listeners on the slot's port that are not the slot's own processes."""
+def primary(started: list[Started]) -> Handle | None:
+    """The handle a slot's row keeps: web.1's, else its first process's."""
+    return started[0].handle if started else None
+
+
+def strangers(
+    platform: Platform, row: Row, process: str, handle: Handle, port: int
+) -> Callable[[], list[Listener]]:
+    """The listeners on a web process's port that are not that process's own."""
     runtime = platform.runtimes[row.get("runtime") or "process"]
 
     def look() -> list[Listener]:
-        return listeners.strangers(row["port"], runtime.ours(row["app"], row["name"], handle))
+        return listeners.strangers(port, runtime.ours(row["app"], row["name"], process, handle))
 
     return look
 
 
-def log_file(platform: Platform, app: str, slot: str) -> Path:
-    return platform.paths.app_logs(app) / f"{slot}.log"
+async def mark(platform: Platform, app: str, release: int, text: str) -> None:
+    """A line of the daemon's own in the app's log (a release starting, a one-off)."""
+    try:
+        await asyncio.to_thread(logs.mark, log_file(platform, app), release, text)
+    except OSError as exc:  # a full disk must not stop a deploy or a stop
+        log.warning("could not write to %s's log: %s", app, exc)
+
+
+def log_file(platform: Platform, app: str) -> Path:
+    """Every process of the app writes here, each line stamped with its time and name."""
+    return platform.paths.app_logs(app) / "app.log"

@@ -22,7 +22,8 @@ import logging
 from dataclasses import dataclass
 
 from deployd.domain.apps import APP_NAME
-from deployd.domain.slots import RUNNING, SlotEvent, SlotState
+from deployd.domain.manifest import Manifest
+from deployd.domain.slots import RUNNING, SLOT_NAMES, SlotEvent, SlotState
 from deployd.engine import appconfig, slots
 from deployd.engine.platform import Platform
 from deployd.engine.sites import site_of
@@ -33,6 +34,7 @@ from deployd.store import apps as app_store
 from deployd.store import domains as domain_store
 from deployd.store import env as env_store
 from deployd.store import jobs as job_store
+from deployd.store import processes as process_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
 
@@ -50,6 +52,8 @@ class World:
     active_jobs: dict[str, Row]
     sites: dict[str, str]
     domains: dict[str, list[Row]]
+    ports: dict[str, dict[str, list[int]]]
+    """Per app, per slot: its web ports."""
 
 
 def _made_its_release(job: Row) -> bool:
@@ -77,17 +81,21 @@ class Reconciler:
                     by_app.setdefault(row["app"], {})[row["name"]] = row
             active = {}
             domains = {}
+            ports: dict[str, dict[str, list[int]]] = {}
             for name in apps:
                 job = await job_store.active(conn, name)
                 if job is not None:
                     active[name] = job
                 domains[name] = await domain_store.for_app(conn, name)
+                ports[name] = {
+                    slot: await process_store.web_ports(conn, name, slot) for slot in SLOT_NAMES
+                }
         sites = {}
         for path in self.platform.nginx.sites_dir.glob("deployd-*.conf"):
             name = path.name.removeprefix("deployd-").removesuffix(".conf")
             if only is None or name == only:
                 sites[name] = path.read_text()
-        return World(apps, by_app, active, sites, domains)
+        return World(apps, by_app, active, sites, domains, ports)
 
     async def recover_jobs(self) -> None:
         """Daemon start: finish or abort every job a previous daemon left running."""
@@ -112,7 +120,8 @@ class Reconciler:
         handle = slots.handle_of(target) if target else None
         if (
             target is not None
-            and switched == Live(target["name"], target["release_id"])
+            and switched is not None
+            and (switched.slot, switched.release_id) == (target["name"], target["release_id"])
             and handle is not None
             and platform.runtime.alive(handle)
         ):
@@ -176,7 +185,7 @@ class Reconciler:
         """
         world = await self.read()
         containers = await self._containers()
-        for app in sorted(set(world.apps) | set(world.sites) | {a for a, _ in containers}):
+        for app in sorted(set(world.apps) | set(world.sites) | {a for a, _, _ in containers}):
             lock = self.platform.lock(app)
             if lock.locked():
                 continue  # a job or a deletion is at work on it
@@ -186,6 +195,8 @@ class Reconciler:
                     continue
                 for row in view.slots.get(app, {}).values():
                     await self._settle_slot(app, row)
+                if app in view.apps:
+                    await self._formation(app, view.apps[app])
                 await self._stray_containers(app, view, containers)
                 await self._site(await self.read(only=app), app)
 
@@ -200,38 +211,65 @@ class Reconciler:
             elif state is SlotState.DRAINING:
                 await slots.stop_process(platform, row)
                 await slots.transition(platform, app, row, SlotEvent.STOPPED)
-            elif state not in RUNNING:
-                orphan = read_pid_file(slots.pid_file(platform, app, row["name"]))
-                if orphan is not None and platform.runtime.alive(orphan):
+            elif state not in RUNNING and state is not SlotState.SUSPENDED:
+                found = [read_pid_file(p) for p in slots.pid_files(platform, app, row["name"])]
+                orphans = [h for h in found if h is not None and platform.runtime.alive(h)]
+                if orphans:
                     log.warning(
-                        "stopping an orphan process %d of %s/%s", orphan.pid, app, row["name"]
+                        "stopping %d orphan processes of %s/%s", len(orphans), app, row["name"]
                     )
+                if any(h is not None for h in found):
                     await slots.stop_process(platform, row)
-                elif orphan is not None:
-                    slots.pid_file(platform, app, row["name"]).unlink(missing_ok=True)
         except slots.StaleSlot:
             pass  # it moved while we looked: the next pass sees the new state
 
-    async def _containers(self) -> set[tuple[str, str]]:
-        """(app, slot) of every container of ours; none when there is no Docker Engine."""
+    async def _formation(self, app: str, row: Row) -> None:
+        """The live slot runs what the app's formation says and no more: processes beyond
+        it (a scale or a restart the daemon died in) are stopped; a stopped app's are
+        suspended (a `stop` the daemon died in)."""
+        platform = self.platform
+        live = (await slots.load(platform, app)).get(row["live_slot"] or "")
+        if live is None or live["state"] != SlotState.LIVE or live["release_id"] is None:
+            return
+        try:
+            if row["stopped"]:
+                await slots.stop_process(platform, live)
+                await slots.transition(platform, app, live, SlotEvent.SUSPEND)
+                return
+        except slots.StaleSlot:
+            return
+        async with platform.pool.connection() as conn:
+            release = await release_store.get(conn, live["release_id"])
+            running = await process_store.of_slot(conn, app, live["name"])
+        if release is None or release["manifest"] is None:
+            return
+        counted = await slots.counts(platform, app, Manifest.from_json(release["manifest"]))
+        for proc in running:
+            if proc.name.index > counted.get(proc.name.type, 0):
+                log.warning("stopping %s of %s: its formation does not want it", proc.name, app)
+                await slots.stop_one(platform, live, proc)
+
+    async def _containers(self) -> set[tuple[str, str, str]]:
+        """(app, slot, container name) of every container of ours; none when there is no
+        Docker Engine."""
         try:
             found = await asyncio.to_thread(self.platform.docker.containers)
         except (DockerUnavailable, *ENGINE_ERRORS):
             return set()
         # labels are anyone's with access to the Engine: only well-formed names are used
-        return {(a, s) for a, s in found if APP_NAME.fullmatch(a) and s in ("blue", "green")}
+        return {(a, s, name) for a, s, name in found if APP_NAME.fullmatch(a) and s in SLOT_NAMES}
 
     async def _stray_containers(
-        self, app: str, view: World, containers: set[tuple[str, str]]
+        self, app: str, view: World, containers: set[tuple[str, str, str]]
     ) -> None:
         """A container no slot runs (its daemon died between starting it and its launcher,
         or its app was deleted meanwhile) is removed."""
-        for owner, slot in containers:
+        for owner, slot, name in containers:
             row = view.slots.get(app, {}).get(slot)
             if owner != app or (row is not None and SlotState(row["state"]) in RUNNING):
                 continue
-            log.warning("removing a container no slot runs: %s/%s", app, slot)
-            await self.platform.docker.stop(app, slot, [], 1.0)
+            log.warning("removing a container no slot runs: %s", name)
+            await asyncio.to_thread(self.platform.docker.remove, name)
 
     async def _site(self, world: World, app: str) -> None:
         nginx = self.platform.nginx
@@ -244,12 +282,20 @@ class Reconciler:
         by_name = world.slots.get(app, {})
         live = by_name.get(row["live_slot"] or "")
         wanted_live = None
-        if live is not None and live["release_id"] is not None:
-            wanted_live = Live(live["name"], live["release_id"])
+        if live is not None and live["release_id"] is not None and not row.get("stopped"):
+            async with self.platform.pool.connection() as conn:
+                processes = await process_store.of_slot(conn, app, live["name"])
+            web = sum(1 for p in processes if p.port is not None)
+            wanted_live = Live(live["name"], live["release_id"], web)
         # every app has its site: one with no release serving answers 503, saying why
-        wanted_site = nginx.render(site_of(self.platform, app, by_name, world.domains.get(app, [])))
-        parked = "new" if row["live_slot"] is None else "down"
-        if nginx.live(app) != wanted_live or (wanted_live is None and not nginx.parked(app)):
+        wanted_site = nginx.render(
+            site_of(self.platform, app, world.ports.get(app, {}), world.domains.get(app, []))
+        )
+        parked = (
+            "stopped" if row.get("stopped") else ("new" if row["live_slot"] is None else "down")
+        )
+        switched = nginx.live(app)
+        if switched != wanted_live or (wanted_live is None and nginx.parked(app) != parked):
             await asyncio.to_thread(nginx.switch, app, wanted_live, parked)
             await self.platform.emit(
                 "site.repaired", "switch put back where the store says", app, live=row["live_slot"]

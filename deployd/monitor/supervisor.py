@@ -1,26 +1,29 @@
-"""The crash watcher and the live health monitor.
+"""The crash watcher and the live health monitor, one process at a time.
 
-Every tick it looks at all live slots. A live process that is gone (any exit code, any
-signal, adopted or our own child) is a crash: the slot goes `crashed`, the crash is
-recorded, and either a restart is scheduled with back-off or, for a release that
-crash-loops right after going live, a rollback job is queued. Live slots are also probed
-with their health check; K failures in a row are treated like a crash.
+Every tick it looks at every process of every live slot. A process that is gone (any exit
+code, any signal, adopted or our own child) is a crash: it is recorded, and either that
+process is restarted alone with back-off (the slot stays live: its other web processes
+keep serving, nginx passes over the dead one) or, for a release that crash-loops right
+after going live, a rollback job is queued. Web processes are also probed with their
+health check; K failures in a row are treated like a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deployd import httpcheck
 from deployd.build.artifacts import is_built
 from deployd.domain import healing
+from deployd.domain.logline import parse_line
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, rollback_target
-from deployd.domain.slots import SlotEvent, SlotState
+from deployd.domain.slots import SlotState
 from deployd.engine import slots
 from deployd.engine.building import artifact_dir
 from deployd.engine.health import Unhealthy, wait_healthy
@@ -30,13 +33,16 @@ from deployd.runtime.base import StartError
 from deployd.store import apps as app_store
 from deployd.store import crashes as crash_store
 from deployd.store import jobs as job_store
+from deployd.store import processes as process_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
+from deployd.store.processes import ProcessRow
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.25
 TAIL_LINES = 5
+Key = tuple[str, str, str]
 
 
 def _describe_exit(code: int | None) -> str:
@@ -44,15 +50,21 @@ def _describe_exit(code: int | None) -> str:
         return "the process is gone"
     if code < 0:
         return f"killed by signal {-code}"
+    if 128 < code < 160:  # a shell reports its command's signal this way
+        return f"exited with status {code} (signal {code - 128})"
     return f"exited with status {code}"
+
+
+def _key(proc: ProcessRow) -> Key:
+    return (proc.app, proc.slot, str(proc.name))
 
 
 class Supervisor:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self._busy: set[tuple[str, str]] = set()
-        """Slots with a restart or probe under way, so a tick never starts a second one."""
-        self._probed_at: dict[tuple[str, str], float] = {}
+        self._busy: set[Key] = set()
+        """Processes with a restart or probe under way, so a tick never starts a second."""
+        self._probed_at: dict[Key, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -69,7 +81,7 @@ class Supervisor:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
 
-    def _spawn(self, key: tuple[str, str], coro: Any) -> None:
+    def _spawn(self, key: Key, coro: Any) -> None:
         self._busy.add(key)
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -83,25 +95,32 @@ class Supervisor:
     async def tick(self) -> None:
         async with self.platform.pool.connection() as conn:
             rows = await app_store.all_slots(conn)
-            live_slots = {a["name"]: a["live_slot"] for a in await app_store.list_all(conn)}
+            apps = {a["name"]: a for a in await app_store.list_all(conn)}
+            processes = await process_store.of_all(conn)
+        live = {
+            (row["app"], row["name"]): row
+            for row in rows
+            if row["state"] == SlotState.LIVE
+            and row["app"] in apps
+            and apps[row["app"]]["live_slot"] == row["name"]
+            and not apps[row["app"]].get("stopped")
+        }
         now = datetime.now(UTC)
         loop_time = asyncio.get_running_loop().time()
-        for row in rows:
-            key = (row["app"], row["name"])
-            if key in self._busy or live_slots.get(row["app"]) != row["name"]:
+        for proc in processes:
+            row = live.get((proc.app, proc.slot))
+            key = _key(proc)
+            if row is None or key in self._busy:
                 continue
-            state = SlotState(row["state"])
-            if state is SlotState.LIVE:
-                handle = slots.handle_of(row)
-                if handle is None or not self.platform.runtime.alive(handle):
-                    code = self.platform.runtime.exit_status(handle) if handle else None
-                    self._spawn(key, self._crashed(row, _describe_exit(code)))
-                elif loop_time >= self._probed_at.get(key, 0.0):
-                    self._spawn(key, self._probe(row))
-            elif state in (SlotState.CRASHED, SlotState.FAILED) and (
-                row["next_restart_at"] is not None and row["next_restart_at"] <= now
-            ):
-                self._spawn(key, self._restart(row))
+            handle = slots.process_handle(proc)
+            if handle is None:
+                if proc.next_restart_at is not None and proc.next_restart_at <= now:
+                    self._spawn(key, self._restart(row, proc))
+            elif not self.platform.runtime.alive(handle):
+                code = self.platform.runtime.exit_status(handle)
+                self._spawn(key, self._crashed(row, proc, _describe_exit(code)))
+            elif proc.port is not None and loop_time >= self._probed_at.get(key, 0.0):
+                self._spawn(key, self._probe(row, proc))
 
     async def _manifest(self, release_id: int) -> tuple[Manifest, Row]:
         async with self.platform.pool.connection() as conn:
@@ -109,14 +128,18 @@ class Supervisor:
         assert release is not None
         return Manifest.from_json(release["manifest"]), release
 
-    async def _probe(self, row: Row) -> None:
-        manifest, _ = await self._manifest(row["release_id"])
-        key = (row["app"], row["name"])
+    async def _probe(self, row: Row, proc: ProcessRow) -> None:
+        assert proc.port is not None and proc.release_id is not None
+        manifest, _ = await self._manifest(proc.release_id)
+        key = _key(proc)
         self._probed_at[key] = asyncio.get_running_loop().time() + manifest.health.live_interval
+        young = datetime.now(UTC) - proc.started_at < timedelta(seconds=manifest.health.timeout)
+        if young and self.platform.lock(proc.app).locked():
+            return  # a job (a scale, a restart) started it and is checking it
         content = manifest.health.content
         try:
             reply = await httpcheck.get(
-                row["port"], manifest.health.path, timeout=2.0, body=content is not None
+                proc.port, manifest.health.path, timeout=2.0, body=content is not None
             )
             failed, detail = not 200 <= reply.status < 400, f"HTTP {reply.status}"
             if content is not None and content.encode() not in reply.body:
@@ -124,56 +147,73 @@ class Supervisor:
         except (OSError, TimeoutError) as exc:
             failed, detail = True, f"{type(exc).__name__}: {exc}"
         async with self.platform.pool.connection() as conn:
-            failures = await app_store.count_health_failure(conn, row["app"], row["name"], failed)
+            failures = await process_store.count_health_failure(
+                conn, proc.app, proc.slot, proc.name, failed
+            )
         if failures >= healing.HEALTH_FAILURES_TO_RESTART:
-            await slots.stop_process(self.platform, row, manifest.stop_timeout)
+            await self._stop(row, proc, manifest.stop_timeout)
             await self._crashed(
-                row, f"failed {failures} live health checks in a row (last: {detail})"
+                row, proc, f"failed {failures} live health checks in a row (last: {detail})"
             )
 
-    async def _crashed(self, row: Row, reason: str) -> None:
-        platform, app = self.platform, row["app"]
-        release_id = row["release_id"]
-        up_for = datetime.now(UTC) - row["changed_at"] if row["changed_at"] else None
+    async def _stop(self, row: Row, proc: ProcessRow, timeout: float) -> None:
+        handle = slots.process_handle(proc)
+        runtime = self.platform.runtimes[row.get("runtime") or "process"]
+        await runtime.stop(proc.app, proc.slot, str(proc.name), [handle] if handle else [], timeout)
+
+    async def _crashed(self, row: Row, proc: ProcessRow, reason: str) -> None:
+        platform, app = self.platform, proc.app
+        release_id = proc.release_id
+        assert release_id is not None
+        await self._stop(row, proc, 1.0)  # what the process left behind (its shell's children)
+        up_for = datetime.now(UTC) - proc.started_at
         tail = await asyncio.to_thread(
-            logs.tail, slots.log_file(platform, app, row["name"]), TAIL_LINES
+            logs.tail, slots.log_file(platform, app), TAIL_LINES, _lines_of(proc)
         )
-        try:
-            row = await slots.transition(platform, app, row, SlotEvent.CRASH)
-        except slots.StaleSlot:
-            return  # a deploy or the reconciler got there first
+        async with platform.pool.connection() as conn:
+            current = {str(p.name): p for p in await process_store.of_slot(conn, app, proc.slot)}
+        now = current.get(str(proc.name))
+        if now is None or (now.pid, now.pid_started_at) != (proc.pid, proc.pid_started_at):
+            return  # a deploy, a scale or the reconciler got there first
         async with platform.pool.connection() as conn:
             await crash_store.record(
-                conn, app=app, release_id=release_id, slot=row["name"], reason=reason
+                conn,
+                app=app,
+                release_id=release_id,
+                slot=proc.slot,
+                reason=reason,
+                process=str(proc.name),
             )
             crash_times = await crash_store.times(conn, release_id)
             releases = await release_store.for_app(conn, app, limit=1000)
         release = next(r for r in releases if r["id"] == release_id)
         previous = self._previous(releases, release_id)
         verdict = healing.judge(crash_times, release["live_at"], previous is not None)
+        restarts = healing.restarts_after_crash(proc.restarts, up_for)
+        delay = healing.backoff(restarts)
+        async with platform.pool.connection() as conn:
+            await process_store.crashed(
+                conn,
+                app,
+                proc.slot,
+                proc.name,
+                restarts=restarts + 1,
+                next_restart_at=datetime.now(UTC) + timedelta(seconds=delay),
+                last_exit=reason,
+            )
         if (
             verdict.rollback
             and previous is not None
             and await self._roll_back(row, previous, verdict.reason)
         ):
             return
-        restarts = healing.restarts_after_crash(row["restarts"], up_for)
-        delay = healing.backoff(restarts)
-        async with platform.pool.connection() as conn:
-            await app_store.save_healing(
-                conn,
-                app,
-                row["name"],
-                restarts=restarts + 1,
-                next_restart_at=datetime.now(UTC) + timedelta(seconds=delay),
-                last_exit=reason,
-            )
         await platform.emit(
             "app.crashed",
-            f"release {release_id} {reason}; restarting in {delay:g}s",
+            f"{proc.name} of release {release_id} {reason}; restarting in {delay:g}s",
             app,
             release=release_id,
-            slot=row["name"],
+            slot=proc.slot,
+            process=str(proc.name),
             reason=reason,
             restart_in=delay,
             restarts=restarts + 1,
@@ -219,87 +259,112 @@ class Supervisor:
         platform.wake_jobs()
         return True
 
-    async def _restart(self, row: Row) -> None:
-        platform, app = self.platform, row["app"]
-        event = SlotEvent.RESTART if row["state"] == SlotState.CRASHED else SlotEvent.START
-        with contextlib.suppress(slots.StaleSlot):
-            async with platform.lock(app):  # the reconciler never sees it half-started
-                now = (await slots.load(platform, app)).get(row["name"])
-                if now is None or (now["state"], now["changed_at"]) != (
-                    row["state"],
-                    row["changed_at"],
-                ):
-                    return  # deleted, or moved by a deploy while we waited for the lock
-                manifest, release = await self._manifest(row["release_id"])
-                artifact = artifact_dir(platform, app, str(release["build_key"]))
-                try:
-                    handle = await slots.launch(platform, row, release, manifest, artifact)
-                except StartError as exc:  # its port taken, say: try again later
-                    await self._failed_restart(row, str(exc))
-                    return
-                try:
-                    row = await slots.transition(
-                        platform, app, row, event, release_id=row["release_id"], handle=handle
-                    )
-                except slots.StaleSlot:
-                    await platform.runtimes[release["runtime"]].stop(
-                        app, row["name"], [handle], manifest.stop_timeout
-                    )
-                    raise
+    async def _restart(self, row: Row, proc: ProcessRow) -> None:
+        """Start one crashed process again, in the same live slot, on the same port."""
+        platform, app = self.platform, proc.app
+        async with platform.lock(app):  # the reconciler never sees it half-started
+            slot = (await slots.load(platform, app)).get(proc.slot)
+            async with platform.pool.connection() as conn:
+                now = {str(p.name): p for p in await process_store.of_slot(conn, app, proc.slot)}
+            current = now.get(str(proc.name))
+            if (
+                slot is None
+                or slot["state"] != SlotState.LIVE
+                or current is None
+                or current.pid is not None
+                or current.release_id != proc.release_id
+            ):
+                return  # a deploy, a scale or a deletion moved on while we waited
+            assert proc.release_id is not None
+            manifest, release = await self._manifest(proc.release_id)
+            artifact = artifact_dir(platform, app, str(release["build_key"]))
+            counted = await slots.counts(platform, app, manifest)
+            try:
+                started = await slots.launch(
+                    platform,
+                    slot,
+                    release,
+                    manifest,
+                    artifact,
+                    counted,
+                    only=proc.name,
+                    restarts=proc.restarts,
+                )
+            except StartError as exc:  # its port taken, say: try again later
+                await self._failed_restart(proc, str(exc))
+                return
+        if not started:  # scaled down meanwhile: it is not wanted any more
+            async with platform.pool.connection() as conn:
+                await process_store.forget(conn, app, proc.slot, proc.name)
+            return
+        one = started[0]
+        if one.port is not None:
+            checked = {**slot, "runtime": release["runtime"]}
             try:
                 await wait_healthy(
                     platform.runtime,
-                    handle,
-                    row["port"],
+                    one.handle,
+                    one.port,
                     manifest.health,
-                    slots.strangers(platform, {**row, "runtime": release["runtime"]}, handle),
+                    slots.strangers(platform, checked, str(one.name), one.handle, one.port),
+                    what=str(one.name),
                 )
             except Unhealthy as exc:
-                await slots.stop_process(platform, row, manifest.stop_timeout)
-                row = await slots.transition(platform, app, row, SlotEvent.FAILED)
-                await self._failed_restart(row, str(exc))
+                restarted = replace(proc, pid=one.handle.pid, pid_started_at=one.handle.started_at)
+                await self._stop(checked, restarted, manifest.stop_timeout)
+                await self._failed_restart(proc, str(exc))
                 return
-            row = await slots.transition(platform, app, row, SlotEvent.PASSED)
-            await slots.transition(platform, app, row, SlotEvent.PROMOTE)
-            async with platform.pool.connection() as conn:
-                await app_store.save_healing(
-                    conn,
-                    app,
-                    row["name"],
-                    restarts=row["restarts"],
-                    next_restart_at=None,
-                    last_exit=row["last_exit"],
-                )
-            await platform.emit(
-                "app.restarted",
-                f"release {row['release_id']} serves again",
-                app,
-                release=row["release_id"],
-                slot=row["name"],
-                restarts=row["restarts"],
-            )
+        await platform.emit(
+            "app.restarted",
+            f"{proc.name} of release {proc.release_id} runs again",
+            app,
+            release=proc.release_id,
+            slot=proc.slot,
+            process=str(proc.name),
+            restarts=proc.restarts,
+        )
 
-    async def _failed_restart(self, row: Row, reason: str) -> None:
+    async def _failed_restart(self, proc: ProcessRow, reason: str) -> None:
         """A restart that never became healthy counts as one more crash."""
+        assert proc.release_id is not None
         async with self.platform.pool.connection() as conn:
             await crash_store.record(
-                conn, app=row["app"], release_id=row["release_id"], slot=row["name"], reason=reason
-            )
-        delay = healing.backoff(row["restarts"])
-        async with self.platform.pool.connection() as conn:
-            await app_store.save_healing(
                 conn,
-                row["app"],
-                row["name"],
-                restarts=row["restarts"] + 1,
+                app=proc.app,
+                release_id=proc.release_id,
+                slot=proc.slot,
+                reason=reason,
+                process=str(proc.name),
+            )
+            delay = healing.backoff(proc.restarts)
+            await process_store.crashed(
+                conn,
+                proc.app,
+                proc.slot,
+                proc.name,
+                restarts=proc.restarts + 1,
                 next_restart_at=datetime.now(UTC) + timedelta(seconds=delay),
                 last_exit=reason,
             )
         await self.platform.emit(
             "app.crashed",
-            f"restart failed: {reason}; next try in {delay:g}s",
-            row["app"],
-            release=row["release_id"],
-            slot=row["name"],
+            f"restarting {proc.name} failed: {reason}; next try in {delay:g}s",
+            proc.app,
+            release=proc.release_id,
+            slot=proc.slot,
+            process=str(proc.name),
             restart_in=delay,
         )
+
+
+def _lines_of(proc: ProcessRow) -> Callable[[str], bool]:
+    """Keeps the log lines of this process of this release."""
+
+    def keep(line: str) -> bool:
+        parsed = parse_line(line)
+        return parsed is not None and (parsed.source, parsed.release) == (
+            str(proc.name),
+            proc.release_id,
+        )
+
+    return keep

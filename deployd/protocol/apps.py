@@ -7,9 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from .common import Params, Result
+from .common import (
+    APP_NAME_PATTERN,
+    PROCESS_FILTER_PATTERN,
+    PROCESS_TYPE_PATTERN,
+    Duration,
+    Params,
+    Result,
+)
 
-AppName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+AppName = Annotated[str, StringConstraints(pattern=APP_NAME_PATTERN)]
 GitRef = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Runtime = Literal["auto", "process", "docker", "systemd"]
 """`auto`: docker for a repository with a Dockerfile, else systemd where it is PID 1, else
@@ -135,11 +142,91 @@ class ReleasesListResult(Result):
     releases: list[ReleaseInfo]
 
 
+ProcessType = Annotated[str, StringConstraints(pattern=PROCESS_TYPE_PATTERN)]
+"""A Procfile process type (`web`, `worker`): letters, digits, dashes and underscores."""
+
+
+class AppsScaleParams(Params):
+    app: AppName
+    changes: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        min_length=1, max_length=32
+    )
+    """`TYPE=COUNT` each, as typed (`web=3`): the daemon says what is wrong with one."""
+
+
+class AppsRestartParams(Params):
+    app: AppName
+    type: ProcessType | None = None
+    """Only this process type; every process when None."""
+
+
+class ProcessInfo(Result):
+    name: str
+    """`web.1`: its type and index."""
+    type: str
+    slot: str
+    release_id: int | None
+    state: str
+    """`up`, `crashed` (restarting after a back-off) or the slot's state (`starting`,
+    `draining`) while a deploy moves it."""
+    pid: int | None
+    """The app's own process (under its launcher); None for a container."""
+    port: int | None
+    started_at: datetime
+    restarts: int
+    last_exit: str | None
+    cpu_percent: float | None
+    rss_bytes: int | None
+
+
+class AppsPsResult(Result):
+    app: str
+    stopped: bool
+    live_release: int | None
+    formation: dict[str, int]
+    """Every process type of the live release and how many of it run."""
+    processes: list[ProcessInfo]
+
+
+RUN_NOTIFICATION = "run.ended"
+
+
+class AppsRunParams(Params):
+    app: AppName
+    command: list[Annotated[str, StringConstraints(max_length=8192)]] = Field(
+        min_length=1, max_length=256
+    )
+    """One argument: run by /bin/sh -c (pipes, $VARS); several: run as they are."""
+    detach: bool = False
+    """Run in the background, its output in the app's logs."""
+
+
+class RunStarted(Result):
+    process: str
+    """`run.4821`: how its lines are named in the logs."""
+    release_id: int
+    handoff: str | None
+    """Attached: the one-time socket the client hands its stdin, stdout and stderr to."""
+
+
+class RunEnded(Result):
+    status: int | None
+    """The command's exit status (128 + N for signal N); None when it never started."""
+    error: str | None = None
+
+
+ProcessFilter = Annotated[str, StringConstraints(pattern=PROCESS_FILTER_PATTERN)]
+"""A process type (`worker`) or one process (`worker.2`)."""
+
+
 class LogsReadParams(Params):
     app: AppName
     lines: int = Field(default=100, ge=1, le=10_000)
     build: int | None = Field(default=None, ge=1)
     """A release id: its build log instead of the runtime log."""
+    process: ProcessFilter | None = None
+    since: Duration | None = None
+    """Only lines written this long ago or later (`15m`)."""
 
 
 class LogsReadResult(Result):
@@ -150,6 +237,8 @@ class LogsReadResult(Result):
 class LogsFollowParams(Params):
     app: AppName
     lines: int = Field(default=20, ge=0, le=10_000)
+    process: ProcessFilter | None = None
+    since: Duration | None = None
 
 
 class LogsFollowStarted(Result):
@@ -157,5 +246,4 @@ class LogsFollowStarted(Result):
 
 
 class LogLine(Result):
-    slot: str
     line: str

@@ -5,8 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+APP_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+PROCESS_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$"
+PROCESS_FILTER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}(\.[0-9]{1,5})?$"
+ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,254}$"
+TOKEN_LABEL_PATTERN = r"^[A-Za-z0-9 ._-]{1,64}$"  # noqa: S105 (a name pattern, not a secret)
 USER_NAME_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}\$?$"
 DURATION_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
@@ -17,6 +22,34 @@ UnixUserName = Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)]
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 """A span such as `90s`, `15m`, `12h`, `7d`, `2w`."""
 EventKind = Annotated[str, StringConstraints(pattern=EVENT_KIND_PATTERN, max_length=64)]
+
+PATTERN_WORDS = {
+    APP_NAME_PATTERN: "lowercase letters, digits and dashes, starting with a letter (at most 32)",
+    PROCESS_TYPE_PATTERN: "letters, digits, dashes and underscores (at most 31), like web "
+    "or worker",
+    PROCESS_FILTER_PATTERN: "a process type (worker) or one process (worker.2)",
+    ENV_NAME_PATTERN: "uppercase letters, digits and underscores, not starting with a digit",
+    TOKEN_LABEL_PATTERN: "1 to 64 letters, digits, spaces, dots, dashes and underscores",
+    USER_NAME_PATTERN: "lowercase letters, digits, dashes and underscores, starting with a "
+    "letter or underscore (at most 32)",
+    UNIX_USER_PATTERN: "a Unix user name",
+    DURATION_PATTERN: "a span such as 90s, 15m, 12h, 7d or 2w",
+    EVENT_KIND_PATTERN: "dotted lowercase words, like deploy.failed",
+}
+"""What each pattern asks for, in words: a person is never shown a regular expression."""
+
+
+def explain(exc: ValidationError, limit: int = 5) -> str:
+    """A model's refusal of what was sent, in words: `name: must be lowercase ...`."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "params"
+        message = error["msg"]
+        if error["type"] == "string_pattern_mismatch":
+            words = PATTERN_WORDS.get(str((error.get("ctx") or {}).get("pattern")))
+            message = f"must be {words}" if words else "is not in the expected form"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts[:limit])
 
 
 class Role(StrEnum):

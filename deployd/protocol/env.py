@@ -8,9 +8,8 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from .apps import AppName, JobInfo
-from .common import Params, Result
+from .common import ENV_NAME_PATTERN, Params, Result
 
-ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,254}$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
 
 

@@ -11,7 +11,16 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .common import Duration, Identity, Params, Result, Role, UnixUserName, UserName
+from .common import (
+    TOKEN_LABEL_PATTERN,
+    Duration,
+    Identity,
+    Params,
+    Result,
+    Role,
+    UnixUserName,
+    UserName,
+)
 
 Password = Annotated[str, Field(min_length=8, max_length=200, repr=False)]
 Token = Annotated[str, Field(min_length=8, max_length=200, repr=False)]
@@ -64,7 +73,7 @@ class UsersRemoveResult(Result):
 
 class TokensCreateParams(Params):
     name: UserName
-    label: Annotated[str, Field(pattern=r"^[A-Za-z0-9 ._-]{1,64}$")] = "api"
+    label: Annotated[str, Field(pattern=TOKEN_LABEL_PATTERN)] = "api"
     ttl: Duration = "30d"
 
 

@@ -40,8 +40,9 @@ class Site:
     never on a deploy (that only moves the switch, see `Nginx.switch`)."""
 
     app: str
-    blue_port: int
-    green_port: int
+    blue_ports: tuple[int, ...]
+    """The blue slot's web ports, web.1's first: an upstream serves the first n of them."""
+    green_ports: tuple[int, ...]
     server_names: tuple[str, ...]
     """Served over plain HTTP: the app's own name and domains without a certificate."""
     tls_names: tuple[str, ...] = ()
@@ -66,10 +67,12 @@ class Baseline:
 
 @dataclass(frozen=True, slots=True)
 class Live:
-    """Where an app's switch points: which slot, serving which release."""
+    """Where an app's switch points: which slot, serving which release, with how many web
+    processes (0: the release runs none, its address says so)."""
 
     slot: str
     release_id: int
+    web: int = 1
 
 
 def find_nginx() -> str | None:
@@ -204,8 +207,7 @@ class Nginx:
         return self.env.get_template("nginx/site.conf.j2").render(
             app=site.app,
             ident=site.app.replace("-", "_"),
-            blue_port=site.blue_port,
-            green_port=site.green_port,
+            slot_ports={"blue": site.blue_ports, "green": site.green_ports},
             http_names=site.server_names,
             tls_names=site.tls_names,
             hsts_names=site.hsts_names,
@@ -282,10 +284,14 @@ class Nginx:
             target = os.readlink(self.switch_link(app))
         except OSError:
             return None
-        release, _, slot = Path(target).name.partition("-")
-        if not release.isdigit() or slot not in ("blue", "green"):
+        parts = Path(target).name.split("-")
+        if len(parts) == 2:  # an older deployd's switch: one web process
+            parts.append("1")
+        if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in ("blue", "green"):
             return None
-        return Live(slot, int(release))
+        if not parts[2].isdigit():
+            return None
+        return Live(parts[1], int(parts[0]), int(parts[2]))
 
     def parked(self, app: str) -> str | None:
         """Why the app's switch is parked ("new", "stopped", "down"); None when it points
@@ -306,7 +312,8 @@ class Nginx:
         link = self.switch_link(app)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.parent.chmod(0o755)
-        name = f"parked-{parked}" if live is None else f"{live.release_id}-{live.slot}"
+        release = f"{live.release_id}-{live.slot}-{live.web}" if live else ""
+        name = release or f"parked-{parked}"
         (link.parent / name).mkdir(mode=0o755, exist_ok=True)
         tmp = link.with_name(f".current-{os.getpid()}")
         with contextlib.suppress(FileNotFoundError):

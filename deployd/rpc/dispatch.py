@@ -16,6 +16,7 @@ import psycopg_pool
 from pydantic import BaseModel, ValidationError
 
 from deployd.domain.roles import role_allows
+from deployd.protocol.common import explain
 from deployd.protocol.errors import ErrorKind, RpcError, forbidden, invalid, unavailable
 from deployd.protocol.framing import Request
 from deployd.protocol.methods import METHODS, Method
@@ -32,11 +33,7 @@ Outcome = tuple[BaseModel, AsyncIterator[BaseModel] | None]
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "params"
-        parts.append(f"{where}: {error['msg']}")
-    return "invalid params: " + "; ".join(parts[:5])
+    return "invalid params: " + explain(exc)
 
 
 class Dispatcher:
@@ -66,7 +63,8 @@ class Dispatcher:
             raise RpcError(
                 ErrorKind.INTERNAL, "internal error; the daemon log has details"
             ) from None
-        await self._audit(method, caller, target, "ok", None)
+        detail, caller.audit_detail = caller.audit_detail, None
+        await self._audit(method, caller, target, "ok", detail)
         return outcome
 
     async def _call(self, method: Method, caller: Caller, raw: dict[str, Any]) -> Outcome:

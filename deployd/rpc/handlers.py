@@ -13,7 +13,18 @@ from pydantic import BaseModel
 
 from deployd.protocol.methods import METHODS
 from deployd.protocol.users import AuthenticateResult
-from deployd.services import apps, audit, deploys, domains, env, events, logs, system, users
+from deployd.services import (
+    apps,
+    audit,
+    deploys,
+    domains,
+    env,
+    events,
+    logs,
+    processes,
+    system,
+    users,
+)
 from deployd.services.core import Caller, Core
 
 Handler = Callable[[Core, Caller, Any], Awaitable[BaseModel]]
@@ -49,6 +60,11 @@ HANDLERS: dict[str, Handler] = {
     "deploys.rollback": deploys.rollback,
     "deploys.show": deploys.show,
     "releases.list": deploys.releases,
+    "apps.ps": processes.ps,
+    "apps.scale": processes.scale,
+    "apps.restart": processes.restart,
+    "apps.stop": processes.stop,
+    "apps.start": processes.start,
     "logs.read": logs.read,
     "env.list": env.list_env,
     "env.reveal": env.reveal,
@@ -64,6 +80,7 @@ STREAM_HANDLERS: dict[str, StreamHandler] = {
     "events.subscribe": events.subscribe,
     "deploys.watch": deploys.watch,
     "logs.follow": logs.follow,
+    "apps.run": processes.run,
 }
 
 _missing = set(METHODS) - set(HANDLERS) - set(STREAM_HANDLERS)

@@ -36,17 +36,22 @@ class LaunchSpec:
     app: str
     slot: str
     release: int
-    port: int
+    port: int | None
+    """The process's port (a web process); None for the others."""
     command: str | None
-    """The Procfile's web line; None: the image's own command (docker)."""
+    """The Procfile's line; None: the image's own command (docker)."""
     workdir: Path
     """The release's artifact directory."""
     env_file: Path
     log_file: Path
     pid_file: Path
+    process: str = "web.1"
+    """Which process of the slot this is: type.index."""
     user: tuple[int, int] | None = None
     """(uid, gid) of the app's account, when the app must drop to it (the daemon is
     root); the launcher itself stays the daemon's, so the app cannot write its own log."""
+    app_mount: bool = False
+    """Show the release at /app (a private mount namespace; BindPaths= on systemd)."""
     stop_timeout: float = 10.0
     image: str | None = None
     network: str = "bridge"
@@ -61,12 +66,15 @@ class Runtime(Protocol):
         """Start the slot; the handle is its launcher (already in `spec.pid_file`)."""
         ...
 
-    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
-        """Stop the slot (whatever `handles` still run of it), gracefully then by force."""
+    async def stop(
+        self, app: str, slot: str, process: str, handles: Iterable[Handle], timeout: float
+    ) -> None:
+        """Stop one process of the slot (whatever `handles` still run of it), gracefully
+        then by force."""
         ...
 
-    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
-        """Which pids belong to the slot as it runs now (a listener must be one of them)."""
+    def ours(self, app: str, slot: str, process: str, handle: Handle) -> Callable[[int], bool]:
+        """Which pids belong to the process as it runs now (its listener must be one)."""
         ...
 
 

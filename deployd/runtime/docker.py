@@ -65,6 +65,7 @@ def container_options(spec: LaunchSpec, name: str, instance: str) -> dict[str, A
         "labels": {
             "deployd.app": spec.app,
             "deployd.slot": spec.slot,
+            "deployd.process": spec.process,
             "deployd.release": str(spec.release),
             "deployd.instance": instance,
         },
@@ -74,12 +75,12 @@ def container_options(spec: LaunchSpec, name: str, instance: str) -> dict[str, A
         "init": True,  # signals reach the app, zombies are reaped: docker-init is PID 1
         "log_config": LOG_CONFIG,
     }
-    if spec.command is not None:  # the Procfile's web line replaces the image's command
+    if spec.command is not None:  # the Procfile's line replaces the image's command
         options["entrypoint"] = ["/bin/sh", "-c"]
         options["command"] = [spec.command]
     if spec.network == "host":
         options["network_mode"] = "host"
-    else:  # the container listens on PORT; only loopback reaches it, through nginx
+    elif spec.port is not None:  # it listens on PORT; only loopback reaches it, via nginx
         options["ports"] = {f"{spec.port}/tcp": ("127.0.0.1", spec.port)}
     if spec.memory_bytes:
         options["mem_limit"] = spec.memory_bytes
@@ -118,8 +119,9 @@ class DockerRuntime:
             self._client = None
             return False
 
-    def container_name(self, app: str, slot: str) -> str:
-        return f"{self.prefix}-{app}-{slot}"
+    def container_name(self, app: str, slot: str, process: str) -> str:
+        """`deployd-shop.blue.web.1`: an app's name has no dot, so names never collide."""
+        return f"{self.prefix}-{app}.{slot}.{process}"
 
     def repository(self, app: str) -> str:
         return f"{self.prefix}/{app}"
@@ -128,7 +130,7 @@ class DockerRuntime:
         if spec.image is None:
             raise StartError(f"release {spec.release} has no image: it was not built with docker")
         client = self.client()
-        name = self.container_name(spec.app, spec.slot)
+        name = self.container_name(spec.app, spec.slot, spec.process)
         options = container_options(spec, name, self.prefix)
         try:
             self._remove(name)
@@ -147,11 +149,11 @@ class DockerRuntime:
             args += ["--docker", self.base_url]
         return self.launchers.launch(spec, args)
 
-    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
+    def ours(self, app: str, slot: str, process: str, handle: Handle) -> Callable[[int], bool]:
         """The container's processes (its cgroup names it) and, on a bridge, the Engine's
         proxy that forwards the published port to this container's address."""
         try:
-            container = self.client().containers.get(self.container_name(app, slot))
+            container = self.client().containers.get(self.container_name(app, slot, process))
         except (docker.errors.NotFound, DockerUnavailable, *ENGINE_ERRORS):
             return lambda pid: False
         ident = str(container.id)
@@ -170,13 +172,15 @@ class DockerRuntime:
 
         return check
 
-    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
+    async def stop(
+        self, app: str, slot: str, process: str, handles: Iterable[Handle], timeout: float
+    ) -> None:
         """Stop the container (the Engine sends SIGTERM, then SIGKILL after `timeout`); its
         launcher, which was waiting for exactly that, then records the end and exits (it
         is made to if it does not); only then is the container removed."""
-        name = self.container_name(app, slot)
+        name = self.container_name(app, slot, process)
         await asyncio.to_thread(self._engine, name, "stop", timeout=max(1, round(timeout)))
-        await self.launchers.stop(app, slot, handles, 5.0)
+        await self.launchers.stop(app, slot, process, handles, 5.0)
         await asyncio.to_thread(self._engine, name, "remove", force=True)
 
     def _engine(self, name: str, action: str, **options: Any) -> None:
@@ -191,12 +195,16 @@ class DockerRuntime:
         with contextlib.suppress(docker.errors.NotFound):
             self.client().containers.get(name).remove(force=True)
 
-    def containers(self) -> list[tuple[str, str]]:
-        """(app, slot) of every container this deployd made that exists now."""
+    def containers(self) -> list[tuple[str, str, str]]:
+        """(app, slot, name) of every container this deployd made that exists now."""
         found = self.client().containers.list(
             all=True, filters={"label": f"deployd.instance={self.prefix}"}
         )
-        return [(c.labels["deployd.app"], c.labels["deployd.slot"]) for c in found]
+        return [(c.labels["deployd.app"], c.labels["deployd.slot"], str(c.name)) for c in found]
+
+    def remove(self, name: str) -> None:
+        """Stop and remove a container by its name (one no slot runs any more)."""
+        self._engine(name, "remove", force=True)
 
     def tag(self, image: str, app: str, release: int) -> None:
         self.client().images.get(image).tag(self.repository(app), str(release))

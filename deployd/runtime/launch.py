@@ -32,13 +32,17 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 from deployd.domain.envfile import parse
+from deployd.domain.logline import format_line
 from deployd.domain.masking import Masker, StreamMasker
 
 CHUNK = 64 * 1024
 QUIET_FLUSH_SECONDS = 0.25
 """A possible secret's beginning that is followed by this much silence is written out."""
+LINE_LIMIT = 16 * 1024
+"""A longer line is cut into lines of this size."""
 DRAIN_SECONDS = 1.0
 """After the app exits, how long its leftover children may keep the output pipe open."""
 
@@ -51,22 +55,51 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--container", help="follow this container instead of a command")
     parser.add_argument("--docker", help="the Docker Engine's URL")
     parser.add_argument("--tee", action="store_true", help="also write the output to stdout")
+    parser.add_argument("--name", help="the process (web.1): lines are stamped with it")
+    parser.add_argument("--release", type=int, default=0, help="the release it runs")
     parser.add_argument("command", nargs="*")
     return parser.parse_args(argv)
 
 
 class Output:
-    """Where masked output goes: the log (and stdout with --tee). A full disk loses log
-    lines, never the app."""
+    """Where masked output goes: the log (and stdout with --tee), as whole lines stamped
+    with their time, process and release (one write each: the app's processes share one
+    log). A full disk loses log lines, never the app."""
 
-    def __init__(self, log_fd: int, tee: bool) -> None:
+    def __init__(self, log_fd: int, tee: bool, name: str | None = None, release: int = 0) -> None:
         self.fds = [log_fd, 1] if tee else [log_fd]
+        self.name = name
+        self.release = release
+        self.pending = b""
 
     def __call__(self, data: bytes) -> None:
-        if data:
-            for fd in self.fds:
-                with contextlib.suppress(OSError):
-                    _write_all(fd, data)
+        if not data:
+            return
+        if self.name is None:
+            self._write(data)
+            return
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        while len(self.pending) > LINE_LIMIT:
+            lines.append(self.pending[:LINE_LIMIT])
+            self.pending = self.pending[LINE_LIMIT:]
+        if lines:
+            self._write(b"".join(self._framed(line) for line in lines))
+
+    def flush(self) -> None:
+        """A partial line, after a quiet moment or at the end, is written as a line."""
+        if self.pending:
+            pending, self.pending = self.pending, b""
+            self._write(self._framed(pending))
+
+    def _framed(self, line: bytes) -> bytes:
+        text = line.decode(errors="replace").rstrip("\r")
+        name = self.name or "app"
+        return (format_line(datetime.now(UTC), name, self.release, text) + "\n").encode()
+
+    def _write(self, data: bytes) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                _write_all(fd, data)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -81,7 +114,7 @@ def _copy(read_fd: int, write: Output, masker: Masker, exited: int | None) -> No
     stream = StreamMasker(masker)
     deadline: float | None = None
     while deadline is None or time.monotonic() < deadline:
-        timeout = QUIET_FLUSH_SECONDS if stream.pending else None
+        timeout = QUIET_FLUSH_SECONDS if stream.pending or write.pending else None
         if deadline is not None:
             timeout = min(timeout or DRAIN_SECONDS, max(0.0, deadline - time.monotonic()))
         watched = [read_fd] if deadline is not None or exited is None else [read_fd, exited]
@@ -93,9 +126,11 @@ def _copy(read_fd: int, write: Output, masker: Masker, exited: int | None) -> No
             if not data:
                 break
             write(stream.feed(data))
-        elif not ready and stream.pending:
+        elif not ready:
             write(stream.flush())
+            write.flush()
     write(stream.flush())
+    write.flush()
 
 
 def _run(args: argparse.Namespace, write: Output, masker: Masker, env: dict[str, str]) -> int:
@@ -176,12 +211,14 @@ def main(argv: list[str]) -> None:
     args = _arguments(argv)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: None)  # a handler, not SIG_IGN: the app must not inherit it
-    write = Output(os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), args.tee)
+    log_fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    write = Output(log_fd, args.tee, args.name, args.release)
     try:
         with open(args.env_file, encoding="utf-8", errors="surrogatepass") as fh:
             platform, config = parse(fh.read())
     except (OSError, ValueError) as exc:
         write(f"deployd: cannot read the env file {args.env_file}: {exc}\n".encode())
+        write.flush()
         os._exit(126)
     masker = Masker(config)
     if args.container:
@@ -189,6 +226,7 @@ def main(argv: list[str]) -> None:
     elif args.command:
         _exit_like(_run(args, write, masker, {**platform, **config}))
     write(b"deployd: nothing to launch (no command, no container)\n")
+    write.flush()
     os._exit(2)
 
 

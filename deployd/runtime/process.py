@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 
 import psutil
 
+from . import appmount
 from .base import Handle, LaunchSpec, StartError, write_pid_file
 from .listeners import family
 
@@ -40,9 +41,12 @@ class ProcessRuntime:
         """The launcher starts the Procfile's web line; like every Procfile runner we give
         it to a shell, as one argument (it is the app's own command from its own code)."""
         if spec.command is None:
-            raise StartError("no web command to run (the Procfile has no `web:` line)")
+            raise StartError(f"no command to run for {spec.process} (see the Procfile)")
+        command = ["/bin/sh", "-c", spec.command]
+        if spec.app_mount:  # the launcher stays the daemon's; the helper drops privileges
+            return self.launch(spec, ["--", *appmount.wrap(command, spec.workdir, spec.user)])
         args = ["--user", "{}:{}".format(*spec.user)] if spec.user else []
-        return self.launch(spec, [*args, "--", "/bin/sh", "-c", spec.command])
+        return self.launch(spec, [*args, "--", *command])
 
     def launch(self, spec: LaunchSpec, args: list[str]) -> Handle:
         """Start the slot's launcher with `args` and record it in the pid file before
@@ -50,7 +54,8 @@ class ProcessRuntime:
         log_file, pid_file = spec.log_file, spec.pid_file
         log_file.parent.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-I", "-m", "deployd.runtime.launch"]
-        argv += ["--env-file", str(spec.env_file), "--log", str(log_file), *args]
+        argv += ["--env-file", str(spec.env_file), "--log", str(log_file)]
+        argv += ["--name", spec.process, "--release", str(spec.release), *args]
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         try:
             process = subprocess.Popen(
@@ -64,7 +69,7 @@ class ProcessRuntime:
                 close_fds=True,
             )
         except OSError as exc:
-            raise StartError(f"cannot start the web process: {exc.strerror}") from None
+            raise StartError(f"cannot start {spec.process}: {exc.strerror}") from None
         finally:
             os.close(fd)
         self._children[process.pid] = process
@@ -93,18 +98,21 @@ class ProcessRuntime:
         child = self._children.get(handle.pid)
         return child.returncode if child is not None else None
 
-    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
+    def ours(self, app: str, slot: str, process: str, handle: Handle) -> Callable[[int], bool]:
         """The launcher and everything it started, as they are now."""
         members = family(handle.pid) if self.alive(handle) else set()
         return members.__contains__
 
-    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
+    async def stop(
+        self, app: str, slot: str, process: str, handles: Iterable[Handle], timeout: float
+    ) -> None:
         for handle in handles:
             await self.stop_group(handle, timeout)
 
     async def stop_group(self, handle: Handle, timeout: float) -> None:
         """SIGTERM the group, wait up to `timeout`, then SIGKILL the group."""
         if not self.alive(handle):
+            self._kill_leftovers(handle)
             self._reap(handle)
             return
         self._signal_group(handle.pid, signal.SIGTERM)
@@ -117,6 +125,19 @@ class ProcessRuntime:
         while self.alive(handle):
             await asyncio.sleep(0.02)
         self._reap(handle)
+
+    def _kill_leftovers(self, handle: Handle) -> None:
+        """An ended launcher may leave processes in its group (a shell's children that
+        outlived it): they go too, as a dyno's do. Unless its pid is another process's
+        now (then so may the group id be): a pid stays taken while its group has members,
+        and an unreaped launcher (a zombie) is still ours."""
+        try:
+            leader = psutil.Process(handle.pid)
+            if abs(leader.create_time() - handle.started_at) >= 0.5:
+                return  # the pid is someone else's
+        except psutil.NoSuchProcess:
+            pass
+        self._signal_group(handle.pid, signal.SIGKILL)
 
     def _signal_group(self, pid: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

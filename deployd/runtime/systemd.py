@@ -78,21 +78,25 @@ class SystemdRuntime:
         self.env.filters["arg"] = systemd_arg
 
     @staticmethod
-    def unit_name(app: str, slot: str) -> str:
-        return f"deployd-{app}-{slot}.service"
+    def unit_name(app: str, slot: str, process: str) -> str:
+        """`deployd-shop.blue.web.1.service`: an app's name has no dot, so no app's units
+        ever look like another's."""
+        return f"deployd-{app}.{slot}.{process}.service"
 
     def render(self, spec: LaunchSpec) -> str:
         if spec.command is None:
-            raise StartError("no web command to run (the Procfile has no `web:` line)")
-        unit = self.unit_name(spec.app, spec.slot)
+            raise StartError(f"no command to run for {spec.process} (see the Procfile)")
+        unit = self.unit_name(spec.app, spec.slot, spec.process)
         return self.env.get_template("slot.service.j2").render(
             unit=unit,
             identifier=unit.removesuffix(".service"),
             app=spec.app,
             slot=spec.slot,
+            process=spec.process,
             release=spec.release,
             user="{}:{}".format(*spec.user) if spec.user else None,
             workdir=spec.workdir,
+            app_mount=spec.app_mount,
             python=self.python,
             env_file=spec.env_file,
             log_file=spec.log_file,
@@ -104,7 +108,7 @@ class SystemdRuntime:
         )
 
     def start(self, spec: LaunchSpec) -> Handle:
-        unit = self.unit_name(spec.app, spec.slot)
+        unit = self.unit_name(spec.app, spec.slot, spec.process)
         atomic.write(self.unit_dir / unit, self.render(spec))
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)
         spec.log_file.touch(mode=0o640)
@@ -119,24 +123,28 @@ class SystemdRuntime:
         write_pid_file(spec.pid_file, handle)
         return handle
 
-    def ours(self, app: str, slot: str, handle: Handle) -> Callable[[int], bool]:
-        """The unit's main process is the slot's launcher: the same family as a process's."""
-        return self.launchers.ours(app, slot, handle)
+    def ours(self, app: str, slot: str, process: str, handle: Handle) -> Callable[[int], bool]:
+        """The unit's main process is the launcher: the same family as a process's."""
+        return self.launchers.ours(app, slot, process, handle)
 
-    async def stop(self, app: str, slot: str, handles: Iterable[Handle], timeout: float) -> None:
+    async def stop(
+        self, app: str, slot: str, process: str, handles: Iterable[Handle], timeout: float
+    ) -> None:
         """systemd stops the unit: SIGTERM to its cgroup, SIGKILL after TimeoutStopSec."""
-        await asyncio.to_thread(self._run, "stop", self.unit_name(app, slot), check=False)
+        unit = self.unit_name(app, slot, process)
+        await asyncio.to_thread(self._run, "stop", unit, check=False)
 
     def forget(self, app: str) -> None:
-        """Remove a deleted app's units."""
-        removed = False
-        for slot in ("blue", "green"):  # not a glob: app `shop` must not take `shop-api`'s
-            unit = self.unit_dir / self.unit_name(app, slot)
-            if unit.exists():
-                self._run("stop", unit.name, check=False)
-                unit.unlink(missing_ok=True)
-                removed = True
-        if removed:
+        """Remove a deleted app's units (`deployd-shop.*`, and an older deployd's
+        `deployd-shop-blue`: never `deployd-shop-api.*`)."""
+        older = [self.unit_dir / f"deployd-{app}-{slot}.service" for slot in ("blue", "green")]
+        units = sorted(self.unit_dir.glob(f"deployd-{app}.*.service")) + [
+            unit for unit in older if unit.exists()
+        ]
+        for unit in units:
+            self._run("stop", unit.name, check=False)
+            unit.unlink(missing_ok=True)
+        if units:
             self._run("daemon-reload", check=False)
 
     def _run(self, *args: str, check: bool = True) -> str:

@@ -128,7 +128,7 @@ async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInf
         )
         slot_rows = await store.slots(conn, params.name)
     try:
-        await sites.open_site(core.platform, params.name, {s["name"]: s for s in slot_rows})
+        await sites.open_site(core.platform, params.name)
     except ProxyError as exc:  # the reconciler tries again; the app exists all the same
         log.error("could not write %s's nginx site: %s", params.name, exc)
     await core.bus.publish(

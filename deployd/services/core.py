@@ -47,6 +47,9 @@ class Caller:
     identity: Identity
     peer_uid: int | None
     peer_pid: int | None = None
+    audit_detail: str | None = None
+    """What the audit entry of the call under way should say besides its outcome (a
+    one-off's command, masked); the dispatcher takes it."""
 
     @property
     def name(self) -> str:

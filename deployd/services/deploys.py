@@ -32,7 +32,7 @@ from .events import relay
 FINAL = ("deploy.succeeded", "deploy.failed")
 
 
-async def _enqueue(
+async def enqueue(
     core: Core, caller: Caller, app: str, kind: str, params: dict[str, object]
 ) -> JobInfo:
     async with core.pool.connection() as conn:
@@ -58,7 +58,7 @@ async def start(core: Core, caller: Caller, params: DeploysStartParams) -> JobIn
             rules.check_ref(params.ref)
         except DomainError as exc:
             raise invalid(str(exc)) from None
-    return await _enqueue(
+    return await enqueue(
         core, caller, params.app, "deploy", {"ref": params.ref} if params.ref else {}
     )
 
@@ -76,7 +76,7 @@ async def rollback(core: Core, caller: Caller, params: DeploysRollbackParams) ->
     job_params: dict[str, object] = {"to": params.to} if params.to else {}
     if params.keep_env:
         job_params["keep_env"] = True
-    return await _enqueue(core, caller, params.app, "rollback", job_params)
+    return await enqueue(core, caller, params.app, "rollback", job_params)
 
 
 def _artifact(core: Core, release: Row) -> Path:

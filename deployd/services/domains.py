@@ -11,7 +11,7 @@ import psycopg
 
 from deployd.domain import domains as rules
 from deployd.domain.errors import DomainError
-from deployd.engine import sites, slots
+from deployd.engine import sites
 from deployd.protocol.domains import (
     DomainInfo,
     DomainParams,
@@ -204,9 +204,7 @@ async def _apply_site(core: Core, app: str, *, without: str | None = None) -> No
     platform = core.platform
     if platform.nginx.current(app) is None:
         return
-    async with core.pool.connection() as conn:
-        domains = [d for d in await store.for_app(conn, app) if d["name"] != without]
-    site = sites.site_of(platform, app, await slots.load(platform, app), domains)
+    site = await sites.site_for(platform, app, without=without)
     await asyncio.to_thread(platform.nginx.apply, app, platform.nginx.render(site))
 
 

@@ -1,11 +1,18 @@
-"""`logs.read` and `logs.follow`: an app's runtime output and its builds' output."""
+"""`logs.read` and `logs.follow`: an app's runtime output and its builds' output.
+
+An app has one runtime log for all its processes and releases; each line names its process
+and release, so filters work on the line and a switch of slots changes nothing here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from deployd.domain.durations import parse_duration
+from deployd.engine import slots
 from deployd.protocol.apps import (
     LogLine,
     LogsFollowParams,
@@ -14,69 +21,80 @@ from deployd.protocol.apps import (
     LogsReadResult,
 )
 from deployd.protocol.errors import not_found
-from deployd.runtime.logs import tail
+from deployd.runtime.logs import matching, tail
 from deployd.store import apps as app_store
 
 from .core import Caller, Core
 
 POLL_SECONDS = 0.2
+MAX_CHUNK = 1024 * 1024
+"""At most this much new output is read per poll (a burst is read over several polls)."""
 
 
-async def _live_slot(core: Core, app: str) -> str:
+async def _known(core: Core, app: str) -> None:
     async with core.pool.connection() as conn:
-        row = await app_store.get(conn, app)
-    if row is None:
-        raise not_found(f"no app named {app}")
-    return row["live_slot"] or "blue"
+        if await app_store.get(conn, app) is None:
+            raise not_found(f"no app named {app}")
 
 
-def _slot_log(core: Core, app: str, slot: str) -> Path:
-    return core.platform.paths.app_logs(app) / f"{slot}.log"
+def _filter(process: str | None, since: str | None) -> Callable[[str], bool] | None:
+    after = datetime.now(UTC) - parse_duration(since) if since is not None else None
+    return matching(process, after)
 
 
 async def read(core: Core, caller: Caller, params: LogsReadParams) -> LogsReadResult:
-    slot = await _live_slot(core, params.app)
+    await _known(core, params.app)
     if params.build is not None:
         path = core.platform.paths.app_logs(params.app) / f"build-{params.build}.log"
         if not path.exists():
             raise not_found(f"{params.app} has no build log for release {params.build}")
-        source = f"build of release {params.build}"
-    else:
-        path, source = _slot_log(core, params.app, slot), f"{slot} slot"
-    return LogsReadResult(source=source, lines=await asyncio.to_thread(tail, path, params.lines))
+        lines = await asyncio.to_thread(tail, path, params.lines)
+        return LogsReadResult(source=f"build of release {params.build}", lines=lines)
+    keep = _filter(params.process, params.since)
+    path = slots.log_file(core.platform, params.app)
+    lines = await asyncio.to_thread(tail, path, params.lines, keep)
+    return LogsReadResult(source="runtime", lines=lines)
 
 
 async def follow(
     core: Core, caller: Caller, params: LogsFollowParams
 ) -> tuple[LogsFollowStarted, AsyncIterator[LogLine]]:
-    slot = await _live_slot(core, params.app)
+    await _known(core, params.app)
+    keep = _filter(params.process, params.since)
+    path = slots.log_file(core.platform, params.app)
 
     async def lines() -> AsyncIterator[LogLine]:
-        current = slot
-        path = _slot_log(core, params.app, current)
-        for line in await asyncio.to_thread(tail, path, params.lines) if params.lines else []:
-            yield LogLine(slot=current, line=line)
-        position = path.stat().st_size if path.exists() else 0
+        if params.lines:
+            for line in await asyncio.to_thread(tail, path, params.lines, keep):
+                yield LogLine(line=line)
+        position = await asyncio.to_thread(_size, path)
         pending = b""
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            live = await _live_slot(core, params.app)
-            if live != current:  # a deploy switched slots: follow the new live one
-                current, path, position, pending = live, _slot_log(core, params.app, live), 0, b""
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                continue
-            if size < position:  # rotated or truncated
+            size = await asyncio.to_thread(_size, path)
+            if size < position:  # rotated: the launchers continue at the file's new end
                 position = 0
             if size == position:
                 continue
-            with path.open("rb") as fh:
-                fh.seek(position)
-                chunk = fh.read(size - position)
-            position = size
+            chunk = await asyncio.to_thread(_read, path, position, size)
+            position += len(chunk)
             *complete, pending = (pending + chunk).split(b"\n")
             for raw in complete:
-                yield LogLine(slot=current, line=raw.decode(errors="replace"))
+                line = raw.decode(errors="replace")
+                if keep is None or keep(line):
+                    yield LogLine(line=line)
 
-    return LogsFollowStarted(following=f"{params.app} ({slot} slot)"), lines()
+    return LogsFollowStarted(following=params.app), lines()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _read(path: Path, start: int, end: int) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(start)
+        return fh.read(min(end - start, MAX_CHUNK))

@@ -11,7 +11,7 @@ from .db import Row
 Conn = AsyncConnection[Row]
 
 _APP = """name, source_kind, source, branch, runtime, live_slot, created_at, env_version,
-          source_uid"""
+          source_uid, stopped"""
 _SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, restarts,
            next_restart_at, last_exit, health_failures, runtime"""
 
@@ -49,6 +49,10 @@ async def insert(
         await conn.execute(
             "INSERT INTO slots (app, name, port) VALUES (%s, %s, %s)", (name, slot, port)
         )
+        await conn.execute(
+            "INSERT INTO web_ports (app, slot, index, port) VALUES (%s, %s, 1, %s)",
+            (name, slot, port),
+        )
     return row
 
 
@@ -61,8 +65,14 @@ async def set_live_slot(conn: Conn, name: str, slot: str | None) -> None:
     await conn.execute("UPDATE apps SET live_slot = %s WHERE name = %s", (slot, name))
 
 
+async def set_stopped(conn: Conn, name: str, stopped: bool) -> None:
+    """`deployctl stop` (nothing runs until `start`) and `start`."""
+    await conn.execute("UPDATE apps SET stopped = %s WHERE name = %s", (stopped, name))
+
+
 async def all_ports(conn: Conn) -> list[int]:
-    cursor = await conn.execute("SELECT port FROM slots")
+    """Every port a slot or a web process holds."""
+    cursor = await conn.execute("SELECT port FROM slots UNION SELECT port FROM web_ports")
     return [r["port"] for r in await cursor.fetchall()]
 
 

@@ -11,10 +11,12 @@ from .db import Row
 Conn = AsyncConnection[Row]
 
 
-async def record(conn: Conn, *, app: str, release_id: int, slot: str, reason: str) -> None:
+async def record(
+    conn: Conn, *, app: str, release_id: int, slot: str, reason: str, process: str | None = None
+) -> None:
     await conn.execute(
-        "INSERT INTO crashes (app, release_id, slot, reason) VALUES (%s, %s, %s, %s)",
-        (app, release_id, slot, reason),
+        "INSERT INTO crashes (app, release_id, slot, reason, process) VALUES (%s, %s, %s, %s, %s)",
+        (app, release_id, slot, reason, process),
     )
 
 

@@ -9,6 +9,7 @@ says so at start.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import grp
 import logging
 import os
@@ -48,6 +49,10 @@ class Account:
         if not self.switch:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
+
+    def as_root(self) -> Account:
+        """The same account for a child that must start as root (and drop to it itself)."""
+        return dataclasses.replace(self, switch=False)
 
     @property
     def owner(self) -> tuple[int, int] | None:

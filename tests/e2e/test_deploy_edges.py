@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from deployd.domain.logline import parse_line
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.daemon import BIN, RunningDaemon, serve
@@ -113,12 +114,13 @@ def test_logs_follow_streams_the_apps_output(platform: RunningDaemon, workdir: P
     try:
         assert follower.stdout is not None
         first = follower.stdout.readline()
-        assert first.startswith("blue| ")
+        assert parse_line(first.rstrip("\n")) is not None, first
         wait_for(lambda: fetch(platform, "chatty", "/?marker=1")[0] == 404)
         line = follower.stdout.readline()
         while "marker=1" not in line:
             line = follower.stdout.readline()
-        assert line.startswith("blue| ") and "404" in line
+        parsed = parse_line(line.rstrip("\n"))
+        assert parsed is not None and parsed.source == "web.1" and "404" in parsed.text
     finally:
         follower.terminate()
         follower.wait(10)

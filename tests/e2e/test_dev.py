@@ -106,6 +106,10 @@ def test_status_json_is_one_document_with_the_host_facts(dev: RunningDaemon) -> 
     assert status["host"]["systemd"] is Path("/run/systemd/system").is_dir()
     assert status["identity"]["role"] == "admin"
     assert status["uptime_seconds"] >= 0
+    before = deployctl(dev.socket, "--json", "status")  # --json before the command works too
+    assert json.loads(before.stdout)["mode"] == "dev"
+    missing = deployctl(dev.socket, "--json", "apps", "show", "nope")
+    assert missing.returncode == 1 and json.loads(missing.stdout)["error"]["kind"] == "not_found"
 
 
 def test_status_for_people(dev: RunningDaemon) -> None:

@@ -125,7 +125,8 @@ def test_a_dockerfile_app_is_built_and_runs_in_a_container(
         labels["deployd.release"] == str(info["live_release"])
         and labels["deployd.slot"] == live["name"]
     )
-    assert str(running.name).endswith(f"-{app}-{live['name']}")
+    assert str(running.name).endswith(f"-{app}.{live['name']}.web.1")
+    assert labels["deployd.process"] == "web.1"
     host_config = running.attrs["HostConfig"]
     assert host_config["RestartPolicy"]["Name"] in ("no", "")
     assert host_config["Memory"] == 64 << 20 and host_config["NanoCpus"] == 500_000_000
@@ -183,6 +184,19 @@ def test_a_killed_container_is_restarted(
     events = ok(platform.deployctl("events", "--app", app, "--kind", "app", "--json")).stdout  # type: ignore[attr-defined]
     crashed = [e for e in json.loads(events)["events"] if e["kind"] == "app.crashed"]
     assert crashed and "signal 9" in crashed[0]["message"]
+
+
+def test_run_attaches_a_fresh_container_of_the_release(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, _ = dockhello
+    ok(platform.deployctl("env", "set", app, "GREETING=hej", "--no-restart"))
+    ok(platform.deployctl("deploy", app))
+    script = 'read line; echo "got $line with $GREETING"; echo oops >&2; exit 5'
+    result = platform.deployctl("run", app, "--", "sh", "-c", script, input="hello\n")
+    assert result.returncode == 5, (result.stdout, result.stderr)
+    assert result.stdout.strip() == "got hello with hej" and result.stderr.strip() == "oops"
+    assert client.containers.list(all=True, filters={"label": "deployd.oneoff=1"}) == []
 
 
 def test_a_daemon_killed_and_restarted_adopts_its_containers(

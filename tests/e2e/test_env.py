@@ -260,7 +260,7 @@ def test_values_are_never_on_a_command_line_and_the_env_file_is_private(
     for proc in psutil.process_iter(["cmdline"]):
         assert TOKEN not in " ".join(proc.info["cmdline"] or []), proc
     info = json.loads(ok(platform.deployctl("apps", "show", envecho, "--json")).stdout)
-    env_file = platform.root / "data" / "apps" / envecho / f"{info['live_slot']}.env"
+    env_file = platform.root / "data" / "apps" / envecho / f"{info['live_slot']}.web.1.env"
     mode = env_file.stat()
     assert stat.S_IMODE(mode.st_mode) == 0o600
     assert mode.st_uid == os.geteuid()  # the daemon's: not even the app can read it

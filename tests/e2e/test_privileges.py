@@ -225,7 +225,7 @@ def test_apps_cannot_read_write_or_signal_each_other(daemon: RunningDaemon, base
     outcomes = attack(
         daemon,
         attacker,
-        {"op": "read", "path": str(app_dir / f"{live}.env")},
+        {"op": "read", "path": str(app_dir / f"{live}.web.1.env")},
         {"op": "list", "path": str(app_dir)},
         {"op": "read", "path": f"/proc/{app_pid}/environ"},
         {"op": "write", "path": str(artifact / "app.py")},
@@ -234,10 +234,10 @@ def test_apps_cannot_read_write_or_signal_each_other(daemon: RunningDaemon, base
         {"op": "signal", "pid": pid},
         {"op": "read", "path": str(daemon.root / "secret.key")},
         {"op": "read", "path": str(daemon.root / "audit.key")},
-        {"op": "read", "path": str(daemon.root / "logs" / "apps" / victim / f"{live}.log")},
+        {"op": "read", "path": str(daemon.root / "logs" / "apps" / victim / "app.log")},
         {"op": "list", "path": str(daemon.root / "logs")},
-        {"op": "read", "path": str(Path(me["cwd"]).parent.parent / "blue.env")},
-        {"op": "read", "path": str(Path(me["cwd"]).parent.parent / "green.env")},
+        {"op": "read", "path": str(Path(me["cwd"]).parent.parent / "blue.web.1.env")},
+        {"op": "read", "path": str(Path(me["cwd"]).parent.parent / "green.web.1.env")},
     )
     assert [o["ok"] for o in outcomes] == [False] * len(outcomes), outcomes
     assert TOKEN not in json.dumps(outcomes)

@@ -4,6 +4,7 @@ from PyPI, console scripts from the virtualenv, the interpreter the app asks for
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import fetch
 from tests.support.daemon import RunningDaemon
-from tests.support.repos import git
+from tests.support.repos import from_fixture, git, repository
 
 FLASK_APP = """\
 import os
@@ -32,21 +33,6 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
     return result
 
 
-def repository(base: Path, name: str, files: dict[str, str]) -> str:
-    """A git repository holding exactly `files`; returns its file:// URL."""
-    work, bare = base / name, base / f"{name}.git"
-    work.mkdir(exist_ok=True)
-    for path, content in files.items():
-        (work / path).parent.mkdir(parents=True, exist_ok=True)
-        (work / path).write_text(content)
-    git(base, "init", "-q", "--bare", "--initial-branch=main", str(bare))
-    git(work, "init", "-q", "--initial-branch=main")
-    git(work, "add", "-A")
-    git(work, "commit", "-qm", "as its author wrote it")
-    git(work, "push", "-q", str(bare), "HEAD:main")
-    return f"file://{bare}"
-
-
 def test_a_flask_app_started_by_gunicorn_deploys_unchanged(
     platform: RunningDaemon, workdir: Path
 ) -> None:
@@ -65,6 +51,41 @@ def test_a_flask_app_started_by_gunicorn_deploys_unchanged(
     assert "from .python-version (3.11)" in deployed.stdout
     status, _, body = fetch(platform, "flasky")
     assert status == 200 and json.loads(body)["hello"] == "flask"
+
+
+FASTAPI_APP = """\
+import os
+
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/")
+def index():
+    return {"hello": "fastapi", "home": os.environ["HOME"], "cwd": os.getcwd()}
+"""
+
+
+def test_a_fastapi_app_started_by_uvicorn_deploys_unchanged(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    url = repository(
+        workdir,
+        "fasty",
+        {
+            "main.py": FASTAPI_APP,
+            "requirements.txt": "fastapi>=0.110\nuvicorn>=0.29\n",
+            "Procfile": "web: uvicorn main:app --host 127.0.0.1 --port $PORT\n",
+        },
+    )
+    ok(platform.deployctl("apps", "create", "fasty", "--git", url))
+    ok(platform.deployctl("deploy", "fasty"))
+    status, _, body = fetch(platform, "fasty")
+    said = json.loads(body)
+    assert status == 200 and said["hello"] == "fastapi"
+    if os.geteuid() == 0:  # where Heroku and Dokku put an app
+        assert said["home"] == said["cwd"] == "/app"
 
 
 def test_a_python_the_host_lacks_fails_the_build_in_words(
@@ -100,18 +121,6 @@ def test_a_node_the_host_lacks_fails_the_build_in_words(
     failed = platform.deployctl("deploy", "noder")
     assert failed.returncode == 1
     assert "asks for Node '>=99' (package.json engines.node)" in failed.stderr
-
-
-APPS = Path(__file__).resolve().parents[1] / "support" / "apps"
-
-
-def from_fixture(base: Path, fixture: str) -> str:
-    files = {
-        str(path.relative_to(APPS / fixture)): path.read_text()
-        for path in sorted((APPS / fixture).rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-    return repository(base, fixture, files)
 
 
 @pytest.mark.parametrize(

@@ -43,9 +43,9 @@ def spec(**changes: object) -> LaunchSpec:
         port=20001,
         command="gunicorn app:app --bind 127.0.0.1:$PORT --workers 2 # 100% fine",
         workdir=Path("/var/lib/deployd/apps/shop/builds/abc123-def456"),
-        env_file=Path("/var/lib/deployd/apps/shop/green.env"),
-        log_file=Path("/var/log/deployd/apps/shop/green.log"),
-        pid_file=Path("/var/lib/deployd/apps/shop/green.pid"),
+        env_file=Path("/var/lib/deployd/apps/shop/green.web.1.env"),
+        log_file=Path("/var/log/deployd/apps/shop/app.log"),
+        pid_file=Path("/var/lib/deployd/apps/shop/green.web.1.pid"),
         stop_timeout=15,
         user=(65534, 65534),
         memory_bytes=512 * 1024 * 1024,
@@ -63,7 +63,7 @@ def verify(unit: Path) -> subprocess.CompletedProcess[str]:
 
 def test_a_slot_unit_matches_its_golden_file(tmp_path: Path) -> None:
     rendered = runtime(tmp_path).render(spec())
-    assert rendered == (GOLDEN / "deployd-shop-green.service").read_text()
+    assert rendered == (GOLDEN / "deployd-shop.green.web.1.service").read_text()
 
 
 def test_without_limits_the_unit_has_none(tmp_path: Path) -> None:
@@ -148,7 +148,16 @@ def test_forgetting_an_app_leaves_units_of_apps_with_longer_names(tmp_path: Path
         unit_dir=tmp_path,
         systemctl="true",
     )
-    for unit in ("deployd-shop-blue", "deployd-shop-green", "deployd-shop-api-blue"):
+    for unit in (
+        "deployd-shop.blue.web.1",
+        "deployd-shop.green.worker.2",
+        "deployd-shop-blue",  # an older deployd's
+        "deployd-shop-api.blue.web.1",
+        "deployd-shop-api-blue",
+    ):
         (tmp_path / f"{unit}.service").write_text("[Service]\n")
     systemd.forget("shop")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["deployd-shop-api-blue.service"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "deployd-shop-api-blue.service",
+        "deployd-shop-api.blue.web.1.service",
+    ]

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
+APPS = Path(__file__).resolve().parent / "apps"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -61,3 +62,28 @@ class Repo:
     def tag(self, name: str) -> None:
         git(self.work, "tag", name)
         git(self.work, "push", "--quiet", "origin", f"refs/tags/{name}")
+
+
+def repository(base: Path, name: str, files: dict[str, str]) -> str:
+    """A git repository holding exactly `files`; returns its file:// URL."""
+    work, bare = base / name, base / f"{name}.git"
+    work.mkdir(exist_ok=True)
+    for path, content in files.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_text(content)
+    git(base, "init", "-q", "--bare", "--initial-branch=main", str(bare))
+    git(work, "init", "-q", "--initial-branch=main")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "as its author wrote it")
+    git(work, "push", "-q", str(bare), "HEAD:main")
+    return f"file://{bare}"
+
+
+def from_fixture(base: Path, fixture: str) -> str:
+    """A repository of one of tests/support/apps, as its author would push it."""
+    files = {
+        str(path.relative_to(APPS / fixture)): path.read_text()
+        for path in sorted((APPS / fixture).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    return repository(base, fixture, files)

@@ -79,11 +79,16 @@ def test_procfile() -> None:
         "web": "python app.py",
         "release": "./migrate",
     }
+    assert parse_procfile("worker: x\nWeb_2: y  # a comment for the shell") == {
+        "worker": "x",
+        "Web_2": "y  # a comment for the shell",
+    }
     for bad, message in [
-        ("worker: x", "no `web:`"),
+        ("release: ./migrate", "no process to run"),
         ("web python", "line 1"),
         ("web: a\nweb: b", "twice"),
-        ("Web: x", "line 1"),
+        ("we b: x", "line 1"),
+        ("-web: x", "line 1"),
     ]:
         with pytest.raises(DomainError, match=message):
             parse_procfile(bad)

@@ -39,9 +39,18 @@ def test_bridge_publishes_the_slot_port_on_loopback_only(tmp_path: Path) -> None
         "deployd.app": "shop",
         "deployd.slot": "blue",
         "deployd.release": "7",
+        "deployd.process": "web.1",
         "deployd.instance": "deployd",
     }
     assert "command" not in options  # the image's own command
+
+
+def test_a_worker_publishes_nothing_and_gets_no_port(tmp_path: Path) -> None:
+    options = container_options(
+        spec(tmp_path, port=None, process="worker.2", command="python worker.py"), "n", "deployd"
+    )
+    assert "ports" not in options
+    assert options["labels"]["deployd.process"] == "worker.2"
 
 
 def test_host_network_limits_and_a_procfile_command(tmp_path: Path) -> None:

@@ -1,0 +1,52 @@
+"""The runtime log's line: when, which process of which release, and what it said.
+
+    2026-11-29T11:50:39.123Z web.1[12]: GET / 200
+    2026-11-29T11:50:40.002Z deployd[12]: release 12 starts in green: web=2, worker=1
+
+Every process's launcher writes whole lines in this form to the app's one log, and the
+daemon adds marker lines, so `logs` and `logs -f` print the same thing, and filters by
+process type, release and time work on the line itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+LINE = re.compile(r"^(\S+) ([A-Za-z0-9][A-Za-z0-9_-]*(?:\.[0-9]+)?)\[([0-9]+)\]: ?(.*)$", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    at: datetime
+    source: str
+    """A process (`web.1`) or `deployd` for the daemon's own markers."""
+    release: int
+    text: str
+
+    @property
+    def type(self) -> str:
+        return self.source.rsplit(".", 1)[0]
+
+
+def stamp(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def format_line(moment: datetime, source: str, release: int, text: str) -> str:
+    return f"{stamp(moment)} {source}[{release}]: {text}"
+
+
+def parse_line(line: str) -> LogLine | None:
+    """None for a line in no known form (an older deployd's, say)."""
+    match = LINE.fullmatch(line)
+    if match is None:
+        return None
+    try:
+        at = datetime.strptime(match[1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return LogLine(at, match[2], int(match[3]), match[4])

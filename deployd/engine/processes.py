@@ -1,0 +1,244 @@
+"""Jobs on the live release's processes, with no new release: `scale`, `restart`, `stop`
+and `start`.
+
+Scaling and restarting happen in the live slot, with no dropped request: new web
+processes pass their health check before nginx's switch counts them, removed ones leave
+the switch before they stop (after the drain time), and a rolling restart first starts one
+extra web process so that every old one can be replaced while the others serve. Stopping
+parks the app's address ("stopped", 503) and suspends its live slot; starting resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployd.build.artifacts import is_built
+from deployd.domain import formation
+from deployd.domain.errors import DomainError
+from deployd.domain.formation import ProcessName
+from deployd.domain.manifest import Manifest
+from deployd.domain.slots import SlotEvent, SlotState
+from deployd.proxy.nginx import Live, ProxyError
+from deployd.runtime.base import StartError
+from deployd.store import apps as app_store
+from deployd.store import processes as process_store
+from deployd.store import releases as release_store
+from deployd.store.db import Row
+from deployd.store.processes import ProcessRow
+
+from . import restore, slots
+from .building import DeployFailed, artifact_dir
+from .health import Unhealthy, wait_ready
+from .pipeline import Job, wait_for_drain
+from .sites import serve
+from .slots import Started
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRelease:
+    """The slot that serves, and what it runs."""
+
+    slot: Row
+    release: Row
+    manifest: Manifest
+    artifact: Path
+
+    @property
+    def release_id(self) -> int:
+        return int(self.release["id"])
+
+
+async def live_release(job: Job, *, state: SlotState = SlotState.LIVE) -> LiveRelease | None:
+    """The app's live slot (in `state`) and its release; None when nothing is deployed."""
+    platform, name = job.platform, job.name
+    app = await job.db(lambda c: app_store.get(c, name))
+    if app is None or app["live_slot"] is None:
+        return None
+    slot = (await slots.load(platform, name))[app["live_slot"]]
+    if slot["state"] != state or slot["release_id"] is None:
+        return None
+    release = await job.db(lambda c: release_store.get(c, slot["release_id"]))
+    if release is None or not release["build_key"] or release["manifest"] is None:
+        return None
+    artifact = artifact_dir(platform, name, release["build_key"])
+    if not is_built(artifact):
+        raise DeployFailed(f"release {release['id']}'s build is gone: deploy again")
+    return LiveRelease(slot, release, Manifest.from_json(release["manifest"]), artifact)
+
+
+async def _processes(job: Job, live: LiveRelease) -> list[ProcessRow]:
+    return list(await job.db(lambda c: process_store.of_slot(c, job.name, live.slot["name"])))
+
+
+async def _start(
+    job: Job, live: LiveRelease, counted: dict[str, int], names: list[ProcessName]
+) -> list[Started]:
+    """Start `names` in the live slot and wait until they are ready; on any failure the
+    ones started are stopped again and the job fails saying why."""
+    started: list[Started] = []
+    try:
+        for name in names:
+            started += await slots.launch(
+                job.platform,
+                live.slot,
+                live.release,
+                live.manifest,
+                live.artifact,
+                counted,
+                only=name,
+            )
+        if started:
+            await wait_ready(job.platform, live.slot, live.release, live.manifest, started)
+    except (StartError, Unhealthy) as exc:
+        await _stop(job, live, [s.name for s in started])
+        raise DeployFailed(f"{exc}; the processes that were running still are") from None
+    return started
+
+
+async def _stop(job: Job, live: LiveRelease, names: list[ProcessName]) -> None:
+    wanted = set(names)
+    for proc in await _processes(job, live):
+        if proc.name in wanted:
+            await slots.stop_one(job.platform, live.slot, proc, live.manifest.stop_timeout)
+
+
+async def _serve_web(job: Job, live: LiveRelease, web: int) -> None:
+    try:
+        await serve(job.platform, job.name, Live(live.slot["name"], live.release_id, web))
+    except ProxyError as exc:
+        raise DeployFailed(f"nginx refused the new site: {exc}") from None
+
+
+async def _drain(job: Job, live: LiveRelease) -> None:
+    seconds = live.manifest.drain_seconds
+    await job.output(f"the removed web processes drain for {seconds:g}s, then stop")
+    await asyncio.sleep(seconds)
+
+
+async def scale(job: Job) -> None:
+    """`deployctl scale NAME web=3 worker=1`: counts saved once the processes run."""
+    name = job.name
+    changes: dict[str, int] = {k: int(v) for k, v in job.row["params"]["changes"].items()}
+    live = await live_release(job)
+    if live is None or job.app.get("stopped"):
+        await job.db(lambda c: process_store.set_formation(c, name, changes))
+        why = "is stopped" if job.app.get("stopped") else "has no live release"
+        await job.step("scale", f"saved {formation.describe(changes)}: {name} {why} yet")
+        return
+    try:
+        formation.check_scale(live.manifest.runnable(), changes)
+    except DomainError as exc:
+        raise DeployFailed(str(exc)) from None
+    before = await slots.counts(job.platform, name, live.manifest)
+    after = {**before, **changes}
+    await job.step(
+        "scale",
+        f"{formation.describe(before)} → {formation.describe(after)} (release "
+        f"{live.release_id} in the {live.slot['name']} slot)",
+    )
+    added = [
+        ProcessName(kind, index)
+        for kind in sorted(after)
+        for index in range(before.get(kind, 0) + 1, after[kind] + 1)
+    ]
+    removed = [
+        ProcessName(kind, index)
+        for kind in sorted(before)
+        for index in range(after[kind] + 1, before[kind] + 1)
+    ]
+    if added:
+        await job.step("health", f"starting {', '.join(map(str, added))}")
+        await _start(job, live, after, added)
+    if after.get("web", 0) != before.get("web", 0):
+        await _serve_web(job, live, after.get("web", 0))
+    if any(n.web for n in removed):
+        await _drain(job, live)
+    if removed:
+        await job.output(f"stopping {', '.join(map(str, removed))}")
+        await _stop(job, live, removed)
+    await job.db(lambda c: process_store.set_formation(c, name, changes))
+    await job.step("scale", f"{name} runs {formation.describe(after)}")
+
+
+async def restart(job: Job) -> None:
+    """`deployctl restart NAME [TYPE]`: other processes all at once; web processes one at
+    a time behind one extra, so that at least as many serve as before throughout."""
+    name = job.name
+    kind: str | None = job.row["params"].get("type")
+    if job.app.get("stopped"):
+        raise DeployFailed(f"{name} is stopped: `deployctl start {name}` starts it")
+    live = await live_release(job)
+    if live is None:
+        raise DeployFailed(f"{name} has no release running: deploy it first")
+    counted = await slots.counts(job.platform, name, live.manifest)
+    if kind is not None and kind not in counted:
+        raise DeployFailed(f"{name}'s release {live.release_id} has no process type {kind}")
+    running = [p.name for p in await _processes(job, live) if kind is None or p.name.type == kind]
+    others = [n for n in running if not n.web]
+    web = sorted(n for n in running if n.web)
+    if not running:
+        raise DeployFailed(f"no {kind + ' ' if kind else ''}process runs: nothing to restart")
+    if others:
+        await job.step("restart", f"restarting {', '.join(map(str, others))}")
+        await _stop(job, live, others)
+        await _start(job, live, counted, others)
+    if web:
+        await _rolling(job, live, counted, web)
+    await job.step("restart", f"restarted {len(running)} processes of release {live.release_id}")
+
+
+async def _rolling(
+    job: Job, live: LiveRelease, counted: dict[str, int], web: list[ProcessName]
+) -> None:
+    count = counted.get("web", 0)
+    extra = ProcessName("web", count + 1)
+    surged = {**counted, "web": count + 1}
+    await job.step("restart", f"starting {extra} to serve while each web process restarts")
+    await _start(job, live, surged, [extra])
+    await _serve_web(job, live, count + 1)
+    for name in web:
+        await job.step("restart", f"restarting {name}")
+        await _stop(job, live, [name])
+        await _start(job, live, surged, [name])
+    await _serve_web(job, live, count)
+    await _drain(job, live)
+    await _stop(job, live, [extra])
+
+
+async def stop(job: Job) -> None:
+    """`deployctl stop NAME`: the address answers 503 "stopped", nothing runs, and
+    nothing brings it back (crash watcher, daemon start) until `start`."""
+    platform, name = job.platform, job.name
+    await wait_for_drain(job)
+    await job.db(lambda c: app_store.set_stopped(c, name, True))
+    await job.step("stop", f"{name}'s address answers 503 (stopped)")
+    try:
+        await serve(platform, name, None, "stopped")
+    except ProxyError as exc:
+        raise DeployFailed(f"nginx refused the site: {exc}") from None
+    live = await live_release(job)
+    if live is None:
+        return
+    await job.step("stop", f"stopping release {live.release_id}'s processes")
+    await slots.stop_process(platform, live.slot, live.manifest.stop_timeout)
+    await slots.transition(platform, name, live.slot, SlotEvent.SUSPEND)
+
+
+async def start(job: Job) -> None:
+    """`deployctl start NAME`: the stopped release runs and serves again."""
+    platform, name = job.platform, job.name
+    await job.db(lambda c: app_store.set_stopped(c, name, False))
+    live = await live_release(job, state=SlotState.SUSPENDED)
+    if live is None:
+        if await live_release(job) is not None:
+            await job.step("start", f"{name} runs already")
+            return
+        raise DeployFailed(f"{name} has no release to start: deploy it")
+    await job.step("start", f"starting release {live.release_id} in the {live.slot['name']} slot")
+    try:
+        await restore.bring_back(platform, live.slot)
+    except (StartError, Unhealthy, ProxyError) as exc:
+        await serve(platform, name, None, "down")
+        raise DeployFailed(f"release {live.release_id} did not start: {exc}") from None

@@ -1,0 +1,180 @@
+"""`apps.ps`, `apps.scale`, `apps.restart`, `apps.stop`, `apps.start`: an app's processes.
+
+Reading is immediate; every change is a job (one per app at a time, like deploys), so a
+scale never races a deploy and the client follows it the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shlex
+from collections.abc import AsyncIterator
+
+from deployd.domain import formation
+from deployd.domain.errors import DomainError
+from deployd.domain.manifest import Manifest
+from deployd.domain.slots import SlotState
+from deployd.engine import oneoffs, slots
+from deployd.protocol.apps import (
+    AppParams,
+    AppsPsResult,
+    AppsRestartParams,
+    AppsRunParams,
+    AppsScaleParams,
+    JobInfo,
+    ProcessInfo,
+    RunEnded,
+    RunStarted,
+)
+from deployd.protocol.errors import conflict, invalid, not_found
+from deployd.runtime.oneoff import Handoff, HandoffError
+from deployd.runtime.usage import measure
+from deployd.store import apps as app_store
+from deployd.store import processes as process_store
+from deployd.store import releases as release_store
+from deployd.store.processes import ProcessRow
+
+from .core import Caller, Core
+from .deploys import enqueue
+
+
+async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
+    async with core.pool.connection() as conn:
+        app = await app_store.get(conn, params.name)
+        if app is None:
+            raise not_found(f"no app named {params.name}")
+        slot_rows = await app_store.slots(conn, params.name)
+        states = {row["name"]: row["state"] for row in slot_rows}
+        running: list[ProcessRow] = []
+        for slot in states:
+            running += await process_store.of_slot(conn, params.name, slot)
+        live = next((r["release_id"] for r in slot_rows if r["name"] == app["live_slot"]), None)
+        manifest = None
+        if live is not None:
+            release = await release_store.get(conn, live)
+            if release is not None and release["manifest"] is not None:
+                manifest = Manifest.from_json(release["manifest"])
+    counted = await slots.counts(core.platform, params.name, manifest) if manifest else {}
+    usage = await asyncio.to_thread(measure, [p.pid for p in running if p.pid is not None])
+    live_first = sorted(running, key=lambda p: (p.slot != app["live_slot"], p.slot, p.name))
+    return AppsPsResult(
+        app=params.name,
+        stopped=app["stopped"],
+        live_release=live,
+        formation=counted,
+        processes=[
+            ProcessInfo(
+                name=str(p.name),
+                type=p.name.type,
+                slot=p.slot,
+                release_id=p.release_id,
+                state=_state(p, states[p.slot]),
+                pid=usage[p.pid].pid if p.pid in usage else None,
+                port=p.port,
+                started_at=p.started_at,
+                restarts=p.restarts,
+                last_exit=p.last_exit,
+                cpu_percent=usage[p.pid].cpu_percent if p.pid in usage else None,
+                rss_bytes=usage[p.pid].rss_bytes if p.pid in usage else None,
+            )
+            for p in live_first
+        ],
+    )
+
+
+def _state(proc: ProcessRow, slot_state: str) -> str:
+    if proc.pid is None:
+        return "crashed"
+    return "up" if slot_state == SlotState.LIVE else slot_state
+
+
+async def scale(core: Core, caller: Caller, params: AppsScaleParams) -> JobInfo:
+    try:
+        changes = formation.parse_scale(params.changes)
+        manifest = await _live_manifest(core, params.app)
+        if manifest is not None:  # checked again by the job, against what is live then
+            formation.check_scale(manifest.runnable(), changes)
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
+    return await enqueue(core, caller, params.app, "scale", {"changes": changes})
+
+
+async def _live_manifest(core: Core, app: str) -> Manifest | None:
+    async with core.pool.connection() as conn:
+        row = await app_store.get(conn, app)
+        if row is None:
+            raise not_found(f"no app named {app}")
+        live = next(
+            (s for s in await app_store.slots(conn, app) if s["name"] == row["live_slot"]), None
+        )
+        if live is None or live["release_id"] is None:
+            return None
+        release = await release_store.get(conn, live["release_id"])
+    if release is None or release["manifest"] is None:
+        return None
+    return Manifest.from_json(release["manifest"])
+
+
+async def restart(core: Core, caller: Caller, params: AppsRestartParams) -> JobInfo:
+    job_params: dict[str, object] = {"type": params.type} if params.type else {}
+    return await enqueue(core, caller, params.app, "restart", job_params)
+
+
+async def stop(core: Core, caller: Caller, params: AppParams) -> JobInfo:
+    return await enqueue(core, caller, params.name, "stop", {})
+
+
+async def start(core: Core, caller: Caller, params: AppParams) -> JobInfo:
+    return await enqueue(core, caller, params.name, "start", {})
+
+
+async def run(
+    core: Core, caller: Caller, params: AppsRunParams
+) -> tuple[RunStarted, AsyncIterator[RunEnded]]:
+    """A one-off of the live release. Attached: the first answer names the one-time
+    socket the client hands its terminal to; the stream then says how it ended."""
+    platform = core.platform
+    name = f"run.{secrets.randbelow(9000) + 1000}"
+    try:
+        one = await oneoffs.prepare(platform, params.app, name)
+    except oneoffs.NothingToRun as exc:
+        raise conflict(str(exc)) from None
+    argv = ["/bin/sh", "-c", params.command[0]] if len(params.command) == 1 else params.command
+    shown = platform.mask(params.app, shlex.join(params.command))
+    caller.audit_detail = f"{name}: {shown}"
+    await core.bus.publish(
+        "app.run",
+        f"{caller.name} runs `{shown}` as {name} (release {one.release_id})",
+        app=params.app,
+        actor=caller.name,
+        data={"process": name, "release": one.release_id, "detached": params.detach},
+    )
+    started = RunStarted(process=name, release_id=one.release_id, handoff=None)
+    if params.detach:
+        try:
+            await oneoffs.detached(platform, one, argv)
+        except oneoffs.NothingToRun as exc:
+            raise conflict(str(exc)) from None
+        return started, _nothing()
+    handoff = Handoff.open(platform.paths.socket.parent / "handoff", caller.peer_uid)
+
+    async def ended() -> AsyncIterator[RunEnded]:
+        try:
+            status = await oneoffs.attached(platform, one, argv, handoff)
+        except HandoffError as exc:
+            yield RunEnded(status=None, error=str(exc))
+            return
+        except OSError as exc:
+            yield RunEnded(status=None, error=f"could not start {argv[0]}: {exc.strerror}")
+            return
+        finally:
+            handoff.close()
+        yield RunEnded(status=status)
+
+    return started.model_copy(update={"handoff": str(handoff.path)}), ended()
+
+
+async def _nothing() -> AsyncIterator[RunEnded]:
+    return
+    yield
