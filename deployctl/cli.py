@@ -16,7 +16,7 @@ import typer
 from deployd import __version__
 from deployd.protocol.errors import ErrorKind, RpcError
 
-from . import render
+from . import helptext, render
 from .client import DaemonUnreachable
 from .commands import (
     apps,
@@ -159,7 +159,7 @@ def run() -> None:
     everything that comes back from the daemon is mapped here."""
     sys.argv[1:] = json_after_the_command(sys.argv[1:])
     try:
-        app()
+        helptext.plain(typer.main.get_command(app))(prog_name="deployctl")
     except DaemonUnreachable as exc:
         _report("unreachable", str(exc), EXIT_UNREACHABLE)
     except RpcError as exc:

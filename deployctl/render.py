@@ -122,6 +122,11 @@ def size(n: int) -> str:
     return str(n)
 
 
+def release(number: int | None) -> str:
+    """Releases are numbered per app and shown as Heroku shows them: v1, v2, ..."""
+    return f"v{number}" if number is not None else "-"
+
+
 def success(message: str) -> None:
     out().print(text(message))
 

@@ -30,7 +30,10 @@ def list_apps(json: JsonFlag = False) -> None:
         return
     render.table(
         ["NAME", "LIVE", "RELEASE", "URL", "SOURCE"],
-        [[a.name, a.live_slot or "-", a.live_release or "-", a.url, a.source] for a in result.apps],
+        [
+            [a.name, a.live_slot or "-", render.release(a.live_release), a.url, a.source]
+            for a in result.apps
+        ],
     )
 
 
@@ -38,11 +41,11 @@ def list_apps(json: JsonFlag = False) -> None:
 def create(
     name: str,
     git: Annotated[
-        str | None, typer.Option(help="Repository URL (file://, https://, ssh://).")
+        str | None, typer.Option(metavar="URL", help="Repository URL (file://, https://, ssh://).")
     ] = None,
     branch: Annotated[str | None, typer.Option(help="Branch to deploy by default.")] = None,
     path: Annotated[
-        Path | None, typer.Option(help="A local directory (copied at each deploy).")
+        Path | None, typer.Option(metavar="DIR", help="A local directory (copied at each deploy).")
     ] = None,
     runtime: Annotated[
         str,
@@ -88,7 +91,7 @@ def show(name: str, json: JsonFlag = False) -> None:
             ("runtime", result.runtime),
             (
                 "live",
-                f"release {result.live_release} in {result.live_slot}"
+                f"{render.release(result.live_release)} in {result.live_slot}"
                 if result.live_slot
                 else "nothing yet",
             ),
@@ -98,7 +101,7 @@ def show(name: str, json: JsonFlag = False) -> None:
     render.table(
         ["SLOT", "PORT", "STATE", "RELEASE", "RUNTIME", "PID"],
         [
-            [s.name, s.port, s.state, s.release_id or "-", s.runtime, s.pid or "-"]
+            [s.name, s.port, s.state, render.release(s.release), s.runtime, s.pid or "-"]
             for s in result.slots
         ],
     )

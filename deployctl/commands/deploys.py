@@ -23,6 +23,14 @@ NoWait = Annotated[
 ]
 
 
+def release_number(value: str) -> int:
+    """`v3` or `3`: a release as `deployctl releases` shows it."""
+    digits = value.strip().removeprefix("v").removeprefix("V")
+    if not (digits.isascii() and digits.isdigit() and 0 < len(digits) < 10 and int(digits)):
+        raise typer.BadParameter(f"{value!r} is not a release: name it as `releases` does (v3)")
+    return int(digits)
+
+
 def follow(state: Session, job: JobInfo, json: bool, *, emit: bool = True) -> JobInfo:
     """Stream the job's progress until its release is live (exit 0) or it failed (exit 1).
     Returns the finished job; with `--json` it is printed unless `emit` is False."""
@@ -84,7 +92,14 @@ def deploy(
 
 def rollback(
     name: str,
-    to: Annotated[int | None, typer.Option(help="Release id (default: the previous one).")] = None,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            metavar="RELEASE",
+            parser=release_number,
+            help="The release, as `releases` shows it: v3 (default: the one live before).",
+        ),
+    ] = None,
     keep_env: Annotated[
         bool,
         typer.Option(
@@ -119,13 +134,13 @@ def releases(
         render.emit_json(result)
         return
     render.table(
-        ["ID", "COMMIT", "REF", "CONFIG", "CREATED", "BY", "STATUS", "", "WHY"],
+        ["RELEASE", "COMMIT", "REF", "CONFIG", "CREATED", "BY", "STATUS", "", "WHY"],
         [
             [
-                r.id,
+                render.release(r.version),
                 (r.commit or "-")[:12],
                 r.ref or "-",
-                f"v{r.env_version}" if r.env_version else "-",
+                r.env_version or "-",
                 render.when(r.created_at),
                 r.created_by or "-",
                 f"{r.status} ({r.failed_step})" if r.failed_step else r.status,

@@ -11,6 +11,7 @@ from deployd.protocol.apps import LogLine, LogsFollowParams, LogsReadParams, Log
 
 from .. import render
 from ..session import JsonFlag, session
+from .deploys import release_number
 
 
 def logs(
@@ -19,10 +20,18 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new output.")
     ] = False,
     build: Annotated[
-        int | None, typer.Option(help="Show this release's build log instead.")
+        int | None,
+        typer.Option(
+            metavar="RELEASE",
+            parser=release_number,
+            help="Show this release's build log instead (v3, as `releases` shows it).",
+        ),
     ] = None,
     lines: Annotated[
-        int, typer.Option("--lines", "-n", min=1, max=10_000, help="How many recent lines.")
+        int,
+        typer.Option(
+            "--lines", "-n", metavar="N", min=1, max=10_000, help="How many recent lines."
+        ),
     ] = 100,
     process: Annotated[
         str | None,

@@ -35,14 +35,14 @@ def ps(name: str, json: JsonFlag = False) -> None:
         render.out().print(f"{name} is stopped: `deployctl start {name}` starts it")
     elif result.formation:
         counts = ", ".join(f"{kind}={n}" for kind, n in sorted(result.formation.items()))
-        render.out().print(render.text(f"release {result.live_release}: {counts}"))
+        render.out().print(render.text(f"{render.release(result.live_release)}: {counts}"))
     render.table(
         ["PROCESS", "SLOT", "RELEASE", "STATE", "PID", "UP", "RESTARTS", "CPU", "MEM", "PORT"],
         [
             [
                 p.name,
                 p.slot,
-                p.release_id or "-",
+                render.release(p.release),
                 p.state if p.last_exit is None or p.state == "up" else f"{p.state}: {p.last_exit}",
                 p.pid or "-",
                 render.ago(p.started_at) if p.state != "crashed" else "-",
@@ -136,7 +136,7 @@ def run(
                 render.emit_json(started)
             else:
                 render.success(
-                    f"started {started.process} of release {started.release_id}: "
+                    f"started {started.process} of {render.release(started.release)}: "
                     f"`deployctl logs {name} --type {started.process}` shows its output"
                 )
             return

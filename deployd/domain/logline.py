@@ -1,7 +1,7 @@
 """The runtime log's line: when, which process of which release, and what it said.
 
-    2026-11-29T11:50:39.123Z web.1[12]: GET / 200
-    2026-11-29T11:50:40.002Z deployd[12]: release 12 starts in green: web=2, worker=1
+    2026-11-29T11:50:39.123Z web.1[v12]: GET / 200
+    2026-11-29T11:50:40.002Z deployd[v12]: v12 starts in the green slot: web=2, worker=1
 
 Every process's launcher writes whole lines in this form to the app's one log, and the
 daemon adds marker lines, so `logs` and `logs -f` print the same thing, and filters by
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-LINE = re.compile(r"^(\S+) ([A-Za-z0-9][A-Za-z0-9_-]*(?:\.[0-9]+)?)\[([0-9]+)\]: ?(.*)$", re.S)
+LINE = re.compile(r"^(\S+) ([A-Za-z0-9][A-Za-z0-9_-]*(?:\.[0-9]+)?)\[v([0-9]+)\]: ?(.*)$", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class LogLine:
     source: str
     """A process (`web.1`) or `deployd` for the daemon's own markers."""
     release: int
+    """The release's number (v<release>)."""
     text: str
 
     @property
@@ -37,7 +38,7 @@ def stamp(moment: datetime) -> str:
 
 
 def format_line(moment: datetime, source: str, release: int, text: str) -> str:
-    return f"{stamp(moment)} {source}[{release}]: {text}"
+    return f"{stamp(moment)} {source}[v{release}]: {text}"
 
 
 def parse_line(line: str) -> LogLine | None:

@@ -128,7 +128,7 @@ def platform_env(
         **({"PORT": str(port)} if port is not None else {}),
         **({"DYNO": process} if process is not None else {}),
         "DEPLOYD_APP": release["app"],
-        "DEPLOYD_RELEASE": str(release["id"]),
+        "DEPLOYD_RELEASE": str(release["version"]),
         "DEPLOYD_SLOT": slot["name"],
         "DEPLOYD_CONFIG_VERSION": str(release["env_version"] or 0),
     }
@@ -150,7 +150,7 @@ async def write_process_env(
         path,
         platform_env(release, slot, artifact, process, port, at_app=at_app),
         config,
-        header=f"{app} {process} in the {slot['name']} slot: release {release['id']}, config "
+        header=f"{app} {process} in the {slot['name']} slot: v{release['version']}, config "
         f"version {version or 0}. Written by deployd; changes are overwritten.",
     )
     return path

@@ -24,6 +24,7 @@ from deployd.build import native, steps
 from deployd.build.artifacts import built_by, forget, image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain.errors import DomainError
+from deployd.domain.lifecycle import ReleaseStatus
 from deployd.domain.manifest import Manifest, parse_manifest
 from deployd.domain.runtimes import choose_runtime
 from deployd.domain.sources import Limits, Snapshot, SourceError
@@ -86,7 +87,7 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
                 commit=commit,
                 build_key=build_key,
                 manifest=manifest.to_json(),
-                status="building",
+                status=ReleaseStatus.BUILDING,
                 runtime=runtime,
             )
         )
@@ -96,7 +97,7 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
             what = "Dockerfile" if manifest.builder == "docker" else manifest.stack or "Procfile"
             await job.step("build", f"building {commit[:12]} ({what}) as {account.name}")
             await _build(job, account, tar, snapshot, artifact, manifest, config)
-        await job.db(lambda c: release_store.update(c, release_id, status="built"))
+        await job.db(lambda c: release_store.update(c, release_id, status=ReleaseStatus.BUILT))
         return artifact, manifest
     finally:
         tar.unlink(missing_ok=True)
@@ -159,7 +160,7 @@ async def _build(
                 tar,
                 snapshot.text("Dockerfile") or "",
                 artifact,
-                tag=f"{platform.docker.repository(job.name)}:{job.release_id}",
+                tag=f"{platform.docker.repository(job.name)}:{job.number}",
                 config=config,
                 log=job.output,
             )

@@ -10,6 +10,7 @@ import logging
 import psycopg
 import psycopg_pool
 
+from deployd.domain.lifecycle import JobKind
 from deployd.store import apps as app_store
 from deployd.store import jobs as store
 from deployd.store.db import Row
@@ -22,13 +23,13 @@ from .platform import Platform
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 RUNS = {
-    "deploy": pipeline.deploy,
-    "rollback": pipeline.rollback,
-    "config": pipeline.reconfigure,
-    "scale": processes.scale,
-    "restart": processes.restart,
-    "stop": processes.stop,
-    "start": processes.start,
+    JobKind.DEPLOY: pipeline.deploy,
+    JobKind.ROLLBACK: pipeline.rollback,
+    JobKind.CONFIG: pipeline.reconfigure,
+    JobKind.SCALE: processes.scale,
+    JobKind.RESTART: processes.restart,
+    JobKind.STOP: processes.stop,
+    JobKind.START: processes.start,
 }
 
 
@@ -101,7 +102,7 @@ class JobRunner:
                 kind=row["kind"],
             )
             async with platform.lock(row["app"]):  # the reconciler keeps off meanwhile
-                await RUNS[row["kind"]](job)
+                await RUNS[JobKind(row["kind"])](job)
         except (DeployFailed, VaultKeyError) as exc:
             error = self.platform.mask(row["app"], str(exc))
         except asyncio.CancelledError:

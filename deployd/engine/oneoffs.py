@@ -45,8 +45,9 @@ class OneOff:
     app_mount: bool
 
     @property
-    def release_id(self) -> int:
-        return int(self.release["id"])
+    def number(self) -> int:
+        """The release's number (v<number>)."""
+        return int(self.release["version"])
 
     @property
     def at_app(self) -> bool:
@@ -67,7 +68,7 @@ async def prepare(platform: Platform, app: str, name: str) -> OneOff:
         raise NothingToRun(f"{app}'s live release has no build")
     artifact = artifact_dir(platform, app, release["build_key"])
     if not is_built(artifact):
-        raise NothingToRun(f"the build of release {release['id']} is gone: deploy again")
+        raise NothingToRun(f"the build of v{release['version']} is gone: deploy again")
     manifest = Manifest.from_json(release["manifest"]) if release["manifest"] else None
     return OneOff(
         app=app,
@@ -100,9 +101,7 @@ async def attached(platform: Platform, one: OneOff, argv: list[str], handoff: Ha
     """Wait for the client's descriptors, run `argv` on them, return its exit status."""
     conn, fds = await asyncio.to_thread(handoff.accept)
     env = await _environment(platform, one)
-    await slots.mark(
-        platform, one.app, one.release_id, f"{one.name} starts, attached to a terminal"
-    )
+    await slots.mark(platform, one.app, one.number, f"{one.name} starts, attached to a terminal")
     if one.image is not None:
         status = await asyncio.to_thread(
             run_in_container,
@@ -125,7 +124,7 @@ async def attached(platform: Platform, one: OneOff, argv: list[str], handoff: Ha
             control=conn,
             popen_kwargs=account.popen_kwargs(),
         )
-    await slots.mark(platform, one.app, one.release_id, f"{one.name} exited with status {status}")
+    await slots.mark(platform, one.app, one.number, f"{one.name} exited with status {status}")
     return status
 
 
@@ -142,8 +141,8 @@ async def detached(platform: Platform, one: OneOff, argv: list[str]) -> None:
     user = ["--user", "{}:{}".format(*account.owner)] if account.owner else []
     launcher = [sys.executable, "-I", "-m", "deployd.runtime.launch"]
     launcher += ["--env-file", str(env_file), "--log", str(log_file)]
-    launcher += ["--name", one.name, "--release", str(one.release_id), *user, "--", *command]
-    await slots.mark(platform, one.app, one.release_id, f"{one.name} starts in the background")
+    launcher += ["--name", one.name, "--release", str(one.number), *user, "--", *command]
+    await slots.mark(platform, one.app, one.number, f"{one.name} starts in the background")
     process = await asyncio.create_subprocess_exec(
         *launcher,
         cwd=one.artifact,
@@ -158,7 +157,7 @@ async def detached(platform: Platform, one: OneOff, argv: list[str]) -> None:
         try:
             status = await process.wait()
             await slots.mark(
-                platform, one.app, one.release_id, f"{one.name} exited with status {status}"
+                platform, one.app, one.number, f"{one.name} exited with status {status}"
             )
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -23,6 +23,7 @@ from deployd.build import docker as docker_build
 from deployd.build.artifacts import image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain import envvars, formation
+from deployd.domain.lifecycle import JobKind, ReleaseStatus
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
@@ -55,6 +56,8 @@ class Job:
         self.app = app
         self.name: str = app["name"]
         self.release_id: int | None = row["release_id"]
+        self.number: int | None = row.get("release")
+        """The release's number (v<number>), as users know it."""
         self.build_log: Path | None = None
         self.logged = 0
         """Bytes of output so far: past DEPLOYD_MAX_BUILD_LOG the rest is dropped."""
@@ -76,7 +79,7 @@ class Job:
             self.name,
             job=self.row["id"],
             step=name,
-            release=self.release_id,
+            release=self.number,
         )
 
     async def output(self, line: str) -> None:
@@ -116,7 +119,7 @@ class Job:
         release_id, step = self.release_id, self.current_step
         await self.db(
             lambda c: release_store.update(
-                c, release_id, status="failed", error=error, failed_step=step
+                c, release_id, status=ReleaseStatus.FAILED, error=error, failed_step=step
             )
         )
 
@@ -132,7 +135,7 @@ async def deploy(job: Job) -> None:
             env_version=job.app["env_version"],
         )
     )
-    job.release_id, job.made_release = release["id"], True
+    job.release_id, job.number, job.made_release = release["id"], release["version"], True
     await job.db(lambda c: job_store.set_release(c, job.row["id"], release["id"]))
     job.build_log = platform.paths.app_logs(job.name) / f"build-{release['id']}.log"
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +148,7 @@ async def deploy(job: Job) -> None:
 async def rollback(job: Job) -> None:
     """Back to a kept release, with the config it ran with (`keep_env`: with today's)."""
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=1000))
-    live = next((r for r in releases if r["status"] == "live"), None)
+    live = next((r for r in releases if r["status"] == ReleaseStatus.LIVE), None)
     refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
     wanted = job.row["params"].get("to")
     if wanted is None:
@@ -155,15 +158,16 @@ async def rollback(job: Job) -> None:
         wanted = target.id
     row = next((r for r in releases if r["id"] == wanted), None)
     if row is None or row["build_key"] is None or row["manifest"] is None:
-        raise DeployFailed(f"release {wanted} cannot be rolled back to (it was never built)")
+        raise DeployFailed("that release cannot be rolled back to (it was never built)")
+    version = row["version"]
     artifact = artifact_dir(job.platform, job.name, row["build_key"])
     if not is_built(artifact):
-        raise DeployFailed(f"release {wanted}'s build was pruned; deploy its commit instead")
+        raise DeployFailed(f"v{version}'s build was pruned; deploy its commit instead")
     current = job.app["env_version"]
     if job.row["params"].get("keep_env") and row["env_version"] != current:
-        row = await _new_release_of(job, row, current, f"rollback to {wanted}, today's config")
+        row = await _new_release_of(job, row, current, f"rollback to v{version}, today's config")
     else:
-        job.release_id = wanted  # its build log stays that build's: a rollback writes none
+        job.release_id, job.number = wanted, version  # its build log stays that build's
         await job.db(lambda c: job_store.set_release(c, job.row["id"], wanted))
     await activate(job, row, Manifest.from_json(row["manifest"]), artifact)
 
@@ -171,7 +175,7 @@ async def rollback(job: Job) -> None:
 async def reconfigure(job: Job) -> None:
     """A config release: the live build again, with the new config version."""
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=100))
-    live = next((r for r in releases if r["status"] == "live"), None)
+    live = next((r for r in releases if r["status"] == ReleaseStatus.LIVE), None)
     if live is None or live["build_key"] is None:
         raise DeployFailed("nothing is live: the new config applies at the next deploy")
     artifact = artifact_dir(job.platform, job.name, live["build_key"])
@@ -194,20 +198,20 @@ async def _new_release_of(job: Job, base: Row, env_version: int | None, why: str
             commit=base["commit"],
             build_key=base["build_key"],
             manifest=base["manifest"],
-            status="built",
+            status=ReleaseStatus.BUILT,
             runtime=base["runtime"],
         )
     )
-    job.release_id, job.made_release = row["id"], True
+    job.release_id, job.number, job.made_release = row["id"], row["version"], True
     await job.db(lambda c: job_store.set_release(c, job.row["id"], row["id"]))
-    await job.step("config", f"release {row['id']}: the build of release {base['id']}, {why}")
+    await job.step("config", f"v{row['version']}: the build of v{base['version']}, {why}")
     return row
 
 
 async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -> None:
     """Start `release` in the idle slot, check it, switch nginx to it, drain the old one."""
     platform, name = job.platform, job.name
-    release_id: int = release["id"]
+    number: int = release["version"]
     await wait_for_drain(job)
     app = await job.db(lambda c: app_store.get(c, name))
     by_name = await slots.load(platform, name)
@@ -227,11 +231,11 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
             except (BuildError, DockerUnavailable) as exc:
                 raise DeployFailed(f"{what} failed: {exc}{job.last_output()}") from None
 
-    await building.tag_image(platform, name, release_id, artifact)
+    await building.tag_image(platform, name, number, artifact)
     job.build_log = None  # a build log holds the build (and release command) output only
     counted = await slots.counts(platform, name, manifest)
     await job.step(
-        "start", f"starting release {release_id} in {target['name']}: {formation.describe(counted)}"
+        "start", f"starting v{number} in {target['name']}: {formation.describe(counted)}"
     )
     idle = {t: n for t, n in counted.items() if n == 0}
     if idle:
@@ -249,7 +253,7 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
         name,
         target,
         SlotEvent.START,
-        release_id=release_id,
+        release=release,
         handle=slots.primary(started),
     )
     failpoints.hit("after-start")
@@ -271,19 +275,19 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
     except Unhealthy as exc:
         await slots.stop_process(platform, target, manifest.stop_timeout)
         await slots.transition(platform, name, target, SlotEvent.FAILED)
-        tail = await _tail(slots.log_file(platform, name), release_id)
+        tail = await _tail(slots.log_file(platform, name), number)
         raise DeployFailed(f"{exc}\n{tail}".rstrip()) from None
     target = await slots.transition(platform, name, target, SlotEvent.PASSED)
 
-    await job.step("switch", f"switching nginx to release {release_id}")
+    await job.step("switch", f"switching nginx to v{number}")
     await _switch(job, target, release, manifest, web=len(web))
 
     await platform.emit(
         "deploy.live",
-        f"release {release_id} is live at {platform.url(name)}",
+        f"v{number} is live at {platform.url(name)}",
         name,
         job=job.row["id"],
-        release=release_id,
+        release=number,
         slot=target["name"],
     )
     if live_name is not None:
@@ -400,8 +404,8 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest, web: 
     names changed, flip the switch, verify through nginx. On failure, flip back. A rollback
     makes its release's config the app's current one, in the same transaction."""
     platform, name = job.platform, job.name
-    release_id, config = release["id"], release["env_version"]
-    restores_config = job.row["kind"] == "rollback" and config != job.app["env_version"]
+    release_id, number, config = release["id"], release["version"], release["env_version"]
+    restores_config = job.row["kind"] == JobKind.ROLLBACK and config != job.app["env_version"]
     nginx = platform.nginx
     previous_live = nginx.live(name)
     previous_site = nginx.current(name)
@@ -409,9 +413,9 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest, web: 
     try:
         if site != previous_site:  # first: the switch may name an upstream only it defines
             await asyncio.to_thread(nginx.apply, name, site)
-        await asyncio.to_thread(nginx.switch, name, Live(target["name"], release_id, web))
+        await asyncio.to_thread(nginx.switch, name, Live(target["name"], number, web))
         failpoints.hit("after-switch")
-        await nginx.verify(platform.hostname(name), release_id)
+        await nginx.verify(platform.hostname(name), number)
         failpoints.hit("after-verify")
     except ProxyError as exc:
         await asyncio.to_thread(nginx.switch, name, previous_live)
@@ -439,13 +443,13 @@ async def _switch(job: Job, target: Row, release: Row, manifest: Manifest, web: 
         before = await appconfig.values(platform, name, job.app["env_version"])
         changes = envvars.difference(before, await appconfig.values(platform, name, config))
         message = (
-            f"the config changed with this rollback: version {config or 0}, release "
-            f"{release_id}'s, is current again ({changes or 'the same values'}); "
+            f"the config changed with this rollback: version {config or 0}, "
+            f"v{number}'s, is current again ({changes or 'the same values'}); "
             f"`deployctl env history {name}` lists every version"
         )
         for kind in ("env.restored", "deploy.config"):  # the config's history; the job's
             await platform.emit(
-                kind, message, name, version=config, release=release_id, job=job.row["id"]
+                kind, message, name, version=config, release=number, job=job.row["id"]
             )
         left = job.row["params"].get("from")  # a crash-loop rollback: say it on that release
         if isinstance(left, int):
@@ -461,10 +465,10 @@ async def _tail(log_file: Path, release: int) -> str:
 
 async def prune(job: Job) -> None:
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=10_000))
-    live = next((r["id"] for r in releases if r["status"] == "live"), None)
+    live = next((r["id"] for r in releases if r["status"] == ReleaseStatus.LIVE), None)
     refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
     for key in artifacts_to_prune(refs, live):
-        tags = [r["id"] for r in releases if r["build_key"] == key]
+        tags = [r["version"] for r in releases if r["build_key"] == key]
         await remove_build(job.platform, job.name, artifact_dir(job.platform, job.name, key), tags)
 
 

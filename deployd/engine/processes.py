@@ -46,8 +46,9 @@ class LiveRelease:
     artifact: Path
 
     @property
-    def release_id(self) -> int:
-        return int(self.release["id"])
+    def number(self) -> int:
+        """The release's number (v<number>)."""
+        return int(self.release["version"])
 
 
 async def live_release(job: Job, *, state: SlotState = SlotState.LIVE) -> LiveRelease | None:
@@ -64,7 +65,7 @@ async def live_release(job: Job, *, state: SlotState = SlotState.LIVE) -> LiveRe
         return None
     artifact = artifact_dir(platform, name, release["build_key"])
     if not is_built(artifact):
-        raise DeployFailed(f"release {release['id']}'s build is gone: deploy again")
+        raise DeployFailed(f"v{release['version']}'s build is gone: deploy again")
     return LiveRelease(slot, release, Manifest.from_json(release["manifest"]), artifact)
 
 
@@ -106,7 +107,7 @@ async def _stop(job: Job, live: LiveRelease, names: list[ProcessName]) -> None:
 
 async def _serve_web(job: Job, live: LiveRelease, web: int) -> None:
     try:
-        await serve(job.platform, job.name, Live(live.slot["name"], live.release_id, web))
+        await serve(job.platform, job.name, Live(live.slot["name"], live.number, web))
     except ProxyError as exc:
         raise DeployFailed(f"nginx refused the new site: {exc}") from None
 
@@ -135,8 +136,8 @@ async def scale(job: Job) -> None:
     after = {**before, **changes}
     await job.step(
         "scale",
-        f"{formation.describe(before)} → {formation.describe(after)} (release "
-        f"{live.release_id} in the {live.slot['name']} slot)",
+        f"{formation.describe(before)} → {formation.describe(after)} "
+        f"(v{live.number} in the {live.slot['name']} slot)",
     )
     added = [
         ProcessName(kind, index)
@@ -174,7 +175,7 @@ async def restart(job: Job) -> None:
         raise DeployFailed(f"{name} has no release running: deploy it first")
     counted = await slots.counts(job.platform, name, live.manifest)
     if kind is not None and kind not in counted:
-        raise DeployFailed(f"{name}'s release {live.release_id} has no process type {kind}")
+        raise DeployFailed(f"{name}'s v{live.number} has no process type {kind}")
     running = [p.name for p in await _processes(job, live) if kind is None or p.name.type == kind]
     others = [n for n in running if not n.web]
     web = sorted(n for n in running if n.web)
@@ -186,7 +187,7 @@ async def restart(job: Job) -> None:
         await _start(job, live, counted, others)
     if web:
         await _rolling(job, live, counted, web)
-    await job.step("restart", f"restarted {len(running)} processes of release {live.release_id}")
+    await job.step("restart", f"restarted {len(running)} processes of v{live.number}")
 
 
 async def _rolling(
@@ -221,7 +222,7 @@ async def stop(job: Job) -> None:
     live = await live_release(job)
     if live is None:
         return
-    await job.step("stop", f"stopping release {live.release_id}'s processes")
+    await job.step("stop", f"stopping v{live.number}'s processes")
     await slots.stop_process(platform, live.slot, live.manifest.stop_timeout)
     await slots.transition(platform, name, live.slot, SlotEvent.SUSPEND)
 
@@ -236,9 +237,9 @@ async def start(job: Job) -> None:
             await job.step("start", f"{name} runs already")
             return
         raise DeployFailed(f"{name} has no release to start: deploy it")
-    await job.step("start", f"starting release {live.release_id} in the {live.slot['name']} slot")
+    await job.step("start", f"starting v{live.number} in the {live.slot['name']} slot")
     try:
         await restore.bring_back(platform, live.slot)
     except (StartError, Unhealthy, ProxyError) as exc:
         await serve(platform, name, None, "down")
-        raise DeployFailed(f"release {live.release_id} did not start: {exc}") from None
+        raise DeployFailed(f"v{live.number} did not start: {exc}") from None

@@ -63,10 +63,11 @@ async def bring_back(platform: Platform, row: Row) -> None:
     async with platform.pool.connection() as conn:
         release = await release_store.get(conn, release_id)
     if release is None or not release["build_key"]:
-        raise RuntimeError(f"release {release_id} is gone")
+        raise RuntimeError(f"the release of the {row['name']} slot is gone")
+    number = release["version"]
     artifact = artifact_dir(platform, app, release["build_key"])
     if not is_built(artifact):
-        raise RuntimeError(f"the build of release {release_id} is missing")
+        raise RuntimeError(f"the build of v{number} is missing")
     manifest = Manifest.from_json(release["manifest"])
     suspended = row["state"] == SlotState.SUSPENDED
     if not suspended:
@@ -84,13 +85,13 @@ async def bring_back(platform: Platform, row: Row) -> None:
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
     web = sum(1 for s in started if s.port is not None)
-    await serve(platform, app, Live(row["name"], release_id, web))
+    await serve(platform, app, Live(row["name"], number, web))
     await slots.transition(platform, app, row, SlotEvent.PROMOTE)
     if suspended:
-        message = f"release {release_id} serves again (started with the daemon)"
+        message = f"v{number} serves again (started with the daemon)"
     else:
-        message = f"release {release_id} serves again"
-    await platform.emit("app.restored", message, app, release=release_id, resumed=suspended)
+        message = f"v{number} serves again"
+    await platform.emit("app.restored", message, app, release=number, resumed=suspended)
 
 
 async def stop_all(platform: Platform) -> None:

@@ -63,13 +63,15 @@ async def transition(
     row: Row,
     event: SlotEvent,
     *,
-    release_id: int | None = None,
+    release: Row | None = None,
     handle: Handle | None = None,
 ) -> Row:
-    """Apply `event` to the slot in `row`; raises IllegalTransition for a move the table
-    does not allow. Returns the new row. A slot keeps its process handle only in the
-    states where its process runs."""
+    """Apply `event` to the slot in `row` (START takes the `release` it starts); raises
+    IllegalTransition for a move the table does not allow. Returns the new row. A slot
+    keeps its process handle only in the states where its process runs."""
+    release_id = release["id"] if release is not None else None
     slot = step(to_domain(row), event, datetime.now(UTC), release_id)
+    version = release["version"] if release is not None else row.get("release")
     new_handle = (handle or handle_of(row)) if slot.state in RUNNING else None
     async with platform.pool.connection() as conn:
         saved = await store.save_slot(
@@ -89,13 +91,14 @@ async def transition(
         f"{slot.name} slot {slot.state.value}",
         app,
         slot=slot.name,
-        release=slot.release_id,
+        release=version,
         port=slot.port,
     )
     return {
         **row,
         "state": slot.state.value,
         "release_id": slot.release_id,
+        "release": version,
         "health_failures": 0,
         "changed_at": datetime.now(UTC),
         "pid": new_handle.pid if new_handle else None,
@@ -143,8 +146,8 @@ async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> N
         handles.setdefault("web.1", set()).add(legacy)
     runtime = platform.runtimes[row.get("runtime") or "process"]
     names = sorted(handles.keys() | {str(p.name) for p in known})
-    if names and row.get("release_id") is not None:
-        await mark(platform, app, row["release_id"], f"stopping the {slot} slot")
+    if names and row.get("release") is not None:
+        await mark(platform, app, row["release"], f"stopping the {slot} slot")
     await asyncio.gather(
         *(runtime.stop(app, slot, name, handles.get(name, set()), timeout) for name in names)
     )
@@ -261,10 +264,10 @@ async def launch(
     await mark(
         platform,
         app,
-        release["id"],
+        release["version"],
         f"starting {only}"
         if only is not None
-        else f"release {release['id']} starts in the {slot} slot: {formation.describe(counted)}",
+        else f"v{release['version']} starts in the {slot} slot: {formation.describe(counted)}",
     )
     started: list[Started] = []
     for process in planned:
@@ -275,7 +278,7 @@ async def launch(
         spec = LaunchSpec(
             app=app,
             slot=slot,
-            release=release["id"],
+            release=release["version"],
             port=process.port,
             command=process.command,
             workdir=artifact,
@@ -326,7 +329,8 @@ def strangers(
 
 
 async def mark(platform: Platform, app: str, release: int, text: str) -> None:
-    """A line of the daemon's own in the app's log (a release starting, a one-off)."""
+    """A line of the daemon's own in the app's log (a release starting, a one-off), under
+    the release's number."""
     try:
         await asyncio.to_thread(logs.mark, log_file(platform, app), release, text)
     except OSError as exc:  # a full disk must not stop a deploy or a stop

@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from deployd.domain.apps import APP_NAME
+from deployd.domain.lifecycle import JobKind, ReleaseStatus
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, SLOT_NAMES, SlotEvent, SlotState
 from deployd.engine import appconfig, slots
@@ -121,7 +122,7 @@ class Reconciler:
         if (
             target is not None
             and switched is not None
-            and (switched.slot, switched.release_id) == (target["name"], target["release_id"])
+            and (switched.slot, switched.release) == (target["name"], target["release"])
             and handle is not None
             and platform.runtime.alive(handle)
         ):
@@ -139,7 +140,7 @@ class Reconciler:
                 await release_store.update(
                     conn,
                     job["release_id"],
-                    status="failed",
+                    status=ReleaseStatus.FAILED,
                     error=reason,
                     failed_step=job["step"] or "start",
                 )
@@ -156,10 +157,10 @@ class Reconciler:
         async with platform.pool.connection() as conn, conn.transaction():
             await app_store.set_live_slot(conn, app, target["name"])
             await release_store.mark_live(conn, app, target["release_id"])
-            if job["kind"] == "rollback":  # a rollback brings its release's config back
+            if job["kind"] == JobKind.ROLLBACK:  # a rollback brings its release's config back
                 release = await release_store.get(conn, target["release_id"])
                 await env_store.set_current(conn, app, release["env_version"] if release else None)
-        if job["kind"] == "rollback":
+        if job["kind"] == JobKind.ROLLBACK:
             await appconfig.refresh_masks(platform, app)
         if old_name is not None:
             old = (await slots.load(platform, app))[old_name]
@@ -172,7 +173,7 @@ class Reconciler:
             await job_store.finish(conn, job["id"], error=None)
         await platform.emit(
             "deploy.succeeded",
-            f"release {target['release_id']} was switched to before a daemon restart; completed",
+            f"v{target['release']} was switched to before a daemon restart; completed",
             app,
             job=job["id"],
         )
@@ -286,7 +287,7 @@ class Reconciler:
             async with self.platform.pool.connection() as conn:
                 processes = await process_store.of_slot(conn, app, live["name"])
             web = sum(1 for p in processes if p.port is not None)
-            wanted_live = Live(live["name"], live["release_id"], web)
+            wanted_live = Live(live["name"], live["release"], web)
         # every app has its site: one with no release serving answers 503, saying why
         wanted_site = nginx.render(
             site_of(self.platform, app, world.ports.get(app, {}), world.domains.get(app, []))

@@ -20,6 +20,7 @@ from typing import Any
 from deployd import httpcheck
 from deployd.build.artifacts import is_built
 from deployd.domain import healing
+from deployd.domain.lifecycle import JobKind, ReleaseStatus
 from deployd.domain.logline import parse_line
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, rollback_target
@@ -204,14 +205,14 @@ class Supervisor:
         if (
             verdict.rollback
             and previous is not None
-            and await self._roll_back(row, previous, verdict.reason)
+            and await self._roll_back(row, release, previous, verdict.reason)
         ):
             return
         await platform.emit(
             "app.crashed",
-            f"{proc.name} of release {release_id} {reason}; restarting in {delay:g}s",
+            f"{proc.name} of v{release['version']} {reason}; restarting in {delay:g}s",
             app,
-            release=release_id,
+            release=release["version"],
             slot=proc.slot,
             process=str(proc.name),
             reason=reason,
@@ -221,10 +222,13 @@ class Supervisor:
             last_lines=tail,
         )
 
-    def _previous(self, releases: list[Row], release_id: int) -> int | None:
+    def _previous(self, releases: list[Row], release_id: int) -> Row | None:
+        """The kept release a crash-looping `release_id` rolls back to, if any."""
         refs = [
             ReleaseRef(
-                r["id"], r["build_key"], r["live_at"] is not None and r["status"] != "crashlooping"
+                r["id"],
+                r["build_key"],
+                r["live_at"] is not None and r["status"] != ReleaseStatus.CRASHLOOPING,
             )
             for r in releases
         ]
@@ -232,28 +236,32 @@ class Supervisor:
         if target is None or target.build_key is None:
             return None
         artifact = artifact_dir(self.platform, releases[0]["app"], target.build_key)
-        return target.id if is_built(artifact) else None
+        if not is_built(artifact):
+            return None
+        return next(r for r in releases if r["id"] == target.id)
 
-    async def _roll_back(self, row: Row, to: int, reason: str) -> bool:
+    async def _roll_back(self, row: Row, release: Row, to: Row, reason: str) -> bool:
         platform, app = self.platform, row["app"]
         async with platform.pool.connection() as conn:
             try:
                 job = await job_store.enqueue(
                     conn,
                     app=app,
-                    kind="rollback",
-                    params={"to": to, "reason": reason, "from": row["release_id"]},
+                    kind=JobKind.ROLLBACK,
+                    params={"to": to["id"], "reason": reason, "from": release["id"]},
                     actor="deployd",
                 )
             except job_store.AppBusy:
                 return False  # a job is under way; restart meanwhile
-            await release_store.update(conn, row["release_id"], status="crashlooping", error=reason)
+            await release_store.update(
+                conn, release["id"], status=ReleaseStatus.CRASHLOOPING, error=reason
+            )
         await platform.emit(
             "app.crashlooping",
-            f"release {row['release_id']} {reason}: rolling back to release {to}",
+            f"v{release['version']} {reason}: rolling back to v{to['version']}",
             app,
-            release=row["release_id"],
-            to=to,
+            release=release["version"],
+            to=to["version"],
             job=job["id"],
         )
         platform.wake_jobs()
@@ -316,9 +324,9 @@ class Supervisor:
                 return
         await platform.emit(
             "app.restarted",
-            f"{proc.name} of release {proc.release_id} runs again",
+            f"{proc.name} of v{proc.release} runs again",
             app,
-            release=proc.release_id,
+            release=proc.release,
             slot=proc.slot,
             process=str(proc.name),
             restarts=proc.restarts,
@@ -350,7 +358,7 @@ class Supervisor:
             "app.crashed",
             f"restarting {proc.name} failed: {reason}; next try in {delay:g}s",
             proc.app,
-            release=proc.release_id,
+            release=proc.release,
             slot=proc.slot,
             process=str(proc.name),
             restart_in=delay,
@@ -364,7 +372,7 @@ def _lines_of(proc: ProcessRow) -> Callable[[str], bool]:
         parsed = parse_line(line)
         return parsed is not None and (parsed.source, parsed.release) == (
             str(proc.name),
-            proc.release_id,
+            proc.release,
         )
 
     return keep

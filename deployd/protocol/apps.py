@@ -46,7 +46,8 @@ class SlotInfo(Result):
     name: str
     port: int
     state: str
-    release_id: int | None
+    release: int | None
+    """The number of the release it runs (v<release>)."""
     pid: int | None
     runtime: str = "process"
 
@@ -59,6 +60,7 @@ class AppInfo(Result):
     runtime: str
     live_slot: str | None
     live_release: int | None
+    """The live release's number (v<live_release>)."""
     url: str
     created_at: datetime
     slots: list[SlotInfo]
@@ -92,6 +94,7 @@ class DeploysStartParams(Params):
 class DeploysRollbackParams(Params):
     app: AppName
     to: int | None = Field(default=None, ge=1)
+    """The release's number (v<to>); None: the one live before."""
     keep_env: bool = False
     """Run the earlier build with today's config, instead of the config it ran with."""
 
@@ -102,7 +105,8 @@ class JobInfo(Result):
     kind: str
     state: str
     step: str | None
-    release_id: int | None
+    release: int | None
+    """The number of the release it deploys (v<release>), once there is one."""
     error: str | None
     actor: str | None
     created_at: datetime
@@ -115,7 +119,9 @@ class DeploysWatchParams(Params):
 
 
 class ReleaseInfo(Result):
-    id: int
+    version: int
+    """The release's number in its app (v1, v2, ...): what `rollback --to` and
+    `logs --build` take."""
     commit: str | None
     ref: str | None
     status: str
@@ -165,7 +171,7 @@ class ProcessInfo(Result):
     """`web.1`: its type and index."""
     type: str
     slot: str
-    release_id: int | None
+    release: int | None
     state: str
     """`up`, `crashed` (restarting after a back-off) or the slot's state (`starting`,
     `draining`) while a deploy moves it."""
@@ -204,7 +210,7 @@ class AppsRunParams(Params):
 class RunStarted(Result):
     process: str
     """`run.4821`: how its lines are named in the logs."""
-    release_id: int
+    release: int
     handoff: str | None
     """Attached: the one-time socket the client hands its stdin, stdout and stderr to."""
 
@@ -223,7 +229,7 @@ class LogsReadParams(Params):
     app: AppName
     lines: int = Field(default=100, ge=1, le=10_000)
     build: int | None = Field(default=None, ge=1)
-    """A release id: its build log instead of the runtime log."""
+    """A release's number: its build log instead of the runtime log."""
     process: ProcessFilter | None = None
     since: Duration | None = None
     """Only lines written this long ago or later (`15m`)."""

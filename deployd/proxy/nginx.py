@@ -71,7 +71,8 @@ class Live:
     processes (0: the release runs none, its address says so)."""
 
     slot: str
-    release_id: int
+    release: int
+    """The release's number (v<release>): nginx answers with it in X-Deployd-Release."""
     web: int = 1
 
 
@@ -312,7 +313,7 @@ class Nginx:
         link = self.switch_link(app)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.parent.chmod(0o755)
-        release = f"{live.release_id}-{live.slot}-{live.web}" if live else ""
+        release = f"{live.release}-{live.slot}-{live.web}" if live else ""
         name = release or f"parked-{parked}"
         (link.parent / name).mkdir(mode=0o755, exist_ok=True)
         tmp = link.with_name(f".current-{os.getpid()}")
@@ -403,8 +404,8 @@ class Nginx:
                     accepting.add(child.pid)
         return accepting
 
-    async def verify(self, host: str, release_id: int, timeout: float = 10.0) -> None:
-        """Wait until nginx answers for `host` from `release_id` (new workers are up)."""
+    async def verify(self, host: str, release: int, timeout: float = 10.0) -> None:
+        """Wait until nginx answers for `host` from release v`release` (new workers are up)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         last = "no answer"
@@ -415,11 +416,11 @@ class Nginx:
                 last = str(exc) or type(exc).__name__
             else:
                 served = reply.headers.get("x-deployd-release")
-                if served == str(release_id):
+                if served == str(release):
                     return
-                last = f"nginx still serves release {served} (HTTP {reply.status})"
+                last = f"nginx still serves v{served} (HTTP {reply.status})"
             await asyncio.sleep(0.02)
-        raise ProxyError(f"nginx did not switch to release {release_id}: {last}")
+        raise ProxyError(f"nginx did not switch to v{release}: {last}")
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:

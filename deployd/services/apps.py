@@ -45,7 +45,7 @@ def _info(core: Core, app: Row, slot_rows: list[Row], active_job: int | None) ->
         branch=app["branch"],
         runtime=app["runtime"],
         live_slot=app["live_slot"],
-        live_release=live["release_id"] if live else None,
+        live_release=live["release"] if live else None,
         url=core.platform.url(app["name"]),
         created_at=app["created_at"],
         active_job=active_job,
@@ -54,7 +54,7 @@ def _info(core: Core, app: Row, slot_rows: list[Row], active_job: int | None) ->
                 name=s["name"],
                 port=s["port"],
                 state=s["state"],
-                release_id=s["release_id"],
+                release=s["release"],
                 pid=s["pid"],
                 runtime=s["runtime"],
             )
@@ -230,7 +230,7 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
         async with core.pool.connection() as conn:
             releases = await release_store.for_app(conn, params.name, limit=100_000)
         for key in {r["build_key"] for r in releases if r["build_key"]}:
-            tags = [r["id"] for r in releases if r["build_key"] == key]
+            tags = [r["version"] for r in releases if r["build_key"] == key]
             artifact = building.artifact_dir(core.platform, params.name, key)
             await pipeline.remove_build(core.platform, params.name, artifact, tags)
         if core.platform.systemd_host:

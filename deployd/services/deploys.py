@@ -8,6 +8,7 @@ from pathlib import Path
 from deployd.build.artifacts import is_built
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
+from deployd.domain.lifecycle import JobKind, ReleaseStatus
 from deployd.engine.building import artifact_dir
 from deployd.engine.events import EventFilter
 from deployd.protocol.apps import (
@@ -33,7 +34,7 @@ FINAL = ("deploy.succeeded", "deploy.failed")
 
 
 async def enqueue(
-    core: Core, caller: Caller, app: str, kind: str, params: dict[str, object]
+    core: Core, caller: Caller, app: str, kind: JobKind, params: dict[str, object]
 ) -> JobInfo:
     async with core.pool.connection() as conn:
         if await app_store.get(conn, app) is None:
@@ -59,24 +60,25 @@ async def start(core: Core, caller: Caller, params: DeploysStartParams) -> JobIn
         except DomainError as exc:
             raise invalid(str(exc)) from None
     return await enqueue(
-        core, caller, params.app, "deploy", {"ref": params.ref} if params.ref else {}
+        core, caller, params.app, JobKind.DEPLOY, {"ref": params.ref} if params.ref else {}
     )
 
 
 async def rollback(core: Core, caller: Caller, params: DeploysRollbackParams) -> JobInfo:
+    job_params: dict[str, object] = {}
     if params.to is not None:
         async with core.pool.connection() as conn:
-            release = await release_store.get(conn, params.to)
-        if release is None or release["app"] != params.app:
-            raise not_found(f"{params.app} has no release {params.to}")
-        if release["status"] == "live":
-            raise conflict(f"release {params.to} is already live")
+            release = await release_store.numbered(conn, params.app, params.to)
+        if release is None:
+            raise not_found(f"{params.app} has no release v{params.to}")
+        if release["status"] == ReleaseStatus.LIVE:
+            raise conflict(f"v{params.to} is already live")
         if not release["build_key"] or not is_built(_artifact(core, release)):
-            raise conflict(f"release {params.to} was never built or its build was pruned")
-    job_params: dict[str, object] = {"to": params.to} if params.to else {}
+            raise conflict(f"v{params.to} was never built or its build was pruned")
+        job_params["to"] = release["id"]
     if params.keep_env:
         job_params["keep_env"] = True
-    return await enqueue(core, caller, params.app, "rollback", job_params)
+    return await enqueue(core, caller, params.app, JobKind.ROLLBACK, job_params)
 
 
 def _artifact(core: Core, release: Row) -> Path:
@@ -109,7 +111,7 @@ async def releases(core: Core, caller: Caller, params: ReleasesListParams) -> Re
     return ReleasesListResult(
         releases=[
             ReleaseInfo(
-                id=r["id"],
+                version=r["version"],
                 commit=r["commit"],
                 ref=r["ref"],
                 status=r["status"],
@@ -119,7 +121,7 @@ async def releases(core: Core, caller: Caller, params: ReleasesListParams) -> Re
                 created_at=r["created_at"],
                 live_at=r["live_at"],
                 env_version=r["env_version"],
-                live=r["status"] == "live",
+                live=r["status"] == ReleaseStatus.LIVE,
                 kept=bool(r["build_key"]) and is_built(_artifact(core, r)),
             )
             for r in rows

@@ -8,6 +8,7 @@ from typing import Any
 
 from deployd.domain import envvars
 from deployd.domain.errors import DomainError
+from deployd.domain.lifecycle import JobKind
 from deployd.engine import appconfig
 from deployd.protocol.apps import JobInfo
 from deployd.protocol.env import (
@@ -76,7 +77,7 @@ async def set_env(core: Core, caller: Caller, params: EnvSetParams) -> EnvSetRes
             return await job_store.enqueue(
                 conn,
                 app=params.app,
-                kind="config",
+                kind=JobKind.CONFIG,
                 params={"env_version": version},
                 actor=caller.name,
             )

@@ -23,6 +23,7 @@ from deployd.protocol.apps import (
 from deployd.protocol.errors import not_found
 from deployd.runtime.logs import matching, tail
 from deployd.store import apps as app_store
+from deployd.store import releases as release_store
 
 from .core import Caller, Core
 
@@ -45,11 +46,18 @@ def _filter(process: str | None, since: str | None) -> Callable[[str], bool] | N
 async def read(core: Core, caller: Caller, params: LogsReadParams) -> LogsReadResult:
     await _known(core, params.app)
     if params.build is not None:
-        path = core.platform.paths.app_logs(params.app) / f"build-{params.build}.log"
+        async with core.pool.connection() as conn:
+            release = await release_store.numbered(conn, params.app, params.build)
+        if release is None:
+            raise not_found(f"{params.app} has no release v{params.build}")
+        path = core.platform.paths.app_logs(params.app) / f"build-{release['id']}.log"
         if not path.exists():
-            raise not_found(f"{params.app} has no build log for release {params.build}")
+            raise not_found(
+                f"v{params.build} has no build log (config releases and rollbacks reuse an "
+                "earlier release's build)"
+            )
         lines = await asyncio.to_thread(tail, path, params.lines)
-        return LogsReadResult(source=f"build of release {params.build}", lines=lines)
+        return LogsReadResult(source=f"build of v{params.build}", lines=lines)
     keep = _filter(params.process, params.since)
     path = slots.log_file(core.platform, params.app)
     lines = await asyncio.to_thread(tail, path, params.lines, keep)

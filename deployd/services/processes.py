@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from deployd.domain import formation
 from deployd.domain.errors import DomainError
+from deployd.domain.lifecycle import JobKind
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import SlotState
 from deployd.engine import oneoffs, slots
@@ -49,10 +50,10 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
         running: list[ProcessRow] = []
         for slot in states:
             running += await process_store.of_slot(conn, params.name, slot)
-        live = next((r["release_id"] for r in slot_rows if r["name"] == app["live_slot"]), None)
+        live = next((r for r in slot_rows if r["name"] == app["live_slot"]), None)
         manifest = None
-        if live is not None:
-            release = await release_store.get(conn, live)
+        if live is not None and live["release_id"] is not None:
+            release = await release_store.get(conn, live["release_id"])
             if release is not None and release["manifest"] is not None:
                 manifest = Manifest.from_json(release["manifest"])
     counted = await slots.counts(core.platform, params.name, manifest) if manifest else {}
@@ -61,14 +62,14 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
     return AppsPsResult(
         app=params.name,
         stopped=app["stopped"],
-        live_release=live,
+        live_release=live["release"] if live is not None else None,
         formation=counted,
         processes=[
             ProcessInfo(
                 name=str(p.name),
                 type=p.name.type,
                 slot=p.slot,
-                release_id=p.release_id,
+                release=p.release,
                 state=_state(p, states[p.slot]),
                 pid=usage[p.pid].pid if p.pid in usage else None,
                 port=p.port,
@@ -97,7 +98,7 @@ async def scale(core: Core, caller: Caller, params: AppsScaleParams) -> JobInfo:
             formation.check_scale(manifest.runnable(), changes)
     except DomainError as exc:
         raise invalid(str(exc)) from None
-    return await enqueue(core, caller, params.app, "scale", {"changes": changes})
+    return await enqueue(core, caller, params.app, JobKind.SCALE, {"changes": changes})
 
 
 async def _live_manifest(core: Core, app: str) -> Manifest | None:
@@ -118,15 +119,15 @@ async def _live_manifest(core: Core, app: str) -> Manifest | None:
 
 async def restart(core: Core, caller: Caller, params: AppsRestartParams) -> JobInfo:
     job_params: dict[str, object] = {"type": params.type} if params.type else {}
-    return await enqueue(core, caller, params.app, "restart", job_params)
+    return await enqueue(core, caller, params.app, JobKind.RESTART, job_params)
 
 
 async def stop(core: Core, caller: Caller, params: AppParams) -> JobInfo:
-    return await enqueue(core, caller, params.name, "stop", {})
+    return await enqueue(core, caller, params.name, JobKind.STOP, {})
 
 
 async def start(core: Core, caller: Caller, params: AppParams) -> JobInfo:
-    return await enqueue(core, caller, params.name, "start", {})
+    return await enqueue(core, caller, params.name, JobKind.START, {})
 
 
 async def run(
@@ -145,12 +146,12 @@ async def run(
     caller.audit_detail = f"{name}: {shown}"
     await core.bus.publish(
         "app.run",
-        f"{caller.name} runs `{shown}` as {name} (release {one.release_id})",
+        f"{caller.name} runs `{shown}` as {name} (v{one.number})",
         app=params.app,
         actor=caller.name,
-        data={"process": name, "release": one.release_id, "detached": params.detach},
+        data={"process": name, "release": one.number, "detached": params.detach},
     )
-    started = RunStarted(process=name, release_id=one.release_id, handoff=None)
+    started = RunStarted(process=name, release=one.number, handoff=None)
     if params.detach:
         try:
             await oneoffs.detached(platform, one, argv)

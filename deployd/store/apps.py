@@ -13,7 +13,9 @@ Conn = AsyncConnection[Row]
 _APP = """name, source_kind, source, branch, runtime, live_slot, created_at, env_version,
           source_uid, stopped"""
 _SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, restarts,
-           next_restart_at, last_exit, health_failures, runtime"""
+           next_restart_at, last_exit, health_failures, runtime,
+           (SELECT version FROM releases WHERE releases.id = slots.release_id) AS release"""
+"""A slot row; `release` is its release's number (v<release>), `release_id` the row's id."""
 
 
 async def list_all(conn: Conn) -> list[Row]:

@@ -8,12 +8,15 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from deployd.domain.lifecycle import JobKind, JobState
+
 from .db import Row
 
 Conn = AsyncConnection[Row]
 
 _COLUMNS = """id, app, kind, state, step, params, release_id, error, actor, created_at,
-              started_at, finished_at"""
+              started_at, finished_at,
+              (SELECT version FROM releases WHERE releases.id = jobs.release_id) AS release"""
 
 
 class AppBusy(Exception):
@@ -26,7 +29,7 @@ async def enqueue(
     conn: Conn,
     *,
     app: str,
-    kind: str,
+    kind: JobKind,
     params: dict[str, Any],
     actor: str,
     release_id: int | None = None,
@@ -79,7 +82,7 @@ async def set_release(conn: Conn, job_id: int, release_id: int) -> None:
 async def finish(conn: Conn, job_id: int, *, error: str | None) -> None:
     await conn.execute(
         """UPDATE jobs SET state = %s, error = %s, finished_at = now() WHERE id = %s""",
-        ("failed" if error else "succeeded", error, job_id),
+        (JobState.FAILED if error else JobState.SUCCEEDED, error, job_id),
     )
 
 

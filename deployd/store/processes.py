@@ -20,6 +20,8 @@ class ProcessRow:
     slot: str
     name: ProcessName
     release_id: int | None
+    release: int | None
+    """The release's number, as users know it (v<release>)."""
     port: int | None
     pid: int | None
     pid_started_at: float | None
@@ -31,7 +33,8 @@ class ProcessRow:
 
 
 _COLUMNS = """app, slot, type, index, release_id, port, pid, pid_started_at, started_at,
-              restarts, next_restart_at, last_exit, health_failures"""
+              restarts, next_restart_at, last_exit, health_failures,
+              (SELECT version FROM releases WHERE releases.id = processes.release_id) AS release"""
 
 
 def _row(row: Row) -> ProcessRow:
@@ -40,6 +43,7 @@ def _row(row: Row) -> ProcessRow:
         slot=row["slot"],
         name=ProcessName(row["type"], row["index"]),
         release_id=row["release_id"],
+        release=row["release"],
         port=row["port"],
         pid=row["pid"],
         pid_started_at=row["pid_started_at"],

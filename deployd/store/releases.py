@@ -11,8 +11,8 @@ from .db import Row
 
 Conn = AsyncConnection[Row]
 
-_COLUMNS = """id, app, commit, ref, build_key, manifest, status, error, created_by, created_at,
-              live_at, env_version, runtime, failed_step"""
+_COLUMNS = """id, version, app, commit, ref, build_key, manifest, status, error, created_by,
+              created_at, live_at, env_version, runtime, failed_step"""
 
 
 async def insert(
@@ -28,12 +28,16 @@ async def insert(
     status: str = "pending",
     runtime: str = "process",
 ) -> Row:
-    """A new release; a config release or a rollback with today's config comes with the
-    build (commit, build_key, manifest) of the release it repeats."""
+    """A new release, numbered after the app's last one (jobs of one app run one at a time;
+    the unique (app, version) catches any other writer). A config release or a rollback
+    with today's config comes with the build (commit, build_key, manifest) of the release it
+    repeats."""
     cursor = await conn.execute(
-        f"""INSERT INTO releases
-              (app, ref, created_by, env_version, commit, build_key, manifest, status, runtime)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
+        f"""INSERT INTO releases (version, app, ref, created_by, env_version, commit, build_key,
+                                  manifest, status, runtime)
+            SELECT coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s
+              FROM releases WHERE app = %s
+            RETURNING {_COLUMNS}""",
         (
             app,
             ref,
@@ -44,6 +48,7 @@ async def insert(
             Jsonb(manifest) if manifest is not None else None,
             status,
             runtime,
+            app,
         ),
     )
     row = await cursor.fetchone()
@@ -87,5 +92,13 @@ async def mark_live(conn: Conn, app: str, release_id: int) -> None:
 async def live(conn: Conn, app: str) -> Row | None:
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM releases WHERE app = %s AND status = 'live'", (app,)
+    )
+    return await cursor.fetchone()
+
+
+async def numbered(conn: Conn, app: str, version: int) -> Row | None:
+    """The app's release `version` (what users call v<version>)."""
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS} FROM releases WHERE app = %s AND version = %s", (app, version)
     )
     return await cursor.fetchone()

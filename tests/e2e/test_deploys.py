@@ -40,7 +40,7 @@ def test_git_app_deploys_behind_nginx(platform: RunningDaemon, workdir: Path) ->
     ok(result)
     for step in (
         "fetching main",
-        "starting release",
+        "starting v1 in blue",
         "checking GET /health",
         "switching nginx",
         "is live at http://shop.localhost",
@@ -55,6 +55,8 @@ def test_git_app_deploys_behind_nginx(platform: RunningDaemon, workdir: Path) ->
     assert served_release(platform, "shop") == str(info["live_release"])
     releases = json.loads(platform.deployctl("releases", "shop", "--json").stdout)["releases"]
     assert releases[0]["live"] and releases[0]["commit"] == repo.commit_sha
+    assert releases[0]["version"] == 1 == info["live_release"]  # counted per app, from v1
+    assert platform.deployctl("releases", "shop").stdout.split("\n")[1].split()[0] == "v1"
 
 
 def test_redeploy_switches_slots_without_a_failed_request(
@@ -189,8 +191,10 @@ def test_rollback_is_fast_and_does_not_rebuild(platform: RunningDaemon, workdir:
     assert elapsed < 30  # generous: the figure itself is in docs/benchmarks.md
     releases = json.loads(platform.deployctl("releases", "undo", "--json").stdout)["releases"]
     assert [r["live"] for r in releases] == [False, True]
-    ok(platform.deployctl("rollback", "undo", "--to", str(releases[0]["id"])))  # and forward again
-    assert served_release(platform, "undo") == str(releases[0]["id"])
+    ok(
+        platform.deployctl("rollback", "undo", "--to", str(releases[0]["version"]))
+    )  # and forward again
+    assert served_release(platform, "undo") == str(releases[0]["version"])
 
 
 def test_same_commit_is_not_built_twice_and_tags_and_shas_deploy(
@@ -306,7 +310,7 @@ def test_repository_problems_fail_the_deploy_with_a_reason(
     assert "exited with status 7" in failed.stderr
     releases = json.loads(platform.deployctl("releases", "broken", "--json").stdout)["releases"]
     assert all(r["status"] == "failed" for r in releases)
-    log = platform.deployctl("logs", "broken", "--build", str(releases[0]["id"]))
+    log = platform.deployctl("logs", "broken", "--build", str(releases[0]["version"]))
     assert "compiling" in log.stdout
 
 

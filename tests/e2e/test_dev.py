@@ -83,7 +83,7 @@ def test_first_start_creates_everything_and_prints_the_admin_password_once(
 
 def test_first_start_deploys_the_example_app_behind_the_private_nginx(dev: RunningDaemon) -> None:
     wait_for(lambda: "is live at" in dev.output() or "FAILED" in dev.output(), timeout=60)
-    assert f"release 1 is live at http://hello.localhost:{dev.http_port}/" in dev.output()
+    assert f"v1 is live at http://hello.localhost:{dev.http_port}/" in dev.output()
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", dev.http_port, timeout=10)

@@ -87,9 +87,9 @@ def test_a_change_is_a_config_release_of_the_same_build(
     ok(platform.deployctl("deploy", envecho))
     first = releases(platform, envecho)[0]
     result = ok(platform.deployctl("env", "set", envecho, f"API_TOKEN={TOKEN}", "GREETING=hi"))
-    assert "build of release" in result.stdout and "building" not in result.stdout
+    assert "the build of v" in result.stdout and "building" not in result.stdout
     latest = releases(platform, envecho)[0]
-    assert latest["live"] and latest["id"] != first["id"]
+    assert latest["live"] and latest["version"] != first["version"]
     assert latest["commit"] == first["commit"] and latest["env_version"] == 1
     assert app_env(platform, envecho)["API_TOKEN"] == TOKEN
 
@@ -120,7 +120,7 @@ def test_rollback_restores_the_config_the_release_ran_with(
 
     ok(platform.deployctl("env", "set", envecho, "MODE=third-mode", "--no-restart"))
     second = next(r for r in releases(platform, envecho) if not r["live"])
-    ok(platform.deployctl("rollback", envecho, "--to", str(second["id"]), "--keep-env"))
+    ok(platform.deployctl("rollback", envecho, "--to", str(second["version"]), "--keep-env"))
     assert app_env(platform, envecho)["MODE"] == "third-mode"
     latest = releases(platform, envecho)[0]
     assert latest["live"] and latest["commit"] == second["commit"] and latest["env_version"] == 3
@@ -130,10 +130,10 @@ def test_no_restart_stages_the_change_for_the_next_deploy(
     platform: RunningDaemon, envecho: str
 ) -> None:
     ok(platform.deployctl("deploy", envecho))
-    live = releases(platform, envecho)[0]["id"]
+    live = releases(platform, envecho)[0]["version"]
     result = ok(platform.deployctl("env", "set", envecho, "LATER=yes", "--no-restart", "--json"))
     assert json.loads(result.stdout)["job"] is None
-    assert releases(platform, envecho)[0]["id"] == live and "LATER" not in app_env(
+    assert releases(platform, envecho)[0]["version"] == live and "LATER" not in app_env(
         platform, envecho
     )
     ok(platform.deployctl("deploy", envecho))
@@ -197,7 +197,7 @@ def test_secrets_are_masked_in_every_output(platform: RunningDaemon, envecho: st
     ok(platform.deployctl("env", "set", envecho, f"API_TOKEN={TOKEN}", "--no-restart"))
     deploy = ok(platform.deployctl("deploy", envecho))
     assert "the build sees API_TOKEN=[masked:API_TOKEN]" in deploy.stdout  # streamed build
-    release = releases(platform, envecho)[0]["id"]
+    release = releases(platform, envecho)[0]["version"]
     build_log = ok(platform.deployctl("logs", envecho, "--build", str(release))).stdout
     assert "API_TOKEN=[masked:API_TOKEN]" in build_log
     runtime = ok(platform.deployctl("logs", envecho, "-n", "50")).stdout
@@ -242,7 +242,7 @@ def test_a_failed_config_release_reports_masked_and_the_old_one_keeps_serving(
 ) -> None:
     ok(platform.deployctl("env", "set", envecho, f"API_TOKEN={TOKEN}", "--no-restart"))
     ok(platform.deployctl("deploy", envecho))
-    live = releases(platform, envecho)[0]["id"]
+    live = releases(platform, envecho)[0]["version"]
     failed = platform.deployctl("env", "set", envecho, "CRASH_AT_START=1", "--json")
     assert failed.returncode == 1
     assert "giving up, API_TOKEN=[masked:API_TOKEN]" in failed.stdout and TOKEN not in failed.stdout

@@ -38,7 +38,7 @@ def running(platform: RunningDaemon, app: str) -> dict[str, dict[str, Any]]:
     return {
         p["name"]: p
         for p in found["processes"]
-        if p["release_id"] == found["live_release"] and p["state"] == "up"
+        if p["release"] == found["live_release"] and p["state"] == "up"
     }
 
 
@@ -86,7 +86,7 @@ def test_counts_persist_across_deploys_and_a_crashed_worker_comes_back(
     ok(platform.deployctl("deploy", procs))
     after = running(platform, procs)
     assert set(after) == {"web.1", "worker.1"}
-    assert after["worker.1"]["release_id"] != first["release_id"]
+    assert after["worker.1"]["release"] != first["release"]
     os.kill(after["worker.1"]["pid"], signal.SIGKILL)
 
     def restarted() -> dict[str, Any] | None:

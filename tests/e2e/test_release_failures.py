@@ -53,7 +53,7 @@ def test_a_release_that_fails_says_where_and_why(
     name = f"fails-{step}"
     ok(platform.deployctl("apps", "create", name, "--git", repo.url))
     ok(platform.deployctl("deploy", name))
-    live = newest(platform, name)["id"]
+    live = newest(platform, name)["version"]
     repo.write("deployd.toml", FAST_HEALTH)
     for file, content in files.items():
         repo.write(file, content)
@@ -76,15 +76,15 @@ def test_a_build_log_holds_its_build_only(platform: RunningDaemon, workdir: Path
     repo.commit("with a build command")
     ok(platform.deployctl("apps", "create", "logged", "--git", repo.url))
     ok(platform.deployctl("deploy", "logged"))
-    first = newest(platform, "logged")["id"]
+    first = newest(platform, "logged")["version"]
     repo.write("VERSION", "2\n").commit("two")
     ok(platform.deployctl("deploy", "logged"))
-    second = newest(platform, "logged")["id"]
+    second = newest(platform, "logged")["version"]
     ok(platform.deployctl("rollback", "logged"))
     for release in (first, second):
         shown = ok(platform.deployctl("logs", "logged", "--build", str(release))).stdout
         assert "building this one" in shown
-        assert "drains" not in shown and "starting release" not in shown, shown
+        assert "drains" not in shown and "starting v" not in shown, shown
 
 
 def test_an_app_with_no_release_answers_503_saying_so(

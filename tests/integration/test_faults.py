@@ -69,9 +69,7 @@ def web_pid(daemon: RunningDaemon, app: str) -> int | None:
         (
             p["pid"]
             for p in found["processes"]
-            if p["name"] == "web.1"
-            and p["state"] == "up"
-            and p["release_id"] == found["live_release"]
+            if p["name"] == "web.1" and p["state"] == "up" and p["release"] == found["live_release"]
         ),
         None,
     )
@@ -113,9 +111,9 @@ def test_a_release_that_crashes_soon_after_going_live_is_rolled_back(
     bad = show(daemon, "flaky")["live_release"]
     wait_for(lambda: serving(daemon, "flaky") == good, timeout=60)
     loops = events(daemon, "flaky", "app.crashlooping")
-    assert loops and f"release {bad} crashed 3 times" in str(loops[-1]["message"])
+    assert loops and f"v{bad} crashed 3 times" in str(loops[-1]["message"])
     releases = json.loads(daemon.deployctl("releases", "flaky", "--json").stdout)["releases"]
-    status = {r["id"]: r["status"] for r in releases}
+    status = {r["version"]: r["status"] for r in releases}
     assert good is not None
     assert status[bad] == "crashlooping" and status[int(good)] == "live"
     slots = {s["name"]: s["state"] for s in show(daemon, "flaky")["slots"]}
