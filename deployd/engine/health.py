@@ -14,6 +14,7 @@ from deployd.runtime.base import Handle
 from deployd.runtime.listeners import Listener, describe
 from deployd.runtime.process import ProcessRuntime
 from deployd.store.db import Row
+from deployd.store.releases import ReleaseRow
 
 from . import slots
 from .platform import Platform
@@ -25,12 +26,12 @@ class Unhealthy(Exception):
 
 
 async def wait_ready(
-    platform: Platform, row: Row, release: Row, manifest: Manifest, started: list[Started]
+    platform: Platform, row: Row, release: ReleaseRow, manifest: Manifest, started: list[Started]
 ) -> None:
     """Every web process healthy (its listener its own), and every other process still
     running after the settle time; Unhealthy says which did not, and why."""
     runtime = platform.runtime
-    checked = {**row, "runtime": release["runtime"]}
+    checked = {**row, "runtime": release.runtime}
     web = [s for s in started if s.port is not None]
     others = [s for s in started if s.port is None]
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,16 +15,21 @@ from deployd.build.artifacts import image_of, is_built
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import SlotState
 from deployd.runtime import appmount
+from deployd.runtime.base import LaunchSpec, StartError
 from deployd.runtime.oneoff import Handoff, run_attached, run_in_container
 from deployd.runtime.process import LAUNCHER_ENV
 from deployd.store import apps as app_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
+from deployd.store.releases import ReleaseRow
 from deployd.unix.accounts import Account
 
 from . import appconfig, slots
 from .building import artifact_dir
 from .platform import Platform
+
+REAP_SECONDS = 1.0
+"""How often a detached container's launcher is looked at, to remove the container."""
 
 
 class NothingToRun(Exception):
@@ -35,7 +41,7 @@ class OneOff:
     app: str
     name: str
     """`run.4821`: how its log lines are named."""
-    release: Row
+    release: ReleaseRow
     slot: Row
     artifact: Path
     account: Account
@@ -47,7 +53,7 @@ class OneOff:
     @property
     def number(self) -> int:
         """The release's number (v<number>)."""
-        return int(self.release["version"])
+        return int(self.release.version)
 
     @property
     def at_app(self) -> bool:
@@ -64,12 +70,12 @@ async def prepare(platform: Platform, app: str, name: str) -> OneOff:
         if slot["state"] not in (SlotState.LIVE, SlotState.SUSPENDED):
             raise NothingToRun(f"{app}'s live slot is {slot['state']}: try again in a moment")
         release = await release_store.get(conn, slot["release_id"])
-    if release is None or not release["build_key"]:
+    if release is None or not release.build_key:
         raise NothingToRun(f"{app}'s live release has no build")
-    artifact = artifact_dir(platform, app, release["build_key"])
+    artifact = artifact_dir(platform, app, release.build_key)
     if not is_built(artifact):
-        raise NothingToRun(f"the build of v{release['version']} is gone: deploy again")
-    manifest = Manifest.from_json(release["manifest"]) if release["manifest"] else None
+        raise NothingToRun(f"the build of v{release.version} is gone: deploy again")
+    manifest = Manifest.from_json(release.manifest) if release.manifest else None
     return OneOff(
         app=app,
         name=name,
@@ -84,7 +90,7 @@ async def prepare(platform: Platform, app: str, name: str) -> OneOff:
 
 
 async def _environment(platform: Platform, one: OneOff) -> dict[str, str]:
-    config = await appconfig.values(platform, one.app, one.release["env_version"])
+    config = await appconfig.values(platform, one.app, one.release.env_version)
     env = appconfig.platform_env(one.release, one.slot, one.artifact, one.name, at_app=one.at_app)
     return {**env, **config}
 
@@ -136,7 +142,8 @@ async def detached(platform: Platform, one: OneOff, argv: list[str]) -> None:
     )
     log_file = slots.log_file(platform, one.app)
     if one.image is not None:
-        raise NothingToRun("--detach is not available for docker releases yet: run attached")
+        await _detached_container(platform, one, argv, env_file, log_file)
+        return
     command, account = _native(one, argv)
     user = ["--user", "{}:{}".format(*account.owner)] if account.owner else []
     launcher = [sys.executable, "-I", "-m", "deployd.runtime.launch"]
@@ -162,6 +169,50 @@ async def detached(platform: Platform, one: OneOff, argv: list[str]) -> None:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 env_file.unlink()
+
+    task = asyncio.create_task(reap(), name=f"{one.app}-{one.name}")
+    platform.background.add(task)
+    task.add_done_callback(platform.background.discard)
+
+
+async def _detached_container(
+    platform: Platform, one: OneOff, argv: list[str], env_file: Path, log_file: Path
+) -> None:
+    """A container of the release's image, followed by a launcher as a slot's process is
+    (its output in the app's log as `run.N`), removed once it ends. It carries its slot's
+    label: the reconciler removes it when that slot no longer runs."""
+    docker = platform.runtimes["docker"]
+    slot: str = one.slot["name"]
+    spec = LaunchSpec(
+        app=one.app,
+        slot=slot,
+        release=one.number,
+        port=None,
+        command=argv[2] if argv[:2] == ["/bin/sh", "-c"] else shlex.join(argv),
+        workdir=one.artifact,
+        env_file=env_file,
+        log_file=log_file,
+        pid_file=platform.paths.app_dir(one.app) / f"{one.name}.pid",
+        process=one.name,
+        image=one.image,
+        network=one.network,
+    )
+    await slots.mark(platform, one.app, one.number, f"{one.name} starts in the background")
+    try:
+        handle = await asyncio.to_thread(docker.start, spec)
+    except StartError as exc:
+        env_file.unlink(missing_ok=True)
+        raise NothingToRun(str(exc)) from None
+
+    async def reap() -> None:
+        try:
+            while platform.runtime.alive(handle):
+                await asyncio.sleep(REAP_SECONDS)
+        finally:
+            await docker.stop(one.app, slot, one.name, [handle], 1.0)
+            env_file.unlink(missing_ok=True)
+            spec.pid_file.unlink(missing_ok=True)
+            await slots.mark(platform, one.app, one.number, f"{one.name} ended")
 
     task = asyncio.create_task(reap(), name=f"{one.app}-{one.name}")
     platform.background.add(task)

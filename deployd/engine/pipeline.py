@@ -15,7 +15,7 @@ import shutil
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from deployd import failpoints
 from deployd.build import artifacts, native
@@ -36,6 +36,7 @@ from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
+from deployd.store.releases import ReleaseRow
 
 from . import appconfig, building, slots
 from .building import DeployFailed, artifact_dir
@@ -45,6 +46,7 @@ from .sites import site_for
 
 TAIL_LINES = 10
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Job:
@@ -102,7 +104,7 @@ class Job:
             "deploy.output", line, app=self.name, data={"job": self.row["id"]}, persist=False
         )
 
-    async def db(self, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def db(self, action: Callable[[Any], Awaitable[T]]) -> T:
         async with self.platform.pool.connection() as conn:
             return await action(conn)
 
@@ -135,85 +137,89 @@ async def deploy(job: Job) -> None:
             env_version=job.app["env_version"],
         )
     )
-    job.release_id, job.number, job.made_release = release["id"], release["version"], True
-    await job.db(lambda c: job_store.set_release(c, job.row["id"], release["id"]))
-    job.build_log = platform.paths.app_logs(job.name) / f"build-{release['id']}.log"
+    job.release_id, job.number, job.made_release = release.id, release.version, True
+    await job.db(lambda c: job_store.set_release(c, job.row["id"], release.id))
+    job.build_log = platform.paths.app_logs(job.name) / f"build-{release.id}.log"
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
-    config = await appconfig.values(platform, job.name, release["env_version"])
+    config = await appconfig.values(platform, job.name, release.env_version)
     artifact, manifest = await building.fetch_and_build(job, config)
-    release = await job.db(lambda c: release_store.get(c, release["id"]))  # as built
-    await activate(job, release, manifest, artifact)
+    built = await job.db(lambda c: release_store.get(c, release.id))
+    assert built is not None, "a release is deleted only with its app, which waits for jobs"
+    await activate(job, built, manifest, artifact)
 
 
 async def rollback(job: Job) -> None:
     """Back to a kept release, with the config it ran with (`keep_env`: with today's)."""
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=1000))
-    live = next((r for r in releases if r["status"] == ReleaseStatus.LIVE), None)
-    refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
+    live = next((r for r in releases if r.status == ReleaseStatus.LIVE), None)
+    refs = [ReleaseRef(r.id, r.build_key, r.live_at is not None) for r in releases]
     wanted = job.row["params"].get("to")
     if wanted is None:
-        target = rollback_target(refs, live["id"] if live else None)
+        target = rollback_target(refs, live.id if live else None)
         if target is None:
             raise DeployFailed("there is no earlier release to roll back to")
         wanted = target.id
-    row = next((r for r in releases if r["id"] == wanted), None)
-    if row is None or row["build_key"] is None or row["manifest"] is None:
+    row = next((r for r in releases if r.id == wanted), None)
+    if row is None or row.build_key is None or row.manifest is None:
         raise DeployFailed("that release cannot be rolled back to (it was never built)")
-    version = row["version"]
-    artifact = artifact_dir(job.platform, job.name, row["build_key"])
+    version = row.version
+    artifact = artifact_dir(job.platform, job.name, row.build_key)
     if not is_built(artifact):
         raise DeployFailed(f"v{version}'s build was pruned; deploy its commit instead")
     current = job.app["env_version"]
-    if job.row["params"].get("keep_env") and row["env_version"] != current:
+    if job.row["params"].get("keep_env") and row.env_version != current:
         row = await _new_release_of(job, row, current, f"rollback to v{version}, today's config")
     else:
         job.release_id, job.number = wanted, version  # its build log stays that build's
         await job.db(lambda c: job_store.set_release(c, job.row["id"], wanted))
-    await activate(job, row, Manifest.from_json(row["manifest"]), artifact)
+    await activate(job, row, row.built_manifest(), artifact)
 
 
 async def reconfigure(job: Job) -> None:
     """A config release: the live build again, with the new config version."""
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=100))
-    live = next((r for r in releases if r["status"] == ReleaseStatus.LIVE), None)
-    if live is None or live["build_key"] is None:
+    live = next((r for r in releases if r.status == ReleaseStatus.LIVE), None)
+    if live is None or live.build_key is None:
         raise DeployFailed("nothing is live: the new config applies at the next deploy")
-    artifact = artifact_dir(job.platform, job.name, live["build_key"])
+    artifact = artifact_dir(job.platform, job.name, live.build_key)
     if not is_built(artifact):
         raise DeployFailed("the live release's build is gone: deploy to apply the new config")
     version = job.row["params"]["env_version"]
     row = await _new_release_of(job, live, version, f"config version {version}")
-    await activate(job, row, Manifest.from_json(row["manifest"]), artifact)
+    await activate(job, row, row.built_manifest(), artifact)
 
 
-async def _new_release_of(job: Job, base: Row, env_version: int | None, why: str) -> Row:
+async def _new_release_of(
+    job: Job, base: ReleaseRow, env_version: int | None, why: str
+) -> ReleaseRow:
     """A new release of `base`'s build with another config: no fetch, no build."""
-    row: Row = await job.db(
+    row = await job.db(
         lambda c: release_store.insert(
             c,
             app=job.name,
-            ref=base["ref"],
+            ref=base.ref,
             created_by=job.row["actor"] or "deployd",
             env_version=env_version,
-            commit=base["commit"],
-            build_key=base["build_key"],
-            manifest=base["manifest"],
+            commit=base.commit,
+            build_key=base.build_key,
+            manifest=base.manifest,
             status=ReleaseStatus.BUILT,
-            runtime=base["runtime"],
+            runtime=base.runtime,
         )
     )
-    job.release_id, job.number, job.made_release = row["id"], row["version"], True
-    await job.db(lambda c: job_store.set_release(c, job.row["id"], row["id"]))
-    await job.step("config", f"v{row['version']}: the build of v{base['version']}, {why}")
+    job.release_id, job.number, job.made_release = row.id, row.version, True
+    await job.db(lambda c: job_store.set_release(c, job.row["id"], row.id))
+    await job.step("config", f"v{row.version}: the build of v{base.version}, {why}")
     return row
 
 
-async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -> None:
+async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: Path) -> None:
     """Start `release` in the idle slot, check it, switch nginx to it, drain the old one."""
     platform, name = job.platform, job.name
-    number: int = release["version"]
+    number: int = release.version
     await wait_for_drain(job)
     app = await job.db(lambda c: app_store.get(c, name))
+    assert app is not None, "an app is deleted only when no job runs"
     by_name = await slots.load(platform, name)
     live_name: str | None = app["live_slot"]
     target = by_name[other(live_name) if live_name else "blue"]
@@ -298,7 +304,7 @@ async def activate(job: Job, release: Row, manifest: Manifest, artifact: Path) -
 
 async def _one_off(
     job: Job,
-    release: Row,
+    release: ReleaseRow,
     manifest: Manifest,
     artifact: Path,
     target: Row,
@@ -309,7 +315,7 @@ async def _one_off(
     with the release's config, on its runtime, as the app's account, never with a PORT.
     Raises BuildError or DockerUnavailable when it fails."""
     platform, name = job.platform, job.name
-    config = await appconfig.values(platform, name, release["env_version"])
+    config = await appconfig.values(platform, name, release.env_version)
     image = image_of(artifact)
     at_app = platform.app_mount and image is None
     env = appconfig.platform_env(release, target, artifact, at_app=at_app)
@@ -339,7 +345,7 @@ async def _one_off(
 
 
 async def _after_switch(
-    job: Job, release: Row, manifest: Manifest, artifact: Path, target: Row, first: bool
+    job: Job, release: ReleaseRow, manifest: Manifest, artifact: Path, target: Row, first: bool
 ) -> None:
     """app.json's postdeploy scripts, once the release serves: Dokku's after every deploy,
     Heroku's after the app's first only. The release is live already: a failure is told
@@ -399,12 +405,12 @@ async def wait_for_drain(job: Job) -> None:
             await asyncio.shield(drain)
 
 
-async def _switch(job: Job, target: Row, release: Row, manifest: Manifest, web: int) -> None:
+async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest, web: int) -> None:
     """Point nginx at the new slot: (re)load the site only when it is new or its ports or
     names changed, flip the switch, verify through nginx. On failure, flip back. A rollback
     makes its release's config the app's current one, in the same transaction."""
     platform, name = job.platform, job.name
-    release_id, number, config = release["id"], release["version"], release["env_version"]
+    release_id, number, config = release.id, release.version, release.env_version
     restores_config = job.row["kind"] == JobKind.ROLLBACK and config != job.app["env_version"]
     nginx = platform.nginx
     previous_live = nginx.live(name)
@@ -465,10 +471,10 @@ async def _tail(log_file: Path, release: int) -> str:
 
 async def prune(job: Job) -> None:
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=10_000))
-    live = next((r["id"] for r in releases if r["status"] == ReleaseStatus.LIVE), None)
-    refs = [ReleaseRef(r["id"], r["build_key"], r["live_at"] is not None) for r in releases]
+    live = next((r.id for r in releases if r.status == ReleaseStatus.LIVE), None)
+    refs = [ReleaseRef(r.id, r.build_key, r.live_at is not None) for r in releases]
     for key in artifacts_to_prune(refs, live):
-        tags = [r["version"] for r in releases if r["build_key"] == key]
+        tags = [r.version for r in releases if r.build_key == key]
         await remove_build(job.platform, job.name, artifact_dir(job.platform, job.name, key), tags)
 
 

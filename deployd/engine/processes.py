@@ -27,6 +27,7 @@ from deployd.store import processes as process_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
 from deployd.store.processes import ProcessRow
+from deployd.store.releases import ReleaseRow
 
 from . import restore, slots
 from .building import DeployFailed, artifact_dir
@@ -41,14 +42,14 @@ class LiveRelease:
     """The slot that serves, and what it runs."""
 
     slot: Row
-    release: Row
+    release: ReleaseRow
     manifest: Manifest
     artifact: Path
 
     @property
     def number(self) -> int:
         """The release's number (v<number>)."""
-        return int(self.release["version"])
+        return int(self.release.version)
 
 
 async def live_release(job: Job, *, state: SlotState = SlotState.LIVE) -> LiveRelease | None:
@@ -61,12 +62,12 @@ async def live_release(job: Job, *, state: SlotState = SlotState.LIVE) -> LiveRe
     if slot["state"] != state or slot["release_id"] is None:
         return None
     release = await job.db(lambda c: release_store.get(c, slot["release_id"]))
-    if release is None or not release["build_key"] or release["manifest"] is None:
+    if release is None or not release.build_key or release.manifest is None:
         return None
-    artifact = artifact_dir(platform, name, release["build_key"])
+    artifact = artifact_dir(platform, name, release.build_key)
     if not is_built(artifact):
-        raise DeployFailed(f"v{release['version']}'s build is gone: deploy again")
-    return LiveRelease(slot, release, Manifest.from_json(release["manifest"]), artifact)
+        raise DeployFailed(f"v{release.version}'s build is gone: deploy again")
+    return LiveRelease(slot, release, Manifest.from_json(release.manifest), artifact)
 
 
 async def _processes(job: Job, live: LiveRelease) -> list[ProcessRow]:

@@ -13,7 +13,6 @@ import contextlib
 import logging
 
 from deployd.build.artifacts import is_built
-from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
 from deployd.proxy.nginx import Live
 from deployd.store import apps as app_store
@@ -62,13 +61,13 @@ async def bring_back(platform: Platform, row: Row) -> None:
     app, release_id = row["app"], row["release_id"]
     async with platform.pool.connection() as conn:
         release = await release_store.get(conn, release_id)
-    if release is None or not release["build_key"]:
+    if release is None or not release.build_key:
         raise RuntimeError(f"the release of the {row['name']} slot is gone")
-    number = release["version"]
-    artifact = artifact_dir(platform, app, release["build_key"])
+    number = release.version
+    artifact = artifact_dir(platform, app, release.build_key)
     if not is_built(artifact):
         raise RuntimeError(f"the build of v{number} is missing")
-    manifest = Manifest.from_json(release["manifest"])
+    manifest = release.built_manifest()
     suspended = row["state"] == SlotState.SUSPENDED
     if not suspended:
         row = await slots.transition(platform, app, row, SlotEvent.CRASH)

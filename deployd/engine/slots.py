@@ -25,6 +25,7 @@ from deployd.store import apps as store
 from deployd.store import processes as process_store
 from deployd.store.db import Row
 from deployd.store.processes import ProcessRow
+from deployd.store.releases import ReleaseRow
 
 from . import appconfig
 from .platform import Platform
@@ -63,15 +64,15 @@ async def transition(
     row: Row,
     event: SlotEvent,
     *,
-    release: Row | None = None,
+    release: ReleaseRow | None = None,
     handle: Handle | None = None,
 ) -> Row:
     """Apply `event` to the slot in `row` (START takes the `release` it starts); raises
     IllegalTransition for a move the table does not allow. Returns the new row. A slot
     keeps its process handle only in the states where its process runs."""
-    release_id = release["id"] if release is not None else None
+    release_id = release.id if release is not None else None
     slot = step(to_domain(row), event, datetime.now(UTC), release_id)
-    version = release["version"] if release is not None else row.get("release")
+    version = release.version if release is not None else row.get("release")
     new_handle = (handle or handle_of(row)) if slot.state in RUNNING else None
     async with platform.pool.connection() as conn:
         saved = await store.save_slot(
@@ -231,7 +232,7 @@ async def web_ports(platform: Platform, app: str, slot: str, needed: int) -> lis
 async def launch(
     platform: Platform,
     row: Row,
-    release: Row,
+    release: ReleaseRow,
     manifest: Manifest,
     artifact: Path,
     counted: dict[str, int],
@@ -258,16 +259,16 @@ async def launch(
                 f"{listeners.describe(holders) or 'another program'}: stop it, or give "
                 "deployd a DEPLOYD_PORT_RANGE of its own"
             )
-    runtime = platform.runtimes[release["runtime"]]
+    runtime = platform.runtimes[release.runtime]
     async with platform.pool.connection() as conn:  # first: whoever stops it must know how
         await store.set_slot_runtime(conn, app, slot, runtime.name)
     await mark(
         platform,
         app,
-        release["version"],
+        release.version,
         f"starting {only}"
         if only is not None
-        else f"v{release['version']} starts in the {slot} slot: {formation.describe(counted)}",
+        else f"v{release.version} starts in the {slot} slot: {formation.describe(counted)}",
     )
     started: list[Started] = []
     for process in planned:
@@ -278,7 +279,7 @@ async def launch(
         spec = LaunchSpec(
             app=app,
             slot=slot,
-            release=release["version"],
+            release=release.version,
             port=process.port,
             command=process.command,
             workdir=artifact,
@@ -301,7 +302,7 @@ async def launch(
                 app,
                 slot,
                 process.name,
-                release_id=release["id"],
+                release_id=release.id,
                 port=process.port,
                 pid=handle.pid,
                 pid_started_at=handle.started_at,

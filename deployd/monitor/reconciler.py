@@ -159,7 +159,7 @@ class Reconciler:
             await release_store.mark_live(conn, app, target["release_id"])
             if job["kind"] == JobKind.ROLLBACK:  # a rollback brings its release's config back
                 release = await release_store.get(conn, target["release_id"])
-                await env_store.set_current(conn, app, release["env_version"] if release else None)
+                await env_store.set_current(conn, app, release.env_version if release else None)
         if job["kind"] == JobKind.ROLLBACK:
             await appconfig.refresh_masks(platform, app)
         if old_name is not None:
@@ -242,9 +242,9 @@ class Reconciler:
         async with platform.pool.connection() as conn:
             release = await release_store.get(conn, live["release_id"])
             running = await process_store.of_slot(conn, app, live["name"])
-        if release is None or release["manifest"] is None:
+        if release is None or release.manifest is None:
             return
-        counted = await slots.counts(platform, app, Manifest.from_json(release["manifest"]))
+        counted = await slots.counts(platform, app, Manifest.from_json(release.manifest))
         for proc in running:
             if proc.name.index > counted.get(proc.name.type, 0):
                 log.warning("stopping %s of %s: its formation does not want it", proc.name, app)

@@ -38,6 +38,7 @@ from deployd.store import processes as process_store
 from deployd.store import releases as release_store
 from deployd.store.db import Row
 from deployd.store.processes import ProcessRow
+from deployd.store.releases import ReleaseRow
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,11 @@ class Supervisor:
             elif proc.port is not None and loop_time >= self._probed_at.get(key, 0.0):
                 self._spawn(key, self._probe(row, proc))
 
-    async def _manifest(self, release_id: int) -> tuple[Manifest, Row]:
+    async def _manifest(self, release_id: int) -> tuple[Manifest, ReleaseRow]:
         async with self.platform.pool.connection() as conn:
             release = await release_store.get(conn, release_id)
         assert release is not None
-        return Manifest.from_json(release["manifest"]), release
+        return release.built_manifest(), release
 
     async def _probe(self, row: Row, proc: ProcessRow) -> None:
         assert proc.port is not None and proc.release_id is not None
@@ -187,9 +188,9 @@ class Supervisor:
             )
             crash_times = await crash_store.times(conn, release_id)
             releases = await release_store.for_app(conn, app, limit=1000)
-        release = next(r for r in releases if r["id"] == release_id)
+        release = next(r for r in releases if r.id == release_id)
         previous = self._previous(releases, release_id)
-        verdict = healing.judge(crash_times, release["live_at"], previous is not None)
+        verdict = healing.judge(crash_times, release.live_at, previous is not None)
         restarts = healing.restarts_after_crash(proc.restarts, up_for)
         delay = healing.backoff(restarts)
         async with platform.pool.connection() as conn:
@@ -210,9 +211,9 @@ class Supervisor:
             return
         await platform.emit(
             "app.crashed",
-            f"{proc.name} of v{release['version']} {reason}; restarting in {delay:g}s",
+            f"{proc.name} of v{release.version} {reason}; restarting in {delay:g}s",
             app,
-            release=release["version"],
+            release=release.version,
             slot=proc.slot,
             process=str(proc.name),
             reason=reason,
@@ -222,25 +223,25 @@ class Supervisor:
             last_lines=tail,
         )
 
-    def _previous(self, releases: list[Row], release_id: int) -> Row | None:
+    def _previous(self, releases: list[ReleaseRow], release_id: int) -> ReleaseRow | None:
         """The kept release a crash-looping `release_id` rolls back to, if any."""
         refs = [
             ReleaseRef(
-                r["id"],
-                r["build_key"],
-                r["live_at"] is not None and r["status"] != ReleaseStatus.CRASHLOOPING,
+                r.id,
+                r.build_key,
+                r.live_at is not None and r.status != ReleaseStatus.CRASHLOOPING,
             )
             for r in releases
         ]
         target = rollback_target(refs, release_id)
         if target is None or target.build_key is None:
             return None
-        artifact = artifact_dir(self.platform, releases[0]["app"], target.build_key)
+        artifact = artifact_dir(self.platform, releases[0].app, target.build_key)
         if not is_built(artifact):
             return None
-        return next(r for r in releases if r["id"] == target.id)
+        return next(r for r in releases if r.id == target.id)
 
-    async def _roll_back(self, row: Row, release: Row, to: Row, reason: str) -> bool:
+    async def _roll_back(self, row: Row, release: ReleaseRow, to: ReleaseRow, reason: str) -> bool:
         platform, app = self.platform, row["app"]
         async with platform.pool.connection() as conn:
             try:
@@ -248,20 +249,20 @@ class Supervisor:
                     conn,
                     app=app,
                     kind=JobKind.ROLLBACK,
-                    params={"to": to["id"], "reason": reason, "from": release["id"]},
+                    params={"to": to.id, "reason": reason, "from": release.id},
                     actor="deployd",
                 )
             except job_store.AppBusy:
                 return False  # a job is under way; restart meanwhile
             await release_store.update(
-                conn, release["id"], status=ReleaseStatus.CRASHLOOPING, error=reason
+                conn, release.id, status=ReleaseStatus.CRASHLOOPING, error=reason
             )
         await platform.emit(
             "app.crashlooping",
-            f"v{release['version']} {reason}: rolling back to v{to['version']}",
+            f"v{release.version} {reason}: rolling back to v{to.version}",
             app,
-            release=release["version"],
-            to=to["version"],
+            release=release.version,
+            to=to.version,
             job=job["id"],
         )
         platform.wake_jobs()
@@ -285,7 +286,7 @@ class Supervisor:
                 return  # a deploy, a scale or a deletion moved on while we waited
             assert proc.release_id is not None
             manifest, release = await self._manifest(proc.release_id)
-            artifact = artifact_dir(platform, app, str(release["build_key"]))
+            artifact = artifact_dir(platform, app, str(release.build_key))
             counted = await slots.counts(platform, app, manifest)
             try:
                 started = await slots.launch(
@@ -307,7 +308,7 @@ class Supervisor:
             return
         one = started[0]
         if one.port is not None:
-            checked = {**slot, "runtime": release["runtime"]}
+            checked = {**slot, "runtime": release.runtime}
             try:
                 await wait_healthy(
                     platform.runtime,

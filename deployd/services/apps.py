@@ -229,8 +229,8 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
         core.platform.nginx.forget(params.name)
         async with core.pool.connection() as conn:
             releases = await release_store.for_app(conn, params.name, limit=100_000)
-        for key in {r["build_key"] for r in releases if r["build_key"]}:
-            tags = [r["version"] for r in releases if r["build_key"] == key]
+        for key in {r.build_key for r in releases if r.build_key}:
+            tags = [r.version for r in releases if r.build_key == key]
             artifact = building.artifact_dir(core.platform, params.name, key)
             await pipeline.remove_build(core.platform, params.name, artifact, tags)
         if core.platform.systemd_host:

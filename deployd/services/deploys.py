@@ -25,7 +25,7 @@ from deployd.protocol.events import Event
 from deployd.store import apps as app_store
 from deployd.store import jobs as store
 from deployd.store import releases as release_store
-from deployd.store.db import Row
+from deployd.store.releases import ReleaseRow
 
 from .core import Caller, Core
 from .events import relay
@@ -71,18 +71,19 @@ async def rollback(core: Core, caller: Caller, params: DeploysRollbackParams) ->
             release = await release_store.numbered(conn, params.app, params.to)
         if release is None:
             raise not_found(f"{params.app} has no release v{params.to}")
-        if release["status"] == ReleaseStatus.LIVE:
+        if release.status == ReleaseStatus.LIVE:
             raise conflict(f"v{params.to} is already live")
-        if not release["build_key"] or not is_built(_artifact(core, release)):
+        if not release.build_key or not is_built(_artifact(core, release)):
             raise conflict(f"v{params.to} was never built or its build was pruned")
-        job_params["to"] = release["id"]
+        job_params["to"] = release.id
     if params.keep_env:
         job_params["keep_env"] = True
     return await enqueue(core, caller, params.app, JobKind.ROLLBACK, job_params)
 
 
-def _artifact(core: Core, release: Row) -> Path:
-    return artifact_dir(core.platform, release["app"], release["build_key"])
+def _artifact(core: Core, release: ReleaseRow) -> Path:
+    assert release.build_key is not None
+    return artifact_dir(core.platform, release.app, release.build_key)
 
 
 async def show(core: Core, caller: Caller, params: DeploysWatchParams) -> JobInfo:
@@ -111,18 +112,18 @@ async def releases(core: Core, caller: Caller, params: ReleasesListParams) -> Re
     return ReleasesListResult(
         releases=[
             ReleaseInfo(
-                version=r["version"],
-                commit=r["commit"],
-                ref=r["ref"],
-                status=r["status"],
-                error=r["error"],
-                failed_step=r["failed_step"],
-                created_by=r["created_by"],
-                created_at=r["created_at"],
-                live_at=r["live_at"],
-                env_version=r["env_version"],
-                live=r["status"] == ReleaseStatus.LIVE,
-                kept=bool(r["build_key"]) and is_built(_artifact(core, r)),
+                version=r.version,
+                commit=r.commit,
+                ref=r.ref,
+                status=r.status,
+                error=r.error,
+                failed_step=r.failed_step,
+                created_by=r.created_by,
+                created_at=r.created_at,
+                live_at=r.live_at,
+                env_version=r.env_version,
+                live=r.status == ReleaseStatus.LIVE,
+                kept=bool(r.build_key) and is_built(_artifact(core, r)),
             )
             for r in rows
         ]

@@ -48,7 +48,7 @@ async def _listing(core: Core, app: str, *, reveal: bool) -> EnvListResult:
     return EnvListResult(
         app=app,
         version=config.version,
-        live_version=live["env_version"] if live else None,
+        live_version=live.env_version if live else None,
         revealed=reveal,
         vars=[
             EnvVar(name=name, value=value if reveal else envvars.display(value))

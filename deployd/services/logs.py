@@ -50,7 +50,7 @@ async def read(core: Core, caller: Caller, params: LogsReadParams) -> LogsReadRe
             release = await release_store.numbered(conn, params.app, params.build)
         if release is None:
             raise not_found(f"{params.app} has no release v{params.build}")
-        path = core.platform.paths.app_logs(params.app) / f"build-{release['id']}.log"
+        path = core.platform.paths.app_logs(params.app) / f"build-{release.id}.log"
         if not path.exists():
             raise not_found(
                 f"v{params.build} has no build log (config releases and rollbacks reuse an "

@@ -54,8 +54,8 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
         manifest = None
         if live is not None and live["release_id"] is not None:
             release = await release_store.get(conn, live["release_id"])
-            if release is not None and release["manifest"] is not None:
-                manifest = Manifest.from_json(release["manifest"])
+            if release is not None and release.manifest is not None:
+                manifest = Manifest.from_json(release.manifest)
     counted = await slots.counts(core.platform, params.name, manifest) if manifest else {}
     usage = await asyncio.to_thread(measure, [p.pid for p in running if p.pid is not None])
     live_first = sorted(running, key=lambda p: (p.slot != app["live_slot"], p.slot, p.name))
@@ -112,9 +112,9 @@ async def _live_manifest(core: Core, app: str) -> Manifest | None:
         if live is None or live["release_id"] is None:
             return None
         release = await release_store.get(conn, live["release_id"])
-    if release is None or release["manifest"] is None:
+    if release is None or release.manifest is None:
         return None
-    return Manifest.from_json(release["manifest"])
+    return Manifest.from_json(release.manifest)
 
 
 async def restart(core: Core, caller: Caller, params: AppsRestartParams) -> JobInfo:

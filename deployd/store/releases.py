@@ -2,14 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from deployd.domain.lifecycle import ReleaseStatus
+from deployd.domain.manifest import Manifest
+
 from .db import Row
 
 Conn = AsyncConnection[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRow:
+    id: int
+    """The daemon's own key; users know the release by its `version`."""
+    version: int
+    """Its number in its app: v1, v2, ..."""
+    app: str
+    commit: str | None
+    ref: str | None
+    build_key: str | None
+    """Names its build directory (and image); None until it is built."""
+    manifest: dict[str, Any] | None
+    status: ReleaseStatus
+    error: str | None
+    created_by: str | None
+    created_at: datetime
+    live_at: datetime | None
+    env_version: int | None
+    runtime: str
+    failed_step: str | None
+
+    def built_manifest(self) -> Manifest:
+        """What its build found (Procfile, deployd.toml, app.json); only a built release
+        has one, so callers check `build_key` first."""
+        if self.manifest is None:
+            raise ValueError(f"v{self.version} was never built")
+        return Manifest.from_json(self.manifest)
+
+
+def _row(row: Row) -> ReleaseRow:
+    return ReleaseRow(**{**row, "status": ReleaseStatus(row["status"])})
+
+
+def _maybe(row: Row | None) -> ReleaseRow | None:
+    return _row(row) if row is not None else None
+
 
 _COLUMNS = """id, version, app, commit, ref, build_key, manifest, status, error, created_by,
               created_at, live_at, env_version, runtime, failed_step"""
@@ -25,9 +68,9 @@ async def insert(
     commit: str | None = None,
     build_key: str | None = None,
     manifest: dict[str, Any] | None = None,
-    status: str = "pending",
+    status: ReleaseStatus = ReleaseStatus.PENDING,
     runtime: str = "process",
-) -> Row:
+) -> ReleaseRow:
     """A new release, numbered after the app's last one (jobs of one app run one at a time;
     the unique (app, version) catches any other writer). A config release or a rollback
     with today's config comes with the build (commit, build_key, manifest) of the release it
@@ -53,19 +96,20 @@ async def insert(
     )
     row = await cursor.fetchone()
     assert row is not None
-    return row
+    return _row(row)
 
 
-async def get(conn: Conn, release_id: int) -> Row | None:
+async def get(conn: Conn, release_id: int) -> ReleaseRow | None:
     cursor = await conn.execute(f"SELECT {_COLUMNS} FROM releases WHERE id = %s", (release_id,))
-    return await cursor.fetchone()
+    return _maybe(await cursor.fetchone())
 
 
-async def for_app(conn: Conn, app: str, limit: int = 100) -> list[Row]:
+async def for_app(conn: Conn, app: str, limit: int = 100) -> list[ReleaseRow]:
+    """Newest first."""
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM releases WHERE app = %s ORDER BY id DESC LIMIT %s", (app, limit)
     )
-    return await cursor.fetchall()
+    return [_row(r) for r in await cursor.fetchall()]
 
 
 async def update(conn: Conn, release_id: int, **fields: Any) -> None:
@@ -89,16 +133,16 @@ async def mark_live(conn: Conn, app: str, release_id: int) -> None:
     )
 
 
-async def live(conn: Conn, app: str) -> Row | None:
+async def live(conn: Conn, app: str) -> ReleaseRow | None:
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM releases WHERE app = %s AND status = 'live'", (app,)
     )
-    return await cursor.fetchone()
+    return _maybe(await cursor.fetchone())
 
 
-async def numbered(conn: Conn, app: str, version: int) -> Row | None:
+async def numbered(conn: Conn, app: str, version: int) -> ReleaseRow | None:
     """The app's release `version` (what users call v<version>)."""
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM releases WHERE app = %s AND version = %s", (app, version)
     )
-    return await cursor.fetchone()
+    return _maybe(await cursor.fetchone())

@@ -199,6 +199,28 @@ def test_run_attaches_a_fresh_container_of_the_release(
     assert client.containers.list(all=True, filters={"label": "deployd.oneoff=1"}) == []
 
 
+def test_a_detached_run_logs_to_the_app_and_its_container_goes(
+    platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
+) -> None:
+    app, _ = dockhello
+    ok(platform.deployctl("deploy", app))
+    started = json.loads(
+        ok(  # type: ignore[attr-defined]
+            platform.deployctl("run", app, "--detach", "--json", "--", "echo from $DYNO; sleep 1")
+        ).stdout
+    )
+    name = started["process"]
+
+    def logged() -> str:
+        result = platform.deployctl("logs", app, "--type", name)
+        return result.stdout if result.returncode == 0 else ""
+
+    wait_for(lambda: f"from {name}" in logged() and f"{name} ended" in logged(), timeout=60)
+    ours: dict[str, str | list[str] | bool] = {"label": f"deployd.process={name}"}
+    wait_for(lambda: client.containers.list(all=True, filters=ours) == [], timeout=30)
+    assert not list((platform.root / "data" / "apps" / app).glob(f"*{name}*"))
+
+
 def test_a_daemon_killed_and_restarted_adopts_its_containers(
     platform: RunningDaemon, client: docker.DockerClient, dockhello: tuple[str, Path]
 ) -> None:

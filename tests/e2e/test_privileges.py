@@ -562,6 +562,7 @@ def test_deleting_an_app_stops_everything_and_says_no_crash(
     ok(daemon.deployctl("deploy", name))
     account = account_of(daemon, name)
     ok(daemon.deployctl("apps", "delete", name, "--yes"))
+    deleted = time.time()
     time.sleep(1.5)  # a crash watcher tick and a restart's back-off would both have run
     kinds = [
         e["kind"]
@@ -572,7 +573,12 @@ def test_deleting_an_app_stops_everything_and_says_no_crash(
     assert "app.crashed" not in kinds and kinds[-1] == "app.deleted"
     assert not (daemon.root / "data" / "apps" / name).exists()
     assert not (daemon.root / "logs" / "apps" / name).exists()
-    assert not [p for p in psutil.process_iter(["uids"]) if account.pw_uid in p.info["uids"]]
+    left = [
+        (p.info["cmdline"], p.info["cwd"], p.info["ppid"], p.info["create_time"] - deleted)
+        for p in psutil.process_iter(["uids", "cmdline", "cwd", "ppid", "create_time"])
+        if account.pw_uid in (p.info["uids"] or ())
+    ]
+    assert not left, left  # (command, cwd, parent, started seconds after the deletion)
     with pytest.raises(KeyError):
         pwd.getpwnam(account.pw_name)
 
