@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -39,13 +40,34 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _run(settings: Settings, mode: Literal["dev", "serve"], example: bool = False) -> None:
+def _run(
+    settings: Settings,
+    mode: Literal["dev", "serve"],
+    example: bool = False,
+    first_start: Path | None = None,
+) -> None:
+    """Run the daemon; `first_start` (a dev root that was empty) is removed again if the
+    daemon fails before it serves, so the next try starts clean."""
+    daemon = Daemon(settings, mode, example=example)
     try:
-        Daemon(settings, mode, example=example).run()
+        daemon.run()
     except EXPECTED as exc:
+        if first_start is not None and not daemon.listening:
+            _forget(first_start)
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
+
+
+def _forget(root: Path) -> None:
+    """A failed first start's half-made state (a link to the state's home included)."""
+    if root.is_symlink():
+        target = root.resolve()
+        root.unlink()
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    typer.echo(f"deployd: removed {root}, which this failed first start had made", err=True)
 
 
 def _version(value: bool) -> None:
@@ -98,12 +120,14 @@ def dev(
 ) -> None:
     """Run everything unprivileged in one directory: private PostgreSQL and nginx, the daemon
     and its socket; on first start, deploy the bundled example app."""
+    root = root.absolute()
+    fresh = not root.exists() or (root.is_dir() and not any(root.iterdir()))
     try:
-        where = dev_root(root.absolute())
+        where = dev_root(root)
     except OSError as exc:
         raise _fail(f"cannot prepare {root}: {exc}") from None
     settings = load_settings(root=where, http_port=http_port, https_port=https_port)
-    _run(settings, "dev", example)
+    _run(settings, "dev", example, first_start=root if fresh else None)
 
 
 DEV_HOMES = Path("/var/lib/deployd-dev")

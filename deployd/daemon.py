@@ -11,9 +11,10 @@ import asyncio
 import grp
 import logging
 import os
+import shutil
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -58,6 +59,33 @@ log = logging.getLogger("deployd")
 EXAMPLE_APP = "hello"
 
 
+def reach_hint(socket: Path, environ: Mapping[str, str], cwd: Path, prefix: str) -> str:
+    """A `status` command that works typed where deployd was started: `uv run deployctl`
+    under `uv run`, `deployctl` when ours is on the PATH, else its full path; `--socket`
+    only where deployctl would not find this socket by itself."""
+    ours = Path(prefix) / "bin" / "deployctl"
+    if environ.get("UV"):
+        program = "uv run deployctl"
+    elif shutil.which("deployctl", path=environ.get("PATH")) == str(ours):
+        program = "deployctl"
+    else:
+        program = str(ours)
+    if _socket_deployctl_finds(environ, cwd) == socket.resolve():
+        return f"{program} status"
+    return f"{program} --socket {socket} status"
+
+
+def _socket_deployctl_finds(environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """As deployctl looks: $DEPLOYD_SOCKET, else the first that exists of the system
+    daemon's socket and ./.deployd/deployd.sock."""
+    if environ.get("DEPLOYD_SOCKET"):
+        return (cwd / environ["DEPLOYD_SOCKET"]).resolve()
+    for candidate in (Path("/run/deployd/deployd.sock"), cwd / ".deployd" / "deployd.sock"):
+        if candidate.exists():
+            return candidate.resolve()
+    return None
+
+
 class StartupError(RuntimeError):
     pass
 
@@ -95,6 +123,8 @@ class Daemon:
         self._background: list[asyncio.Task[None]] = []
         self._supervisor: Supervisor | None = None
         self._interrupts = 0
+        self.listening = False
+        """It got as far as serving; before that, a failed first start has nothing to keep."""
 
     def run(self) -> None:
         asyncio.run(self._main())
@@ -312,6 +342,7 @@ class Daemon:
             core.platform.nginx.stop()
 
     async def _listen(self, core: Core) -> None:
+        self.listening = True
         await self._start_apps(core)
         server = RpcServer(core, self.paths.socket)
         await server.start()
@@ -330,7 +361,7 @@ class Daemon:
             self._background.append(asyncio.create_task(feed_watchdog(interval), name="watchdog"))
         self.announce(
             f"deployd {__version__} ({self.mode}) listening on {self.paths.socket}\n"
-            f"  try: deployctl --socket {self.paths.socket} status"
+            f"  try: {reach_hint(self.paths.socket, os.environ, Path.cwd(), sys.prefix)}"
         )
         if self.example:
             await self._deploy_example(core)

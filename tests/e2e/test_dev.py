@@ -268,3 +268,33 @@ def test_admin_create_works_without_a_running_daemon(base: Path) -> None:
         timeout=60,
     )
     assert bad.returncode == 1 and "invalid user name" in bad.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another account")
+def test_a_failed_first_start_leaves_nothing_behind_and_a_later_one_keeps_its_state() -> None:
+    base = world_readable_tempdir("deployd-first-")
+    env = {**os.environ, "DEPLOYD_PG_USER": "no-such-account"}
+    try:
+        for root, kept in ((base / "fresh", False), (base / "used", True)):
+            if kept:
+                root.mkdir()
+                (root / "notes.txt").write_text("mine\n")
+            failed = subprocess.run(
+                [str(BIN / "deployd"), "dev", "--root", str(root), "--no-example"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            assert failed.returncode == 1 and "DEPLOYD_PG_USER" in failed.stderr
+            assert "Traceback" not in failed.stderr
+            assert root.exists() is kept
+            if kept:
+                assert (
+                    sorted(p.name for p in root.iterdir())[:1] != []
+                    and (root / "notes.txt").read_text() == "mine\n"
+                )
+            else:
+                assert "removed" in failed.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
