@@ -99,14 +99,34 @@ def next_state(state: SlotState, event: SlotEvent) -> SlotState:
         raise IllegalTransition(state, event) from None
 
 
-def step(slot: Slot, event: SlotEvent, now: datetime, release_id: int | None = None) -> Slot:
-    """The slot after `event`. START names the release it starts; other events keep it."""
+class Effect(StrEnum):
+    """What must happen in the world for a step to be true, decided here and carried out by
+    the engine (`engine/slots.move`), before the new state is recorded."""
+
+    STOP_PROCESSES = "stop processes"
+    """Nothing of the slot may run in the new state: stop whatever still does (the slot's
+    processes, or what a crashed one left behind)."""
+    FORGET_HANDLE = "forget handle"
+    """The slot keeps no process handle in the new state."""
+
+
+def effects_of(state: SlotState) -> tuple[Effect, ...]:
+    """Every state the table leads to outside RUNNING is one with nothing running."""
+    return () if state in RUNNING else (Effect.STOP_PROCESSES, Effect.FORGET_HANDLE)
+
+
+def step(
+    slot: Slot, event: SlotEvent, now: datetime, release_id: int | None = None
+) -> tuple[Slot, tuple[Effect, ...]]:
+    """The slot after `event`, and what must be done for it. START names the release it
+    starts; other events keep it."""
     state = next_state(slot.state, event)
+    effects = effects_of(state)
     if event is SlotEvent.START:
         if release_id is None:
             raise ValueError("starting a slot needs a release")
-        return replace(slot, state=state, release_id=release_id, changed_at=now)
-    return replace(slot, state=state, changed_at=now)
+        return replace(slot, state=state, release_id=release_id, changed_at=now), effects
+    return replace(slot, state=state, changed_at=now), effects
 
 
 SLOT_NAMES = ("blue", "green")

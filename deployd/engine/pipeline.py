@@ -279,8 +279,9 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     try:
         await wait_ready(platform, target, release, manifest, started)
     except Unhealthy as exc:
-        await slots.stop_process(platform, target, manifest.stop_timeout)
-        await slots.transition(platform, name, target, SlotEvent.FAILED)
+        await slots.transition(
+            platform, name, target, SlotEvent.FAILED, timeout=manifest.stop_timeout
+        )
         tail = await _tail(slots.log_file(platform, name), number)
         raise DeployFailed(f"{exc}\n{tail}".rstrip()) from None
     target = await slots.transition(platform, name, target, SlotEvent.PASSED)
@@ -390,8 +391,7 @@ async def _drain(platform: Platform, app: str, old: Row, manifest: Manifest) -> 
     """Give the old slot's in-flight requests the grace period, then stop it."""
     try:
         await asyncio.sleep(manifest.drain_seconds)
-        await slots.stop_process(platform, old, manifest.stop_timeout)
-        await slots.transition(platform, app, old, SlotEvent.STOPPED)
+        await slots.transition(platform, app, old, SlotEvent.STOPPED, timeout=manifest.stop_timeout)
     finally:
         if platform.drains.get(app) is asyncio.current_task():
             del platform.drains[app]
@@ -428,8 +428,9 @@ async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest
         if site != previous_site:
             with contextlib.suppress(ProxyError):
                 await asyncio.to_thread(nginx.apply, name, previous_site)
-        await slots.stop_process(platform, target, manifest.stop_timeout)
-        await slots.transition(platform, name, target, SlotEvent.ABORT)
+        await slots.transition(
+            platform, name, target, SlotEvent.ABORT, timeout=manifest.stop_timeout
+        )
         raise DeployFailed(f"switch failed, the previous release keeps serving: {exc}") from None
     await slots.transition(platform, name, target, SlotEvent.PROMOTE)
 

@@ -224,8 +224,9 @@ async def stop(job: Job) -> None:
     if live is None:
         return
     await job.step("stop", f"stopping v{live.number}'s processes")
-    await slots.stop_process(platform, live.slot, live.manifest.stop_timeout)
-    await slots.transition(platform, name, live.slot, SlotEvent.SUSPEND)
+    await slots.transition(
+        platform, name, live.slot, SlotEvent.SUSPEND, timeout=live.manifest.stop_timeout
+    )
 
 
 async def start(job: Job) -> None:

@@ -69,9 +69,12 @@ async def bring_back(platform: Platform, row: Row) -> None:
         raise RuntimeError(f"the build of v{number} is missing")
     manifest = release.built_manifest()
     suspended = row["state"] == SlotState.SUSPENDED
-    if not suspended:
-        row = await slots.transition(platform, app, row, SlotEvent.CRASH)
-    await slots.stop_process(platform, row, manifest.stop_timeout)  # leftovers, if any
+    if suspended:  # what a suspension may have left behind
+        await slots.stop_process(platform, row, manifest.stop_timeout)
+    else:  # the step stops what the crash left behind
+        row = await slots.transition(
+            platform, app, row, SlotEvent.CRASH, timeout=manifest.stop_timeout
+        )
     counted = await slots.counts(platform, app, manifest)
     started = await slots.launch(platform, row, release, manifest, artifact, counted)
     event = SlotEvent.RESUME if suspended else SlotEvent.RESTART
@@ -79,8 +82,7 @@ async def bring_back(platform: Platform, row: Row) -> None:
     try:
         await wait_ready(platform, row, release, manifest, started)
     except Unhealthy:
-        await slots.stop_process(platform, row, manifest.stop_timeout)
-        await slots.transition(platform, app, row, SlotEvent.FAILED)
+        await slots.transition(platform, app, row, SlotEvent.FAILED, timeout=manifest.stop_timeout)
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
     web = sum(1 for s in started if s.port is not None)
@@ -100,8 +102,7 @@ async def stop_all(platform: Platform) -> None:
         rows = await app_store.all_slots(conn)
     for row in rows:
         if row["state"] == SlotState.LIVE:
-            await slots.stop_process(platform, row, timeout=5)
             with contextlib.suppress(slots.StaleSlot):
-                await slots.transition(platform, row["app"], row, SlotEvent.SUSPEND)
+                await slots.transition(platform, row["app"], row, SlotEvent.SUSPEND, timeout=5)
         elif SlotState(row["state"]) in RUNNING:
             await slots.stop_process(platform, row, timeout=5)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from deployd.build.artifacts import image_of
 from deployd.domain import formation
@@ -16,7 +17,7 @@ from deployd.domain.errors import DomainError
 from deployd.domain.formation import ProcessName
 from deployd.domain.manifest import Manifest
 from deployd.domain.ports import pick_ports
-from deployd.domain.slots import RUNNING, Slot, SlotEvent, SlotState, step
+from deployd.domain.slots import Effect, Slot, SlotEvent, SlotState, step
 from deployd.runtime import listeners, logs
 from deployd.runtime.base import Handle, LaunchSpec, StartError, read_pid_file
 from deployd.runtime.listeners import Listener
@@ -58,6 +59,50 @@ async def load(platform: Platform, app: str) -> dict[str, Row]:
         return {row["name"]: row for row in await store.slots(conn, app)}
 
 
+class SlotWorld(Protocol):
+    """What moving a slot touches: the processes, the store, the event bus. The engine's
+    is `PlatformSlots`; unit tests drive `move` and `settle` with a recording fake."""
+
+    async def stop_processes(self, row: Row, timeout: float) -> None: ...
+
+    async def save(self, app: str, row: Row, slot: Slot, handle: Handle | None) -> bool:
+        """Record the slot's new state if it still is in `row`'s; False if it moved."""
+        ...
+
+    async def announce(self, app: str, slot: Slot, release: int | None) -> None: ...
+
+
+class PlatformSlots:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    async def stop_processes(self, row: Row, timeout: float) -> None:
+        await stop_process(self.platform, row, timeout)
+
+    async def save(self, app: str, row: Row, slot: Slot, handle: Handle | None) -> bool:
+        async with self.platform.pool.connection() as conn:
+            return await store.save_slot(
+                conn,
+                app,
+                slot.name,
+                expected_state=row["state"],
+                state=slot.state.value,
+                release_id=slot.release_id,
+                pid=handle.pid if handle else None,
+                pid_started_at=handle.started_at if handle else None,
+            )
+
+    async def announce(self, app: str, slot: Slot, release: int | None) -> None:
+        await self.platform.emit(
+            "slot." + slot.state.value,
+            f"{slot.name} slot {slot.state.value}",
+            app,
+            slot=slot.name,
+            release=release,
+            port=slot.port,
+        )
+
+
 async def transition(
     platform: Platform,
     app: str,
@@ -66,35 +111,37 @@ async def transition(
     *,
     release: ReleaseRow | None = None,
     handle: Handle | None = None,
+    timeout: float = 10.0,
 ) -> Row:
-    """Apply `event` to the slot in `row` (START takes the `release` it starts); raises
-    IllegalTransition for a move the table does not allow. Returns the new row. A slot
-    keeps its process handle only in the states where its process runs."""
+    """Apply `event` to the slot in `row`, with its effects (see `move`)."""
+    world = PlatformSlots(platform)
+    return await move(world, app, row, event, release=release, handle=handle, timeout=timeout)
+
+
+async def move(
+    world: SlotWorld,
+    app: str,
+    row: Row,
+    event: SlotEvent,
+    *,
+    release: ReleaseRow | None = None,
+    handle: Handle | None = None,
+    timeout: float = 10.0,
+) -> Row:
+    """Apply `event` to the slot in `row` (START takes the `release` it starts): the table
+    decides the new state and its effects, which are carried out before the state is
+    recorded (what must not run in it is stopped, within `timeout`), so no actor ever
+    reads a state the world does not match. Raises IllegalTransition for a move the table
+    does not allow, StaleSlot if another actor moved the slot first. Returns the new row."""
     release_id = release.id if release is not None else None
-    slot = step(to_domain(row), event, datetime.now(UTC), release_id)
+    slot, effects = step(to_domain(row), event, datetime.now(UTC), release_id)
     version = release.version if release is not None else row.get("release")
-    new_handle = (handle or handle_of(row)) if slot.state in RUNNING else None
-    async with platform.pool.connection() as conn:
-        saved = await store.save_slot(
-            conn,
-            app,
-            slot.name,
-            expected_state=row["state"],
-            state=slot.state.value,
-            release_id=slot.release_id,
-            pid=new_handle.pid if new_handle else None,
-            pid_started_at=new_handle.started_at if new_handle else None,
-        )
-    if not saved:
+    if Effect.STOP_PROCESSES in effects:
+        await world.stop_processes(row, timeout)
+    new_handle = None if Effect.FORGET_HANDLE in effects else (handle or handle_of(row))
+    if not await world.save(app, row, slot, new_handle):
         raise StaleSlot(f"{app}'s {slot.name} slot changed under us (was {row['state']})")
-    await platform.emit(
-        "slot." + slot.state.value,
-        f"{slot.name} slot {slot.state.value}",
-        app,
-        slot=slot.name,
-        release=version,
-        port=slot.port,
-    )
+    await world.announce(app, slot, version)
     return {
         **row,
         "state": slot.state.value,
@@ -117,16 +164,20 @@ _REST = {
 
 
 async def rest(platform: Platform, app: str, row: Row, timeout: float = 10.0) -> Row:
+    """Bring a slot to rest (see `settle`)."""
+    return await settle(PlatformSlots(platform), app, row, timeout)
+
+
+async def settle(world: SlotWorld, app: str, row: Row, timeout: float = 10.0) -> Row:
     """Bring a slot to a state with no process (stopped, failed, empty), through the table,
-    stopping its process. A live slot is taken out of service first, so its end is never
-    mistaken for a crash. Raises StaleSlot if another actor moved it meanwhile."""
+    its steps stopping what runs. A live slot is taken out of service first, so its end is
+    never mistaken for a crash. Raises StaleSlot if another actor moved it meanwhile."""
     if row["state"] == SlotState.LIVE:
-        row = await transition(platform, app, row, SlotEvent.DRAIN)
+        row = await move(world, app, row, SlotEvent.DRAIN, timeout=timeout)
     event = _REST.get(SlotState(row["state"]))
     if event is None:
         return row
-    await stop_process(platform, row, timeout)
-    return await transition(platform, app, row, event)
+    return await move(world, app, row, event, timeout=timeout)
 
 
 async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> None:

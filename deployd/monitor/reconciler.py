@@ -129,10 +129,7 @@ class Reconciler:
             await self._complete(world, app, job, target)
             return
         if target is not None:
-            await slots.stop_process(platform, target)
-            event = SlotEvent.ABORT if target["state"] == SlotState.HEALTHY else SlotEvent.FAILED
-            if target["state"] in (SlotState.STARTING, SlotState.HEALTHY):
-                await slots.transition(platform, app, target, event)
+            await slots.rest(platform, app, target)
         reason = f"interrupted by a daemon restart during {job['step'] or 'start'}; aborted"
         async with platform.pool.connection() as conn:
             await job_store.finish(conn, job["id"], error=reason)
@@ -163,12 +160,7 @@ class Reconciler:
         if job["kind"] == JobKind.ROLLBACK:
             await appconfig.refresh_masks(platform, app)
         if old_name is not None:
-            old = (await slots.load(platform, app))[old_name]
-            await slots.stop_process(platform, old)
-            if old["state"] == SlotState.LIVE:
-                old = await slots.transition(platform, app, old, SlotEvent.DRAIN)
-            if old["state"] == SlotState.DRAINING:
-                await slots.transition(platform, app, old, SlotEvent.STOPPED)
+            await slots.rest(platform, app, (await slots.load(platform, app))[old_name])
         async with platform.pool.connection() as conn:
             await job_store.finish(conn, job["id"], error=None)
         await platform.emit(
@@ -205,13 +197,10 @@ class Reconciler:
         platform = self.platform
         state = SlotState(row["state"])
         try:
-            if state in (SlotState.STARTING, SlotState.HEALTHY) and row["next_restart_at"] is None:
-                await slots.stop_process(platform, row)
-                event = SlotEvent.ABORT if state is SlotState.HEALTHY else SlotEvent.FAILED
-                await slots.transition(platform, app, row, event)
-            elif state is SlotState.DRAINING:
-                await slots.stop_process(platform, row)
-                await slots.transition(platform, app, row, SlotEvent.STOPPED)
+            if (
+                state in (SlotState.STARTING, SlotState.HEALTHY) and row["next_restart_at"] is None
+            ) or state is SlotState.DRAINING:
+                await slots.rest(platform, app, row)
             elif state not in RUNNING and state is not SlotState.SUSPENDED:
                 found = [read_pid_file(p) for p in slots.pid_files(platform, app, row["name"])]
                 orphans = [h for h in found if h is not None and platform.runtime.alive(h)]
@@ -234,7 +223,6 @@ class Reconciler:
             return
         try:
             if row["stopped"]:
-                await slots.stop_process(platform, live)
                 await slots.transition(platform, app, live, SlotEvent.SUSPEND)
                 return
         except slots.StaleSlot:

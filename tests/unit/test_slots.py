@@ -9,6 +9,7 @@ import pytest
 from deployd.domain.slots import (
     RUNNING,
     TRANSITIONS,
+    Effect,
     IllegalTransition,
     Slot,
     SlotEvent,
@@ -69,11 +70,24 @@ def test_every_state_is_reachable_from_empty_and_none_is_a_dead_end() -> None:
 
 def test_a_deploy_and_a_crash_restart_walk_through_the_table() -> None:
     slot = Slot("blue", 20000)
-    slot = step(slot, E.START, NOW, release_id=7)
-    assert (slot.state, slot.release_id, slot.changed_at) == (S.STARTING, 7, NOW)
+    slot, effects = step(slot, E.START, NOW, release_id=7)
+    assert (slot.state, slot.release_id, slot.changed_at, effects) == (S.STARTING, 7, NOW, ())
     for event in (E.PASSED, E.PROMOTE, E.CRASH, E.RESTART, E.PASSED, E.PROMOTE, E.DRAIN, E.STOPPED):
-        slot = step(slot, event, NOW)
+        slot, effects = step(slot, event, NOW)
     assert slot.state is S.STOPPED and slot.release_id == 7
+    assert effects == (Effect.STOP_PROCESSES, Effect.FORGET_HANDLE)
+
+
+@pytest.mark.parametrize(("move", "target"), list(TRANSITIONS.items()))
+def test_every_step_out_of_the_running_states_stops_what_runs(
+    move: tuple[SlotState, SlotEvent], target: SlotState
+) -> None:
+    """A slot is never recorded as stopped, failed, crashed or suspended with its
+    processes left to run: the step itself says to stop them."""
+    state, event = move
+    _, effects = step(Slot("blue", 1, state, release_id=3), event, NOW, release_id=3)
+    stops = Effect.STOP_PROCESSES in effects and Effect.FORGET_HANDLE in effects
+    assert stops is (target not in RUNNING), (state, event, effects)
 
 
 def test_start_needs_a_release() -> None:
