@@ -9,7 +9,7 @@ the others just run.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import DomainError
@@ -19,7 +19,7 @@ MAX_COUNT = 64
 PROCESS_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
 """Heroku's rule for process types: letters, digits, dashes and underscores."""
 NOT_A_PROCESS = frozenset({"release"})
-SCALE_ARG = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,30})=([0-9]{1,3})$")
+SCALE_ARG = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,30})=([0-9]{1,9})$")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -37,7 +37,7 @@ class ProcessName:
     @classmethod
     def parse(cls, text: str) -> ProcessName:
         kind, _, index = text.rpartition(".")
-        if not PROCESS_TYPE.fullmatch(kind) or not index.isdigit():
+        if not PROCESS_TYPE.fullmatch(kind) or not (index.isascii() and index.isdigit()):
             raise DomainError(f"not a process name: {excerpt(text)} (write e.g. web.1)")
         return cls(kind, int(index))
 
@@ -99,8 +99,8 @@ def parse_scale(args: list[str]) -> dict[str, int]:
     return changes
 
 
-def check_scale(processes: Mapping[str, str | None], changes: Mapping[str, int]) -> None:
-    """Every type scaled must be one the app's release runs."""
+def check_scale(processes: Mapping[str, str | None], changes: Iterable[str]) -> None:
+    """Every type scaled (or restarted) must be one the app's release runs."""
     unknown = sorted(set(changes) - (set(processes) - NOT_A_PROCESS))
     if unknown:
         have = ", ".join(sorted(set(processes) - NOT_A_PROCESS)) or "none"

@@ -37,6 +37,17 @@ def stamp(moment: datetime) -> str:
     )
 
 
+def probe_pattern(path: str) -> re.Pattern[str]:
+    """An access-log line of a GET (or HEAD) of `path`, as the usual servers write one:
+    `"GET /health HTTP/1.1" 200` (gunicorn, uvicorn, http.server, nginx, Apache, morgan's
+    combined) or `GET /health 200 1.2 ms` (morgan's dev, Rails' `Started GET "/health"`).
+    The app's own lines of deployd's probes are left out of its log with it."""
+    quoted = re.escape(path)
+    request = rf"""(?:^|[\s"'])(?:GET|HEAD) "?{quoted}(?:\?\S*)?"?"""
+    then = r"""(?:\s+HTTP/[0-9.]+"?|\s+[0-9]{3}\b|\s+for\s)"""  # a protocol, status, "for"
+    return re.compile(request + then)
+
+
 def format_line(moment: datetime, source: str, release: int, text: str) -> str:
     return f"{stamp(moment)} {source}[v{release}]: {text}"
 

@@ -36,6 +36,8 @@ class HealthCheck:
     """Once live, how often the check runs; 3 failures in a row restart the app."""
     content: str | None = None
     """Text the answer's body must hold (app.json's Dokku checks)."""
+    log_probes: bool = False
+    """Keep the app's own log lines of deployd's probes (off: they are left out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,7 @@ def parse_manifest(
             passes=int(_number(health, "passes", 2, 1, 100)),
             live_interval=_number(health, "live_interval", 5.0, 0.1, 3600),
             content=_content(health.get("content")),
+            log_probes=_flag(health, "log_probes"),
         ),
         drain_seconds=_number(deploy, "drain", 2.0, 0, 3600),
         settle_seconds=_number(deploy, "settle", 5.0, 0, 600),
@@ -219,6 +222,13 @@ def parse_manifest(
         postdeploy=extra.postdeploy,
         first_postdeploy=extra.first_postdeploy,
     )
+
+
+def _flag(table: dict[str, Any], key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise DomainError(f"deployd.toml: {key} must be true or false")
+    return value
 
 
 def _content(value: object) -> str | None:

@@ -338,6 +338,7 @@ async def launch(
             log_file=log_file(platform, app),
             pid_file=pid_file(platform, app, slot, name),
             stop_timeout=manifest.stop_timeout,
+            quiet_path=_probed_path(manifest) if process.port is not None else None,
             process=name,
             user=account.owner,
             app_mount=platform.app_mount and image_of(artifact) is None,
@@ -378,6 +379,13 @@ def strangers(
         return listeners.strangers(port, runtime.ours(row["app"], row["name"], process, handle))
 
     return look
+
+
+def _probed_path(manifest: Manifest) -> str | None:
+    """The path whose access-log lines are deployd's probes, to leave out of the log: not
+    `/` (visitors' requests look the same), nor when `[health] log_probes` keeps them."""
+    path = manifest.health.path
+    return None if manifest.health.log_probes or path.split("?")[0] == "/" else path
 
 
 async def mark(platform: Platform, app: str, release: int, text: str) -> None:

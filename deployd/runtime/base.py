@@ -53,6 +53,8 @@ class LaunchSpec:
     app_mount: bool = False
     """Show the release at /app (a private mount namespace; BindPaths= on systemd)."""
     stop_timeout: float = 10.0
+    quiet_path: str | None = None
+    """The health check's path: the app's own access-log lines of it are left out."""
     image: str | None = None
     network: str = "bridge"
     memory_bytes: int | None = None

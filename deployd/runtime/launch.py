@@ -35,7 +35,7 @@ import time
 from datetime import UTC, datetime
 
 from deployd.domain.envfile import parse
-from deployd.domain.logline import format_line
+from deployd.domain.logline import format_line, probe_pattern
 from deployd.domain.masking import Masker, StreamMasker
 
 CHUNK = 64 * 1024
@@ -57,6 +57,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tee", action="store_true", help="also write the output to stdout")
     parser.add_argument("--name", help="the process (web.1): lines are stamped with it")
     parser.add_argument("--release", type=int, default=0, help="the release it runs")
+    parser.add_argument("--quiet-path", help="leave out access-log lines of GET PATH")
     parser.add_argument("command", nargs="*")
     return parser.parse_args(argv)
 
@@ -66,11 +67,19 @@ class Output:
     with their time, process and release (one write each: the app's processes share one
     log). A full disk loses log lines, never the app."""
 
-    def __init__(self, log_fd: int, tee: bool, name: str | None = None, release: int = 0) -> None:
+    def __init__(
+        self,
+        log_fd: int,
+        tee: bool,
+        name: str | None = None,
+        release: int = 0,
+        quiet_path: str | None = None,
+    ) -> None:
         self.fds = [log_fd, 1] if tee else [log_fd]
         self.name = name
         self.release = release
         self.pending = b""
+        self.quiet = probe_pattern(quiet_path) if quiet_path else None
 
     def __call__(self, data: bytes) -> None:
         if not data:
@@ -93,6 +102,8 @@ class Output:
 
     def _framed(self, line: bytes) -> bytes:
         text = line.decode(errors="replace").rstrip("\r")
+        if self.quiet is not None and self.quiet.search(text):
+            return b""  # the app's own line of a health probe
         name = self.name or "app"
         return (format_line(datetime.now(UTC), name, self.release, text) + "\n").encode()
 
@@ -212,7 +223,7 @@ def main(argv: list[str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: None)  # a handler, not SIG_IGN: the app must not inherit it
     log_fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-    write = Output(log_fd, args.tee, args.name, args.release)
+    write = Output(log_fd, args.tee, args.name, args.release, args.quiet_path)
     try:
         with open(args.env_file, encoding="utf-8", errors="surrogatepass") as fh:
             platform, config = parse(fh.read())

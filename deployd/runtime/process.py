@@ -55,7 +55,8 @@ class ProcessRuntime:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-I", "-m", "deployd.runtime.launch"]
         argv += ["--env-file", str(spec.env_file), "--log", str(log_file)]
-        argv += ["--name", spec.process, "--release", str(spec.release), *args]
+        argv += ["--name", spec.process, "--release", str(spec.release)]
+        argv += [*(["--quiet-path", spec.quiet_path] if spec.quiet_path else []), *args]
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         try:
             process = subprocess.Popen(

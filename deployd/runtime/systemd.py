@@ -94,6 +94,7 @@ class SystemdRuntime:
             slot=spec.slot,
             process=spec.process,
             release=spec.release,
+            quiet_path=spec.quiet_path,
             user="{}:{}".format(*spec.user) if spec.user else None,
             workdir=spec.workdir,
             app_mount=spec.app_mount,

@@ -118,6 +118,12 @@ async def _live_manifest(core: Core, app: str) -> Manifest | None:
 
 
 async def restart(core: Core, caller: Caller, params: AppsRestartParams) -> JobInfo:
+    manifest = await _live_manifest(core, params.app)
+    if params.type is not None and manifest is not None:  # checked again by the job
+        try:
+            formation.check_scale(manifest.runnable(), [params.type])
+        except DomainError as exc:
+            raise invalid(str(exc)) from None
     job_params: dict[str, object] = {"type": params.type} if params.type else {}
     return await enqueue(core, caller, params.app, JobKind.RESTART, job_params)
 

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +161,18 @@ def test_stop_answers_503_and_start_serves_again(platform: RunningDaemon, procs:
     assert status == 200 and json.loads(body)["dyno"] == "web.1"
 
 
-def test_scale_says_what_is_wrong_in_words(platform: RunningDaemon, procs: str) -> None:
+def test_scale_and_restart_say_what_is_wrong_in_words(platform: RunningDaemon, procs: str) -> None:
     unknown = platform.deployctl("scale", procs, "sidekiq=1")
     assert unknown.returncode == 2
     assert "no process type 'sidekiq'" in unknown.stderr and "clock, web, worker" in unknown.stderr
     malformed = platform.deployctl("scale", procs, "web:2")
     assert malformed.returncode == 2 and "TYPE=COUNT" in malformed.stderr
-    assert "Traceback" not in unknown.stderr + malformed.stderr
+    too_many = platform.deployctl("scale", procs, "web=1000")
+    assert too_many.returncode == 2 and "at most 64" in too_many.stderr
+    restart = platform.deployctl("restart", procs, "sidekiq")
+    assert restart.returncode == 2 and "no process type 'sidekiq'" in restart.stderr
+    assert "job" not in restart.stdout + restart.stderr  # refused before any job is queued
+    assert "Traceback" not in unknown.stderr + malformed.stderr + too_many.stderr
 
 
 def test_an_app_with_only_a_worker_deploys_and_says_it_has_no_web(
@@ -272,3 +278,28 @@ def test_a_detached_run_writes_to_the_logs_and_the_audit_log_masks_its_command(
     audit = ok(platform.deployctl("audit", "--json")).stdout
     runs = [e for e in json.loads(audit)["entries"] if e["method"] == "apps.run"]
     assert any(name in e["detail"] for e in runs) and "hush-9f8e7d" not in audit
+
+
+def test_the_apps_own_lines_of_health_probes_stay_out_of_its_log(
+    platform: RunningDaemon, workdir: Path
+) -> None:
+    """The example app logs every request, deployd's probes (every 0.2 s here) included."""
+    assert probe_lines(platform, workdir, "quiet", log_probes=False) == 0
+    assert probe_lines(platform, workdir, "chatty", log_probes=True) > 0
+
+
+def probe_lines(platform: RunningDaemon, workdir: Path, name: str, *, log_probes: bool) -> int:
+    example = Path(__file__).resolve().parents[2] / "examples" / "hello"
+    files = {p.name: p.read_text() for p in example.iterdir() if p.is_file()}
+    settings = f"[health]\nlive_interval = 0.2\nlog_probes = {str(log_probes).lower()}\n"
+    files["deployd.toml"] = files["deployd.toml"].replace("[health]\n", settings, 1)
+    ok(platform.deployctl("apps", "create", name, "--git", repository(workdir, name, files)))
+    ok(platform.deployctl("deploy", name))
+    assert fetch(platform, name)[0] == 200
+
+    def log() -> str:
+        return str(ok(platform.deployctl("logs", name, "-n", "1000")).stdout)
+
+    wait_for(lambda: '"GET / HTTP/1.1" 200' in log(), timeout=10)  # a visitor's line is kept
+    time.sleep(1)  # five live probes
+    return log().count("GET /health")
