@@ -284,6 +284,14 @@ class Reconciler:
             "stopped" if row.get("stopped") else ("new" if row["live_slot"] is None else "down")
         )
         switched = nginx.live(app)
+        if (
+            live is not None
+            and wanted_live is not None
+            and live["state"] != SlotState.LIVE
+            and switched is not None
+            and (switched.slot, switched.release) == (wanted_live.slot, wanted_live.release)
+        ):
+            wanted_live = switched  # suspended or crashed, being brought back as it was
         if switched != wanted_live or (wanted_live is None and nginx.parked(app) != parked):
             await asyncio.to_thread(nginx.switch, app, wanted_live, parked)
             await self.platform.emit(

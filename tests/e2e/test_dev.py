@@ -206,6 +206,8 @@ def test_sigterm_stops_daemon_and_postgres_and_a_restart_reuses_the_data(
         kinds = [e["kind"] for e in events]
         assert "slot.suspended" in kinds and "app.restored" in kinds
         assert "slot.crashed" not in kinds and "app.crashed" not in kinds  # a clean stop
+        repaired = [e["message"] for e in events if e["kind"] == "site.repaired"]
+        assert not [m for m in repaired if "switch" in m], repaired  # it waited for the slot
         listed = json.loads(deployctl(dev.socket, "users", "list", "--json").stdout)
         assert "keeper" in {u["name"] for u in listed["users"]}
     finally:
