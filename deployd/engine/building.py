@@ -32,6 +32,7 @@ from deployd.runtime.docker import DockerUnavailable
 from deployd.sources import git, local
 from deployd.sources.capture import capture
 from deployd.store import releases as release_store
+from deployd.store.apps import AppRow
 from deployd.unix.accounts import Account, AccountError
 
 if TYPE_CHECKING:
@@ -63,9 +64,9 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
         try:
             commit, snapshot = await _fetch(job, account, tar)
             manifest = read_manifest(
-                snapshot, prefer_native=job.app["runtime"] in ("process", "systemd")
+                snapshot, prefer_native=job.app.runtime in ("process", "systemd")
             )
-            runtime = await _runtime_for(platform, job.app["runtime"], manifest)
+            runtime = await _runtime_for(platform, job.app.runtime, manifest)
             digest = _build_args_digest(snapshot, config)
         except (DomainError, SourceError, git.GitError, AccountError) as exc:
             raise DeployFailed(str(exc)) from None
@@ -183,22 +184,22 @@ async def _build(
         raise DeployFailed(f"build failed: {exc}{job.last_output()}") from None
 
 
-def source_reader(platform: Platform, app: dict[str, object]) -> Account:
+def source_reader(platform: Platform, app: AppRow) -> Account:
     """Whom an app's local source is read as: the Unix user who chose it (an app made
     before deployd recorded that is read as the daemon's own user)."""
-    uid = app.get("source_uid")
-    return platform.accounts.caller(uid if isinstance(uid, int) else os.geteuid())
+    uid = app.source_uid
+    return platform.accounts.caller(uid if uid is not None else os.geteuid())
 
 
 async def _fetch(job: Job, account: Account, tar: Path) -> tuple[str, Snapshot]:
     """Take the source as a checked tar stream into `tar`; returns its commit (a content
     digest for a directory) and what the daemon knows of it."""
     platform, app, settings = job.platform, job.app, job.platform.settings
-    ref: str | None = job.row["params"].get("ref") or app["branch"]
-    source: str = app["source"]
+    ref: str | None = job.row["params"].get("ref") or app.branch
+    source: str = app.source
 
     async def take(argv: list[str], account: Account, env: dict[str, str]) -> Snapshot:
-        ok = local.TAR_OK if app["source_kind"] == "path" else (0,)
+        ok = local.TAR_OK if app.source_kind == "path" else (0,)
         return await capture(
             argv,
             account,
@@ -209,7 +210,7 @@ async def _fetch(job: Job, account: Account, tar: Path) -> tuple[str, Snapshot]:
             ok_codes=ok,
         )
 
-    if app["source_kind"] == "path":
+    if app.source_kind == "path":
         reader = source_reader(platform, app)
         await job.step("fetch", f"copying {source} as {reader.name}")
         snapshot = await take(local.tar_argv(source), reader, local.env())

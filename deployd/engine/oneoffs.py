@@ -64,7 +64,7 @@ async def prepare(platform: Platform, app: str, name: str) -> OneOff:
     async with platform.pool.connection() as conn:
         row = await app_store.get(conn, app)
         slot_rows = {s["name"]: s for s in await app_store.slots(conn, app)}
-        slot = slot_rows.get(row["live_slot"] or "") if row else None
+        slot = slot_rows.get(row.live_slot or "") if row else None
         if slot is None or slot["release_id"] is None:
             raise NothingToRun(f"{app} has no live release to run a command of: deploy it")
         if slot["state"] not in (SlotState.LIVE, SlotState.SUSPENDED):

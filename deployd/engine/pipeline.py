@@ -35,6 +35,7 @@ from deployd.store import apps as app_store
 from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
+from deployd.store.apps import AppRow
 from deployd.store.db import Row
 from deployd.store.releases import ReleaseRow
 
@@ -52,11 +53,11 @@ T = TypeVar("T")
 class Job:
     """One running job: its step bookkeeping and its output."""
 
-    def __init__(self, platform: Platform, row: Row, app: Row) -> None:
+    def __init__(self, platform: Platform, row: Row, app: AppRow) -> None:
         self.platform = platform
         self.row = row
         self.app = app
-        self.name: str = app["name"]
+        self.name: str = app.name
         self.release_id: int | None = row["release_id"]
         self.number: int | None = row.get("release")
         """The release's number (v<number>), as users know it."""
@@ -134,7 +135,7 @@ async def deploy(job: Job) -> None:
             app=job.name,
             ref=job.row["params"].get("ref"),
             created_by=job.row["actor"] or "deployd",
-            env_version=job.app["env_version"],
+            env_version=job.app.env_version,
         )
     )
     job.release_id, job.number, job.made_release = release.id, release.version, True
@@ -166,7 +167,7 @@ async def rollback(job: Job) -> None:
     artifact = artifact_dir(job.platform, job.name, row.build_key)
     if not is_built(artifact):
         raise DeployFailed(f"v{version}'s build was pruned; deploy its commit instead")
-    current = job.app["env_version"]
+    current = job.app.env_version
     if job.row["params"].get("keep_env") and row.env_version != current:
         row = await _new_release_of(job, row, current, f"rollback to v{version}, today's config")
     else:
@@ -221,7 +222,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     app = await job.db(lambda c: app_store.get(c, name))
     assert app is not None, "an app is deleted only when no job runs"
     by_name = await slots.load(platform, name)
-    live_name: str | None = app["live_slot"]
+    live_name: str | None = app.live_slot
     target = by_name[other(live_name) if live_name else "blue"]
     if target["state"] != SlotState.LIVE:  # left mid-way by a failure or a crash
         target = await slots.rest(platform, name, target)
@@ -411,7 +412,7 @@ async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest
     makes its release's config the app's current one, in the same transaction."""
     platform, name = job.platform, job.name
     release_id, number, config = release.id, release.version, release.env_version
-    restores_config = job.row["kind"] == JobKind.ROLLBACK and config != job.app["env_version"]
+    restores_config = job.row["kind"] == JobKind.ROLLBACK and config != job.app.env_version
     nginx = platform.nginx
     previous_live = nginx.live(name)
     previous_site = nginx.current(name)
@@ -443,11 +444,11 @@ async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest
             await release_store.mark_live(conn, name, release_id)
             if not restores_config:
                 return False
-            return await env_store.restore(conn, name, config, expected=job.app["env_version"])
+            return await env_store.restore(conn, name, config, expected=job.app.env_version)
 
     if await job.db(record):
         await appconfig.refresh_masks(platform, name)
-        before = await appconfig.values(platform, name, job.app["env_version"])
+        before = await appconfig.values(platform, name, job.app.env_version)
         changes = envvars.difference(before, await appconfig.values(platform, name, config))
         message = (
             f"the config changed with this rollback: version {config or 0}, "

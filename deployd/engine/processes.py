@@ -56,9 +56,9 @@ async def live_release(job: Job, *, state: SlotState = SlotState.LIVE) -> LiveRe
     """The app's live slot (in `state`) and its release; None when nothing is deployed."""
     platform, name = job.platform, job.name
     app = await job.db(lambda c: app_store.get(c, name))
-    if app is None or app["live_slot"] is None:
+    if app is None or app.live_slot is None:
         return None
-    slot = (await slots.load(platform, name))[app["live_slot"]]
+    slot = (await slots.load(platform, name))[app.live_slot]
     if slot["state"] != state or slot["release_id"] is None:
         return None
     release = await job.db(lambda c: release_store.get(c, slot["release_id"]))
@@ -124,9 +124,9 @@ async def scale(job: Job) -> None:
     name = job.name
     changes: dict[str, int] = {k: int(v) for k, v in job.row["params"]["changes"].items()}
     live = await live_release(job)
-    if live is None or job.app.get("stopped"):
+    if live is None or job.app.stopped:
         await job.db(lambda c: process_store.set_formation(c, name, changes))
-        why = "is stopped" if job.app.get("stopped") else "has no live release"
+        why = "is stopped" if job.app.stopped else "has no live release"
         await job.step("scale", f"saved {formation.describe(changes)}: {name} {why} yet")
         return
     try:
@@ -169,7 +169,7 @@ async def restart(job: Job) -> None:
     a time behind one extra, so that at least as many serve as before throughout."""
     name = job.name
     kind: str | None = job.row["params"].get("type")
-    if job.app.get("stopped"):
+    if job.app.stopped:
         raise DeployFailed(f"{name} is stopped: `deployctl start {name}` starts it")
     live = await live_release(job)
     if live is None:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 async def revive_live_slots(platform: Platform) -> None:
     async with platform.pool.connection() as conn:
-        stopped = {a["name"] for a in await app_store.list_all(conn) if a["stopped"]}
+        stopped = {a.name for a in await app_store.list_all(conn) if a.stopped}
         rows = [
             r
             for r in await app_store.all_slots(conn)

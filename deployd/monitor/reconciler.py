@@ -37,6 +37,7 @@ from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import processes as process_store
 from deployd.store import releases as release_store
+from deployd.store.apps import AppRow
 from deployd.store.db import Row
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ INTERVAL_SECONDS = 5.0
 class World:
     """Everything the reconciler decides from, read at one moment."""
 
-    apps: dict[str, Row]
+    apps: dict[str, AppRow]
     slots: dict[str, dict[str, Row]]
     active_jobs: dict[str, Row]
     sites: dict[str, str]
@@ -72,9 +73,7 @@ class Reconciler:
         """Everything (or everything about one app) as it is now."""
         async with self.platform.pool.connection() as conn:
             apps = {
-                a["name"]: a
-                for a in await app_store.list_all(conn)
-                if only is None or a["name"] == only
+                a.name: a for a in await app_store.list_all(conn) if only is None or a.name == only
             }
             by_app: dict[str, dict[str, Row]] = {}
             for row in await app_store.all_slots(conn):
@@ -113,7 +112,7 @@ class Reconciler:
                 for s in world.slots[app].values()
                 if s["release_id"] == job["release_id"]
                 and s["state"] in RUNNING
-                and s["name"] != world.apps[app]["live_slot"]
+                and s["name"] != world.apps[app].live_slot
             ),
             None,
         )
@@ -150,7 +149,7 @@ class Reconciler:
             target = await slots.transition(platform, app, target, SlotEvent.PASSED)
         if target["state"] == SlotState.HEALTHY:
             target = await slots.transition(platform, app, target, SlotEvent.PROMOTE)
-        old_name = world.apps[app]["live_slot"]
+        old_name = world.apps[app].live_slot
         async with platform.pool.connection() as conn, conn.transaction():
             await app_store.set_live_slot(conn, app, target["name"])
             await release_store.mark_live(conn, app, target["release_id"])
@@ -213,16 +212,16 @@ class Reconciler:
         except slots.StaleSlot:
             pass  # it moved while we looked: the next pass sees the new state
 
-    async def _formation(self, app: str, row: Row) -> None:
+    async def _formation(self, app: str, row: AppRow) -> None:
         """The live slot runs what the app's formation says and no more: processes beyond
         it (a scale or a restart the daemon died in) are stopped; a stopped app's are
         suspended (a `stop` the daemon died in)."""
         platform = self.platform
-        live = (await slots.load(platform, app)).get(row["live_slot"] or "")
+        live = (await slots.load(platform, app)).get(row.live_slot or "")
         if live is None or live["state"] != SlotState.LIVE or live["release_id"] is None:
             return
         try:
-            if row["stopped"]:
+            if row.stopped:
                 await slots.transition(platform, app, live, SlotEvent.SUSPEND)
                 return
         except slots.StaleSlot:
@@ -269,9 +268,9 @@ class Reconciler:
             nginx.forget(app)
             return
         by_name = world.slots.get(app, {})
-        live = by_name.get(row["live_slot"] or "")
+        live = by_name.get(row.live_slot or "")
         wanted_live = None
-        if live is not None and live["release_id"] is not None and not row.get("stopped"):
+        if live is not None and live["release_id"] is not None and not row.stopped:
             async with self.platform.pool.connection() as conn:
                 processes = await process_store.of_slot(conn, app, live["name"])
             web = sum(1 for p in processes if p.port is not None)
@@ -280,9 +279,7 @@ class Reconciler:
         wanted_site = nginx.render(
             site_of(self.platform, app, world.ports.get(app, {}), world.domains.get(app, []))
         )
-        parked = (
-            "stopped" if row.get("stopped") else ("new" if row["live_slot"] is None else "down")
-        )
+        parked = "stopped" if row.stopped else ("new" if row.live_slot is None else "down")
         switched = nginx.live(app)
         if (
             live is not None
@@ -295,7 +292,7 @@ class Reconciler:
         if switched != wanted_live or (wanted_live is None and nginx.parked(app) != parked):
             await asyncio.to_thread(nginx.switch, app, wanted_live, parked)
             await self.platform.emit(
-                "site.repaired", "switch put back where the store says", app, live=row["live_slot"]
+                "site.repaired", "switch put back where the store says", app, live=row.live_slot
             )
         if world.sites.get(app) != wanted_site:
             await self._apply(app, wanted_site)

@@ -97,15 +97,15 @@ class Supervisor:
     async def tick(self) -> None:
         async with self.platform.pool.connection() as conn:
             rows = await app_store.all_slots(conn)
-            apps = {a["name"]: a for a in await app_store.list_all(conn)}
+            apps = {a.name: a for a in await app_store.list_all(conn)}
             processes = await process_store.of_all(conn)
         live = {
             (row["app"], row["name"]): row
             for row in rows
             if row["state"] == SlotState.LIVE
             and row["app"] in apps
-            and apps[row["app"]]["live_slot"] == row["name"]
-            and not apps[row["app"]].get("stopped")
+            and apps[row["app"]].live_slot == row["name"]
+            and not apps[row["app"]].stopped
         }
         now = datetime.now(UTC)
         loop_time = asyncio.get_running_loop().time()

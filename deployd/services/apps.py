@@ -28,6 +28,7 @@ from deployd.store import apps as store
 from deployd.store import domains as domain_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
+from deployd.store.apps import AppRow
 from deployd.store.db import Row
 from deployd.unix.accounts import AccountError
 
@@ -36,18 +37,18 @@ from .core import Caller, Core
 log = logging.getLogger(__name__)
 
 
-def _info(core: Core, app: Row, slot_rows: list[Row], active_job: int | None) -> AppInfo:
-    live = next((s for s in slot_rows if s["name"] == app["live_slot"]), None)
+def _info(core: Core, app: AppRow, slot_rows: list[Row], active_job: int | None) -> AppInfo:
+    live = next((s for s in slot_rows if s["name"] == app.live_slot), None)
     return AppInfo(
-        name=app["name"],
-        source_kind=app["source_kind"],
-        source=app["source"],
-        branch=app["branch"],
-        runtime=app["runtime"],
-        live_slot=app["live_slot"],
+        name=app.name,
+        source_kind=app.source_kind,
+        source=app.source,
+        branch=app.branch,
+        runtime=app.runtime,
+        live_slot=app.live_slot,
         live_release=live["release"] if live else None,
-        url=core.platform.url(app["name"]),
-        created_at=app["created_at"],
+        url=core.platform.url(app.name),
+        created_at=app.created_at,
         active_job=active_job,
         slots=[
             SlotInfo(
@@ -160,10 +161,10 @@ async def list_apps(core: Core, caller: Caller) -> AppsListResult:
     by_app: dict[str, list[Row]] = {}
     for row in all_slots:
         by_app.setdefault(row["app"], []).append(row)
-    return AppsListResult(apps=[_info(core, a, by_app.get(a["name"], []), None) for a in apps])
+    return AppsListResult(apps=[_info(core, a, by_app.get(a.name, []), None) for a in apps])
 
 
-async def _get(core: Core, name: str) -> tuple[Row, list[Row], int | None]:
+async def _get(core: Core, name: str) -> tuple[AppRow, list[Row], int | None]:
     async with core.pool.connection() as conn:
         app = await store.get(conn, name)
         if app is None:

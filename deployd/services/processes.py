@@ -50,7 +50,7 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
         running: list[ProcessRow] = []
         for slot in states:
             running += await process_store.of_slot(conn, params.name, slot)
-        live = next((r for r in slot_rows if r["name"] == app["live_slot"]), None)
+        live = next((r for r in slot_rows if r["name"] == app.live_slot), None)
         manifest = None
         if live is not None and live["release_id"] is not None:
             release = await release_store.get(conn, live["release_id"])
@@ -58,10 +58,10 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
                 manifest = Manifest.from_json(release.manifest)
     counted = await slots.counts(core.platform, params.name, manifest) if manifest else {}
     usage = await asyncio.to_thread(measure, [p.pid for p in running if p.pid is not None])
-    live_first = sorted(running, key=lambda p: (p.slot != app["live_slot"], p.slot, p.name))
+    live_first = sorted(running, key=lambda p: (p.slot != app.live_slot, p.slot, p.name))
     return AppsPsResult(
         app=params.name,
-        stopped=app["stopped"],
+        stopped=app.stopped,
         live_release=live["release"] if live is not None else None,
         formation=counted,
         processes=[
@@ -107,7 +107,7 @@ async def _live_manifest(core: Core, app: str) -> Manifest | None:
         if row is None:
             raise not_found(f"no app named {app}")
         live = next(
-            (s for s in await app_store.slots(conn, app) if s["name"] == row["live_slot"]), None
+            (s for s in await app_store.slots(conn, app) if s["name"] == row.live_slot), None
         )
         if live is None or live["release_id"] is None:
             return None

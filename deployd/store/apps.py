@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import AsyncConnection
@@ -9,6 +10,30 @@ from psycopg import AsyncConnection
 from .db import Row
 
 Conn = AsyncConnection[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class AppRow:
+    name: str
+    source_kind: str
+    """`git` or `path`."""
+    source: str
+    branch: str | None
+    runtime: str
+    """What it asked for: auto, process, docker or systemd."""
+    live_slot: str | None
+    created_at: datetime
+    env_version: int | None
+    """The config version its next release starts with (None: no config yet)."""
+    source_uid: int | None
+    """The Unix user who created it: `--path` and `file://` sources are read as them."""
+    stopped: bool
+    """`deployctl stop`: nothing runs and its address says so until `start`."""
+
+
+def _app(row: Row) -> AppRow:
+    return AppRow(**row)
+
 
 _APP = """name, source_kind, source, branch, runtime, live_slot, created_at, env_version,
           source_uid, stopped"""
@@ -18,15 +43,16 @@ _SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, 
 """A slot row; `release` is its release's number (v<release>), `release_id` the row's id."""
 
 
-async def list_all(conn: Conn) -> list[Row]:
+async def list_all(conn: Conn) -> list[AppRow]:
     cursor = await conn.execute(f"SELECT {_APP} FROM apps ORDER BY name")
-    return await cursor.fetchall()
+    return [_app(r) for r in await cursor.fetchall()]
 
 
-async def get(conn: Conn, name: str, *, lock: bool = False) -> Row | None:
+async def get(conn: Conn, name: str, *, lock: bool = False) -> AppRow | None:
     suffix = " FOR UPDATE" if lock else ""
     cursor = await conn.execute(f"SELECT {_APP} FROM apps WHERE name = %s{suffix}", (name,))
-    return await cursor.fetchone()
+    row = await cursor.fetchone()
+    return _app(row) if row is not None else None
 
 
 async def insert(
@@ -39,7 +65,7 @@ async def insert(
     runtime: str,
     ports: list[int],
     source_uid: int | None,
-) -> Row:
+) -> AppRow:
     cursor = await conn.execute(
         f"""INSERT INTO apps (name, source_kind, source, branch, runtime, source_uid)
             VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_APP}""",
@@ -55,7 +81,7 @@ async def insert(
             "INSERT INTO web_ports (app, slot, index, port) VALUES (%s, %s, 1, %s)",
             (name, slot, port),
         )
-    return row
+    return _app(row)
 
 
 async def delete(conn: Conn, name: str) -> bool:
