@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .slots import SlotState
+
 
 class ReleaseStatus(StrEnum):
     PENDING = "pending"
@@ -35,3 +37,52 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class JobStep(StrEnum):
+    """Where a job is (and where a release that failed, failed)."""
+
+    FETCH = "fetch"
+    BUILD = "build"
+    CONFIG = "config"
+    """A config release: the live build with a new config version."""
+    RELEASE = "release"
+    """The release phase: the Procfile's `release:`, app.json's predeploy."""
+    DRAIN = "drain"
+    """Waiting for the previous release's drain to end."""
+    START = "start"
+    HEALTH = "health"
+    SWITCH = "switch"
+    POSTDEPLOY = "postdeploy"
+    SCALE = "scale"
+    RESTART = "restart"
+    STOP = "stop"
+
+
+class ProcessState(StrEnum):
+    """What `deployctl ps` says of one process."""
+
+    UP = "up"
+    """Running in the live slot."""
+    CRASHED = "crashed"
+    """Exited on its own; restarted after a back-off."""
+    STARTING = "starting"
+    """In a slot a deploy is starting, not yet checked."""
+    HEALTHY = "healthy"
+    """Checked, about to serve."""
+    DRAINING = "draining"
+    """In the slot traffic just left: finishing its requests."""
+    STOPPING = "stopping"
+    """In a slot on its way to rest."""
+
+
+def process_state(running: bool, slot: SlotState) -> ProcessState:
+    """A process's state from whether it runs and its slot's state."""
+    if not running:
+        return ProcessState.CRASHED
+    return {
+        SlotState.LIVE: ProcessState.UP,
+        SlotState.STARTING: ProcessState.STARTING,
+        SlotState.HEALTHY: ProcessState.HEALTHY,
+        SlotState.DRAINING: ProcessState.DRAINING,
+    }.get(slot, ProcessState.STOPPING)

@@ -24,7 +24,7 @@ from deployd.build import native, steps
 from deployd.build.artifacts import built_by, forget, image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain.errors import DomainError
-from deployd.domain.lifecycle import ReleaseStatus
+from deployd.domain.lifecycle import JobStep, ReleaseStatus
 from deployd.domain.manifest import Manifest, parse_manifest
 from deployd.domain.runtimes import choose_runtime
 from deployd.domain.sources import Limits, Snapshot, SourceError
@@ -93,10 +93,10 @@ async def fetch_and_build(job: Job, config: dict[str, str]) -> tuple[Path, Manif
             )
         )
         if _reusable(artifact, account) and not await _image_gone(platform, artifact):
-            await job.step("build", f"build cached: {commit[:12]} was built before")
+            await job.step(JobStep.BUILD, f"build cached: {commit[:12]} was built before")
         else:
             what = "Dockerfile" if manifest.builder == "docker" else manifest.stack or "Procfile"
-            await job.step("build", f"building {commit[:12]} ({what}) as {account.name}")
+            await job.step(JobStep.BUILD, f"building {commit[:12]} ({what}) as {account.name}")
             await _build(job, account, tar, snapshot, artifact, manifest, config)
         await job.db(lambda c: release_store.update(c, release_id, status=ReleaseStatus.BUILT))
         return artifact, manifest
@@ -212,10 +212,10 @@ async def _fetch(job: Job, account: Account, tar: Path) -> tuple[str, Snapshot]:
 
     if app.source_kind == "path":
         reader = source_reader(platform, app)
-        await job.step("fetch", f"copying {source} as {reader.name}")
+        await job.step(JobStep.FETCH, f"copying {source} as {reader.name}")
         snapshot = await take(local.tar_argv(source), reader, local.env())
         return "dir-" + snapshot.digest[:32], snapshot
-    await job.step("fetch", f"fetching {ref or 'the default branch'} from {source}")
+    await job.step(JobStep.FETCH, f"fetching {ref or 'the default branch'} from {source}")
     if git.is_local(source):
         repo = git.Repo.local(source, source_reader(platform, app))
     else:

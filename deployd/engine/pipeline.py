@@ -23,7 +23,7 @@ from deployd.build import docker as docker_build
 from deployd.build.artifacts import image_of, is_built
 from deployd.build.native import BuildError
 from deployd.domain import envvars, formation
-from deployd.domain.lifecycle import JobKind, ReleaseStatus
+from deployd.domain.lifecycle import JobKind, JobStep, ReleaseStatus
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
@@ -64,14 +64,14 @@ class Job:
         self.build_log: Path | None = None
         self.logged = 0
         """Bytes of output so far: past DEPLOYD_MAX_BUILD_LOG the rest is dropped."""
-        self.current_step: str | None = None
+        self.current_step: JobStep | None = None
         self.recent: deque[str] = deque(maxlen=TAIL_LINES)
         """The current step's last lines of output, for the reason it failed."""
         self.made_release = False
         """This job created its release (a deploy, a config change): if the job fails, so
         did the release. A rollback to a kept release leaves that release as it was."""
 
-    async def step(self, name: str, message: str) -> None:
+    async def step(self, name: JobStep, message: str) -> None:
         self.current_step = name
         self.recent.clear()
         async with self.platform.pool.connection() as conn:
@@ -210,7 +210,7 @@ async def _new_release_of(
     )
     job.release_id, job.number, job.made_release = row.id, row.version, True
     await job.db(lambda c: job_store.set_release(c, job.row["id"], row.id))
-    await job.step("config", f"v{row.version}: the build of v{base.version}, {why}")
+    await job.step(JobStep.CONFIG, f"v{row.version}: the build of v{base.version}, {why}")
     return row
 
 
@@ -232,7 +232,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
         ("app.json's predeploy script", manifest.predeploy),
     ):
         if command:
-            await job.step("release", f"running {what}: {command}")
+            await job.step(JobStep.RELEASE, f"running {what}: {command}")
             try:
                 await _one_off(job, release, manifest, artifact, target, command, what)
             except (BuildError, DockerUnavailable) as exc:
@@ -242,7 +242,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     job.build_log = None  # a build log holds the build (and release command) output only
     counted = await slots.counts(platform, name, manifest)
     await job.step(
-        "start", f"starting v{number} in {target['name']}: {formation.describe(counted)}"
+        JobStep.START, f"starting v{number} in {target['name']}: {formation.describe(counted)}"
     )
     idle = {t: n for t, n in counted.items() if n == 0}
     if idle:
@@ -276,7 +276,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     others = len(started) - len(web)
     if others:
         checking += f"; the other processes must keep running {manifest.settle_seconds:g}s"
-    await job.step("health", checking)
+    await job.step(JobStep.HEALTH, checking)
     try:
         await wait_ready(platform, target, release, manifest, started)
     except Unhealthy as exc:
@@ -287,7 +287,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
         raise DeployFailed(f"{exc}\n{tail}".rstrip()) from None
     target = await slots.transition(platform, name, target, SlotEvent.PASSED)
 
-    await job.step("switch", f"switching nginx to v{number}")
+    await job.step(JobStep.SWITCH, f"switching nginx to v{number}")
     await _switch(job, target, release, manifest, web=len(web))
 
     await platform.emit(
@@ -358,7 +358,7 @@ async def _after_switch(
     for what, command in scripts:
         if not command:
             continue
-        await job.step("postdeploy", f"running {what}: {command}")
+        await job.step(JobStep.POSTDEPLOY, f"running {what}: {command}")
         try:
             await _one_off(job, release, manifest, artifact, target, command, what)
         except (BuildError, DockerUnavailable) as exc:
@@ -401,7 +401,7 @@ async def _drain(platform: Platform, app: str, old: Row, manifest: Manifest) -> 
 async def wait_for_drain(job: Job) -> None:
     drain = job.platform.drains.get(job.name)
     if drain is not None and not drain.done():
-        await job.step("drain", "waiting for the previous release to finish draining")
+        await job.step(JobStep.DRAIN, "waiting for the previous release to finish draining")
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(drain)
 

@@ -18,6 +18,7 @@ from deployd.build.artifacts import is_built
 from deployd.domain import formation
 from deployd.domain.errors import DomainError
 from deployd.domain.formation import ProcessName
+from deployd.domain.lifecycle import JobStep
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import SlotEvent, SlotState
 from deployd.proxy.nginx import Live, ProxyError
@@ -127,7 +128,7 @@ async def scale(job: Job) -> None:
     if live is None or job.app.stopped:
         await job.db(lambda c: process_store.set_formation(c, name, changes))
         why = "is stopped" if job.app.stopped else "has no live release"
-        await job.step("scale", f"saved {formation.describe(changes)}: {name} {why} yet")
+        await job.step(JobStep.SCALE, f"saved {formation.describe(changes)}: {name} {why} yet")
         return
     try:
         formation.check_scale(live.manifest.runnable(), changes)
@@ -136,7 +137,7 @@ async def scale(job: Job) -> None:
     before = await slots.counts(job.platform, name, live.manifest)
     after = {**before, **changes}
     await job.step(
-        "scale",
+        JobStep.SCALE,
         f"{formation.describe(before)} → {formation.describe(after)} "
         f"(v{live.number} in the {live.slot['name']} slot)",
     )
@@ -151,7 +152,7 @@ async def scale(job: Job) -> None:
         for index in range(after[kind] + 1, before[kind] + 1)
     ]
     if added:
-        await job.step("health", f"starting {', '.join(map(str, added))}")
+        await job.step(JobStep.HEALTH, f"starting {', '.join(map(str, added))}")
         await _start(job, live, after, added)
     if after.get("web", 0) != before.get("web", 0):
         await _serve_web(job, live, after.get("web", 0))
@@ -161,7 +162,7 @@ async def scale(job: Job) -> None:
         await job.output(f"stopping {', '.join(map(str, removed))}")
         await _stop(job, live, removed)
     await job.db(lambda c: process_store.set_formation(c, name, changes))
-    await job.step("scale", f"{name} runs {formation.describe(after)}")
+    await job.step(JobStep.SCALE, f"{name} runs {formation.describe(after)}")
 
 
 async def restart(job: Job) -> None:
@@ -183,12 +184,12 @@ async def restart(job: Job) -> None:
     if not running:
         raise DeployFailed(f"no {kind + ' ' if kind else ''}process runs: nothing to restart")
     if others:
-        await job.step("restart", f"restarting {', '.join(map(str, others))}")
+        await job.step(JobStep.RESTART, f"restarting {', '.join(map(str, others))}")
         await _stop(job, live, others)
         await _start(job, live, counted, others)
     if web:
         await _rolling(job, live, counted, web)
-    await job.step("restart", f"restarted {len(running)} processes of v{live.number}")
+    await job.step(JobStep.RESTART, f"restarted {len(running)} processes of v{live.number}")
 
 
 async def _rolling(
@@ -197,11 +198,11 @@ async def _rolling(
     count = counted.get("web", 0)
     extra = ProcessName("web", count + 1)
     surged = {**counted, "web": count + 1}
-    await job.step("restart", f"starting {extra} to serve while each web process restarts")
+    await job.step(JobStep.RESTART, f"starting {extra} to serve while each web process restarts")
     await _start(job, live, surged, [extra])
     await _serve_web(job, live, count + 1)
     for name in web:
-        await job.step("restart", f"restarting {name}")
+        await job.step(JobStep.RESTART, f"restarting {name}")
         await _stop(job, live, [name])
         await _start(job, live, surged, [name])
     await _serve_web(job, live, count)
@@ -215,7 +216,7 @@ async def stop(job: Job) -> None:
     platform, name = job.platform, job.name
     await wait_for_drain(job)
     await job.db(lambda c: app_store.set_stopped(c, name, True))
-    await job.step("stop", f"{name}'s address answers 503 (stopped)")
+    await job.step(JobStep.STOP, f"{name}'s address answers 503 (stopped)")
     try:
         await serve(platform, name, None, "stopped")
     except ProxyError as exc:
@@ -223,7 +224,7 @@ async def stop(job: Job) -> None:
     live = await live_release(job)
     if live is None:
         return
-    await job.step("stop", f"stopping v{live.number}'s processes")
+    await job.step(JobStep.STOP, f"stopping v{live.number}'s processes")
     await slots.transition(
         platform, name, live.slot, SlotEvent.SUSPEND, timeout=live.manifest.stop_timeout
     )
@@ -236,10 +237,10 @@ async def start(job: Job) -> None:
     live = await live_release(job, state=SlotState.SUSPENDED)
     if live is None:
         if await live_release(job) is not None:
-            await job.step("start", f"{name} runs already")
+            await job.step(JobStep.START, f"{name} runs already")
             return
         raise DeployFailed(f"{name} has no release to start: deploy it")
-    await job.step("start", f"starting v{live.number} in the {live.slot['name']} slot")
+    await job.step(JobStep.START, f"starting v{live.number} in the {live.slot['name']} slot")
     try:
         await restore.bring_back(platform, live.slot)
     except (StartError, Unhealthy, ProxyError) as exc:

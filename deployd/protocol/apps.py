@@ -173,8 +173,8 @@ class ProcessInfo(Result):
     slot: str
     release: int | None
     state: str
-    """`up`, `crashed` (restarting after a back-off) or the slot's state (`starting`,
-    `draining`) while a deploy moves it."""
+    """`up`, `crashed` (restarting after a back-off), or while a deploy moves its slot
+    `starting`, `healthy`, `draining` or `stopping` (domain.lifecycle.ProcessState)."""
     pid: int | None
     """The app's own process (under its launcher); None for a container."""
     port: int | None

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from deployd.domain import formation
 from deployd.domain.errors import DomainError
-from deployd.domain.lifecycle import JobKind
+from deployd.domain.lifecycle import JobKind, ProcessState, process_state
 from deployd.domain.manifest import Manifest
 from deployd.domain.slots import SlotState
 from deployd.engine import oneoffs, slots
@@ -84,10 +84,8 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
     )
 
 
-def _state(proc: ProcessRow, slot_state: str) -> str:
-    if proc.pid is None:
-        return "crashed"
-    return "up" if slot_state == SlotState.LIVE else slot_state
+def _state(proc: ProcessRow, slot_state: str) -> ProcessState:
+    return process_state(proc.pid is not None, SlotState(slot_state))
 
 
 async def scale(core: Core, caller: Caller, params: AppsScaleParams) -> JobInfo:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from deployd.domain.lifecycle import ProcessState, process_state
 from deployd.domain.slots import (
     RUNNING,
     TRANSITIONS,
@@ -101,3 +102,11 @@ def test_running_states_are_those_with_a_process() -> None:
 
 def test_other_slot() -> None:
     assert other("blue") == "green" and other("green") == "blue"
+
+
+def test_a_process_is_up_only_running_in_the_live_slot() -> None:
+    assert process_state(True, S.LIVE) is ProcessState.UP
+    assert process_state(False, S.LIVE) is ProcessState.CRASHED
+    assert process_state(True, S.DRAINING) is ProcessState.DRAINING
+    for state in (S.SUSPENDED, S.STOPPED, S.FAILED, S.CRASHED, S.EMPTY):
+        assert process_state(True, state) is ProcessState.STOPPING
