@@ -195,7 +195,7 @@ async def _fetch(job: Job, account: Account, tar: Path) -> tuple[str, Snapshot]:
     """Take the source as a checked tar stream into `tar`; returns its commit (a content
     digest for a directory) and what the daemon knows of it."""
     platform, app, settings = job.platform, job.app, job.platform.settings
-    ref: str | None = job.row["params"].get("ref") or app.branch
+    ref: str | None = job.row.params.get("ref") or app.branch
     source: str = app.source
 
     async def take(argv: list[str], account: Account, env: dict[str, str]) -> Snapshot:

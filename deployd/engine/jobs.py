@@ -13,7 +13,7 @@ import psycopg_pool
 from deployd.domain.lifecycle import JobKind
 from deployd.store import apps as app_store
 from deployd.store import jobs as store
-from deployd.store.db import Row
+from deployd.store.jobs import JobRow
 from deployd.vault.keyring import VaultKeyError
 
 from . import pipeline, processes
@@ -70,8 +70,8 @@ class JobRunner:
                         job = await store.claim_next(conn)
                     if job is None:
                         break
-                    self.owned.add(job["id"])
-                    task = asyncio.create_task(self._execute(job), name=f"job-{job['id']}")
+                    self.owned.add(job.id)
+                    task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
                     self._tasks.add(task)
                     task.add_done_callback(self._done)
             except Exception:
@@ -84,32 +84,32 @@ class JobRunner:
         self._tasks.discard(task)
         self._wake.set()
 
-    async def _execute(self, row: Row) -> None:
+    async def _execute(self, row: JobRow) -> None:
         platform = self.platform
         error: str | None = None
         job: pipeline.Job | None = None
         try:
             async with platform.pool.connection() as conn:
-                app = await app_store.get(conn, row["app"])
+                app = await app_store.get(conn, row.app)
             if app is None:
                 raise DeployFailed("the app was deleted")
             job = pipeline.Job(platform, row, app)
             await platform.emit(
                 "deploy.started",
-                f"{row['kind']} job {row['id']} started",
-                row["app"],
-                job=row["id"],
-                kind=row["kind"],
+                f"{row.kind} job {row.id} started",
+                row.app,
+                job=row.id,
+                kind=row.kind,
             )
-            async with platform.lock(row["app"]):  # the reconciler keeps off meanwhile
-                await RUNS[JobKind(row["kind"])](job)
+            async with platform.lock(row.app):  # the reconciler keeps off meanwhile
+                await RUNS[JobKind(row.kind)](job)
         except (DeployFailed, VaultKeyError) as exc:
-            error = self.platform.mask(row["app"], str(exc))
+            error = self.platform.mask(row.app, str(exc))
         except asyncio.CancelledError:
             error = "interrupted: the daemon is shutting down"
             job = None  # the next daemon's reconciler finishes or aborts it, and says so
         except Exception:
-            log.exception("job %s failed unexpectedly", row["id"])
+            log.exception("job %s failed unexpectedly", row.id)
             error = "internal error; the daemon log has details"
         if error is not None and job is not None:
             with contextlib.suppress(psycopg.Error, psycopg_pool.PoolTimeout):
@@ -117,22 +117,22 @@ class JobRunner:
         try:
             await asyncio.shield(self._finish(row, error))
         finally:
-            self.owned.discard(row["id"])
+            self.owned.discard(row.id)
 
-    async def _finish(self, row: Row, error: str | None) -> None:
+    async def _finish(self, row: JobRow, error: str | None) -> None:
         """Record the outcome, waiting out a database outage: a job that ended must never
         stay `running` (that would lock its app until the next daemon start)."""
-        error = self.platform.mask(row["app"], error) if error else None
+        error = self.platform.mask(row.app, error) if error else None
         delay = 0.5
         while True:
             try:
                 async with self.platform.pool.connection() as conn:
-                    await store.finish(conn, row["id"], error=error)
+                    await store.finish(conn, row.id, error=error)
                 break
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
-                log.warning("cannot record the end of job %s yet; retrying", row["id"])
+                log.warning("cannot record the end of job %s yet; retrying", row.id)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         kind = "deploy.failed" if error else "deploy.succeeded"
-        message = error or f"{row['kind']} job {row['id']} finished"
-        await self.platform.emit(kind, message, row["app"], job=row["id"])
+        message = error or f"{row.kind} job {row.id} finished"
+        await self.platform.emit(kind, message, row.app, job=row.id)

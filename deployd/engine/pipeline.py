@@ -37,6 +37,7 @@ from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
 from deployd.store.apps import AppRow
 from deployd.store.db import Row
+from deployd.store.jobs import JobRow
 from deployd.store.releases import ReleaseRow
 
 from . import appconfig, building, slots
@@ -53,13 +54,13 @@ T = TypeVar("T")
 class Job:
     """One running job: its step bookkeeping and its output."""
 
-    def __init__(self, platform: Platform, row: Row, app: AppRow) -> None:
+    def __init__(self, platform: Platform, row: JobRow, app: AppRow) -> None:
         self.platform = platform
         self.row = row
         self.app = app
         self.name: str = app.name
-        self.release_id: int | None = row["release_id"]
-        self.number: int | None = row.get("release")
+        self.release_id: int | None = row.release_id
+        self.number: int | None = row.release
         """The release's number (v<number>), as users know it."""
         self.build_log: Path | None = None
         self.logged = 0
@@ -75,12 +76,12 @@ class Job:
         self.current_step = name
         self.recent.clear()
         async with self.platform.pool.connection() as conn:
-            await job_store.set_step(conn, self.row["id"], name)
+            await job_store.set_step(conn, self.row.id, name)
         await self.platform.emit(
             "deploy.step",
             message,
             self.name,
-            job=self.row["id"],
+            job=self.row.id,
             step=name,
             release=self.number,
         )
@@ -102,7 +103,7 @@ class Job:
                 log.warning("cannot write %s: %s", self.build_log, exc.strerror)
                 self.build_log = None
         await self.platform.bus.publish(
-            "deploy.output", line, app=self.name, data={"job": self.row["id"]}, persist=False
+            "deploy.output", line, app=self.name, data={"job": self.row.id}, persist=False
         )
 
     async def db(self, action: Callable[[Any], Awaitable[T]]) -> T:
@@ -133,13 +134,13 @@ async def deploy(job: Job) -> None:
         lambda c: release_store.insert(
             c,
             app=job.name,
-            ref=job.row["params"].get("ref"),
-            created_by=job.row["actor"] or "deployd",
+            ref=job.row.params.get("ref"),
+            created_by=job.row.actor or "deployd",
             env_version=job.app.env_version,
         )
     )
     job.release_id, job.number, job.made_release = release.id, release.version, True
-    await job.db(lambda c: job_store.set_release(c, job.row["id"], release.id))
+    await job.db(lambda c: job_store.set_release(c, job.row.id, release.id))
     job.build_log = platform.paths.app_logs(job.name) / f"build-{release.id}.log"
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
     config = await appconfig.values(platform, job.name, release.env_version)
@@ -154,7 +155,7 @@ async def rollback(job: Job) -> None:
     releases = await job.db(lambda c: release_store.for_app(c, job.name, limit=1000))
     live = next((r for r in releases if r.status == ReleaseStatus.LIVE), None)
     refs = [ReleaseRef(r.id, r.build_key, r.live_at is not None) for r in releases]
-    wanted = job.row["params"].get("to")
+    wanted = job.row.params.get("to")
     if wanted is None:
         target = rollback_target(refs, live.id if live else None)
         if target is None:
@@ -168,11 +169,11 @@ async def rollback(job: Job) -> None:
     if not is_built(artifact):
         raise DeployFailed(f"v{version}'s build was pruned; deploy its commit instead")
     current = job.app.env_version
-    if job.row["params"].get("keep_env") and row.env_version != current:
+    if job.row.params.get("keep_env") and row.env_version != current:
         row = await _new_release_of(job, row, current, f"rollback to v{version}, today's config")
     else:
         job.release_id, job.number = wanted, version  # its build log stays that build's
-        await job.db(lambda c: job_store.set_release(c, job.row["id"], wanted))
+        await job.db(lambda c: job_store.set_release(c, job.row.id, wanted))
     await activate(job, row, row.built_manifest(), artifact)
 
 
@@ -185,7 +186,7 @@ async def reconfigure(job: Job) -> None:
     artifact = artifact_dir(job.platform, job.name, live.build_key)
     if not is_built(artifact):
         raise DeployFailed("the live release's build is gone: deploy to apply the new config")
-    version = job.row["params"]["env_version"]
+    version = job.row.params["env_version"]
     row = await _new_release_of(job, live, version, f"config version {version}")
     await activate(job, row, row.built_manifest(), artifact)
 
@@ -199,7 +200,7 @@ async def _new_release_of(
             c,
             app=job.name,
             ref=base.ref,
-            created_by=job.row["actor"] or "deployd",
+            created_by=job.row.actor or "deployd",
             env_version=env_version,
             commit=base.commit,
             build_key=base.build_key,
@@ -209,7 +210,7 @@ async def _new_release_of(
         )
     )
     job.release_id, job.number, job.made_release = row.id, row.version, True
-    await job.db(lambda c: job_store.set_release(c, job.row["id"], row.id))
+    await job.db(lambda c: job_store.set_release(c, job.row.id, row.id))
     await job.step(JobStep.CONFIG, f"v{row.version}: the build of v{base.version}, {why}")
     return row
 
@@ -294,7 +295,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
         "deploy.live",
         f"v{number} is live at {platform.url(name)}",
         name,
-        job=job.row["id"],
+        job=job.row.id,
         release=number,
         slot=target["name"],
     )
@@ -364,7 +365,7 @@ async def _after_switch(
         except (BuildError, DockerUnavailable) as exc:
             message = f"{what} failed; the release is live all the same: {exc}"
             await job.platform.emit(
-                "deploy.warning", f"{message}{job.last_output()}", job.name, job=job.row["id"]
+                "deploy.warning", f"{message}{job.last_output()}", job.name, job=job.row.id
             )
 
 
@@ -412,7 +413,7 @@ async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest
     makes its release's config the app's current one, in the same transaction."""
     platform, name = job.platform, job.name
     release_id, number, config = release.id, release.version, release.env_version
-    restores_config = job.row["kind"] == JobKind.ROLLBACK and config != job.app.env_version
+    restores_config = job.row.kind == JobKind.ROLLBACK and config != job.app.env_version
     nginx = platform.nginx
     previous_live = nginx.live(name)
     previous_site = nginx.current(name)
@@ -456,12 +457,10 @@ async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest
             f"`deployctl env history {name}` lists every version"
         )
         for kind in ("env.restored", "deploy.config"):  # the config's history; the job's
-            await platform.emit(
-                kind, message, name, version=config, release=number, job=job.row["id"]
-            )
-        left = job.row["params"].get("from")  # a crash-loop rollback: say it on that release
+            await platform.emit(kind, message, name, version=config, release=number, job=job.row.id)
+        left = job.row.params.get("from")  # a crash-loop rollback: say it on that release
         if isinstance(left, int):
-            note = f"{job.row['params'].get('reason', 'rolled back')}; rolled back: {message}"
+            note = f"{job.row.params.get('reason', 'rolled back')}; rolled back: {message}"
             await job.db(lambda c: release_store.update(c, left, error=note))
 
 

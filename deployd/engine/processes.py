@@ -123,7 +123,7 @@ async def _drain(job: Job, live: LiveRelease) -> None:
 async def scale(job: Job) -> None:
     """`deployctl scale NAME web=3 worker=1`: counts saved once the processes run."""
     name = job.name
-    changes: dict[str, int] = {k: int(v) for k, v in job.row["params"]["changes"].items()}
+    changes: dict[str, int] = {k: int(v) for k, v in job.row.params["changes"].items()}
     live = await live_release(job)
     if live is None or job.app.stopped:
         await job.db(lambda c: process_store.set_formation(c, name, changes))
@@ -169,7 +169,7 @@ async def restart(job: Job) -> None:
     """`deployctl restart NAME [TYPE]`: other processes all at once; web processes one at
     a time behind one extra, so that at least as many serve as before throughout."""
     name = job.name
-    kind: str | None = job.row["params"].get("type")
+    kind: str | None = job.row.params.get("type")
     if job.app.stopped:
         raise DeployFailed(f"{name} is stopped: `deployctl start {name}` starts it")
     live = await live_release(job)

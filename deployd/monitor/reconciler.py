@@ -39,6 +39,7 @@ from deployd.store import processes as process_store
 from deployd.store import releases as release_store
 from deployd.store.apps import AppRow
 from deployd.store.db import Row
+from deployd.store.jobs import JobRow
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,16 @@ class World:
 
     apps: dict[str, AppRow]
     slots: dict[str, dict[str, Row]]
-    active_jobs: dict[str, Row]
+    active_jobs: dict[str, JobRow]
     sites: dict[str, str]
     domains: dict[str, list[Row]]
     ports: dict[str, dict[str, list[int]]]
     """Per app, per slot: its web ports."""
 
 
-def _made_its_release(job: Row) -> bool:
+def _made_its_release(job: JobRow) -> bool:
     """Deploys and config changes make a new release; a plain rollback re-uses one."""
-    return job["kind"] != "rollback" or bool(job["params"].get("keep_env"))
+    return job.kind != "rollback" or bool(job.params.get("keep_env"))
 
 
 class Reconciler:
@@ -101,16 +102,16 @@ class Reconciler:
         """Daemon start: finish or abort every job a previous daemon left running."""
         world = await self.read()
         for app, job in world.active_jobs.items():
-            if job["state"] == "running" and job["id"] not in self.owned_jobs:
+            if job.state == "running" and job.id not in self.owned_jobs:
                 await self._recover(world, app, job)
 
-    async def _recover(self, world: World, app: str, job: Row) -> None:
+    async def _recover(self, world: World, app: str, job: JobRow) -> None:
         platform = self.platform
         target = next(
             (
                 s
                 for s in world.slots[app].values()
-                if s["release_id"] == job["release_id"]
+                if s["release_id"] == job.release_id
                 and s["state"] in RUNNING
                 and s["name"] != world.apps[app].live_slot
             ),
@@ -129,20 +130,20 @@ class Reconciler:
             return
         if target is not None:
             await slots.rest(platform, app, target)
-        reason = f"interrupted by a daemon restart during {job['step'] or 'start'}; aborted"
+        reason = f"interrupted by a daemon restart during {job.step or 'start'}; aborted"
         async with platform.pool.connection() as conn:
-            await job_store.finish(conn, job["id"], error=reason)
-            if _made_its_release(job) and job["release_id"]:
+            await job_store.finish(conn, job.id, error=reason)
+            if _made_its_release(job) and job.release_id:
                 await release_store.update(
                     conn,
-                    job["release_id"],
+                    job.release_id,
                     status=ReleaseStatus.FAILED,
                     error=reason,
-                    failed_step=job["step"] or "start",
+                    failed_step=job.step or "start",
                 )
-        await platform.emit("deploy.failed", reason, app, job=job["id"])
+        await platform.emit("deploy.failed", reason, app, job=job.id)
 
-    async def _complete(self, world: World, app: str, job: Row, target: Row) -> None:
+    async def _complete(self, world: World, app: str, job: JobRow, target: Row) -> None:
         """The new slot was switched to before the daemon died: record that it is live."""
         platform = self.platform
         if target["state"] == SlotState.STARTING:
@@ -153,20 +154,20 @@ class Reconciler:
         async with platform.pool.connection() as conn, conn.transaction():
             await app_store.set_live_slot(conn, app, target["name"])
             await release_store.mark_live(conn, app, target["release_id"])
-            if job["kind"] == JobKind.ROLLBACK:  # a rollback brings its release's config back
+            if job.kind == JobKind.ROLLBACK:  # a rollback brings its release's config back
                 release = await release_store.get(conn, target["release_id"])
                 await env_store.set_current(conn, app, release.env_version if release else None)
-        if job["kind"] == JobKind.ROLLBACK:
+        if job.kind == JobKind.ROLLBACK:
             await appconfig.refresh_masks(platform, app)
         if old_name is not None:
             await slots.rest(platform, app, (await slots.load(platform, app))[old_name])
         async with platform.pool.connection() as conn:
-            await job_store.finish(conn, job["id"], error=None)
+            await job_store.finish(conn, job.id, error=None)
         await platform.emit(
             "deploy.succeeded",
             f"v{target['release']} was switched to before a daemon restart; completed",
             app,
-            job=job["id"],
+            job=job.id,
         )
 
     async def pass_once(self) -> None:

@@ -263,7 +263,7 @@ class Supervisor:
             app,
             release=release.version,
             to=to.version,
-            job=job["id"],
+            job=job.id,
         )
         platform.wake_jobs()
         return True

@@ -170,7 +170,7 @@ async def _get(core: Core, name: str) -> tuple[AppRow, list[Row], int | None]:
         if app is None:
             raise not_found(f"no app named {name}")
         job = await job_store.active(conn, name)
-        return app, await store.slots(conn, name), job["id"] if job else None
+        return app, await store.slots(conn, name), job.id if job else None
 
 
 async def _check_runtime(core: Core, runtime: str) -> None:

@@ -44,13 +44,13 @@ async def enqueue(
         except store.AppBusy as busy:
             active = busy.active
             detail = (
-                f"job {active['id']} ({active['kind']}, {active['step'] or 'queued'})"
+                f"job {active.id} ({active.kind}, {active.step or 'queued'})"
                 if active
                 else "another job"
             )
             raise conflict(f"{app} already has {detail} under way: wait for it to finish") from None
     core.jobs.wake()
-    return JobInfo.model_validate(job)
+    return JobInfo.model_validate(job, from_attributes=True)
 
 
 async def start(core: Core, caller: Caller, params: DeploysStartParams) -> JobInfo:
@@ -91,7 +91,7 @@ async def show(core: Core, caller: Caller, params: DeploysWatchParams) -> JobInf
         job = await store.get(conn, params.job)
     if job is None:
         raise not_found(f"no job {params.job}")
-    return JobInfo.model_validate(job)
+    return JobInfo.model_validate(job, from_attributes=True)
 
 
 async def watch(

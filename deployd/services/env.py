@@ -84,7 +84,7 @@ async def set_env(core: Core, caller: Caller, params: EnvSetParams) -> EnvSetRes
         except job_store.AppBusy as busy:
             active = busy.active
             raise conflict(
-                f"{params.app} has job {active['id'] if active else '?'} under way: try again "
+                f"{params.app} has job {active.id if active else '?'} under way: try again "
                 "when it has finished, or stage the change with --no-restart"
             ) from None
 
@@ -119,7 +119,7 @@ async def set_env(core: Core, caller: Caller, params: EnvSetParams) -> EnvSetRes
         changed=not change.empty,
         set=list(change.set),
         unset=list(change.unset),
-        job=JobInfo.model_validate(job) if job is not None else None,
+        job=JobInfo.model_validate(job, from_attributes=True) if job is not None else None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -19,8 +21,35 @@ _COLUMNS = """id, app, kind, state, step, params, release_id, error, actor, crea
               (SELECT version FROM releases WHERE releases.id = jobs.release_id) AS release"""
 
 
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: int
+    app: str
+    kind: JobKind
+    state: JobState
+    step: str | None
+    """The step it is at, or failed at (a JobStep's value)."""
+    params: dict[str, Any]
+    release_id: int | None
+    error: str | None
+    actor: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    release: int | None
+    """The number of its release (v<release>), once it has one."""
+
+
+def _job(row: Row) -> JobRow:
+    return JobRow(**{**row, "kind": JobKind(row["kind"]), "state": JobState(row["state"])})
+
+
+def _maybe(row: Row | None) -> JobRow | None:
+    return _job(row) if row is not None else None
+
+
 class AppBusy(Exception):
-    def __init__(self, active: Row | None) -> None:
+    def __init__(self, active: JobRow | None) -> None:
         super().__init__("the app already has a job")
         self.active = active
 
@@ -33,7 +62,7 @@ async def enqueue(
     params: dict[str, Any],
     actor: str,
     release_id: int | None = None,
-) -> Row:
+) -> JobRow:
     try:
         async with conn.transaction():
             cursor = await conn.execute(
@@ -45,22 +74,22 @@ async def enqueue(
         raise AppBusy(await active(conn, app)) from None
     row = await cursor.fetchone()
     assert row is not None
-    return row
+    return _job(row)
 
 
-async def active(conn: Conn, app: str) -> Row | None:
+async def active(conn: Conn, app: str) -> JobRow | None:
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM jobs WHERE app = %s AND state IN ('queued', 'running')", (app,)
     )
-    return await cursor.fetchone()
+    return _maybe(await cursor.fetchone())
 
 
-async def get(conn: Conn, job_id: int) -> Row | None:
+async def get(conn: Conn, job_id: int) -> JobRow | None:
     cursor = await conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
-    return await cursor.fetchone()
+    return _maybe(await cursor.fetchone())
 
 
-async def claim_next(conn: Conn) -> Row | None:
+async def claim_next(conn: Conn) -> JobRow | None:
     async with conn.transaction():
         cursor = await conn.execute(
             f"""UPDATE jobs SET state = 'running', started_at = now()
@@ -68,7 +97,7 @@ async def claim_next(conn: Conn) -> Row | None:
                             FOR UPDATE SKIP LOCKED LIMIT 1)
                 RETURNING {_COLUMNS}"""
         )
-        return await cursor.fetchone()
+        return _maybe(await cursor.fetchone())
 
 
 async def set_step(conn: Conn, job_id: int, step: str) -> None:
@@ -86,18 +115,18 @@ async def finish(conn: Conn, job_id: int, *, error: str | None) -> None:
     )
 
 
-async def fail_interrupted(conn: Conn) -> list[Row]:
+async def fail_interrupted(conn: Conn) -> list[JobRow]:
     """Jobs a previous daemon left running: it died mid-way. Returns them."""
     cursor = await conn.execute(
         f"""UPDATE jobs SET state = 'failed', finished_at = now(),
                    error = 'interrupted: the daemon stopped during step ' || coalesce(step, '?')
             WHERE state = 'running' RETURNING {_COLUMNS}"""
     )
-    return await cursor.fetchall()
+    return [_job(r) for r in await cursor.fetchall()]
 
 
-async def for_app(conn: Conn, app: str, limit: int = 20) -> list[Row]:
+async def for_app(conn: Conn, app: str, limit: int = 20) -> list[JobRow]:
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM jobs WHERE app = %s ORDER BY id DESC LIMIT %s", (app, limit)
     )
-    return await cursor.fetchall()
+    return [_job(r) for r in await cursor.fetchall()]
