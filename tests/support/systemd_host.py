@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,8 +30,6 @@ CONTAINER = (
     "/run",
     "--tmpfs",
     "/run/lock",
-    "--tmpfs",
-    "/tmp",
     "--network",
     "host",
     # what systemd on a real host has, to give units mount namespaces of their own
@@ -104,18 +103,18 @@ class SystemdHost:
 
 @contextmanager
 def systemd_host(checkout: Path) -> Iterator[SystemdHost]:
+    """The host, with the checkout and the running interpreter's environment (a venv may
+    live elsewhere) at their own paths, read-only. Its /tmp is the image's own directory:
+    a tmpfs there would hide a checkout under /tmp."""
     name = f"deployd-systemd-{int(time.time() * 1000) % 10**8}"
-    _docker(
-        "run",
-        "-d",
-        "--name",
-        name,
-        *CONTAINER,
-        "-v",
-        f"{checkout}:{checkout}:ro",
-        IMAGE,
-        "/sbin/init",
-    )
+    shared = {checkout.resolve(), Path(sys.prefix).resolve()}
+    mounts = [
+        arg
+        for path in sorted(shared)
+        if not any(other in path.parents for other in shared)
+        for arg in ("-v", f"{path}:{path}:ro")
+    ]
+    _docker("run", "-d", "--name", name, *CONTAINER, *mounts, IMAGE, "/sbin/init")
     host = SystemdHost(name)
     try:
         deadline = time.monotonic() + 60
