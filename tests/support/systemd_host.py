@@ -52,7 +52,7 @@ def _docker(
 
 
 def ensure_image() -> str | None:
-    """The image, built if missing; None (with why) when it cannot be."""
+    """Build the image if it is missing; returns why it cannot be had, or None."""
     if shutil.which("docker") is None or _docker("info", check=False).returncode != 0:
         return "no Docker Engine"
     if _docker("image", "inspect", IMAGE, check=False).returncode == 0:
