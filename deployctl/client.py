@@ -16,12 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from deployd.protocol import framing
+from deployd.protocol import framing, sockets
 from deployd.protocol.errors import ErrorKind, RpcError
 from deployd.protocol.events import STREAM_ENDED_NOTIFICATION
 from deployd.protocol.methods import METHODS
-
-DEFAULT_SOCKETS = (Path("/run/deployd/deployd.sock"), Path(".deployd/deployd.sock"))
 
 
 class DaemonUnreachable(Exception):
@@ -29,13 +27,7 @@ class DaemonUnreachable(Exception):
 
 
 def default_socket() -> Path:
-    from_env = os.environ.get("DEPLOYD_SOCKET")
-    if from_env:
-        return Path(from_env)
-    for candidate in DEFAULT_SOCKETS:
-        if candidate.exists():
-            return candidate
-    return DEFAULT_SOCKETS[0]
+    return sockets.default_socket(os.environ)
 
 
 class Client:

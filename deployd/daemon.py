@@ -36,6 +36,7 @@ from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_i
 from deployd.monitor.certificates import Renewer
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
+from deployd.protocol import sockets
 from deployd.protocol.apps import AppsCreateParams, DeploysStartParams, DeploysWatchParams
 from deployd.protocol.common import Identity, Role
 from deployd.protocol.errors import RpcError
@@ -70,20 +71,9 @@ def reach_hint(socket: Path, environ: Mapping[str, str], cwd: Path, prefix: str)
         program = "deployctl"
     else:
         program = str(ours)
-    if _socket_deployctl_finds(environ, cwd) == socket.resolve():
+    if sockets.default_socket(environ, cwd).resolve() == socket.resolve():
         return f"{program} status"
     return f"{program} --socket {socket} status"
-
-
-def _socket_deployctl_finds(environ: Mapping[str, str], cwd: Path) -> Path | None:
-    """As deployctl looks: $DEPLOYD_SOCKET, else the first that exists of the system
-    daemon's socket and ./.deployd/deployd.sock."""
-    if environ.get("DEPLOYD_SOCKET"):
-        return (cwd / environ["DEPLOYD_SOCKET"]).resolve()
-    for candidate in (Path("/run/deployd/deployd.sock"), cwd / ".deployd" / "deployd.sock"):
-        if candidate.exists():
-            return candidate.resolve()
-    return None
 
 
 class StartupError(RuntimeError):
