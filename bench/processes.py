@@ -18,15 +18,19 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _daemon import BIN, ctl, dev_daemon, git
-from zero_downtime import summary
-
 ROOT = Path(__file__).resolve().parents[1]
-PROCS = ROOT / "tests" / "support" / "apps" / "procs"
+sys.path.insert(0, str(ROOT))
+
+from _daemon import BIN, ctl, dev_daemon  # noqa: E402
+from zero_downtime import summary  # noqa: E402
+
+from tests.support.repos import fixture_files, repository  # noqa: E402
+
 RUNS = 10
 BURN = """
 def burn():
@@ -58,18 +62,12 @@ def requests_per_second(output: str) -> float:
 
 def source(work: Path) -> str:
     """The procs test app, its handler burning CPU as a real one would."""
-    tree, bare = work / "procs", work / "procs.git"
-    shutil.copytree(PROCS, tree)
-    app = (tree / "app.py").read_text()
-    app = app.replace("class Handler(", BURN + "\n\nclass Handler(", 1)
-    app = app.replace("        body = json.dumps(", "        burn()\n        body = json.dumps(", 1)
-    (tree / "app.py").write_text(app)
-    git(work, "init", "-q", "--bare", "--initial-branch=main", str(bare))
-    git(tree, "init", "-q", "--initial-branch=main")
-    git(tree, "add", "-A")
-    git(tree, "commit", "-qm", "bench")
-    git(tree, "push", "-q", str(bare), "HEAD:main")
-    return f"file://{bare}"
+    files = fixture_files("procs")
+    app = files["app.py"].replace("class Handler(", BURN + "\n\nclass Handler(", 1)
+    files["app.py"] = app.replace(
+        "        body = json.dumps(", "        burn()\n        body = json.dumps(", 1
+    )
+    return repository(work, "procs", files)
 
 
 def main() -> None:

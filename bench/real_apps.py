@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from _daemon import BIN, ctl, dev_daemon, git, steps  # noqa: E402
 
 from tests.e2e.test_real_apps import FASTAPI_APP, FLASK_APP  # noqa: E402
-from tests.support.repos import APPS, repository  # noqa: E402
+from tests.support.repos import fixture_files, repository  # noqa: E402
 
 INLINE = {
     "flask": {
@@ -37,14 +37,6 @@ INLINE = {
     },
 }
 FIXTURES = ("uvapp", "pipenvapp", "djangoapp", "yarnapp")
-
-
-def files_of(fixture: str) -> dict[str, str]:
-    return {
-        str(path.relative_to(APPS / fixture)): path.read_text()
-        for path in sorted((APPS / fixture).rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
-    }
 
 
 def timed(socket: Path, *args: str) -> tuple[float, float]:
@@ -70,7 +62,7 @@ def timed(socket: Path, *args: str) -> tuple[float, float]:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="deployd-bench-real-"))
     work.chmod(0o755)
-    apps = {**INLINE, **{name: files_of(name) for name in FIXTURES}}
+    apps = {**INLINE, **{name: fixture_files(name) for name in FIXTURES}}
     with dev_daemon(["--no-example"]) as (socket, _):
         print("seconds to live / to the command's end (waiting for the previous release's")
         print("drain, 2 s by default, in brackets)")

@@ -79,11 +79,15 @@ def repository(base: Path, name: str, files: dict[str, str]) -> str:
     return f"file://{bare}"
 
 
-def from_fixture(base: Path, fixture: str) -> str:
-    """A repository of one of tests/support/apps, as its author would push it."""
-    files = {
+def fixture_files(fixture: str) -> dict[str, str]:
+    """The files of one of tests/support/apps, by their path in it."""
+    return {
         str(path.relative_to(APPS / fixture)): path.read_text()
         for path in sorted((APPS / fixture).rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts
     }
-    return repository(base, fixture, files)
+
+
+def from_fixture(base: Path, fixture: str) -> str:
+    """A repository of one of tests/support/apps, as its author would push it."""
+    return repository(base, fixture, fixture_files(fixture))
