@@ -34,6 +34,8 @@ from deployd.runtime.usage import measure
 from deployd.store import apps as app_store
 from deployd.store import processes as process_store
 from deployd.store import releases as release_store
+from deployd.store.apps import AppRow, Conn
+from deployd.store.db import Row
 from deployd.store.processes import ProcessRow
 
 from .core import Caller, Core
@@ -50,12 +52,8 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
         running: list[ProcessRow] = []
         for slot in states:
             running += await process_store.of_slot(conn, params.name, slot)
-        live = next((r for r in slot_rows if r["name"] == app.live_slot), None)
-        manifest = None
-        if live is not None and live["release_id"] is not None:
-            release = await release_store.get(conn, live["release_id"])
-            if release is not None and release.manifest is not None:
-                manifest = Manifest.from_json(release.manifest)
+        manifest = await _manifest_of(conn, app, slot_rows)
+    live = next((r for r in slot_rows if r["name"] == app.live_slot), None)
     counted = await slots.counts(core.platform, params.name, manifest) if manifest else {}
     usage = await asyncio.to_thread(measure, [p.pid for p in running if p.pid is not None])
     live_first = sorted(running, key=lambda p: (p.slot != app.live_slot, p.slot, p.name))
@@ -104,15 +102,18 @@ async def _live_manifest(core: Core, app: str) -> Manifest | None:
         row = await app_store.get(conn, app)
         if row is None:
             raise not_found(f"no app named {app}")
-        live = next(
-            (s for s in await app_store.slots(conn, app) if s["name"] == row.live_slot), None
-        )
-        if live is None or live["release_id"] is None:
-            return None
-        release = await release_store.get(conn, live["release_id"])
+        return await _manifest_of(conn, row, await app_store.slots(conn, app))
+
+
+async def _manifest_of(conn: Conn, app: AppRow, slot_rows: list[Row]) -> Manifest | None:
+    """The live release's manifest; None when nothing is live."""
+    live = next((s for s in slot_rows if s["name"] == app.live_slot), None)
+    if live is None or live["release_id"] is None:
+        return None
+    release = await release_store.get(conn, live["release_id"])
     if release is None or release.manifest is None:
         return None
-    return Manifest.from_json(release.manifest)
+    return release.built_manifest()
 
 
 async def restart(core: Core, caller: Caller, params: AppsRestartParams) -> JobInfo:
