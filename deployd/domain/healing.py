@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
@@ -56,6 +57,78 @@ def judge(
     if not has_previous:
         return Verdict(False, reason + "; no earlier release to roll back to")
     return Verdict(True, reason)
+
+
+class Watch(StrEnum):
+    """What the supervisor does about one process of a live slot when it looks."""
+
+    NOTHING = "nothing"
+    RESTART = "restart"
+    """It crashed earlier and its back-off is over: start it again."""
+    CRASHED = "crashed"
+    """It exited since the last look: record the crash, plan its restart."""
+    PROBE = "probe"
+    """A web process due for its live health check."""
+
+
+def watch(
+    *,
+    alive: bool | None,
+    next_restart_at: datetime | None,
+    now: datetime,
+    web: bool,
+    probe_due: bool,
+) -> Watch:
+    """`alive` is None for a process with no handle (crashed and waiting to restart)."""
+    if alive is None:
+        due = next_restart_at is not None and next_restart_at <= now
+        return Watch.RESTART if due else Watch.NOTHING
+    if not alive:
+        return Watch.CRASHED
+    return Watch.PROBE if web and probe_due else Watch.NOTHING
+
+
+def failed_too_often(failures: int) -> bool:
+    """Live health checks failed in a row often enough to treat the process as crashed:
+    one slow answer is not a crash."""
+    return failures >= HEALTH_FAILURES_TO_RESTART
+
+
+@dataclass(frozen=True, slots=True)
+class CrashPlan:
+    """What follows a crash: the restart count to record, when to restart, and whether to
+    give up on the release instead (roll back)."""
+
+    restarts: int
+    restart_in: float
+    """Seconds."""
+    verdict: Verdict
+
+
+def after_crash(
+    previous_restarts: int,
+    up_for: timedelta | None,
+    crash_times: Sequence[datetime],
+    live_at: datetime | None,
+    has_previous: bool,
+) -> CrashPlan:
+    """`crash_times` include this crash."""
+    restarts = restarts_after_crash(previous_restarts, up_for)
+    return CrashPlan(
+        restarts=restarts + 1,
+        restart_in=backoff(restarts),
+        verdict=judge(crash_times, live_at, has_previous),
+    )
+
+
+def after_failed_restart(previous_restarts: int) -> CrashPlan:
+    """A restart that never became healthy counts as one more crash; it never rolls back
+    by itself (the crashes that led to it were judged already)."""
+    return CrashPlan(
+        restarts=previous_restarts + 1,
+        restart_in=backoff(previous_restarts),
+        verdict=Verdict(False, "restart"),
+    )
 
 
 LOW_DISK_FRACTION = 0.05

@@ -108,10 +108,16 @@ class Effect(StrEnum):
     processes, or what a crashed one left behind)."""
     FORGET_HANDLE = "forget handle"
     """The slot keeps no process handle in the new state."""
+    START_PROCESSES = "start processes"
+    """The slot's release must run: its processes are started, and the state recorded with
+    their handle (should starting fail, what did start is stopped and nothing recorded)."""
 
 
 def effects_of(state: SlotState) -> tuple[Effect, ...]:
-    """Every state the table leads to outside RUNNING is one with nothing running."""
+    """Every state the table leads to outside RUNNING is one with nothing running, and the
+    only way into STARTING is to start the release."""
+    if state is SlotState.STARTING:
+        return (Effect.START_PROCESSES,)
     return () if state in RUNNING else (Effect.STOP_PROCESSES, Effect.FORGET_HANDLE)
 
 

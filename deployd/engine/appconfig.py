@@ -16,6 +16,7 @@ from deployd.domain import envvars
 from deployd.domain.masking import Masker
 from deployd.store import env as store
 from deployd.store import vault as vault_store
+from deployd.store.apps import SlotRow
 from deployd.store.db import Row
 from deployd.store.releases import ReleaseRow
 from deployd.vault.envfiles import write_env_file
@@ -108,7 +109,7 @@ async def refresh_masks(platform: Platform, app: str | None = None) -> None:
 
 def platform_env(
     release: ReleaseRow,
-    slot: Row,
+    slot: str,
     artifact: Path,
     process: str | None = None,
     port: int | None = None,
@@ -130,7 +131,7 @@ def platform_env(
         **({"DYNO": process} if process is not None else {}),
         "DEPLOYD_APP": release.app,
         "DEPLOYD_RELEASE": str(release.version),
-        "DEPLOYD_SLOT": slot["name"],
+        "DEPLOYD_SLOT": slot,
         "DEPLOYD_CONFIG_VERSION": str(release.env_version or 0),
     }
 
@@ -141,22 +142,22 @@ def env_file(platform: Platform, app: str, slot: str, process: str) -> Path:
 
 async def write_process_env(
     platform: Platform,
-    slot: Row,
+    slot: SlotRow,
     release: ReleaseRow,
     artifact: Path,
     process: str,
     port: int | None,
 ) -> Path:
     """Render the env file a process will start with: this release's config, its PORT."""
-    app, version = slot["app"], release.env_version
+    app, version = slot.app, release.env_version
     config = await values(platform, app, version)
-    path = env_file(platform, app, slot["name"], process)
+    path = env_file(platform, app, slot.name, process)
     at_app = platform.app_mount and release.runtime != "docker"
     write_env_file(  # the daemon's own: only the process's launcher (root) reads it
         path,
-        platform_env(release, slot, artifact, process, port, at_app=at_app),
+        platform_env(release, slot.name, artifact, process, port, at_app=at_app),
         config,
-        header=f"{app} {process} in the {slot['name']} slot: v{release.version}, config "
+        header=f"{app} {process} in the {slot.name} slot: v{release.version}, config "
         f"version {version or 0}. Written by deployd; changes are overwritten.",
     )
     return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 from deployd import httpcheck
 from deployd.domain.manifest import HealthCheck, Manifest
@@ -13,7 +14,7 @@ from deployd.domain.text import excerpt
 from deployd.runtime.base import Handle
 from deployd.runtime.listeners import Listener, describe
 from deployd.runtime.process import ProcessRuntime
-from deployd.store.db import Row
+from deployd.store.apps import SlotRow
 from deployd.store.releases import ReleaseRow
 
 from . import slots
@@ -26,12 +27,16 @@ class Unhealthy(Exception):
 
 
 async def wait_ready(
-    platform: Platform, row: Row, release: ReleaseRow, manifest: Manifest, started: list[Started]
+    platform: Platform,
+    row: SlotRow,
+    release: ReleaseRow,
+    manifest: Manifest,
+    started: list[Started],
 ) -> None:
     """Every web process healthy (its listener its own), and every other process still
     running after the settle time; Unhealthy says which did not, and why."""
     runtime = platform.runtime
-    checked = {**row, "runtime": release.runtime}
+    checked = replace(row, runtime=release.runtime)
     web = [s for s in started if s.port is not None]
     others = [s for s in started if s.port is None]
     try:

@@ -19,8 +19,7 @@ from deployd.runtime.base import LaunchSpec, StartError
 from deployd.runtime.oneoff import Handoff, run_attached, run_in_container
 from deployd.runtime.process import LAUNCHER_ENV
 from deployd.store import apps as app_store
-from deployd.store import releases as release_store
-from deployd.store.db import Row
+from deployd.store.apps import SlotRow
 from deployd.store.releases import ReleaseRow
 from deployd.unix.accounts import Account
 
@@ -42,7 +41,7 @@ class OneOff:
     name: str
     """`run.4821`: how its log lines are named."""
     release: ReleaseRow
-    slot: Row
+    slot: SlotRow
     artifact: Path
     account: Account
     image: str | None
@@ -62,15 +61,13 @@ class OneOff:
 
 async def prepare(platform: Platform, app: str, name: str) -> OneOff:
     async with platform.pool.connection() as conn:
-        row = await app_store.get(conn, app)
-        slot_rows = {s["name"]: s for s in await app_store.slots(conn, app)}
-        slot = slot_rows.get(row.live_slot or "") if row else None
-        if slot is None or slot["release_id"] is None:
-            raise NothingToRun(f"{app} has no live release to run a command of: deploy it")
-        if slot["state"] not in (SlotState.LIVE, SlotState.SUSPENDED):
-            raise NothingToRun(f"{app}'s live slot is {slot['state']}: try again in a moment")
-        release = await release_store.get(conn, slot["release_id"])
-    if release is None or not release.build_key:
+        live = await app_store.live(conn, app)
+    if live is None:
+        raise NothingToRun(f"{app} has no live release to run a command of: deploy it")
+    slot, release = live.slot, live.release
+    if slot.state not in (SlotState.LIVE, SlotState.SUSPENDED):
+        raise NothingToRun(f"{app}'s live slot is {slot.state}: try again in a moment")
+    if not release.build_key:
         raise NothingToRun(f"{app}'s live release has no build")
     artifact = artifact_dir(platform, app, release.build_key)
     if not is_built(artifact):
@@ -91,7 +88,9 @@ async def prepare(platform: Platform, app: str, name: str) -> OneOff:
 
 async def _environment(platform: Platform, one: OneOff) -> dict[str, str]:
     config = await appconfig.values(platform, one.app, one.release.env_version)
-    env = appconfig.platform_env(one.release, one.slot, one.artifact, one.name, at_app=one.at_app)
+    env = appconfig.platform_env(
+        one.release, one.slot.name, one.artifact, one.name, at_app=one.at_app
+    )
     return {**env, **config}
 
 
@@ -182,7 +181,7 @@ async def _detached_container(
     (its output in the app's log as `run.N`), removed once it ends. It carries its slot's
     label: the reconciler removes it when that slot no longer runs."""
     docker = platform.runtimes["docker"]
-    slot: str = one.slot["name"]
+    slot: str = one.slot.name
     spec = LaunchSpec(
         app=one.app,
         slot=slot,

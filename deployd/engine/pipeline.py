@@ -35,8 +35,7 @@ from deployd.store import apps as app_store
 from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
-from deployd.store.apps import AppRow
-from deployd.store.db import Row
+from deployd.store.apps import AppRow, SlotRow
 from deployd.store.jobs import JobRow
 from deployd.store.releases import ReleaseRow
 
@@ -225,7 +224,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     by_name = await slots.load(platform, name)
     live_name: str | None = app.live_slot
     target = by_name[other(live_name) if live_name else "blue"]
-    if target["state"] != SlotState.LIVE:  # left mid-way by a failure or a crash
+    if target.state != SlotState.LIVE:  # left mid-way by a failure or a crash
         target = await slots.rest(platform, name, target)
 
     for what, command in (
@@ -243,7 +242,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     job.build_log = None  # a build log holds the build (and release command) output only
     counted = await slots.counts(platform, name, manifest)
     await job.step(
-        JobStep.START, f"starting v{number} in {target['name']}: {formation.describe(counted)}"
+        JobStep.START, f"starting v{number} in {target.name}: {formation.describe(counted)}"
     )
     idle = {t: n for t, n in counted.items() if n == 0}
     if idle:
@@ -251,23 +250,17 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
             f"not running {', '.join(sorted(idle))} (0 processes): "
             f"`deployctl scale {name} {next(iter(sorted(idle)))}=1` starts one"
         )
+    plan = slots.Launch(manifest, artifact, counted)
     try:
-        started = await slots.launch(platform, target, release, manifest, artifact, counted)
+        target, started = await slots.start_release(
+            platform, target, SlotEvent.START, release, plan, timeout=manifest.stop_timeout
+        )
     except StartError as exc:
-        await slots.stop_process(platform, target, manifest.stop_timeout)
         raise DeployFailed(str(exc)) from None
-    target = await slots.transition(
-        platform,
-        name,
-        target,
-        SlotEvent.START,
-        release=release,
-        handle=slots.primary(started),
-    )
     failpoints.hit("after-start")
     await job.db(  # a new release starts with a clean record for the crash watcher
         lambda c: app_store.save_healing(
-            c, name, target["name"], restarts=0, next_restart_at=None, last_exit=None
+            c, name, target.name, restarts=0, next_restart_at=None, last_exit=None
         )
     )
 
@@ -297,7 +290,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
         name,
         job=job.row.id,
         release=number,
-        slot=target["name"],
+        slot=target.name,
     )
     if live_name is not None:
         await _retire(job, live_name, manifest)
@@ -310,7 +303,7 @@ async def _one_off(
     release: ReleaseRow,
     manifest: Manifest,
     artifact: Path,
-    target: Row,
+    target: SlotRow,
     command: str,
     what: str,
 ) -> None:
@@ -321,7 +314,7 @@ async def _one_off(
     config = await appconfig.values(platform, name, release.env_version)
     image = image_of(artifact)
     at_app = platform.app_mount and image is None
-    env = appconfig.platform_env(release, target, artifact, at_app=at_app)
+    env = appconfig.platform_env(release, target.name, artifact, at_app=at_app)
     if image is not None:
         await docker_build.run_once(
             platform.docker.client(),
@@ -348,7 +341,7 @@ async def _one_off(
 
 
 async def _after_switch(
-    job: Job, release: ReleaseRow, manifest: Manifest, artifact: Path, target: Row, first: bool
+    job: Job, release: ReleaseRow, manifest: Manifest, artifact: Path, target: SlotRow, first: bool
 ) -> None:
     """app.json's postdeploy scripts, once the release serves: Dokku's after every deploy,
     Heroku's after the app's first only. The release is live already: a failure is told
@@ -374,7 +367,7 @@ async def _retire(job: Job, slot_name: str, manifest: Manifest) -> None:
     platform, name = job.platform, job.name
     for _ in range(3):  # the crash watcher may move it while we look: look again
         row = (await slots.load(platform, name))[slot_name]
-        state = SlotState(row["state"])
+        state = row.state
         try:
             if state is SlotState.LIVE:
                 row = await slots.transition(platform, name, row, SlotEvent.DRAIN)
@@ -389,7 +382,7 @@ async def _retire(job: Job, slot_name: str, manifest: Manifest) -> None:
             continue
 
 
-async def _drain(platform: Platform, app: str, old: Row, manifest: Manifest) -> None:
+async def _drain(platform: Platform, app: str, old: SlotRow, manifest: Manifest) -> None:
     """Give the old slot's in-flight requests the grace period, then stop it."""
     try:
         await asyncio.sleep(manifest.drain_seconds)
@@ -407,7 +400,9 @@ async def wait_for_drain(job: Job) -> None:
             await asyncio.shield(drain)
 
 
-async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest, web: int) -> None:
+async def _switch(
+    job: Job, target: SlotRow, release: ReleaseRow, manifest: Manifest, web: int
+) -> None:
     """Point nginx at the new slot: (re)load the site only when it is new or its ports or
     names changed, flip the switch, verify through nginx. On failure, flip back. A rollback
     makes its release's config the app's current one, in the same transaction."""
@@ -421,7 +416,7 @@ async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest
     try:
         if site != previous_site:  # first: the switch may name an upstream only it defines
             await asyncio.to_thread(nginx.apply, name, site)
-        await asyncio.to_thread(nginx.switch, name, Live(target["name"], number, web))
+        await asyncio.to_thread(nginx.switch, name, Live(target.name, number, web))
         failpoints.hit("after-switch")
         await nginx.verify(platform.hostname(name), number)
         failpoints.hit("after-verify")
@@ -440,7 +435,7 @@ async def _switch(job: Job, target: Row, release: ReleaseRow, manifest: Manifest
         """True when the rollback's config became current (not when one was staged
         meanwhile: that stays)."""
         async with conn.transaction():
-            await app_store.set_live_slot(conn, name, target["name"])
+            await app_store.set_live_slot(conn, name, target.name)
             await app_store.set_stopped(conn, name, False)  # a deploy starts a stopped app
             await release_store.mark_live(conn, name, release_id)
             if not restores_config:

@@ -25,8 +25,7 @@ from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.base import StartError
 from deployd.store import apps as app_store
 from deployd.store import processes as process_store
-from deployd.store import releases as release_store
-from deployd.store.db import Row
+from deployd.store.apps import SlotRow
 from deployd.store.processes import ProcessRow
 from deployd.store.releases import ReleaseRow
 
@@ -42,7 +41,7 @@ from .slots import Started
 class LiveRelease:
     """The slot that serves, and what it runs."""
 
-    slot: Row
+    slot: SlotRow
     release: ReleaseRow
     manifest: Manifest
     artifact: Path
@@ -55,24 +54,20 @@ class LiveRelease:
 
 async def live_release(job: Job, *, state: SlotState = SlotState.LIVE) -> LiveRelease | None:
     """The app's live slot (in `state`) and its release; None when nothing is deployed."""
-    platform, name = job.platform, job.name
-    app = await job.db(lambda c: app_store.get(c, name))
-    if app is None or app.live_slot is None:
+    live = await job.db(lambda c: app_store.live(c, job.name))
+    if live is None or live.slot.state is not state:
         return None
-    slot = (await slots.load(platform, name))[app.live_slot]
-    if slot["state"] != state or slot["release_id"] is None:
+    release = live.release
+    if not release.build_key or release.manifest is None:
         return None
-    release = await job.db(lambda c: release_store.get(c, slot["release_id"]))
-    if release is None or not release.build_key or release.manifest is None:
-        return None
-    artifact = artifact_dir(platform, name, release.build_key)
+    artifact = artifact_dir(job.platform, job.name, release.build_key)
     if not is_built(artifact):
         raise DeployFailed(f"v{release.version}'s build is gone: deploy again")
-    return LiveRelease(slot, release, Manifest.from_json(release.manifest), artifact)
+    return LiveRelease(live.slot, release, release.built_manifest(), artifact)
 
 
 async def _processes(job: Job, live: LiveRelease) -> list[ProcessRow]:
-    return list(await job.db(lambda c: process_store.of_slot(c, job.name, live.slot["name"])))
+    return list(await job.db(lambda c: process_store.of_slot(c, job.name, live.slot.name)))
 
 
 async def _start(
@@ -109,7 +104,7 @@ async def _stop(job: Job, live: LiveRelease, names: list[ProcessName]) -> None:
 
 async def _serve_web(job: Job, live: LiveRelease, web: int) -> None:
     try:
-        await serve(job.platform, job.name, Live(live.slot["name"], live.number, web))
+        await serve(job.platform, job.name, Live(live.slot.name, live.number, web))
     except ProxyError as exc:
         raise DeployFailed(f"nginx refused the new site: {exc}") from None
 
@@ -139,7 +134,7 @@ async def scale(job: Job) -> None:
     await job.step(
         JobStep.SCALE,
         f"{formation.describe(before)} → {formation.describe(after)} "
-        f"(v{live.number} in the {live.slot['name']} slot)",
+        f"(v{live.number} in the {live.slot.name} slot)",
     )
     added = [
         ProcessName(kind, index)
@@ -240,7 +235,7 @@ async def start(job: Job) -> None:
             await job.step(JobStep.START, f"{name} runs already")
             return
         raise DeployFailed(f"{name} has no release to start: deploy it")
-    await job.step(JobStep.START, f"starting v{live.number} in the {live.slot['name']} slot")
+    await job.step(JobStep.START, f"starting v{live.number} in the {live.slot.name} slot")
     try:
         await restore.bring_back(platform, live.slot)
     except (StartError, Unhealthy, ProxyError) as exc:

@@ -18,7 +18,7 @@ from deployd.proxy.nginx import Live
 from deployd.store import apps as app_store
 from deployd.store import processes as process_store
 from deployd.store import releases as release_store
-from deployd.store.db import Row
+from deployd.store.apps import SlotRow
 
 from . import slots
 from .building import artifact_dir
@@ -35,50 +35,53 @@ async def revive_live_slots(platform: Platform) -> None:
         rows = [
             r
             for r in await app_store.all_slots(conn)
-            if r["state"] in (SlotState.LIVE, SlotState.SUSPENDED) and r["app"] not in stopped
+            if r.state in (SlotState.LIVE, SlotState.SUSPENDED) and r.app not in stopped
         ]
     for row in rows:
         async with platform.pool.connection() as conn:
-            processes = await process_store.of_slot(conn, row["app"], row["name"])
+            processes = await process_store.of_slot(conn, row.app, row.name)
         handles = [slots.process_handle(p) for p in processes] + [slots.handle_of(row)]
         if any(h is not None and platform.runtime.alive(h) for h in handles):
             continue  # running: adopted as it is (the supervisor restarts any dead one)
         try:
             await bring_back(platform, row)
         except Exception as exc:
-            log.error("could not bring %s back: %s", row["app"], exc)
+            log.error("could not bring %s back: %s", row.app, exc)
             await platform.emit(
                 "app.down",
                 f"could not start the live release again: {exc}",
-                row["app"],
-                slot=row["name"],
+                row.app,
+                slot=row.name,
             )
 
 
-async def bring_back(platform: Platform, row: Row) -> None:
+async def bring_back(platform: Platform, row: SlotRow) -> None:
     """Start a live slot's release again (crashed with the machine, or suspended) and
     serve it; raises whatever stopped that."""
-    app, release_id = row["app"], row["release_id"]
+    app, release_id = row.app, row.release_id
+    if release_id is None:
+        raise RuntimeError(f"the {row.name} slot holds no release")
     async with platform.pool.connection() as conn:
         release = await release_store.get(conn, release_id)
     if release is None or not release.build_key:
-        raise RuntimeError(f"the release of the {row['name']} slot is gone")
+        raise RuntimeError(f"the release of the {row.name} slot is gone")
     number = release.version
     artifact = artifact_dir(platform, app, release.build_key)
     if not is_built(artifact):
         raise RuntimeError(f"the build of v{number} is missing")
     manifest = release.built_manifest()
-    suspended = row["state"] == SlotState.SUSPENDED
+    suspended = row.state == SlotState.SUSPENDED
     if suspended:  # what a suspension may have left behind
         await slots.stop_process(platform, row, manifest.stop_timeout)
     else:  # the step stops what the crash left behind
         row = await slots.transition(
             platform, app, row, SlotEvent.CRASH, timeout=manifest.stop_timeout
         )
-    counted = await slots.counts(platform, app, manifest)
-    started = await slots.launch(platform, row, release, manifest, artifact, counted)
+    plan = slots.Launch(manifest, artifact, await slots.counts(platform, app, manifest))
     event = SlotEvent.RESUME if suspended else SlotEvent.RESTART
-    row = await slots.transition(platform, app, row, event, handle=slots.primary(started))
+    row, started = await slots.start_release(
+        platform, row, event, release, plan, timeout=manifest.stop_timeout
+    )
     try:
         await wait_ready(platform, row, release, manifest, started)
     except Unhealthy:
@@ -86,7 +89,7 @@ async def bring_back(platform: Platform, row: Row) -> None:
         raise
     row = await slots.transition(platform, app, row, SlotEvent.PASSED)
     web = sum(1 for s in started if s.port is not None)
-    await serve(platform, app, Live(row["name"], number, web))
+    await serve(platform, app, Live(row.name, number, web))
     await slots.transition(platform, app, row, SlotEvent.PROMOTE)
     if suspended:
         message = f"v{number} serves again (started with the daemon)"
@@ -101,8 +104,8 @@ async def stop_all(platform: Platform) -> None:
     async with platform.pool.connection() as conn:
         rows = await app_store.all_slots(conn)
     for row in rows:
-        if row["state"] == SlotState.LIVE:
+        if row.state == SlotState.LIVE:
             with contextlib.suppress(slots.StaleSlot):
-                await slots.transition(platform, row["app"], row, SlotEvent.SUSPEND, timeout=5)
-        elif SlotState(row["state"]) in RUNNING:
+                await slots.transition(platform, row.app, row, SlotEvent.SUSPEND, timeout=5)
+        elif row.state in RUNNING:
             await slots.stop_process(platform, row, timeout=5)

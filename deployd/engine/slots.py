@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +24,7 @@ from deployd.runtime.listeners import Listener
 from deployd.runtime.ports import is_free
 from deployd.store import apps as store
 from deployd.store import processes as process_store
-from deployd.store.db import Row
+from deployd.store.apps import SlotRow
 from deployd.store.processes import ProcessRow
 from deployd.store.releases import ReleaseRow
 
@@ -38,55 +38,69 @@ class StaleSlot(RuntimeError):
     """The slot is no longer in the state this actor saw; it must look again."""
 
 
-def to_domain(row: Row) -> Slot:
+def to_domain(row: SlotRow) -> Slot:
     return Slot(
-        name=row["name"],
-        port=row["port"],
-        state=SlotState(row["state"]),
-        release_id=row["release_id"],
-        changed_at=row["changed_at"],
+        name=row.name,
+        port=row.port,
+        state=row.state,
+        release_id=row.release_id,
+        changed_at=row.changed_at,
     )
 
 
-def handle_of(row: Row) -> Handle | None:
-    if row["pid"] is None or row["pid_started_at"] is None:
+def handle_of(row: SlotRow) -> Handle | None:
+    if row.pid is None or row.pid_started_at is None:
         return None
-    return Handle(row["pid"], row["pid_started_at"])
+    return Handle(row.pid, row.pid_started_at)
 
 
-async def load(platform: Platform, app: str) -> dict[str, Row]:
+async def load(platform: Platform, app: str) -> dict[str, SlotRow]:
     async with platform.pool.connection() as conn:
-        return {row["name"]: row for row in await store.slots(conn, app)}
+        return {row.name: row for row in await store.slots(conn, app)}
 
 
 class SlotWorld(Protocol):
     """What moving a slot touches: the processes, the store, the event bus. The engine's
     is `PlatformSlots`; unit tests drive `move` and `settle` with a recording fake."""
 
-    async def stop_processes(self, row: Row, timeout: float) -> None: ...
+    async def stop_processes(self, row: SlotRow, timeout: float) -> None: ...
 
-    async def save(self, app: str, row: Row, slot: Slot, handle: Handle | None) -> bool:
+    async def save(self, app: str, row: SlotRow, slot: Slot, handle: Handle | None) -> bool:
         """Record the slot's new state if it still is in `row`'s; False if it moved."""
         ...
 
     async def announce(self, app: str, slot: Slot, release: int | None) -> None: ...
+
+    async def start_processes(
+        self, row: SlotRow, release: ReleaseRow, plan: Launch
+    ) -> list[Started]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """What starting a release in a slot needs besides the release itself."""
+
+    manifest: Manifest
+    artifact: Path
+    counted: dict[str, int]
+    """How many of each process type (see `counts`)."""
 
 
 class PlatformSlots:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
-    async def stop_processes(self, row: Row, timeout: float) -> None:
+    async def stop_processes(self, row: SlotRow, timeout: float) -> None:
         await stop_process(self.platform, row, timeout)
 
-    async def save(self, app: str, row: Row, slot: Slot, handle: Handle | None) -> bool:
+    async def save(self, app: str, row: SlotRow, slot: Slot, handle: Handle | None) -> bool:
         async with self.platform.pool.connection() as conn:
             return await store.save_slot(
                 conn,
                 app,
                 slot.name,
-                expected_state=row["state"],
-                state=slot.state.value,
+                expected_state=row.state,
+                state=slot.state,
                 release_id=slot.release_id,
                 pid=handle.pid if handle else None,
                 pid_started_at=handle.started_at if handle else None,
@@ -102,56 +116,111 @@ class PlatformSlots:
             port=slot.port,
         )
 
+    async def start_processes(
+        self, row: SlotRow, release: ReleaseRow, plan: Launch
+    ) -> list[Started]:
+        return await launch(self.platform, row, release, plan.manifest, plan.artifact, plan.counted)
+
 
 async def transition(
     platform: Platform,
     app: str,
-    row: Row,
+    row: SlotRow,
     event: SlotEvent,
     *,
-    release: ReleaseRow | None = None,
-    handle: Handle | None = None,
     timeout: float = 10.0,
-) -> Row:
+) -> SlotRow:
     """Apply `event` to the slot in `row`, with its effects (see `move`)."""
+    return await move(PlatformSlots(platform), app, row, event, timeout=timeout)
+
+
+async def start_release(
+    platform: Platform,
+    row: SlotRow,
+    event: SlotEvent,
+    release: ReleaseRow,
+    plan: Launch,
+    *,
+    timeout: float = 10.0,
+) -> tuple[SlotRow, list[Started]]:
+    """Start `release` in the slot in `row` (see `start`)."""
     world = PlatformSlots(platform)
-    return await move(world, app, row, event, release=release, handle=handle, timeout=timeout)
+    return await start(world, row.app, row, event, release, plan, timeout=timeout)
 
 
 async def move(
     world: SlotWorld,
     app: str,
-    row: Row,
+    row: SlotRow,
     event: SlotEvent,
     *,
-    release: ReleaseRow | None = None,
-    handle: Handle | None = None,
     timeout: float = 10.0,
-) -> Row:
-    """Apply `event` to the slot in `row` (START takes the `release` it starts): the table
-    decides the new state and its effects, which are carried out before the state is
-    recorded (what must not run in it is stopped, within `timeout`), so no actor ever
-    reads a state the world does not match. Raises IllegalTransition for a move the table
-    does not allow, StaleSlot if another actor moved the slot first. Returns the new row."""
-    release_id = release.id if release is not None else None
-    slot, effects = step(to_domain(row), event, datetime.now(UTC), release_id)
-    version = release.version if release is not None else row.get("release")
+) -> SlotRow:
+    """Apply `event` to the slot in `row`: the table decides the new state and its
+    effects, which are carried out before the state is recorded (what must not run in it
+    is stopped, within `timeout`), so no actor ever reads a state the world does not
+    match. Raises IllegalTransition for a move the table does not allow, StaleSlot if
+    another actor moved the slot first. Returns the new row. Moves that start the
+    slot's release go through `start`."""
+    slot, effects = step(to_domain(row), event, datetime.now(UTC), row.release_id)
+    if Effect.START_PROCESSES in effects:
+        raise ValueError(f"{event.value} starts the slot's release: use slots.start")
     if Effect.STOP_PROCESSES in effects:
         await world.stop_processes(row, timeout)
-    new_handle = None if Effect.FORGET_HANDLE in effects else (handle or handle_of(row))
-    if not await world.save(app, row, slot, new_handle):
-        raise StaleSlot(f"{app}'s {slot.name} slot changed under us (was {row['state']})")
+    keep = None if Effect.FORGET_HANDLE in effects else handle_of(row)
+    return await _record(world, app, row, slot, keep, row.release, row.runtime)
+
+
+async def start(
+    world: SlotWorld,
+    app: str,
+    row: SlotRow,
+    event: SlotEvent,
+    release: ReleaseRow,
+    plan: Launch,
+    *,
+    timeout: float = 10.0,
+) -> tuple[SlotRow, list[Started]]:
+    """Apply an event that starts `release` in the slot (START, RESTART, RESUME): its
+    processes are started first and the slot recorded STARTING with their handle. Should
+    starting fail (StartError), what did start is stopped, within `timeout`, and the slot
+    stays as it was."""
+    slot, effects = step(to_domain(row), event, datetime.now(UTC), release.id)
+    if Effect.START_PROCESSES not in effects:
+        raise ValueError(f"{event.value} does not start a release")
+    try:
+        started = await world.start_processes(row, release, plan)
+    except StartError:
+        await world.stop_processes(row, timeout)
+        raise
+    moved = await _record(world, app, row, slot, primary(started), release.version, release.runtime)
+    return moved, started
+
+
+async def _record(
+    world: SlotWorld,
+    app: str,
+    row: SlotRow,
+    slot: Slot,
+    handle: Handle | None,
+    version: int | None,
+    runtime: str,
+) -> SlotRow:
+    """Save the slot's new state (if no other actor moved it first) and announce it."""
+    if not await world.save(app, row, slot, handle):
+        raise StaleSlot(f"{app}'s {slot.name} slot changed under us (was {row.state})")
     await world.announce(app, slot, version)
-    return {
-        **row,
-        "state": slot.state.value,
-        "release_id": slot.release_id,
-        "release": version,
-        "health_failures": 0,
-        "changed_at": datetime.now(UTC),
-        "pid": new_handle.pid if new_handle else None,
-        "pid_started_at": new_handle.started_at if new_handle else None,
-    }
+    return replace(
+        row,
+        state=slot.state,
+        release_id=slot.release_id,
+        release=version,
+        health_failures=0,
+        changed_at=slot.changed_at,
+        pid=handle.pid if handle else None,
+        pid_started_at=handle.started_at if handle else None,
+        runtime=runtime,
+    )
 
 
 _REST = {
@@ -163,26 +232,26 @@ _REST = {
 }
 
 
-async def rest(platform: Platform, app: str, row: Row, timeout: float = 10.0) -> Row:
+async def rest(platform: Platform, app: str, row: SlotRow, timeout: float = 10.0) -> SlotRow:
     """Bring a slot to rest (see `settle`)."""
     return await settle(PlatformSlots(platform), app, row, timeout)
 
 
-async def settle(world: SlotWorld, app: str, row: Row, timeout: float = 10.0) -> Row:
+async def settle(world: SlotWorld, app: str, row: SlotRow, timeout: float = 10.0) -> SlotRow:
     """Bring a slot to a state with no process (stopped, failed, empty), through the table,
     its steps stopping what runs. A live slot is taken out of service first, so its end is
     never mistaken for a crash. Raises StaleSlot if another actor moved it meanwhile."""
-    if row["state"] == SlotState.LIVE:
+    if row.state is SlotState.LIVE:
         row = await move(world, app, row, SlotEvent.DRAIN, timeout=timeout)
-    event = _REST.get(SlotState(row["state"]))
+    event = _REST.get(row.state)
     if event is None:
         return row
     return await move(world, app, row, event, timeout=timeout)
 
 
-async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> None:
+async def stop_process(platform: Platform, row: SlotRow, timeout: float = 10.0) -> None:
     """Stop every process of the slot, whether the store or only a pid file knows it."""
-    app, slot = row["app"], row["name"]
+    app, slot = row.app, row.name
     async with platform.pool.connection() as conn:
         known = await process_store.of_slot(conn, app, slot)
     handles: dict[str, set[Handle]] = {}
@@ -196,10 +265,10 @@ async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> N
     legacy = handle_of(row)  # an older deployd's slot: its one process is web.1
     if legacy is not None:
         handles.setdefault("web.1", set()).add(legacy)
-    runtime = platform.runtimes[row.get("runtime") or "process"]
+    runtime = platform.runtimes[row.runtime]
     names = sorted(handles.keys() | {str(p.name) for p in known})
-    if names and row.get("release") is not None:
-        await mark(platform, app, row["release"], f"stopping the {slot} slot")
+    if names and row.release is not None:
+        await mark(platform, app, row.release, f"stopping the {slot} slot")
     await asyncio.gather(
         *(runtime.stop(app, slot, name, handles.get(name, set()), timeout) for name in names)
     )
@@ -209,11 +278,13 @@ async def stop_process(platform: Platform, row: Row, timeout: float = 10.0) -> N
         await process_store.forget(conn, app, slot)
 
 
-async def stop_one(platform: Platform, row: Row, proc: ProcessRow, timeout: float = 10.0) -> None:
+async def stop_one(
+    platform: Platform, row: SlotRow, proc: ProcessRow, timeout: float = 10.0
+) -> None:
     """Stop one process of a slot for good. It is forgotten first, so its end is never
     taken for a crash; its pid file stays until it is gone, for the reconciler to find
     should the daemon die meanwhile."""
-    app, slot = row["app"], row["name"]
+    app, slot = row.app, row.name
     async with platform.pool.connection() as conn:
         await process_store.forget(conn, app, slot, proc.name)
     handles = {handle for handle in [process_handle(proc)] if handle is not None}
@@ -221,7 +292,7 @@ async def stop_one(platform: Platform, row: Row, proc: ProcessRow, timeout: floa
     found = read_pid_file(path)
     if found is not None:
         handles.add(found)
-    runtime = platform.runtimes[row.get("runtime") or "process"]
+    runtime = platform.runtimes[row.runtime]
     await runtime.stop(app, slot, str(proc.name), handles, timeout)
     path.unlink(missing_ok=True)
 
@@ -282,7 +353,7 @@ async def web_ports(platform: Platform, app: str, slot: str, needed: int) -> lis
 
 async def launch(
     platform: Platform,
-    row: Row,
+    row: SlotRow,
     release: ReleaseRow,
     manifest: Manifest,
     artifact: Path,
@@ -293,7 +364,7 @@ async def launch(
     """Start `release`'s processes in the slot (all of `counted`, or just `only`) on the
     release's runtime: each its env file first (this release's config, its PORT), then its
     launcher, which reads it. A web process's port must be free."""
-    app, slot = row["app"], row["name"]
+    app, slot = row.app, row.name
     account = await platform.accounts.prepare(app)
     ports = await web_ports(platform, app, slot, counted.get("web", 0))
     try:
@@ -370,13 +441,13 @@ def primary(started: list[Started]) -> Handle | None:
 
 
 def strangers(
-    platform: Platform, row: Row, process: str, handle: Handle, port: int
+    platform: Platform, row: SlotRow, process: str, handle: Handle, port: int
 ) -> Callable[[], list[Listener]]:
     """The listeners on a web process's port that are not that process's own."""
-    runtime = platform.runtimes[row.get("runtime") or "process"]
+    runtime = platform.runtimes[row.runtime]
 
     def look() -> list[Listener]:
-        return listeners.strangers(port, runtime.ours(row["app"], row["name"], process, handle))
+        return listeners.strangers(port, runtime.ours(row.app, row.name, process, handle))
 
     return look
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from deployd.domain.apps import APP_NAME
 from deployd.domain.lifecycle import JobKind, ReleaseStatus
-from deployd.domain.manifest import Manifest
 from deployd.domain.slots import RUNNING, SLOT_NAMES, SlotEvent, SlotState
 from deployd.engine import appconfig, slots
 from deployd.engine.platform import Platform
@@ -37,7 +36,7 @@ from deployd.store import env as env_store
 from deployd.store import jobs as job_store
 from deployd.store import processes as process_store
 from deployd.store import releases as release_store
-from deployd.store.apps import AppRow
+from deployd.store.apps import AppRow, SlotRow
 from deployd.store.db import Row
 from deployd.store.jobs import JobRow
 
@@ -51,7 +50,7 @@ class World:
     """Everything the reconciler decides from, read at one moment."""
 
     apps: dict[str, AppRow]
-    slots: dict[str, dict[str, Row]]
+    slots: dict[str, dict[str, SlotRow]]
     active_jobs: dict[str, JobRow]
     sites: dict[str, str]
     domains: dict[str, list[Row]]
@@ -76,10 +75,10 @@ class Reconciler:
             apps = {
                 a.name: a for a in await app_store.list_all(conn) if only is None or a.name == only
             }
-            by_app: dict[str, dict[str, Row]] = {}
+            by_app: dict[str, dict[str, SlotRow]] = {}
             for row in await app_store.all_slots(conn):
-                if row["app"] in apps:
-                    by_app.setdefault(row["app"], {})[row["name"]] = row
+                if row.app in apps:
+                    by_app.setdefault(row.app, {})[row.name] = row
             active = {}
             domains = {}
             ports: dict[str, dict[str, list[int]]] = {}
@@ -111,9 +110,9 @@ class Reconciler:
             (
                 s
                 for s in world.slots[app].values()
-                if s["release_id"] == job.release_id
-                and s["state"] in RUNNING
-                and s["name"] != world.apps[app].live_slot
+                if s.release_id == job.release_id
+                and s.state in RUNNING
+                and s.name != world.apps[app].live_slot
             ),
             None,
         )
@@ -122,7 +121,7 @@ class Reconciler:
         if (
             target is not None
             and switched is not None
-            and (switched.slot, switched.release) == (target["name"], target["release"])
+            and (switched.slot, switched.release) == (target.name, target.release)
             and handle is not None
             and platform.runtime.alive(handle)
         ):
@@ -143,19 +142,21 @@ class Reconciler:
                 )
         await platform.emit("deploy.failed", reason, app, job=job.id)
 
-    async def _complete(self, world: World, app: str, job: JobRow, target: Row) -> None:
+    async def _complete(self, world: World, app: str, job: JobRow, target: SlotRow) -> None:
         """The new slot was switched to before the daemon died: record that it is live."""
-        platform = self.platform
-        if target["state"] == SlotState.STARTING:
+        platform, release_id = self.platform, target.release_id
+        if release_id is None:
+            return
+        if target.state == SlotState.STARTING:
             target = await slots.transition(platform, app, target, SlotEvent.PASSED)
-        if target["state"] == SlotState.HEALTHY:
+        if target.state == SlotState.HEALTHY:
             target = await slots.transition(platform, app, target, SlotEvent.PROMOTE)
         old_name = world.apps[app].live_slot
         async with platform.pool.connection() as conn, conn.transaction():
-            await app_store.set_live_slot(conn, app, target["name"])
-            await release_store.mark_live(conn, app, target["release_id"])
+            await app_store.set_live_slot(conn, app, target.name)
+            await release_store.mark_live(conn, app, release_id)
             if job.kind == JobKind.ROLLBACK:  # a rollback brings its release's config back
-                release = await release_store.get(conn, target["release_id"])
+                release = await release_store.get(conn, release_id)
                 await env_store.set_current(conn, app, release.env_version if release else None)
         if job.kind == JobKind.ROLLBACK:
             await appconfig.refresh_masks(platform, app)
@@ -165,7 +166,7 @@ class Reconciler:
             await job_store.finish(conn, job.id, error=None)
         await platform.emit(
             "deploy.succeeded",
-            f"v{target['release']} was switched to before a daemon restart; completed",
+            f"v{target.release} was switched to before a daemon restart; completed",
             app,
             job=job.id,
         )
@@ -193,20 +194,20 @@ class Reconciler:
                 await self._stray_containers(app, view, containers)
                 await self._site(await self.read(only=app), app)
 
-    async def _settle_slot(self, app: str, row: Row) -> None:
+    async def _settle_slot(self, app: str, row: SlotRow) -> None:
         platform = self.platform
-        state = SlotState(row["state"])
+        state = row.state
         try:
             if (
-                state in (SlotState.STARTING, SlotState.HEALTHY) and row["next_restart_at"] is None
+                state in (SlotState.STARTING, SlotState.HEALTHY) and row.next_restart_at is None
             ) or state is SlotState.DRAINING:
                 await slots.rest(platform, app, row)
             elif state not in RUNNING and state is not SlotState.SUSPENDED:
-                found = [read_pid_file(p) for p in slots.pid_files(platform, app, row["name"])]
+                found = [read_pid_file(p) for p in slots.pid_files(platform, app, row.name)]
                 orphans = [h for h in found if h is not None and platform.runtime.alive(h)]
                 if orphans:
                     log.warning(
-                        "stopping %d orphan processes of %s/%s", len(orphans), app, row["name"]
+                        "stopping %d orphan processes of %s/%s", len(orphans), app, row.name
                     )
                 if any(h is not None for h in found):
                     await slots.stop_process(platform, row)
@@ -218,25 +219,26 @@ class Reconciler:
         it (a scale or a restart the daemon died in) are stopped; a stopped app's are
         suspended (a `stop` the daemon died in)."""
         platform = self.platform
-        live = (await slots.load(platform, app)).get(row.live_slot or "")
-        if live is None or live["state"] != SlotState.LIVE or live["release_id"] is None:
+        async with platform.pool.connection() as conn:
+            live = await app_store.live(conn, app)
+        if live is None or live.slot.state is not SlotState.LIVE:
             return
         try:
             if row.stopped:
-                await slots.transition(platform, app, live, SlotEvent.SUSPEND)
+                await slots.transition(platform, app, live.slot, SlotEvent.SUSPEND)
                 return
         except slots.StaleSlot:
             return
         async with platform.pool.connection() as conn:
-            release = await release_store.get(conn, live["release_id"])
-            running = await process_store.of_slot(conn, app, live["name"])
-        if release is None or release.manifest is None:
+            running = await process_store.of_slot(conn, app, live.slot.name)
+        release = live.release
+        if release.manifest is None:
             return
-        counted = await slots.counts(platform, app, Manifest.from_json(release.manifest))
+        counted = await slots.counts(platform, app, release.built_manifest())
         for proc in running:
             if proc.name.index > counted.get(proc.name.type, 0):
                 log.warning("stopping %s of %s: its formation does not want it", proc.name, app)
-                await slots.stop_one(platform, live, proc)
+                await slots.stop_one(platform, live.slot, proc)
 
     async def _containers(self) -> set[tuple[str, str, str]]:
         """(app, slot, container name) of every container of ours; none when there is no
@@ -255,7 +257,7 @@ class Reconciler:
         or its app was deleted meanwhile) is removed."""
         for owner, slot, name in containers:
             row = view.slots.get(app, {}).get(slot)
-            if owner != app or (row is not None and SlotState(row["state"]) in RUNNING):
+            if owner != app or (row is not None and row.state in RUNNING):
                 continue
             log.warning("removing a container no slot runs: %s", name)
             await asyncio.to_thread(self.platform.docker.remove, name)
@@ -271,11 +273,11 @@ class Reconciler:
         by_name = world.slots.get(app, {})
         live = by_name.get(row.live_slot or "")
         wanted_live = None
-        if live is not None and live["release_id"] is not None and not row.stopped:
+        if live is not None and live.release is not None and not row.stopped:
             async with self.platform.pool.connection() as conn:
-                processes = await process_store.of_slot(conn, app, live["name"])
+                processes = await process_store.of_slot(conn, app, live.name)
             web = sum(1 for p in processes if p.port is not None)
-            wanted_live = Live(live["name"], live["release"], web)
+            wanted_live = Live(live.name, live.release, web)
         # every app has its site: one with no release serving answers 503, saying why
         wanted_site = nginx.render(
             site_of(self.platform, app, world.ports.get(app, {}), world.domains.get(app, []))
@@ -285,7 +287,7 @@ class Reconciler:
         if (
             live is not None
             and wanted_live is not None
-            and live["state"] != SlotState.LIVE
+            and live.state != SlotState.LIVE
             and switched is not None
             and (switched.slot, switched.release) == (wanted_live.slot, wanted_live.release)
         ):

@@ -20,6 +20,7 @@ from typing import Any
 from deployd import httpcheck
 from deployd.build.artifacts import is_built
 from deployd.domain import healing
+from deployd.domain.healing import Watch
 from deployd.domain.lifecycle import JobKind, ReleaseStatus
 from deployd.domain.logline import parse_line
 from deployd.domain.manifest import Manifest
@@ -36,7 +37,7 @@ from deployd.store import crashes as crash_store
 from deployd.store import jobs as job_store
 from deployd.store import processes as process_store
 from deployd.store import releases as release_store
-from deployd.store.db import Row
+from deployd.store.apps import SlotRow
 from deployd.store.processes import ProcessRow
 from deployd.store.releases import ReleaseRow
 
@@ -100,12 +101,12 @@ class Supervisor:
             apps = {a.name: a for a in await app_store.list_all(conn)}
             processes = await process_store.of_all(conn)
         live = {
-            (row["app"], row["name"]): row
+            (row.app, row.name): row
             for row in rows
-            if row["state"] == SlotState.LIVE
-            and row["app"] in apps
-            and apps[row["app"]].live_slot == row["name"]
-            and not apps[row["app"]].stopped
+            if row.state == SlotState.LIVE
+            and row.app in apps
+            and apps[row.app].live_slot == row.name
+            and not apps[row.app].stopped
         }
         now = datetime.now(UTC)
         loop_time = asyncio.get_running_loop().time()
@@ -115,13 +116,19 @@ class Supervisor:
             if row is None or key in self._busy:
                 continue
             handle = slots.process_handle(proc)
-            if handle is None:
-                if proc.next_restart_at is not None and proc.next_restart_at <= now:
-                    self._spawn(key, self._restart(row, proc))
-            elif not self.platform.runtime.alive(handle):
+            action = healing.watch(
+                alive=self.platform.runtime.alive(handle) if handle is not None else None,
+                next_restart_at=proc.next_restart_at,
+                now=now,
+                web=proc.port is not None,
+                probe_due=loop_time >= self._probed_at.get(key, 0.0),
+            )
+            if action is Watch.RESTART:
+                self._spawn(key, self._restart(row, proc))
+            elif action is Watch.CRASHED and handle is not None:
                 code = self.platform.runtime.exit_status(handle)
                 self._spawn(key, self._crashed(row, proc, _describe_exit(code)))
-            elif proc.port is not None and loop_time >= self._probed_at.get(key, 0.0):
+            elif action is Watch.PROBE:
                 self._spawn(key, self._probe(row, proc))
 
     async def _manifest(self, release_id: int) -> tuple[Manifest, ReleaseRow]:
@@ -130,7 +137,7 @@ class Supervisor:
         assert release is not None
         return release.built_manifest(), release
 
-    async def _probe(self, row: Row, proc: ProcessRow) -> None:
+    async def _probe(self, row: SlotRow, proc: ProcessRow) -> None:
         assert proc.port is not None and proc.release_id is not None
         manifest, _ = await self._manifest(proc.release_id)
         key = _key(proc)
@@ -152,18 +159,18 @@ class Supervisor:
             failures = await process_store.count_health_failure(
                 conn, proc.app, proc.slot, proc.name, failed
             )
-        if failures >= healing.HEALTH_FAILURES_TO_RESTART:
+        if healing.failed_too_often(failures):
             await self._stop(row, proc, manifest.stop_timeout)
             await self._crashed(
                 row, proc, f"failed {failures} live health checks in a row (last: {detail})"
             )
 
-    async def _stop(self, row: Row, proc: ProcessRow, timeout: float) -> None:
+    async def _stop(self, row: SlotRow, proc: ProcessRow, timeout: float) -> None:
         handle = slots.process_handle(proc)
-        runtime = self.platform.runtimes[row.get("runtime") or "process"]
+        runtime = self.platform.runtimes[row.runtime]
         await runtime.stop(proc.app, proc.slot, str(proc.name), [handle] if handle else [], timeout)
 
-    async def _crashed(self, row: Row, proc: ProcessRow, reason: str) -> None:
+    async def _crashed(self, row: SlotRow, proc: ProcessRow, reason: str) -> None:
         platform, app = self.platform, proc.app
         release_id = proc.release_id
         assert release_id is not None
@@ -190,23 +197,24 @@ class Supervisor:
             releases = await release_store.for_app(conn, app, limit=1000)
         release = next(r for r in releases if r.id == release_id)
         previous = self._previous(releases, release_id)
-        verdict = healing.judge(crash_times, release.live_at, previous is not None)
-        restarts = healing.restarts_after_crash(proc.restarts, up_for)
-        delay = healing.backoff(restarts)
+        plan = healing.after_crash(
+            proc.restarts, up_for, crash_times, release.live_at, previous is not None
+        )
+        delay = plan.restart_in
         async with platform.pool.connection() as conn:
             await process_store.crashed(
                 conn,
                 app,
                 proc.slot,
                 proc.name,
-                restarts=restarts + 1,
+                restarts=plan.restarts,
                 next_restart_at=datetime.now(UTC) + timedelta(seconds=delay),
                 last_exit=reason,
             )
         if (
-            verdict.rollback
+            plan.verdict.rollback
             and previous is not None
-            and await self._roll_back(row, release, previous, verdict.reason)
+            and await self._roll_back(row, release, previous, plan.verdict.reason)
         ):
             return
         await platform.emit(
@@ -218,8 +226,8 @@ class Supervisor:
             process=str(proc.name),
             reason=reason,
             restart_in=delay,
-            restarts=restarts + 1,
-            verdict=verdict.reason,
+            restarts=plan.restarts,
+            verdict=plan.verdict.reason,
             last_lines=tail,
         )
 
@@ -241,8 +249,10 @@ class Supervisor:
             return None
         return next(r for r in releases if r.id == target.id)
 
-    async def _roll_back(self, row: Row, release: ReleaseRow, to: ReleaseRow, reason: str) -> bool:
-        platform, app = self.platform, row["app"]
+    async def _roll_back(
+        self, row: SlotRow, release: ReleaseRow, to: ReleaseRow, reason: str
+    ) -> bool:
+        platform, app = self.platform, row.app
         async with platform.pool.connection() as conn:
             try:
                 job = await job_store.enqueue(
@@ -268,7 +278,7 @@ class Supervisor:
         platform.wake_jobs()
         return True
 
-    async def _restart(self, row: Row, proc: ProcessRow) -> None:
+    async def _restart(self, row: SlotRow, proc: ProcessRow) -> None:
         """Start one crashed process again, in the same live slot, on the same port."""
         platform, app = self.platform, proc.app
         async with platform.lock(app):  # the reconciler never sees it half-started
@@ -278,7 +288,7 @@ class Supervisor:
             current = now.get(str(proc.name))
             if (
                 slot is None
-                or slot["state"] != SlotState.LIVE
+                or slot.state != SlotState.LIVE
                 or current is None
                 or current.pid is not None
                 or current.release_id != proc.release_id
@@ -308,7 +318,7 @@ class Supervisor:
             return
         one = started[0]
         if one.port is not None:
-            checked = {**slot, "runtime": release.runtime}
+            checked = replace(slot, runtime=release.runtime)
             try:
                 await wait_healthy(
                     platform.runtime,
@@ -345,13 +355,14 @@ class Supervisor:
                 reason=reason,
                 process=str(proc.name),
             )
-            delay = healing.backoff(proc.restarts)
+            plan = healing.after_failed_restart(proc.restarts)
+            delay = plan.restart_in
             await process_store.crashed(
                 conn,
                 proc.app,
                 proc.slot,
                 proc.name,
-                restarts=proc.restarts + 1,
+                restarts=plan.restarts,
                 next_restart_at=datetime.now(UTC) + timedelta(seconds=delay),
                 last_exit=reason,
             )

@@ -28,8 +28,7 @@ from deployd.store import apps as store
 from deployd.store import domains as domain_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
-from deployd.store.apps import AppRow
-from deployd.store.db import Row
+from deployd.store.apps import AppRow, SlotRow
 from deployd.unix.accounts import AccountError
 
 from .core import Caller, Core
@@ -37,8 +36,8 @@ from .core import Caller, Core
 log = logging.getLogger(__name__)
 
 
-def _info(core: Core, app: AppRow, slot_rows: list[Row], active_job: int | None) -> AppInfo:
-    live = next((s for s in slot_rows if s["name"] == app.live_slot), None)
+def _info(core: Core, app: AppRow, slot_rows: list[SlotRow], active_job: int | None) -> AppInfo:
+    live = next((s for s in slot_rows if s.name == app.live_slot), None)
     return AppInfo(
         name=app.name,
         source_kind=app.source_kind,
@@ -46,18 +45,18 @@ def _info(core: Core, app: AppRow, slot_rows: list[Row], active_job: int | None)
         branch=app.branch,
         runtime=app.runtime,
         live_slot=app.live_slot,
-        live_release=live["release"] if live else None,
+        live_release=live.release if live else None,
         url=core.platform.url(app.name),
         created_at=app.created_at,
         active_job=active_job,
         slots=[
             SlotInfo(
-                name=s["name"],
-                port=s["port"],
-                state=s["state"],
-                release=s["release"],
-                pid=s["pid"],
-                runtime=s["runtime"],
+                name=s.name,
+                port=s.port,
+                state=s.state,
+                release=s.release,
+                pid=s.pid,
+                runtime=s.runtime,
             )
             for s in slot_rows
         ],
@@ -158,13 +157,13 @@ async def list_apps(core: Core, caller: Caller) -> AppsListResult:
     async with core.pool.connection() as conn:
         apps = await store.list_all(conn)
         all_slots = await store.all_slots(conn)
-    by_app: dict[str, list[Row]] = {}
+    by_app: dict[str, list[SlotRow]] = {}
     for row in all_slots:
-        by_app.setdefault(row["app"], []).append(row)
+        by_app.setdefault(row.app, []).append(row)
     return AppsListResult(apps=[_info(core, a, by_app.get(a.name, []), None) for a in apps])
 
 
-async def _get(core: Core, name: str) -> tuple[AppRow, list[Row], int | None]:
+async def _get(core: Core, name: str) -> tuple[AppRow, list[SlotRow], int | None]:
     async with core.pool.connection() as conn:
         app = await store.get(conn, name)
         if app is None:
@@ -202,15 +201,15 @@ async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
     return _info(core, *await _get(core, params.name))
 
 
-async def _rest(core: Core, row: Row) -> None:
+async def _rest(core: Core, row: SlotRow) -> None:
     """Stop a slot through the table (so its end is no crash to the supervisor), looking
     again if the supervisor moves it meanwhile; a container may have no pid."""
     for _ in range(5):
         try:
-            await slots.rest(core.platform, row["app"], row)
+            await slots.rest(core.platform, row.app, row)
             break
         except slots.StaleSlot:
-            row = (await slots.load(core.platform, row["app"]))[row["name"]]
+            row = (await slots.load(core.platform, row.app))[row.name]
     await slots.stop_process(core.platform, row)
 
 
@@ -224,7 +223,7 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
             drain.cancel()
         stopped = 0
         for row in slot_rows:
-            stopped += row["pid"] is not None
+            stopped += row.pid is not None
             await _rest(core, row)
         await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
         core.platform.nginx.forget(params.name)

@@ -33,9 +33,6 @@ from deployd.runtime.oneoff import Handoff, HandoffError
 from deployd.runtime.usage import measure
 from deployd.store import apps as app_store
 from deployd.store import processes as process_store
-from deployd.store import releases as release_store
-from deployd.store.apps import AppRow, Conn
-from deployd.store.db import Row
 from deployd.store.processes import ProcessRow
 
 from .core import Caller, Core
@@ -48,19 +45,19 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
         if app is None:
             raise not_found(f"no app named {params.name}")
         slot_rows = await app_store.slots(conn, params.name)
-        states = {row["name"]: row["state"] for row in slot_rows}
+        states = {row.name: row.state for row in slot_rows}
         running: list[ProcessRow] = []
         for slot in states:
             running += await process_store.of_slot(conn, params.name, slot)
-        manifest = await _manifest_of(conn, app, slot_rows)
-    live = next((r for r in slot_rows if r["name"] == app.live_slot), None)
+        live = await app_store.live(conn, params.name)
+    manifest = live.release.built_manifest() if live and live.release.manifest else None
     counted = await slots.counts(core.platform, params.name, manifest) if manifest else {}
     usage = await asyncio.to_thread(measure, [p.pid for p in running if p.pid is not None])
     live_first = sorted(running, key=lambda p: (p.slot != app.live_slot, p.slot, p.name))
     return AppsPsResult(
         app=params.name,
         stopped=app.stopped,
-        live_release=live["release"] if live is not None else None,
+        live_release=live.release.version if live is not None else None,
         formation=counted,
         processes=[
             ProcessInfo(
@@ -98,22 +95,14 @@ async def scale(core: Core, caller: Caller, params: AppsScaleParams) -> JobInfo:
 
 
 async def _live_manifest(core: Core, app: str) -> Manifest | None:
-    async with core.pool.connection() as conn:
-        row = await app_store.get(conn, app)
-        if row is None:
-            raise not_found(f"no app named {app}")
-        return await _manifest_of(conn, row, await app_store.slots(conn, app))
-
-
-async def _manifest_of(conn: Conn, app: AppRow, slot_rows: list[Row]) -> Manifest | None:
     """The live release's manifest; None when nothing is live."""
-    live = next((s for s in slot_rows if s["name"] == app.live_slot), None)
-    if live is None or live["release_id"] is None:
+    async with core.pool.connection() as conn:
+        if await app_store.get(conn, app) is None:
+            raise not_found(f"no app named {app}")
+        live = await app_store.live(conn, app)
+    if live is None or live.release.manifest is None:
         return None
-    release = await release_store.get(conn, live["release_id"])
-    if release is None or release.manifest is None:
-        return None
-    return release.built_manifest()
+    return live.release.built_manifest()
 
 
 async def restart(core: Core, caller: Caller, params: AppsRestartParams) -> JobInfo:

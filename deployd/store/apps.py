@@ -7,7 +7,11 @@ from datetime import datetime
 
 from psycopg import AsyncConnection
 
+from deployd.domain.slots import SlotState
+
+from . import releases
 from .db import Row
+from .releases import ReleaseRow
 
 Conn = AsyncConnection[Row]
 
@@ -37,10 +41,40 @@ def _app(row: Row) -> AppRow:
 
 _APP = """name, source_kind, source, branch, runtime, live_slot, created_at, env_version,
           source_uid, stopped"""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRow:
+    """One of an app's two slots as the store holds it (the slot machine's `Slot`, with
+    what healing and the runtime keep beside it)."""
+
+    app: str
+    name: str
+    port: int
+    """The slot's first port (older deployds' only one); web ports are in `processes`."""
+    state: SlotState
+    release_id: int | None
+    release: int | None
+    """Its release's number, as users know it (v<release>)."""
+    pid: int | None
+    pid_started_at: float | None
+    """The handle of its first process, kept with the state it was recorded with."""
+    changed_at: datetime | None
+    restarts: int
+    next_restart_at: datetime | None
+    last_exit: str | None
+    health_failures: int
+    runtime: str
+    """The runtime its processes were last started on (`process` before any)."""
+
+
+def _slot(row: Row) -> SlotRow:
+    return SlotRow(**{**row, "state": SlotState(row["state"])})
+
+
 _SLOT = """app, name, port, state, release_id, pid, pid_started_at, changed_at, restarts,
            next_restart_at, last_exit, health_failures, runtime,
            (SELECT version FROM releases WHERE releases.id = slots.release_id) AS release"""
-"""A slot row; `release` is its release's number (v<release>), `release_id` the row's id."""
 
 
 async def list_all(conn: Conn) -> list[AppRow]:
@@ -104,14 +138,37 @@ async def all_ports(conn: Conn) -> list[int]:
     return [r["port"] for r in await cursor.fetchall()]
 
 
-async def slots(conn: Conn, app: str) -> list[Row]:
+async def slots(conn: Conn, app: str) -> list[SlotRow]:
     cursor = await conn.execute(f"SELECT {_SLOT} FROM slots WHERE app = %s ORDER BY name", (app,))
-    return await cursor.fetchall()
+    return [_slot(r) for r in await cursor.fetchall()]
 
 
-async def all_slots(conn: Conn) -> list[Row]:
+@dataclass(frozen=True, slots=True)
+class LiveSlot:
+    """The slot nginx sends an app's traffic to, and the release in it."""
+
+    slot: SlotRow
+    release: ReleaseRow
+
+
+async def live(conn: Conn, app: str) -> LiveSlot | None:
+    """The app's live slot, whatever its state now (crashed, suspended...), and its
+    release; None before the app's first switch."""
+    cursor = await conn.execute(
+        f"""SELECT {_SLOT} FROM slots
+            WHERE app = %s AND name = (SELECT live_slot FROM apps WHERE name = %s)""",
+        (app, app),
+    )
+    row = await cursor.fetchone()
+    if row is None or row["release_id"] is None:
+        return None
+    release = await releases.get(conn, row["release_id"])
+    return LiveSlot(_slot(row), release) if release is not None else None
+
+
+async def all_slots(conn: Conn) -> list[SlotRow]:
     cursor = await conn.execute(f"SELECT {_SLOT} FROM slots ORDER BY app, name")
-    return await cursor.fetchall()
+    return [_slot(r) for r in await cursor.fetchall()]
 
 
 async def save_slot(
@@ -119,8 +176,8 @@ async def save_slot(
     app: str,
     name: str,
     *,
-    expected_state: str,
-    state: str,
+    expected_state: SlotState,
+    state: SlotState,
     release_id: int | None,
     pid: int | None = None,
     pid_started_at: float | None = None,

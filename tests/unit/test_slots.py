@@ -72,7 +72,8 @@ def test_every_state_is_reachable_from_empty_and_none_is_a_dead_end() -> None:
 def test_a_deploy_and_a_crash_restart_walk_through_the_table() -> None:
     slot = Slot("blue", 20000)
     slot, effects = step(slot, E.START, NOW, release_id=7)
-    assert (slot.state, slot.release_id, slot.changed_at, effects) == (S.STARTING, 7, NOW, ())
+    assert (slot.state, slot.release_id, slot.changed_at) == (S.STARTING, 7, NOW)
+    assert effects == (Effect.START_PROCESSES,)
     for event in (E.PASSED, E.PROMOTE, E.CRASH, E.RESTART, E.PASSED, E.PROMOTE, E.DRAIN, E.STOPPED):
         slot, effects = step(slot, event, NOW)
     assert slot.state is S.STOPPED and slot.release_id == 7
@@ -89,6 +90,8 @@ def test_every_step_out_of_the_running_states_stops_what_runs(
     _, effects = step(Slot("blue", 1, state, release_id=3), event, NOW, release_id=3)
     stops = Effect.STOP_PROCESSES in effects and Effect.FORGET_HANDLE in effects
     assert stops is (target not in RUNNING), (state, event, effects)
+    starts = Effect.START_PROCESSES in effects
+    assert starts is (target is S.STARTING), (state, event, effects)
 
 
 def test_start_needs_a_release() -> None:
