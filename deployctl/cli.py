@@ -21,6 +21,7 @@ from .client import DaemonUnreachable
 from .commands import (
     apps,
     audit,
+    databases,
     deploys,
     domains,
     env,
@@ -126,6 +127,7 @@ app.command()(users.login)
 app.add_typer(users.app, name="users")
 app.add_typer(env.app, name="env")
 app.add_typer(domains.app, name="domains")
+app.add_typer(databases.app, name="db")
 
 
 def _report(kind: str, message: str, code: int) -> None:

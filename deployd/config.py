@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     dns_servers: Annotated[tuple[str, ...], NoDecode] = ()
     """Resolvers for `domains verify` (host or host:port, comma-separated); default the
     system's."""
+    apps_database_url: str | None = None
+    """Admin conninfo (libpq keywords or URL) of the PostgreSQL that holds the apps'
+    databases; `deployd dev` makes its own cluster, apart from deployd's state."""
+    apps_database_address: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]{1,200}:[0-9]{1,5}$"
+    )
+    """HOST:PORT apps are given in their DATABASE_URL (default: the admin conninfo's host
+    and port, or 127.0.0.1 and the dev cluster's port)."""
+    db_connection_limit: int = Field(default=20, ge=1, le=10000)
+    """Connections one database's role may hold at once."""
+    db_tools_user: str | None = None
+    """The account pg_dump, pg_restore and psql run as when the daemon is root (default:
+    the account of the dev cluster, `pg_user`); never root."""
     public_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses that count as this host for `domains verify` (behind NAT: the public one);
     default the host's own non-loopback addresses."""
@@ -253,6 +266,16 @@ class Paths:
     def pg_dir(self) -> Path:
         """The private PostgreSQL cluster of `deployd dev`."""
         return self.run_dir / "pg"
+
+    @property
+    def apps_pg_dir(self) -> Path:
+        """The apps' databases' cluster of `deployd dev`, apart from deployd's own."""
+        return self.run_dir / "apps-pg"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Verified dumps, one directory per database; the daemon's alone."""
+        return self.data_dir / "backups"
 
     def create(self) -> None:
         """Make the directories; the data directory may be crossed by the apps' accounts

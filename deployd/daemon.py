@@ -21,6 +21,7 @@ from typing import Literal
 
 import psycopg
 import psycopg_pool
+from psycopg.conninfo import conninfo_to_dict
 
 from deployd import __version__
 from deployd.config import Settings, resource_dir
@@ -36,6 +37,8 @@ from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_i
 from deployd.monitor.certificates import Renewer
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
+from deployd.postgres.server import Address, AppsServer, ServerUnavailable
+from deployd.postgres.tools import Tools
 from deployd.protocol import sockets
 from deployd.protocol.apps import AppsCreateParams, DeploysStartParams, DeploysWatchParams
 from deployd.protocol.common import Identity, Role
@@ -50,7 +53,7 @@ from deployd.runtime.systemd import SystemdRuntime
 from deployd.services import apps, deploys, users
 from deployd.services.core import Caller, Core
 from deployd.store import migrate
-from deployd.store.cluster import PrivateCluster
+from deployd.store.cluster import PrivateCluster, find_pg_bindir
 from deployd.store.db import make_pool
 from deployd.unix.accounts import Account, myself
 from deployd.vault.audit_seal import AuditSeal, AuditSealError
@@ -78,6 +81,18 @@ def reach_hint(socket: Path, environ: Mapping[str, str], cwd: Path, prefix: str)
 
 class StartupError(RuntimeError):
     pass
+
+
+def apps_address(conninfo: str, configured: str | None) -> Address:
+    """Where apps reach the apps' server: as configured, else the admin conninfo's TCP
+    host and port (a Unix socket directory is no address for an app: loopback then)."""
+    if configured:
+        named, _, number = configured.rpartition(":")
+        return Address(named.strip("[]"), int(number))
+    parts = conninfo_to_dict(conninfo)
+    host = str(parts.get("host") or "127.0.0.1")
+    port = int(str(parts.get("port") or 5432))
+    return Address("127.0.0.1" if host.startswith("/") else host, port)
 
 
 def database_conninfo(settings: Settings, cluster: PrivateCluster | None) -> str:
@@ -108,6 +123,11 @@ class Daemon:
         self.cluster: PrivateCluster | None = None
         if mode == "dev" and not settings.database_url:
             self.cluster = PrivateCluster(self.paths.pg_dir, run_as=settings.pg_user)
+        self.apps_cluster: PrivateCluster | None = None
+        if mode == "dev" and not settings.apps_database_url:
+            self.apps_cluster = PrivateCluster(
+                self.paths.apps_pg_dir, run_as=settings.pg_user, on_loopback=True
+            )
         self._stop = asyncio.Event()
         self._example_report: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -135,9 +155,13 @@ class Daemon:
                 self.announce(f"initialised a private PostgreSQL cluster in {self.cluster.data}")
             await asyncio.to_thread(self.cluster.start)
             await asyncio.to_thread(self.cluster.ensure_database)
+        if self.apps_cluster is not None and self.apps_cluster.initialised:
+            await asyncio.to_thread(self.apps_cluster.start)  # apps reach it as they start
         try:
             await self._with_database(database_conninfo(self.settings, self.cluster))
         finally:
+            if self.apps_cluster is not None:
+                await asyncio.to_thread(self.apps_cluster.stop)
             if self.cluster is not None:
                 await asyncio.to_thread(self.cluster.stop)
 
@@ -240,9 +264,16 @@ class Daemon:
         unmounted = appmount.prepare_host()
         if unmounted is not None:
             log.warning("releases run where they are built, not at /app: %s", unmounted)
+        databases = self._apps_server()
         return Platform(
             settings=settings,
             paths=paths,
+            databases=databases,
+            db_tools=Tools(
+                bindir=find_pg_bindir(),
+                account=(settings.db_tools_user or settings.pg_user) if os.geteuid() == 0 else None,
+                admin_env=databases.admin_parts,
+            ),
             pool=pool,
             bus=bus,
             nginx=nginx,
@@ -257,6 +288,40 @@ class Daemon:
             accounts=accounts,
             vault=keyring,
             masks=masks,
+        )
+
+    def _apps_server(self) -> AppsServer:
+        """The apps' databases: the server DEPLOYD_APPS_DATABASE_URL names, or in dev a
+        cluster of its own, made by the first `db` command that needs it."""
+        settings, cluster = self.settings, self.apps_cluster
+        limit = settings.db_connection_limit
+        if settings.apps_database_url:
+            conninfo = settings.apps_database_url
+            return AppsServer(
+                lambda: conninfo,
+                lambda: apps_address(conninfo, settings.apps_database_address),
+                connection_limit=limit,
+            )
+        if cluster is None:
+
+            async def unconfigured() -> None:
+                raise ServerUnavailable(
+                    "no PostgreSQL for apps' databases is configured: set "
+                    "DEPLOYD_APPS_DATABASE_URL to an admin conninfo of one"
+                )
+
+            return AppsServer(lambda: "", lambda: Address("127.0.0.1", 0), prepare=unconfigured)
+
+        async def made_and_started() -> None:
+            if await asyncio.to_thread(cluster.init):
+                self.announce(f"initialised the apps' PostgreSQL cluster in {cluster.data}")
+            await asyncio.to_thread(cluster.start)
+
+        return AppsServer(
+            lambda: cluster.conninfo("postgres"),
+            lambda: Address("127.0.0.1", cluster.port),
+            prepare=made_and_started,
+            connection_limit=limit,
         )
 
     def _check_isolation(self) -> None:

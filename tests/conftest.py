@@ -27,6 +27,21 @@ def pg_cluster() -> Iterator[PrivateCluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def apps_pg() -> Iterator[PrivateCluster]:
+    """The apps' databases' server, apart from deployd's (as production has it): apps
+    reach it on loopback with their own passwords, deployd as its admin on its socket."""
+    base = world_readable_tempdir("deployd-apps-pg-")
+    cluster = PrivateCluster(base / "pg", durable=False, on_loopback=True)
+    cluster.init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
 def fresh_db(pg_cluster: PrivateCluster) -> Iterator[str]:
     """A new empty database; yields its conninfo."""

@@ -12,6 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from deployd.config import Paths, Settings
 from deployd.domain.ports import parse_range
+from deployd.postgres.server import AppsServer
+from deployd.postgres.tools import Tools
 from deployd.proxy.acme import Certbot
 from deployd.proxy.nginx import Nginx
 from deployd.runtime.base import Runtime
@@ -51,6 +53,9 @@ class Platform:
     """Each app's Unix account (and the accounts local sources are read as)."""
     vault: KeyRing
     masks: Masks
+    databases: AppsServer
+    """The PostgreSQL of the apps' databases (never deployd's own)."""
+    db_tools: Tools
     drains: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     """Per app: the old slot draining after a switch. Not a job, so the job that made the
     switch ends as soon as the new release is live; the app's next job waits for it."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from . import apps, audit, domains, env, events, system, users
+from . import apps, audit, databases, domains, env, events, system, users
 from .common import NoParams, Role
 
 
@@ -277,6 +277,85 @@ _ALL = (
         Role.DEPLOYER,
         mutating=True,
         target="app",
+    ),
+    Method("databases.list", NoParams, databases.DbListResult, Role.VIEWER),
+    Method(
+        "databases.show",
+        databases.DbParams,
+        databases.DbInfo,
+        Role.VIEWER,
+        summary="password masked",
+    ),
+    Method(
+        "databases.reveal",
+        databases.DbParams,
+        databases.DbInfo,
+        Role.DEPLOYER,
+        audited=True,
+        target="name",
+        summary="with the password and URL; recorded in the audit log",
+    ),
+    Method(
+        "databases.create",
+        databases.DbCreateParams,
+        databases.DbInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="name",
+        summary="a database and its own role, linked to an app with --app",
+    ),
+    Method(
+        "databases.link",
+        databases.DbLinkParams,
+        databases.DbLinkResult,
+        Role.DEPLOYER,
+        mutating=True,
+        target="database",
+        summary="give an app the database's URL in a config variable (a config release)",
+    ),
+    Method(
+        "databases.unlink",
+        databases.DbUnlinkParams,
+        databases.DbLinkResult,
+        Role.DEPLOYER,
+        mutating=True,
+        target="database",
+    ),
+    Method(
+        "databases.drop",
+        databases.DbDropParams,
+        databases.DbDropResult,
+        Role.DEPLOYER,
+        mutating=True,
+        target="name",
+        summary="refused while linked; a verified final backup first",
+    ),
+    Method(
+        "databases.backup",
+        databases.DbParams,
+        databases.BackupInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="name",
+        summary="dump, verify, record",
+    ),
+    Method("databases.backups", databases.DbParams, databases.DbBackupsResult, Role.VIEWER),
+    Method(
+        "databases.schedule",
+        databases.DbScheduleParams,
+        databases.DbScheduleResult,
+        Role.DEPLOYER,
+        mutating=True,
+        target="name",
+    ),
+    Method(
+        "databases.restore",
+        databases.DbRestoreParams,
+        databases.DbRestoreResult,
+        Role.DEPLOYER,
+        mutating=True,
+        target="name",
+        summary="into a new database, checked, then swapped in; the old one is kept",
     ),
 )
 

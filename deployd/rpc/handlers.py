@@ -16,6 +16,7 @@ from deployd.protocol.users import AuthenticateResult
 from deployd.services import (
     apps,
     audit,
+    databases,
     deploys,
     domains,
     env,
@@ -74,6 +75,17 @@ HANDLERS: dict[str, Handler] = {
     "domains.attach": domains.attach,
     "domains.verify": domains.verify,
     "domains.detach": domains.detach,
+    "databases.list": lambda core, caller, _: databases.list_databases(core, caller),
+    "databases.show": databases.show,
+    "databases.reveal": databases.reveal,
+    "databases.create": databases.create,
+    "databases.link": databases.link,
+    "databases.unlink": databases.unlink,
+    "databases.drop": databases.drop,
+    "databases.backup": databases.backup,
+    "databases.backups": databases.backups,
+    "databases.schedule": databases.schedule,
+    "databases.restore": databases.restore,
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {

@@ -4,6 +4,7 @@ the live build, restarted with the new config through the normal start → healt
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from deployd.domain import envvars
@@ -67,16 +68,51 @@ async def reveal(core: Core, caller: Caller, params: EnvAppParams) -> EnvListRes
 
 async def set_env(core: Core, caller: Caller, params: EnvSetParams) -> EnvSetResult:
     await _exists(core, params.app)
+    change, version, job = await change_config(
+        core,
+        caller,
+        params.app,
+        params.set,
+        params.unset,
+        replace=params.replace,
+        restart=params.restart,
+    )
+    return EnvSetResult(
+        app=params.app,
+        version=version,
+        changed=not change.empty,
+        set=list(change.set),
+        unset=list(change.unset),
+        job=job,
+    )
 
-    async def restart(conn: Any, version: int) -> Any:
+
+async def change_config(
+    core: Core,
+    caller: Caller,
+    app: str,
+    set_values: Mapping[str, str],
+    unset: Sequence[str],
+    *,
+    replace: bool = False,
+    restart: bool = True,
+    also: Callable[[Any], Awaitable[None]] | None = None,
+) -> tuple[envvars.Change, int | None, JobInfo | None]:
+    """A new config version of `app`, applied by a config release unless `restart` is
+    off or nothing is deployed; `also` runs in the version's transaction (a database's
+    link is recorded with the URL it gives). Errors come out as protocol errors."""
+
+    async def then(conn: Any, version: int) -> Any:
         """In the version's transaction: if the app cannot take the config release now,
         the version is not made either, and the caller is told why."""
-        if not params.restart or await release_store.live(conn, params.app) is None:
+        if also is not None:
+            await also(conn)
+        if not restart or await release_store.live(conn, app) is None:
             return None
         try:
             return await job_store.enqueue(
                 conn,
-                app=params.app,
+                app=app,
                 kind=JobKind.CONFIG,
                 params={"env_version": version},
                 actor=caller.name,
@@ -84,19 +120,13 @@ async def set_env(core: Core, caller: Caller, params: EnvSetParams) -> EnvSetRes
         except job_store.AppBusy as busy:
             active = busy.active
             raise conflict(
-                f"{params.app} has job {active.id if active else '?'} under way: try again "
+                f"{app} has job {active.id if active else '?'} under way: try again "
                 "when it has finished, or stage the change with --no-restart"
             ) from None
 
     try:
         change, version, job = await appconfig.change(
-            core.platform,
-            params.app,
-            params.set,
-            params.unset,
-            replace=params.replace,
-            actor=caller.name,
-            then=restart,
+            core.platform, app, set_values, unset, replace=replace, actor=caller.name, then=then
         )
     except DomainError as exc:
         raise invalid(str(exc)) from None
@@ -107,20 +137,14 @@ async def set_env(core: Core, caller: Caller, params: EnvSetParams) -> EnvSetRes
             "env.changed",
             f"config version {version}: "
             + ", ".join([*(f"set {n}" for n in change.set), *(f"unset {n}" for n in change.unset)]),
-            app=params.app,
+            app=app,
             actor=caller.name,
             data={"version": version, "set": list(change.set), "unset": list(change.unset)},
         )
     if job is not None:
         core.jobs.wake()
-    return EnvSetResult(
-        app=params.app,
-        version=version,
-        changed=not change.empty,
-        set=list(change.set),
-        unset=list(change.unset),
-        job=JobInfo.model_validate(job, from_attributes=True) if job is not None else None,
-    )
+    info = JobInfo.model_validate(job, from_attributes=True) if job is not None else None
+    return change, version, info
 
 
 async def history(core: Core, caller: Caller, params: EnvHistoryParams) -> EnvHistoryResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -30,10 +31,29 @@ shared_buffers = 32MB
 fsync = {fsync}
 logging_collector = off
 """
+APPS_CONF = """
+# Written by deployd: the apps' databases. Its Unix socket is deployd's alone (the
+# directory's mode); apps reach it on loopback, each role with its own password.
+listen_addresses = '{listen}'
+password_encryption = scram-sha-256
+max_connections = 200
+"""
+APPS_HBA = """# Written by deployd.
+local all all                trust
+host  all all 127.0.0.1/32   scram-sha-256
+host  all all ::1/128        scram-sha-256
+"""
 
 
 class ClusterError(RuntimeError):
     pass
+
+
+def free_loopback_port() -> int:
+    """A port nothing listens on now, from the kernel's ephemeral range."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def find_pg_bindir() -> Path:
@@ -53,14 +73,25 @@ def find_pg_bindir() -> Path:
 
 
 class PrivateCluster:
-    def __init__(self, directory: Path, *, run_as: str = "postgres", durable: bool = True):
+    """`on_loopback`: also listen on 127.0.0.1 (the apps' cluster), on a port chosen when
+    it is made and kept, where every role must give its password."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        run_as: str = "postgres",
+        durable: bool = True,
+        on_loopback: bool = False,
+    ):
         self.directory = directory.absolute()
         self.data = self.directory / "data"
         self.log_file = self.directory / "postgres.log"
         self.durable = durable
+        self.on_loopback = on_loopback
         self._user = run_as if os.geteuid() == 0 else None
         self._bindir: Path | None = None
-        socket_path = self.directory / f".s.PGSQL.{PORT}"
+        socket_path = self.directory / f".s.PGSQL.{PORT}0"  # room for a loopback port
         if len(str(socket_path)) > MAX_SOCKET_PATH:
             raise ClusterError(
                 f"{self.directory} is too long a path for a Unix socket: use a shorter --root"
@@ -73,7 +104,19 @@ class PrivateCluster:
         return self._bindir
 
     def conninfo(self, dbname: str = DB_USER) -> str:
-        return f"host={self.directory} port={PORT} user={DB_USER} dbname={dbname}"
+        return f"host={self.directory} port={self.port} user={DB_USER} dbname={dbname}"
+
+    @property
+    def port(self) -> int:
+        """The server's port: its Unix socket's name, and on loopback when it listens there."""
+        if not self.on_loopback:
+            return PORT
+        try:
+            return int((self.directory / "port").read_text())
+        except (OSError, ValueError):
+            raise ClusterError(
+                f"{self.directory}/port is missing: the cluster was never made"
+            ) from None
 
     @property
     def initialised(self) -> bool:
@@ -85,6 +128,8 @@ class PrivateCluster:
             return False
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)
+        if self.on_loopback:
+            (self.directory / "port").write_text(f"{free_loopback_port()}\n")
         self._give_to_owner()
         self._run(
             "initdb",
@@ -100,9 +145,13 @@ class PrivateCluster:
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
                 CONF.format(
-                    socket_dir=self.directory, port=PORT, fsync="on" if self.durable else "off"
+                    socket_dir=self.directory, port=self.port, fsync="on" if self.durable else "off"
                 )
             )
+            if self.on_loopback:
+                conf.write(APPS_CONF.format(listen="127.0.0.1"))
+        if self.on_loopback:
+            (self.data / "pg_hba.conf").write_text(APPS_HBA)
         self._give_to_owner()
         return True
 

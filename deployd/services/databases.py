@@ -1,0 +1,361 @@
+"""`databases.*`: PostgreSQL databases for apps. Passwords are shown only by `reveal`
+(deployers and admins, recorded in the audit log); a link is a config variable, so it is
+masked, versioned and rolled back like any other."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from deployd.domain import databases as rules
+from deployd.domain.errors import DomainError
+from deployd.engine import appconfig
+from deployd.engine import databases as engine
+from deployd.postgres.server import ServerUnavailable, Usage
+from deployd.postgres.tools import ToolFailed
+from deployd.protocol.databases import (
+    BackupInfo,
+    DbBackupsResult,
+    DbCreateParams,
+    DbDropParams,
+    DbDropResult,
+    DbInfo,
+    DbLink,
+    DbLinkParams,
+    DbLinkResult,
+    DbListResult,
+    DbParams,
+    DbRestoreParams,
+    DbRestoreResult,
+    DbScheduleParams,
+    DbScheduleResult,
+    DbUnlinkParams,
+)
+from deployd.protocol.errors import RpcError, conflict, invalid, not_found, unavailable
+from deployd.store import apps as app_store
+from deployd.store import databases as store
+from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
+
+from .core import Caller, Core
+from .env import change_config
+
+
+def _translated(exc: BaseException) -> RpcError:
+    if isinstance(exc, RpcError):
+        return exc
+    if isinstance(exc, engine.NoSuchDatabase):
+        return not_found(str(exc))
+    if isinstance(exc, DomainError):
+        return invalid(str(exc))
+    if isinstance(exc, engine.DatabaseRefused | engine.RestoreFailed):
+        return conflict(str(exc))
+    if isinstance(exc, engine.BackupFailed):
+        return conflict(f"backup {exc.backup} failed: {exc.reason}")
+    if isinstance(exc, ServerUnavailable | ToolFailed):
+        return unavailable(str(exc))
+    if isinstance(exc, psycopg.Error):
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return conflict(f"the apps' PostgreSQL refused: {said}")
+    raise exc
+
+
+async def _info(
+    core: Core,
+    row: DatabaseRow,
+    links: list[store.LinkRow],
+    usage: dict[str, Usage] | None,
+    problem: str | None,
+    *,
+    reveal: bool = False,
+) -> DbInfo:
+    async with core.pool.connection() as conn:
+        last = (await store.last_backups(conn)).get(row.name, {})
+    now = datetime.now(UTC)
+    host = port = password = url = None
+    kept: list[str] = []
+    if usage is not None:
+        found = await engine.credentials(core.platform, row)
+        host, port = found.host, found.port
+        kept = [name for name in usage if name.startswith(f"{row.name}{rules.RESTORED_INFIX}")]
+        if reveal:
+            password, url = found.password, found.url
+    used = usage.get(row.name) if usage is not None else None
+    verified = last.get("verified")
+    return DbInfo(
+        name=row.name,
+        host=host,
+        port=port,
+        user=row.name,
+        password=password,
+        url=url,
+        links=[DbLink(app=link.app, variable=link.variable) for link in links],
+        size_bytes=used.size_bytes if used else None,
+        connections=used.connections if used else None,
+        created_at=row.created_at,
+        schedule=row.schedule.describe() if row.schedule else None,
+        keep=row.keep,
+        last_backup_at=last.get("started"),
+        last_verified_at=verified,
+        backup_overdue=bool(
+            row.schedule
+            and row.schedule_set_at
+            and rules.overdue(row.schedule, verified, row.schedule_set_at, now)
+        ),
+        migrated_at=row.migrated_at,
+        migrate_app=row.migrate_app,
+        migrate_status=row.migrate_status,
+        migrate_output=row.migrate_output,
+        kept=sorted(kept),
+        reachable=usage is not None,
+        problem=problem,
+    )
+
+
+async def _usage(core: Core) -> tuple[dict[str, Usage] | None, str | None]:
+    """Sizes and connections, or why the apps' server cannot say."""
+    try:
+        return await core.platform.databases.usage(), None
+    except ServerUnavailable as exc:
+        return None, str(exc)
+
+
+async def list_databases(core: Core, caller: Caller) -> DbListResult:
+    async with core.pool.connection() as conn:
+        rows = await store.list_all(conn)
+        links = await store.links(conn)
+    usage, problem = await _usage(core) if rows else ({}, None)
+    return DbListResult(
+        databases=[
+            await _info(core, row, [k for k in links if k.database == row.name], usage, problem)
+            for row in rows
+        ]
+    )
+
+
+async def _show(core: Core, name: str, *, reveal: bool) -> DbInfo:
+    try:
+        row = await engine.get(core.platform, name)
+    except engine.NoSuchDatabase as exc:
+        raise not_found(str(exc)) from None
+    async with core.pool.connection() as conn:
+        links = await store.links(conn, database=name)
+    usage, problem = await _usage(core)
+    if reveal and usage is None:
+        raise unavailable(problem or "the apps' PostgreSQL is unreachable")
+    return await _info(core, row, links, usage, problem, reveal=reveal)
+
+
+async def show(core: Core, caller: Caller, params: DbParams) -> DbInfo:
+    return await _show(core, params.name, reveal=False)
+
+
+async def reveal(core: Core, caller: Caller, params: DbParams) -> DbInfo:
+    return await _show(core, params.name, reveal=True)
+
+
+async def create(core: Core, caller: Caller, params: DbCreateParams) -> DbInfo:
+    if params.app is not None:
+        await _app_can_take(core, params.app, params.variable)
+    try:
+        row = await engine.create(core.platform, params.name, caller.name)
+    except Exception as exc:
+        raise _translated(exc) from None
+    await core.bus.publish(
+        "db.created", f"database {row.name} created", app=None, actor=caller.name, data={}
+    )
+    job = None
+    if params.app is not None:
+        job = (await _link(core, caller, row, params.app, params.variable, restart=True)).job
+    info = await _show(core, row.name, reveal=False)
+    return info.model_copy(update={"job": job})
+
+
+async def _app_can_take(core: Core, app: str, variable: str) -> None:
+    """The app exists, and the variable is free: a link never overwrites a value the user
+    set (nor another link)."""
+    try:
+        rules.check_variable(variable)
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
+    async with core.pool.connection() as conn:
+        if await app_store.get(conn, app) is None:
+            raise not_found(f"no app named {app}")
+    config = await appconfig.current(core.platform, app)
+    if variable in config.values:
+        raise conflict(
+            f"{app} already has {variable} set: link with --as ANOTHER_NAME, or "
+            f"`deployctl env unset {app} {variable}` first"
+        )
+
+
+async def _link(
+    core: Core, caller: Caller, row: DatabaseRow, app: str, variable: str, *, restart: bool
+) -> DbLinkResult:
+    try:
+        found = await engine.credentials(core.platform, row)
+    except Exception as exc:
+        raise _translated(exc) from None
+
+    async def record(conn: Any) -> None:
+        await store.link(conn, row.name, app, variable)
+
+    _, version, job = await change_config(
+        core, caller, app, {variable: found.url}, [], restart=restart, also=record
+    )
+    await core.bus.publish(
+        "db.linked",
+        f"{row.name} linked to {app} as {variable}",
+        app=app,
+        actor=caller.name,
+        data={"database": row.name, "variable": variable},
+    )
+    return DbLinkResult(
+        database=row.name, app=app, variable=variable, config_version=version, job=job
+    )
+
+
+async def link(core: Core, caller: Caller, params: DbLinkParams) -> DbLinkResult:
+    row = await _existing(core, params.database)
+    async with core.pool.connection() as conn:
+        if await store.links(conn, database=row.name, app=params.app):
+            raise conflict(f"{row.name} is linked to {params.app} already")
+    await _app_can_take(core, params.app, params.variable)
+    return await _link(core, caller, row, params.app, params.variable, restart=params.restart)
+
+
+async def unlink(core: Core, caller: Caller, params: DbUnlinkParams) -> DbLinkResult:
+    row = await _existing(core, params.database)
+    async with core.pool.connection() as conn:
+        found = await store.links(conn, database=row.name, app=params.app)
+    if not found:
+        raise not_found(f"{row.name} is not linked to {params.app}")
+    variable = found[0].variable
+
+    async def forget(conn: Any) -> None:
+        await store.unlink(conn, row.name, params.app)
+
+    config = await appconfig.current(core.platform, params.app)
+    if variable in config.values:
+        _, version, job = await change_config(
+            core, caller, params.app, {}, [variable], restart=params.restart, also=forget
+        )
+    else:  # unset by hand meanwhile: only the link is left to forget
+        async with core.pool.connection() as conn:
+            await forget(conn)
+        version, job = config.version, None
+    await core.bus.publish(
+        "db.unlinked",
+        f"{row.name} unlinked from {params.app} ({variable} unset)",
+        app=params.app,
+        actor=caller.name,
+        data={"database": row.name, "variable": variable},
+    )
+    return DbLinkResult(
+        database=row.name, app=params.app, variable=variable, config_version=version, job=job
+    )
+
+
+async def _existing(core: Core, name: str) -> DatabaseRow:
+    try:
+        return await engine.get(core.platform, name)
+    except engine.NoSuchDatabase as exc:
+        raise not_found(str(exc)) from None
+
+
+def backup_info(row: BackupRow) -> BackupInfo:
+    return BackupInfo(
+        id=row.id,
+        database=row.database,
+        status=row.status.value,
+        trigger=row.trigger.value,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        tables=len(row.tables) if row.tables is not None else None,
+        rows=sum(row.tables.values()) if row.tables is not None else None,
+        error=row.error,
+    )
+
+
+async def drop(core: Core, caller: Caller, params: DbDropParams) -> DbDropResult:
+    await _existing(core, params.name)
+    try:
+        if params.kept_only:
+            gone = await engine.drop_kept(core.platform, params.name)
+            return DbDropResult(name=params.name, final_backup=None, dropped=gone)
+        kept = await core.platform.databases.kept_copies(params.name)
+        final = await engine.drop(core.platform, params.name, caller.name)
+    except Exception as exc:
+        raise _translated(exc) from None
+    await core.bus.publish(
+        "db.dropped",
+        f"database {params.name} dropped; its final backup is {final.id}",
+        app=None,
+        actor=caller.name,
+        data={"backup": final.id, "kept_copies": kept},
+    )
+    return DbDropResult(
+        name=params.name, final_backup=backup_info(final), dropped=[params.name, *kept]
+    )
+
+
+async def backup(core: Core, caller: Caller, params: DbParams) -> BackupInfo:
+    await _existing(core, params.name)
+    try:
+        done = await engine.backup(core.platform, params.name, BackupTrigger.MANUAL, caller.name)
+    except Exception as exc:
+        raise _translated(exc) from None
+    return backup_info(done)
+
+
+async def backups(core: Core, caller: Caller, params: DbParams) -> DbBackupsResult:
+    async with core.pool.connection() as conn:
+        rows = await store.backups(conn, params.name)
+        known = await store.get(conn, params.name)
+    if known is None and not rows:
+        raise not_found(f"no database named {params.name}")
+    return DbBackupsResult(database=params.name, backups=[backup_info(r) for r in rows])
+
+
+async def schedule(core: Core, caller: Caller, params: DbScheduleParams) -> DbScheduleResult:
+    await _existing(core, params.name)
+    try:
+        wanted = rules.parse_schedule(params.schedule, keep=params.keep)
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
+    async with core.pool.connection() as conn:
+        await store.set_schedule(conn, params.name, wanted)
+    return DbScheduleResult(
+        name=params.name,
+        schedule=wanted.describe() if wanted else None,
+        next_run_at=wanted.next_run(datetime.now(UTC)) if wanted else None,
+    )
+
+
+async def restore(core: Core, caller: Caller, params: DbRestoreParams) -> DbRestoreResult:
+    if params.into is None:
+        await _existing(core, params.name)
+    try:
+        done = await engine.restore(
+            core.platform, params.name, params.backup, caller.name, into=params.into
+        )
+    except Exception as exc:
+        raise _translated(exc) from None
+    where = f"into {done.database}" if params.into else f"in {done.database}'s place"
+    await core.bus.publish(
+        "db.restored",
+        f"backup {done.backup} restored {where}: {done.tables} tables, {done.rows} rows, checked",
+        app=None,
+        actor=caller.name,
+        data={"backup": done.backup, "database": done.database, "kept": done.kept},
+    )
+    return DbRestoreResult(
+        database=done.database,
+        backup=done.backup,
+        tables=done.tables,
+        rows=done.rows,
+        kept=done.kept,
+    )

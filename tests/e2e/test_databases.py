@@ -1,0 +1,242 @@
+"""Databases for apps (issue 12) through deployctl, against a real PostgreSQL apart from
+deployd's own: an app linked to a database keeps its rows there; another database's role
+is refused by PostgreSQL itself; a backup is verified, a restore checked table by table
+and swapped in, a corrupt file refused before anything changes, a full disk leaves the
+earlier backups as they were."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployd.store.cluster import PrivateCluster
+from tests.e2e.conftest import fetch
+from tests.support.daemon import RunningDaemon, serve, world_readable_tempdir
+from tests.support.repos import from_fixture
+
+PSQL = "/usr/bin/psql"
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(ok(result).stdout)
+
+
+@pytest.fixture(scope="module")
+def platform(pg_cluster: PrivateCluster, apps_pg: PrivateCluster) -> Iterator[RunningDaemon]:
+    """A daemon whose apps' databases live on their own server (DEPLOYD_APPS_DATABASE_URL)."""
+    pg_cluster.ensure_database("e2e_databases")
+    try:
+        env = {"DEPLOYD_APPS_DATABASE_URL": apps_pg.conninfo("postgres")}
+        with serve(pg_cluster.conninfo("e2e_databases"), env) as running:
+            yield running
+    finally:
+        pg_cluster.drop_database("e2e_databases")
+
+
+@pytest.fixture(scope="module")
+def shop(platform: RunningDaemon) -> str:
+    """An app deployed before it had a database."""
+    base = world_readable_tempdir("deployd-dbapp-")
+    ok(platform.deployctl("apps", "create", "shop", "--git", from_fixture(base, "dbapp")))
+    ok(platform.deployctl("deploy", "shop"))
+    return "shop"
+
+
+def url_of(platform: RunningDaemon, name: str) -> str:
+    url: str = as_json(platform.deployctl("db", "show", name, "--reveal", "--json"))["url"]
+    return url
+
+
+def psql(url: str, statement: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PSQL, url, "-X", "-At", "-c", statement], capture_output=True, text=True, timeout=30
+    )
+
+
+def items(platform: RunningDaemon) -> list[str]:
+    status, _, body = fetch(platform, "shop")
+    assert status == 200, body
+    found: list[str] = json.loads(body)["items"]
+    return found
+
+
+def test_a_created_database_reaches_the_app_as_database_url(
+    platform: RunningDaemon, shop: str
+) -> None:
+    created = as_json(platform.deployctl("db", "create", "shopdb", "--app", shop, "--json"))
+    assert created["links"] == [{"app": "shop", "variable": "DATABASE_URL"}]
+    assert created["password"] is None and created["url"] is None
+    assert created["job"]["state"] == "succeeded"  # followed: the config release is live
+    for item in ("apples", "pears"):
+        status, _, body = fetch(platform, shop, f"/add?item={item}")
+        assert status == 200, body
+    assert items(platform) == ["apples", "pears"]
+    listed = as_json(platform.deployctl("db", "list", "--json"))["databases"]
+    mine = next(d for d in listed if d["name"] == "shopdb")
+    assert mine["size_bytes"] > 0 and mine["links"][0]["app"] == "shop"
+    # masked everywhere but --reveal, which is audited
+    env = ok(platform.deployctl("env", "list", shop)).stdout
+    assert "DATABASE_URL" in env and "postgres://" not in env
+    url = url_of(platform, "shopdb")
+    assert url.startswith("postgres://shopdb:") and url.endswith("/shopdb")
+    audit = ok(platform.deployctl("audit", "--json", "--limit", "5")).stdout
+    assert '"databases.reveal"' in audit and url.split(":")[2].split("@")[0] not in audit
+
+
+def test_another_databases_role_is_refused_by_postgres_itself(
+    platform: RunningDaemon, shop: str
+) -> None:
+    ok(platform.deployctl("db", "create", "otherdb"))
+    other = url_of(platform, "otherdb")
+    refused = psql(other.rsplit("/", 1)[0] + "/shopdb", "SELECT 1")
+    assert refused.returncode != 0 and "CONNECT" in refused.stderr, refused.stderr
+    assert psql(other, "SELECT current_user").stdout.strip() == "otherdb"
+
+
+def test_backup_then_a_dropped_table_comes_back_with_a_restore(
+    platform: RunningDaemon, shop: str
+) -> None:
+    backup = as_json(platform.deployctl("db", "backup", "shopdb", "--json"))
+    assert backup["status"] == "verified" and backup["tables"] == 1 and backup["rows"] == 2
+    assert len(backup["sha256"]) == 64 and backup["size_bytes"] > 0
+    url = url_of(platform, "shopdb")
+    ok(psql(url, "DROP TABLE items"))
+    assert fetch(platform, shop)[0] == 500  # the app lost its data
+
+    restored = as_json(
+        platform.deployctl("db", "restore", "shopdb", str(backup["id"]), "--yes", "--json")
+    )
+    assert restored["tables"] == 1 and restored["rows"] == 2
+    assert restored["kept"].startswith("shopdb-before-restore-")
+    assert items(platform) == ["apples", "pears"]  # the app reconnects to the restored one
+    owner = psql(url, "SELECT tableowner FROM pg_tables WHERE tablename = 'items'")
+    assert owner.stdout.strip() == "shopdb"  # the app can still write to what came back
+    shown = as_json(platform.deployctl("db", "show", "shopdb", "--json"))
+    assert shown["kept"] == [restored["kept"]]
+    dropped = as_json(platform.deployctl("db", "drop", "shopdb", "--kept", "--yes", "--json"))
+    assert dropped["dropped"] == [restored["kept"]] and dropped["final_backup"] is None
+    assert as_json(platform.deployctl("db", "show", "shopdb", "--json"))["kept"] == []
+
+
+def test_a_corrupt_backup_is_refused_before_anything_changes(
+    platform: RunningDaemon, shop: str
+) -> None:
+    backup = as_json(platform.deployctl("db", "backup", "shopdb", "--json"))
+    dump = platform.root / "data" / "backups" / "shopdb" / f"{backup['id']}.dump"
+    data = dump.read_bytes()
+    dump.write_bytes(data[: len(data) // 2])  # truncated
+    refused = platform.deployctl("db", "restore", "shopdb", str(backup["id"]), "--yes")
+    assert refused.returncode == 1 and "truncated or corrupt" in refused.stderr, refused.stderr
+    dump.write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])  # one byte flipped
+    refused = platform.deployctl("db", "restore", "shopdb", str(backup["id"]), "--yes")
+    assert refused.returncode == 1 and "sha256 differs" in refused.stderr
+    assert items(platform) == ["apples", "pears"]
+    garbage = platform.deployctl("db", "restore", "shopdb", "999999", "--yes")
+    assert garbage.returncode == 1 and "no backup 999999" in garbage.stderr
+
+
+def test_a_restore_beside_makes_a_new_database_with_its_own_role(
+    platform: RunningDaemon, shop: str
+) -> None:
+    backup = as_json(platform.deployctl("db", "backup", "shopdb", "--json"))
+    beside = as_json(
+        platform.deployctl(
+            "db", "restore", "shopdb", str(backup["id"]), "--into", "shopcopy", "--json"
+        )
+    )
+    assert beside["database"] == "shopcopy" and beside["kept"] is None
+    copy = url_of(platform, "shopcopy")
+    assert psql(copy, "SELECT count(*) FROM items").stdout.strip() == "2"
+    assert psql(copy, "SELECT current_user").stdout.strip() == "shopcopy"
+    ok(platform.deployctl("db", "drop", "shopcopy", "--yes"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small filesystem needs root")
+def test_a_full_disk_fails_the_backup_and_keeps_the_earlier_ones(
+    platform: RunningDaemon, shop: str
+) -> None:
+    ok(platform.deployctl("db", "create", "bigdb"))
+    url = url_of(platform, "bigdb")
+    ok(psql(url, "CREATE TABLE blobs AS SELECT md5(random()::text) || md5(random()::text) AS b "
+                 "FROM generate_series(1, 200000)"))  # fmt: skip
+    first = as_json(platform.deployctl("db", "backup", "bigdb", "--json"))
+    directory = platform.root / "data" / "backups" / "bigdb"
+    earlier = (directory / f"{first['id']}.dump").read_bytes()
+    small = world_readable_tempdir("deployd-full-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    try:
+        (small / "bigdb").mkdir()
+        directory.rename(platform.root / "data" / "backups" / "bigdb.real")
+        directory.symlink_to(small / "bigdb")  # the backups' disk is now tiny
+        failed = platform.deployctl("db", "backup", "bigdb")
+        assert failed.returncode == 1 and "No space left on device" in failed.stderr, failed.stderr
+        assert list((small / "bigdb").iterdir()) == []  # the partial file is gone
+    finally:
+        if directory.is_symlink():
+            directory.unlink()
+        (platform.root / "data" / "backups" / "bigdb.real").rename(directory)
+        subprocess.run(["umount", str(small)], check=True)
+    assert (directory / f"{first['id']}.dump").read_bytes() == earlier
+    listed = as_json(platform.deployctl("db", "backups", "bigdb", "--json"))["backups"]
+    assert [b["status"] for b in listed] == ["failed", "verified"]
+    assert "No space left on device" in listed[0]["error"]
+    ok(platform.deployctl("db", "drop", "bigdb", "--yes"))
+
+
+def test_drop_is_refused_while_linked_and_keeps_a_final_backup(
+    platform: RunningDaemon, shop: str
+) -> None:
+    linked = platform.deployctl("db", "drop", "shopdb", "--yes")
+    assert linked.returncode == 1 and "linked to shop" in linked.stderr
+    ok(platform.deployctl("db", "unlink", "shopdb", shop))
+    assert "DATABASE_URL" not in ok(platform.deployctl("env", "list", shop)).stdout
+    dropped = as_json(platform.deployctl("db", "drop", "shopdb", "--yes", "--json"))
+    final = dropped["final_backup"]
+    assert final["status"] == "verified" and final["trigger"] == "before-drop"
+    backups = as_json(platform.deployctl("db", "backups", "shopdb", "--json"))["backups"]
+    assert backups[0]["id"] == final["id"]  # the record and file outlive the database
+    assert Path(platform.root / "data" / "backups" / "shopdb" / f"{final['id']}.dump").exists()
+    gone = platform.deployctl("db", "show", "shopdb")
+    assert gone.returncode == 1 and "no database named shopdb" in gone.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["create", "Bad_Name"], "lowercase letters, digits and dashes"),
+        (["create", "postgres"], "uses itself"),
+        (["create", "template1"], "uses itself"),
+        (["link", "nosuchdb", "shop"], "no database named nosuchdb"),
+        (["schedule", "otherdb", "daily", "25:00"], "HH:MM"),
+        (["schedule", "otherdb", "monthly"], "hourly"),
+        (["link", "otherdb", "shop", "--as", "PORT"], "set by deployd"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(
+    platform: RunningDaemon, shop: str, args: list[str], words: str
+) -> None:
+    result = platform.deployctl("db", *args)
+    assert result.returncode in (1, 2), result
+    assert words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_schedule_says_when_it_runs_next(platform: RunningDaemon, shop: str) -> None:
+    scheduled = as_json(
+        platform.deployctl("db", "schedule", "otherdb", "daily", "03:00", "--keep", "7", "--json")
+    )
+    assert scheduled["schedule"] == "daily at 03:00 UTC, keeping 7"
+    assert scheduled["next_run_at"].endswith("03:00:00Z") or "T03:00:00" in scheduled["next_run_at"]
+    off = as_json(platform.deployctl("db", "schedule", "otherdb", "off", "--json"))
+    assert off["schedule"] is None
