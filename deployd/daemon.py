@@ -34,6 +34,7 @@ from deployd.engine.jobs import JobRunner
 from deployd.engine.masks import MaskingFormatter, Masks
 from deployd.engine.platform import Platform, Pool
 from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_interval
+from deployd.monitor.backups import BackupScheduler
 from deployd.monitor.certificates import Renewer
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
@@ -382,6 +383,7 @@ class Daemon:
             asyncio.create_task(supervisor.run(), name="supervisor"),
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(Renewer(platform).run(), name="certificates"),
+            asyncio.create_task(BackupScheduler(platform).run(), name="backups"),
         ]
         self._supervisor = supervisor
         core.jobs.start()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
 
+from deployd.protocol.apps import RunEnded
 from deployd.protocol.databases import (
     BackupInfo,
     DbBackupsResult,
@@ -13,6 +15,7 @@ from deployd.protocol.databases import (
     DbInfo,
     DbLinkResult,
     DbListResult,
+    DbPsqlStarted,
     DbRestoreResult,
     DbScheduleResult,
 )
@@ -20,6 +23,7 @@ from deployd.protocol.databases import (
 from .. import render
 from ..session import JsonFlag, Session, session
 from .deploys import follow
+from .processes import forward_signals, hand_over
 
 app = typer.Typer(
     help="Databases: PostgreSQL for apps, backups that are verified, safe restores.",
@@ -339,3 +343,23 @@ def restore(
     )
     if result.kept:
         render.out().print(render.text(f"  the database it replaced is kept as {result.kept}"))
+
+
+@app.command("psql")
+def psql(name: str) -> None:
+    """An interactive psql on the database, as its own role (the password stays in the
+    daemon); its exit status is psql's."""
+    with session(False).connect(timeout=None) as client:
+        started, stream = client.stream("databases.psql", {"name": name})
+        assert isinstance(started, DbPsqlStarted)
+        with hand_over(started.handoff) as control:
+            forwarding = forward_signals(control)
+            try:
+                ended = next((RunEnded.model_validate(p) for p in stream), None)
+            finally:
+                for signum, previous in forwarding.items():
+                    signal.signal(signum, previous)
+    if ended is None or ended.status is None:
+        render.failure(f"✗ {ended.error if ended and ended.error else 'psql did not start'}")
+        raise typer.Exit(1)
+    raise typer.Exit(ended.status)

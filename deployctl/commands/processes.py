@@ -141,7 +141,7 @@ def run(
                 )
             return
         with hand_over(started.handoff) as control:
-            forwarding = _forward_signals(control)
+            forwarding = forward_signals(control)
             try:
                 ended = next((RunEnded.model_validate(p) for p in stream), None)
             finally:
@@ -177,7 +177,7 @@ def hand_over(path: str, fds: tuple[int, int, int] = (0, 1, 2)) -> socket.socket
     return sock
 
 
-def _forward_signals(control: socket.socket) -> dict[int, Any]:
+def forward_signals(control: socket.socket) -> dict[int, Any]:
     """The user's Ctrl-C (and a terminal's hang-up) reach this client: pass them on."""
 
     def forward(signum: int, _frame: object) -> None:

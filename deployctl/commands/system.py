@@ -66,5 +66,9 @@ def status(json: JsonFlag = False) -> None:
                 )
                 for c in result.certificate_problems
             ),
+            *(
+                ("BACKUP", f"{name}: no verified backup within twice its schedule's interval")
+                for name in result.backups_overdue
+            ),
         ]
     )

@@ -136,11 +136,12 @@ def parse_schedule(words: Sequence[str], keep: int = 14) -> Schedule | None:
     )
 
 
-def due(schedule: Schedule, last_started: datetime | None, set_at: datetime, now: datetime) -> bool:
-    """A run is due when the schedule's latest time has passed with no backup started since
-    (the daemon being down at the time included: the missed run happens once, at start)."""
+def due(schedule: Schedule, last_run: datetime | None, set_at: datetime, now: datetime) -> bool:
+    """A run is due when a scheduled time has passed since the schedule was set and since
+    the scheduled time of the last run (`last_run`); runs missed while the daemon was down
+    make one run when it is back."""
     latest = schedule.previous_run(now)
-    since = max(last_started, set_at) if last_started is not None else set_at
+    since = max(last_run, set_at) if last_run is not None else set_at
     return latest > since
 
 

@@ -151,3 +151,11 @@ class DbScheduleResult(Result):
     name: str
     schedule: str | None
     next_run_at: datetime | None
+
+
+class DbPsqlStarted(Result):
+    database: str
+    user: str
+    """The Unix account psql runs as: a linked app's, else an unprivileged one."""
+    handoff: str
+    """The one-time socket the client hands its terminal to (as `apps.run` does)."""

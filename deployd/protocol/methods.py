@@ -341,6 +341,16 @@ _ALL = (
     ),
     Method("databases.backups", databases.DbParams, databases.DbBackupsResult, Role.VIEWER),
     Method(
+        "databases.psql",
+        databases.DbParams,
+        databases.DbPsqlStarted,
+        Role.DEPLOYER,
+        audited=True,
+        target="name",
+        notification=apps.RUN_NOTIFICATION,
+        summary="an interactive psql as the database's own role, on the caller's terminal",
+    ),
+    Method(
         "databases.schedule",
         databases.DbScheduleParams,
         databases.DbScheduleResult,

@@ -76,3 +76,5 @@ class StatusResult(Result):
     """Certificates deployd manages."""
     certificate_problems: list[CertificateProblem] = Field(default_factory=list)
     """Certificates whose last issuance or renewal failed."""
+    backups_overdue: list[str] = Field(default_factory=list)
+    """Databases with a backup schedule and no verified backup within twice its interval."""

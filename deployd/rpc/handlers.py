@@ -93,6 +93,7 @@ STREAM_HANDLERS: dict[str, StreamHandler] = {
     "deploys.watch": deploys.watch,
     "logs.follow": logs.follow,
     "apps.run": processes.run,
+    "databases.psql": databases.psql,
 }
 
 _missing = set(METHODS) - set(HANDLERS) - set(STREAM_HANDLERS)

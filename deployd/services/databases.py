@@ -4,7 +4,12 @@ masked, versioned and rolled back like any other."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import pwd
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,6 +20,7 @@ from deployd.engine import appconfig
 from deployd.engine import databases as engine
 from deployd.postgres.server import ServerUnavailable, Usage
 from deployd.postgres.tools import ToolFailed
+from deployd.protocol.apps import RunEnded
 from deployd.protocol.databases import (
     BackupInfo,
     DbBackupsResult,
@@ -27,6 +33,7 @@ from deployd.protocol.databases import (
     DbLinkResult,
     DbListResult,
     DbParams,
+    DbPsqlStarted,
     DbRestoreParams,
     DbRestoreResult,
     DbScheduleParams,
@@ -34,6 +41,7 @@ from deployd.protocol.databases import (
     DbUnlinkParams,
 )
 from deployd.protocol.errors import RpcError, conflict, invalid, not_found, unavailable
+from deployd.runtime.oneoff import Handoff, HandoffError, run_attached
 from deployd.store import apps as app_store
 from deployd.store import databases as store
 from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
@@ -359,3 +367,67 @@ async def restore(core: Core, caller: Caller, params: DbRestoreParams) -> DbRest
         rows=done.rows,
         kept=done.kept,
     )
+
+
+UNPRIVILEGED = "nobody"
+
+
+async def psql(
+    core: Core, caller: Caller, params: DbParams
+) -> tuple[DbPsqlStarted, AsyncIterator[RunEnded]]:
+    """psql as the database's role, on the caller's terminal (handed over as `run`
+    does). It runs as the account of an app linked to the database, which knows the
+    password already, else as `nobody`; the password is in its environment only."""
+    platform = core.platform
+    row = await _existing(core, params.name)
+    try:
+        found = await engine.credentials(platform, row)
+    except Exception as exc:
+        raise _translated(exc) from None
+    async with core.pool.connection() as conn:
+        linked = await store.links(conn, database=row.name)
+    if linked:
+        account = await platform.accounts.prepare(linked[0].app)
+        user, popen_kwargs = account.name, account.popen_kwargs()
+    elif os.geteuid() == 0:
+        nobody = pwd.getpwnam(UNPRIVILEGED)
+        user = UNPRIVILEGED
+        popen_kwargs = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    else:
+        user, popen_kwargs = pwd.getpwuid(os.geteuid()).pw_name, {}
+    argv = platform.db_tools.psql(found.host, found.port, row.name)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/",
+        "LANG": "C.UTF-8",
+        "TERM": "xterm-256color",
+        "PSQL_HISTORY": "/dev/null",
+        "PGPASSWORD": found.password,
+    }
+    caller.audit_detail = f"psql as {row.name} (Unix account {user})"
+    handoff = Handoff.open(platform.paths.socket.parent / "handoff", caller.peer_uid)
+
+    async def ended() -> AsyncIterator[RunEnded]:
+        try:
+            conn, fds = await asyncio.to_thread(handoff.accept)
+            status = await asyncio.to_thread(
+                run_attached,
+                argv,
+                cwd=Path("/"),
+                env=env,
+                fds=fds,
+                control=conn,
+                popen_kwargs=popen_kwargs,
+            )
+        except HandoffError as exc:
+            yield RunEnded(status=None, error=str(exc))
+            return
+        except OSError as exc:
+            yield RunEnded(status=None, error=f"could not start psql: {exc.strerror}")
+            return
+        finally:
+            handoff.close()
+        yield RunEnded(status=status)
+
+    started = DbPsqlStarted(database=row.name, user=user, handoff=str(handoff.path))
+    return started, ended()

@@ -13,6 +13,7 @@ import psycopg_pool
 
 from deployd import __version__
 from deployd.config import detect_host
+from deployd.domain.databases import overdue
 from deployd.domain.healing import disk_is_low
 from deployd.protocol import PROTOCOL_VERSION
 from deployd.protocol.system import (
@@ -24,6 +25,7 @@ from deployd.protocol.system import (
     HostFacts,
     StatusResult,
 )
+from deployd.store import databases as database_store
 from deployd.store import domains as domain_store
 from deployd.store import migrate
 from deployd.store.db import Row
@@ -41,6 +43,7 @@ async def status(core: Core, caller: Caller) -> StatusResult:
     now = datetime.now(UTC)
     database, host = await asyncio.gather(_database(core), _host(core))
     certificates = await _certificates(core)
+    overdue = await _backups_overdue(core, now)
     return StatusResult(
         version=__version__,
         protocol=PROTOCOL_VERSION,
@@ -67,7 +70,24 @@ async def status(core: Core, caller: Caller) -> StatusResult:
             for r in certificates
             if r["failures"] and r["last_error"]
         ],
+        backups_overdue=overdue,
     )
+
+
+async def _backups_overdue(core: Core, now: datetime) -> list[str]:
+    try:
+        async with core.pool.connection(timeout=2.0) as conn:
+            databases = await database_store.list_all(conn)
+            last = await database_store.last_backups(conn)
+    except (psycopg.Error, psycopg_pool.PoolTimeout):
+        return []
+    return [
+        db.name
+        for db in databases
+        if db.schedule is not None
+        and db.schedule_set_at is not None
+        and overdue(db.schedule, last.get(db.name, {}).get("verified"), db.schedule_set_at, now)
+    ]
 
 
 async def _certificates(core: Core) -> list[Row]:

@@ -43,6 +43,8 @@ class DatabaseRow:
     created_at: datetime
     schedule: Schedule | None
     schedule_set_at: datetime | None
+    schedule_last_run: datetime | None
+    """The scheduled time the last scheduled backup was started for."""
     keep: int
     migrated_at: datetime | None
     migrate_app: str | None
@@ -73,7 +75,8 @@ class BackupRow:
 
 
 _DB = """name, password_token, created_by, created_at, schedule_every, schedule_minute,
-         schedule_hour, schedule_weekday, keep, schedule_set_at, migrated_at, migrate_app,
+         schedule_hour, schedule_weekday, keep, schedule_set_at, schedule_last_run,
+         migrated_at, migrate_app,
          migrate_status, migrate_output"""
 _BACKUP = """id, database, status, trigger, started_at, finished_at, size_bytes, sha256,
              tables, error, created_by"""
@@ -99,6 +102,7 @@ def _database(row: Row) -> DatabaseRow:
         created_at=row["created_at"],
         schedule=schedule,
         schedule_set_at=row["schedule_set_at"],
+        schedule_last_run=row["schedule_last_run"],
         keep=row["keep"],
         migrated_at=row["migrated_at"],
         migrate_app=row["migrate_app"],
@@ -149,7 +153,8 @@ async def set_schedule(conn: Conn, name: str, schedule: Schedule | None) -> None
         return
     await conn.execute(
         """UPDATE databases SET schedule_every = %s, schedule_minute = %s, schedule_hour = %s,
-                  schedule_weekday = %s, keep = %s, schedule_set_at = now()
+                  schedule_weekday = %s, keep = %s, schedule_set_at = now(),
+                  schedule_last_run = NULL
            WHERE name = %s""",
         (
             schedule.every.value,
@@ -159,6 +164,12 @@ async def set_schedule(conn: Conn, name: str, schedule: Schedule | None) -> None
             schedule.keep,
             name,
         ),
+    )
+
+
+async def ran_schedule(conn: Conn, name: str, scheduled_for: datetime) -> None:
+    await conn.execute(
+        "UPDATE databases SET schedule_last_run = %s WHERE name = %s", (scheduled_for, name)
     )
 
 

@@ -104,6 +104,22 @@ def test_another_databases_role_is_refused_by_postgres_itself(
     assert psql(other, "SELECT current_user").stdout.strip() == "otherdb"
 
 
+def test_psql_runs_as_the_databases_role_with_the_callers_stdin(
+    platform: RunningDaemon, shop: str
+) -> None:
+    session = platform.deployctl(
+        "db", "psql", "shopdb", input="\\pset format unaligned\nSELECT current_user;\n"
+    )
+    assert session.returncode == 0, session.stderr
+    assert "shopdb" in session.stdout
+    failing = platform.deployctl(
+        "db", "psql", "shopdb", input="\\set ON_ERROR_STOP 1\nSELECT 1/0;\n"
+    )
+    assert failing.returncode == 3 and "division by zero" in failing.stderr  # psql's own status
+    audit = ok(platform.deployctl("audit", "--json", "--limit", "5")).stdout
+    assert '"databases.psql"' in audit
+
+
 def test_backup_then_a_dropped_table_comes_back_with_a_restore(
     platform: RunningDaemon, shop: str
 ) -> None:
