@@ -119,6 +119,15 @@ class Settings(BaseSettings):
     db_tools_user: str | None = None
     """The account pg_dump, pg_restore and psql run as when the daemon is root (default:
     the account of the dev cluster, `pg_user`); never root."""
+    backup_s3_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+/?$")
+    """S3-compatible storage that gets an encrypted copy of every verified backup
+    (its keys: `deployctl db remote set`)."""
+    backup_s3_bucket: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+    )
+    backup_s3_region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,40}$")
+    backup_s3_prefix: str = Field(default="deployd", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    """Copies are stored as `<prefix>/<database>/<backup>.dump.age`."""
     public_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses that count as this host for `domains verify` (behind NAT: the public one);
     default the host's own non-loopback addresses."""

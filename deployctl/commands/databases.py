@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from deployd.protocol.databases import (
     DbPsqlStarted,
     DbRestoreResult,
     DbScheduleResult,
+    RemoteInfo,
 )
 
 from .. import render
@@ -281,12 +283,20 @@ def backups(name: str, json: JsonFlag = False) -> None:
                 _size(b.size_bytes),
                 str(b.tables) if b.tables is not None else "-",
                 str(b.rows) if b.rows is not None else "-",
-                b.location if b.status == "verified" else "-",
-                b.error or "",
+                _where(b),
+                b.error or (f"remote copy failed: {b.remote_error}" if b.remote_error else ""),
             ]
             for b in result.backups
         ],
     )
+
+
+def _where(backup: BackupInfo) -> str:
+    if backup.status != "verified":
+        return "-"
+    if backup.remote in ("failed", "running"):
+        return f"local (remote {backup.remote})"
+    return backup.location
 
 
 @app.command("schedule")
@@ -363,3 +373,69 @@ def psql(name: str) -> None:
         render.failure(f"✗ {ended.error if ended and ended.error else 'psql did not start'}")
         raise typer.Exit(1)
     raise typer.Exit(ended.status)
+
+
+remote = typer.Typer(
+    help="Remote storage (S3-compatible) that gets an encrypted copy of every backup.",
+    no_args_is_help=True,
+)
+app.add_typer(remote, name="remote")
+
+
+def _remote(info: RemoteInfo) -> None:
+    render.pairs(
+        [
+            ("endpoint", info.endpoint or "- (DEPLOYD_BACKUP_S3_ENDPOINT)"),
+            ("bucket", info.bucket or "- (DEPLOYD_BACKUP_S3_BUCKET)"),
+            ("prefix", info.prefix),
+            ("access key id", info.access_key_id or "- (`deployctl db remote set`)"),
+            ("encrypted to", info.recipient or "-"),
+            ("copies", "every verified backup" if info.ready else "none: not set up"),
+        ]
+    )
+
+
+@remote.command("show")
+def remote_show(json: JsonFlag = False) -> None:
+    """Where copies go, and whether they are made."""
+    result: RemoteInfo = session(json).call("databases.remote_show", {})
+    if json:
+        render.emit_json(result)
+        return
+    _remote(result)
+
+
+@remote.command("set")
+def remote_set(
+    access_key_id: Annotated[str, typer.Option("--access-key-id", help="The storage's key id.")],
+    secret_stdin: Annotated[
+        bool, typer.Option("--secret-stdin", help="Read the secret access key from stdin.")
+    ] = False,
+    json: JsonFlag = False,
+) -> None:
+    """Keep the storage's keys in the vault (admins). The first time, an age key pair is
+    made to encrypt every copy: its secret half is shown once, to keep off this host."""
+    if secret_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        secret = str(typer.prompt("Secret access key", hide_input=True))
+    else:
+        raise typer.BadParameter("no terminal to ask for the secret: use --secret-stdin")
+    if not secret:
+        raise typer.BadParameter("the secret access key is empty", param_hint="--secret-stdin")
+    params = {"access_key_id": access_key_id, "secret_access_key": secret}
+    result: RemoteInfo = session(json).call("databases.remote_set", params)
+    if json:
+        render.emit_json(result)
+        return
+    render.success("✓ remote storage keys kept in the vault")
+    _remote(result)
+    if result.identity:
+        render.secret_once("age identity (decrypts the copies)", result.identity)
+        render.err().print(
+            render.text(
+                "Keep it off this host: with this server gone, only it opens the copies "
+                "(`age --decrypt --identity FILE`).",
+                style="yellow",
+            )
+        )

@@ -22,8 +22,11 @@ from deployd.domain import databases as rules
 from deployd.postgres.server import Address
 from deployd.postgres.tools import CHUNK, ToolFailed, Written
 from deployd.store import databases as store
+from deployd.store import remote as remote_store
 from deployd.store.databases import BackupRow, BackupStatus, BackupTrigger, DatabaseRow
+from deployd.store.remote import CopyStatus
 
+from . import offsite
 from .platform import Platform
 
 
@@ -177,6 +180,7 @@ async def backup(
             sha256=written.sha256,
             tables=snapshot.tables,
         )
+    await offsite.copy(platform, done, final)  # recorded apart: never fails the backup
     await platform.bus.publish(
         "db.backup_verified",
         f"backup {done.id} of {name}: {written.size_bytes} bytes, {len(snapshot.tables)} "
@@ -232,10 +236,9 @@ async def verified_backup(platform: Platform, backup_id: int) -> tuple[BackupRow
     if row.status is not BackupStatus.VERIFIED or row.tables is None:
         raise RestoreFailed(f"backup {backup_id} is {row.status.value}, not verified")
     path = backup_file(platform, row)
-    try:
-        size, digest = await asyncio.to_thread(file_sha256, path)
-    except FileNotFoundError:
-        raise RestoreFailed(f"the file of backup {backup_id} is gone ({path})") from None
+    if not await asyncio.to_thread(path.exists):
+        await _fetch_copy(platform, row, path)
+    size, digest = await asyncio.to_thread(file_sha256, path)
     if (size, digest) != (row.size_bytes, row.sha256):
         raise RestoreFailed(
             f"the file of backup {backup_id} has changed since it was verified "
@@ -249,6 +252,29 @@ async def verified_backup(platform: Platform, backup_id: int) -> tuple[BackupRow
     if found != len(row.tables):
         raise RestoreFailed(f"backup {backup_id} holds {found} tables, {len(row.tables)} recorded")
     return row, path
+
+
+async def _fetch_copy(platform: Platform, row: BackupRow, path: Path) -> None:
+    """Bring a backup's file back from its remote copy; it takes its place only once its
+    size and sha256 are the recorded ones."""
+    async with platform.pool.connection() as conn:
+        copy = (await remote_store.copies(conn, [row.id])).get(row.id)
+    if copy is None or copy.status is not CopyStatus.COPIED:
+        raise RestoreFailed(
+            f"the file of backup {row.id} is gone ({path}) and it has no remote copy"
+        )
+    fetched = path.parent / f".{row.id}.fetched"
+    await asyncio.to_thread(_make_private_dir, path.parent)
+    await asyncio.to_thread(fetched.unlink, missing_ok=True)
+    try:
+        await offsite.fetch(platform, row, fetched)
+    except offsite.RemoteUnavailable as exc:
+        raise RestoreFailed(str(exc)) from None
+    size, digest = await asyncio.to_thread(file_sha256, fetched)
+    if (size, digest) != (row.size_bytes, row.sha256):
+        await asyncio.to_thread(fetched.unlink, missing_ok=True)
+        raise RestoreFailed(f"the remote copy of backup {row.id} is not the backup that was made")
+    await asyncio.to_thread(_put_in_place, fetched, path)
 
 
 @dataclass(frozen=True, slots=True)

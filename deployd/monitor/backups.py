@@ -13,9 +13,11 @@ from pathlib import Path
 
 from deployd.domain import databases as rules
 from deployd.engine import databases as engine
+from deployd.engine import offsite
 from deployd.engine.platform import Platform
 from deployd.postgres.server import ServerUnavailable
 from deployd.store import databases as store
+from deployd.store import remote as remote_store
 from deployd.store.databases import BackupStatus, BackupTrigger, DatabaseRow
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class BackupScheduler:
         removed (the verified ones beside them are untouched)."""
         async with self.platform.pool.connection() as conn:
             failed = await store.fail_unfinished(conn)
+            await remote_store.fail_unfinished(conn)
         if failed:
             log.warning("%d backups were under way when the daemon stopped: failed", failed)
         await asyncio.to_thread(_remove_partials, self.platform.paths.backups_dir)
@@ -102,6 +105,7 @@ class BackupScheduler:
                 await asyncio.to_thread(
                     engine.backup_file(self.platform, row).unlink, missing_ok=True
                 )
+                await offsite.delete(self.platform, row)
         async with self.platform.pool.connection() as conn:
             await store.mark_deleted(conn, doomed)
 
@@ -140,5 +144,6 @@ class BackupScheduler:
 
 def _remove_partials(backups: Path) -> None:
     if backups.is_dir():
-        for partial in backups.glob("*/.*.partial"):
-            partial.unlink(missing_ok=True)
+        for pattern in ("*/.*.partial", "*/.*.fetched", "*/.*.download"):
+            for partial in backups.glob(pattern):
+                partial.unlink(missing_ok=True)

@@ -123,6 +123,10 @@ class BackupInfo(Result):
     rows: int | None
     error: str | None
     location: str = "local"
+    """`local`, or `local+remote` once a copy is off this host."""
+    remote: Literal["running", "copied", "failed", "deleted"] | None = None
+    """The copy on remote storage (None: none was attempted)."""
+    remote_error: str | None = None
 
 
 class DbBackupsResult(Result):
@@ -159,3 +163,21 @@ class DbPsqlStarted(Result):
     """The Unix account psql runs as: a linked app's, else an unprivileged one."""
     handoff: str
     """The one-time socket the client hands its terminal to (as `apps.run` does)."""
+
+
+class RemoteSetParams(Params):
+    access_key_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    secret_access_key: str = Field(min_length=1, max_length=500, repr=False)
+
+
+class RemoteInfo(Result):
+    endpoint: str | None
+    bucket: str | None
+    prefix: str
+    access_key_id: str | None
+    recipient: str | None
+    """The age public key every copy is encrypted to."""
+    identity: str | None = Field(default=None, repr=False)
+    """The age secret key that decrypts them: returned once, when it is made."""
+    ready: bool
+    """Settings and keys are both there: verified backups are copied."""

@@ -340,6 +340,17 @@ _ALL = (
         summary="dump, verify, record",
     ),
     Method("databases.backups", databases.DbParams, databases.DbBackupsResult, Role.VIEWER),
+    Method("databases.remote_show", NoParams, databases.RemoteInfo, Role.VIEWER),
+    Method(
+        "databases.remote_set",
+        databases.RemoteSetParams,
+        databases.RemoteInfo,
+        Role.ADMIN,
+        mutating=True,
+        target="access_key_id",
+        summary="the remote storage's keys, kept in the vault; the first time, the age key "
+        "pair that encrypts every copy (its secret shown once)",
+    ),
     Method(
         "databases.psql",
         databases.DbParams,

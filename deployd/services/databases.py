@@ -16,7 +16,7 @@ import psycopg
 
 from deployd.domain import databases as rules
 from deployd.domain.errors import DomainError
-from deployd.engine import appconfig
+from deployd.engine import appconfig, offsite
 from deployd.engine import databases as engine
 from deployd.postgres.server import ServerUnavailable, Usage
 from deployd.postgres.tools import ToolFailed
@@ -39,12 +39,17 @@ from deployd.protocol.databases import (
     DbScheduleParams,
     DbScheduleResult,
     DbUnlinkParams,
+    RemoteInfo,
+    RemoteSetParams,
 )
 from deployd.protocol.errors import RpcError, conflict, invalid, not_found, unavailable
+from deployd.remote.crypt import CryptError
 from deployd.runtime.oneoff import Handoff, HandoffError, run_attached
 from deployd.store import apps as app_store
 from deployd.store import databases as store
+from deployd.store import remote as remote_store
 from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
+from deployd.store.remote import CopyRow, CopyStatus
 
 from .core import Caller, Core
 from .env import change_config
@@ -272,7 +277,8 @@ async def _existing(core: Core, name: str) -> DatabaseRow:
         raise not_found(str(exc)) from None
 
 
-def backup_info(row: BackupRow) -> BackupInfo:
+def backup_info(row: BackupRow, copy: CopyRow | None = None) -> BackupInfo:
+    copied = copy is not None and copy.status is CopyStatus.COPIED
     return BackupInfo(
         id=row.id,
         database=row.database,
@@ -285,7 +291,16 @@ def backup_info(row: BackupRow) -> BackupInfo:
         tables=len(row.tables) if row.tables is not None else None,
         rows=sum(row.tables.values()) if row.tables is not None else None,
         error=row.error,
+        location="local+remote" if copied else "local",
+        remote=copy.status.value if copy is not None else None,
+        remote_error=copy.error if copy is not None else None,
     )
+
+
+async def _with_copies(core: Core, rows: list[BackupRow]) -> list[BackupInfo]:
+    async with core.pool.connection() as conn:
+        found = await remote_store.copies(conn, [r.id for r in rows])
+    return [backup_info(r, found.get(r.id)) for r in rows]
 
 
 async def drop(core: Core, caller: Caller, params: DbDropParams) -> DbDropResult:
@@ -306,7 +321,9 @@ async def drop(core: Core, caller: Caller, params: DbDropParams) -> DbDropResult
         data={"backup": final.id, "kept_copies": kept},
     )
     return DbDropResult(
-        name=params.name, final_backup=backup_info(final), dropped=[params.name, *kept]
+        name=params.name,
+        final_backup=(await _with_copies(core, [final]))[0],
+        dropped=[params.name, *kept],
     )
 
 
@@ -316,7 +333,7 @@ async def backup(core: Core, caller: Caller, params: DbParams) -> BackupInfo:
         done = await engine.backup(core.platform, params.name, BackupTrigger.MANUAL, caller.name)
     except Exception as exc:
         raise _translated(exc) from None
-    return backup_info(done)
+    return (await _with_copies(core, [done]))[0]
 
 
 async def backups(core: Core, caller: Caller, params: DbParams) -> DbBackupsResult:
@@ -325,7 +342,7 @@ async def backups(core: Core, caller: Caller, params: DbParams) -> DbBackupsResu
         known = await store.get(conn, params.name)
     if known is None and not rows:
         raise not_found(f"no database named {params.name}")
-    return DbBackupsResult(database=params.name, backups=[backup_info(r) for r in rows])
+    return DbBackupsResult(database=params.name, backups=await _with_copies(core, rows))
 
 
 async def schedule(core: Core, caller: Caller, params: DbScheduleParams) -> DbScheduleResult:
@@ -431,3 +448,40 @@ async def psql(
 
     started = DbPsqlStarted(database=row.name, user=user, handoff=str(handoff.path))
     return started, ended()
+
+
+async def remote_show(core: Core, caller: Caller) -> RemoteInfo:
+    return await _remote_info(core, identity=None)
+
+
+async def _remote_info(core: Core, identity: str | None) -> RemoteInfo:
+    settings = core.settings
+    async with core.pool.connection() as conn:
+        row = await remote_store.storage(conn)
+    return RemoteInfo(
+        endpoint=settings.backup_s3_endpoint,
+        bucket=settings.backup_s3_bucket,
+        prefix=settings.backup_s3_prefix,
+        access_key_id=row.access_key_id if row else None,
+        recipient=row.recipient if row else None,
+        identity=identity,
+        ready=bool(row and settings.backup_s3_endpoint and settings.backup_s3_bucket),
+    )
+
+
+async def remote_set(core: Core, caller: Caller, params: RemoteSetParams) -> RemoteInfo:
+    try:
+        done = await offsite.set_keys(
+            core.platform, params.access_key_id, params.secret_access_key, caller.name
+        )
+    except CryptError as exc:
+        raise unavailable(str(exc)) from None
+    await core.bus.publish(
+        "db.remote_set",
+        "remote storage keys set"
+        + ("; a new age key pair encrypts the copies" if done.identity else ""),
+        app=None,
+        actor=caller.name,
+        data={"recipient": done.recipient},
+    )
+    return await _remote_info(core, identity=done.identity)

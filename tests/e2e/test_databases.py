@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
-from tests.support.daemon import RunningDaemon, serve, world_readable_tempdir
+from tests.support.daemon import RunningDaemon, free_port, serve, world_readable_tempdir
 from tests.support.repos import from_fixture
 
 PSQL = "/usr/bin/psql"
@@ -32,12 +34,45 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(ok(result).stdout)
 
 
+BUCKET = "deployd-backups"
+
+
 @pytest.fixture(scope="module")
-def platform(pg_cluster: PrivateCluster, apps_pg: PrivateCluster) -> Iterator[RunningDaemon]:
-    """A daemon whose apps' databases live on their own server (DEPLOYD_APPS_DATABASE_URL)."""
+def s3() -> Iterator[str]:
+    """A local server that speaks the S3 API (moto); yields its endpoint."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._port}"
+    bucket_client(endpoint).create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def bucket_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",
+    )
+
+
+@pytest.fixture(scope="module")
+def platform(
+    pg_cluster: PrivateCluster, apps_pg: PrivateCluster, s3: str
+) -> Iterator[RunningDaemon]:
+    """A daemon whose apps' databases live on their own server (DEPLOYD_APPS_DATABASE_URL),
+    with remote storage for copies of backups (set up by a test)."""
     pg_cluster.ensure_database("e2e_databases")
     try:
-        env = {"DEPLOYD_APPS_DATABASE_URL": apps_pg.conninfo("postgres")}
+        env = {
+            "DEPLOYD_APPS_DATABASE_URL": apps_pg.conninfo("postgres"),
+            "DEPLOYD_BACKUP_S3_ENDPOINT": s3,
+            "DEPLOYD_BACKUP_S3_BUCKET": BUCKET,
+        }
         with serve(pg_cluster.conninfo("e2e_databases"), env) as running:
             yield running
     finally:
@@ -256,3 +291,61 @@ def test_a_schedule_says_when_it_runs_next(platform: RunningDaemon, shop: str) -
     assert scheduled["next_run_at"].endswith("03:00:00Z") or "T03:00:00" in scheduled["next_run_at"]
     off = as_json(platform.deployctl("db", "schedule", "otherdb", "off", "--json"))
     assert off["schedule"] is None
+
+
+def test_backups_are_copied_off_the_host_encrypted_and_tracked_apart(
+    platform: RunningDaemon, shop: str, s3: str
+) -> None:
+    assert as_json(platform.deployctl("db", "remote", "show", "--json"))["ready"] is False
+    set_up = platform.deployctl(
+        "db", "remote", "set", "--access-key-id", "test-key", "--secret-stdin", "--json",
+        input="test-secret\n",
+    )  # fmt: skip
+    remote = as_json(set_up)
+    assert remote["ready"] is True and remote["recipient"].startswith("age1")
+    identity = remote["identity"]
+    assert identity.startswith("AGE-SECRET-KEY-1")
+    again = as_json(platform.deployctl("db", "remote", "show", "--json"))
+    assert again["identity"] is None and "test-secret" not in json.dumps(again)
+
+    ok(platform.deployctl("db", "create", "copied"))
+    ok(psql(url_of(platform, "copied"), "CREATE TABLE notes AS SELECT 'secret-row-' || g AS t "
+                                        "FROM generate_series(1, 100) g"))  # fmt: skip
+    backup = as_json(platform.deployctl("db", "backup", "copied", "--json"))
+    assert backup["location"] == "local+remote" and backup["remote"] == "copied"
+    key = f"deployd/copied/{backup['id']}.dump.age"
+    sealed = bucket_client(s3).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert sealed.startswith(b"age-encryption.org/v1") and b"secret-row-" not in sealed
+    work = world_readable_tempdir("deployd-age-")
+    (work / "key").write_text(identity + "\n")
+    (work / "copy.age").write_bytes(sealed)
+    opened = subprocess.run(
+        ["age", "--decrypt", "--identity", str(work / "key"), str(work / "copy.age")],
+        capture_output=True,
+        check=True,
+    ).stdout
+    local = platform.root / "data" / "backups" / "copied" / f"{backup['id']}.dump"
+    assert opened == local.read_bytes()  # the operator opens it with age and the identity
+
+    local.unlink()  # the host lost the file: the restore fetches the copy
+    restored = as_json(
+        platform.deployctl("db", "restore", "copied", str(backup["id"]), "--yes", "--json")
+    )
+    assert restored["rows"] == 100 and local.read_bytes() == opened
+
+    bucket_client(s3).delete_object(Bucket=BUCKET, Key=key)
+    client = bucket_client(s3)
+    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)  # the storage now refuses
+    try:
+        refused = as_json(platform.deployctl("db", "backup", "copied", "--json"))
+    finally:
+        client.create_bucket(Bucket=BUCKET)
+    assert refused["status"] == "verified" and refused["location"] == "local"
+    assert refused["remote"] == "failed" and "NoSuchBucket" in refused["remote_error"]
+    events = ok(platform.deployctl("events", "--kind", "db", "--json")).stdout
+    assert "was not copied off this host" in events and "test-secret" not in events
+    listed = ok(platform.deployctl("db", "backups", "copied")).stdout
+    assert "local (remote failed)" in listed
+    ok(platform.deployctl("db", "drop", "copied", "--yes"))

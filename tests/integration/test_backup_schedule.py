@@ -7,69 +7,21 @@ overdue, once."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 import psycopg
 
-from deployd.config import Paths, Settings, resource_dir
 from deployd.domain.databases import parse_schedule
 from deployd.engine import databases as engine
-from deployd.engine.events import EventBus
-from deployd.engine.masks import Masks
 from deployd.engine.platform import Platform
 from deployd.monitor.backups import BackupScheduler
-from deployd.postgres.server import Address, AppsServer
-from deployd.postgres.tools import Tools
 from deployd.store import databases as store
-from deployd.store import migrate
-from deployd.store.cluster import PrivateCluster, find_pg_bindir
-from deployd.store.db import make_pool
-from deployd.vault.keyring import KeyRing
-from tests.support.daemon import world_readable_tempdir
-
-
-@dataclass
-class Stage:
-    """The parts of a Platform that databases and their backups use."""
-
-    pool: object
-    databases: AppsServer
-    db_tools: Tools
-    paths: Paths
-    vault: KeyRing
-    bus: EventBus
-
-
-@asynccontextmanager
-async def staged(fresh_db: str, apps_pg: PrivateCluster) -> AsyncIterator[Platform]:
-    pool = make_pool(fresh_db)
-    await pool.open(wait=True)
-    async with pool.connection() as conn:
-        await migrate.migrate(conn, resource_dir("migrations"))
-    root = world_readable_tempdir("deployd-sched-")
-    paths = Settings(root=root).paths
-    paths.create()
-    vault = KeyRing(root / "secret.key")
-    vault.create()
-    server = AppsServer(
-        lambda: apps_pg.conninfo("postgres"), lambda: Address("127.0.0.1", apps_pg.port)
-    )
-    tools = Tools(
-        bindir=find_pg_bindir(),
-        account="postgres" if os.geteuid() == 0 else None,
-        admin_env=server.admin_parts,
-    )
-    stage = Stage(pool, server, tools, paths, vault, EventBus(pool, Masks()))
-    try:
-        yield cast(Platform, stage)
-    finally:
-        await pool.close()
+from deployd.store.cluster import PrivateCluster
+from tests.support.databases import Stage, staged
 
 
 def run_staged(

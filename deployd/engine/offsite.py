@@ -1,0 +1,146 @@
+"""Copies of verified backups on S3-compatible storage, encrypted with age before they
+leave the host and tracked apart from the local file: a copy that fails is recorded and
+announced, and never makes the local backup failed."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployd.remote import crypt
+from deployd.remote.crypt import CryptError
+from deployd.remote.s3 import Bucket, StorageError
+from deployd.store import remote as store
+from deployd.store.databases import BackupRow
+from deployd.store.remote import CopyRow
+
+from .platform import Platform
+
+
+class RemoteUnavailable(Exception):
+    """Remote storage is not set up, or a copy could not be fetched."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    bucket: Bucket
+    recipient: str
+    identity_token: str
+    prefix: str
+
+    def key(self, backup: BackupRow) -> str:
+        return f"{self.prefix}/{backup.database}/{backup.id}.dump.age"
+
+
+async def remote(platform: Platform) -> Remote | None:
+    """The storage, when its settings and keys are both there."""
+    settings = platform.settings
+    if not (settings.backup_s3_endpoint and settings.backup_s3_bucket):
+        return None
+    async with platform.pool.connection() as conn:
+        row = await store.storage(conn)
+    if row is None:
+        return None
+    bucket = Bucket(
+        endpoint=settings.backup_s3_endpoint,
+        name=settings.backup_s3_bucket,
+        region=settings.backup_s3_region,
+        access_key_id=row.access_key_id,
+        secret_access_key=platform.vault.decrypt(row.secret_token).decode(),
+    )
+    return Remote(bucket, row.recipient, row.identity_token, settings.backup_s3_prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class KeysSet:
+    recipient: str
+    identity: str | None
+    """The age identity, only when this call made it: shown once."""
+
+
+async def set_keys(
+    platform: Platform, access_key_id: str, secret_access_key: str, actor: str
+) -> KeysSet:
+    """Keep the storage's keys in the vault; the first time, make the age key pair that
+    encrypts every copy."""
+    async with platform.pool.connection() as conn:
+        existing = await store.storage(conn)
+    made: crypt.KeyPair | None = None
+    if existing is None:
+        made = await asyncio.to_thread(crypt.generate)
+        identity_token, recipient = platform.vault.encrypt(made.identity.encode()), made.recipient
+    else:
+        identity_token, recipient = existing.identity_token, existing.recipient
+    async with platform.pool.connection() as conn:
+        await store.set_storage(
+            conn,
+            access_key_id=access_key_id,
+            secret_token=platform.vault.encrypt(secret_access_key.encode()),
+            identity_token=identity_token,
+            recipient=recipient,
+            updated_by=actor,
+        )
+    return KeysSet(recipient, made.identity if made else None)
+
+
+async def copy(platform: Platform, backup: BackupRow, local: Path) -> CopyRow | None:
+    """Encrypt and upload a verified backup; None when no remote storage is set up."""
+    where = await remote(platform)
+    if where is None:
+        return None
+    key = where.key(backup)
+    async with platform.pool.connection() as conn:
+        await store.start_copy(conn, backup.id, key)
+    sealed = local.parent / f".{backup.id}.age.partial"
+    try:
+        await asyncio.to_thread(crypt.encrypt, local, sealed, where.recipient)
+        size = await asyncio.to_thread(where.bucket.put, sealed, key)
+    except (CryptError, StorageError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        async with platform.pool.connection() as conn:
+            await store.copy_failed(conn, backup.id, reason)
+        await platform.bus.publish(
+            "db.remote_copy_failed",
+            f"backup {backup.id} of {backup.database} was not copied off this host: {reason} "
+            "(the local backup is verified)",
+            actor="deployd",
+            data={"database": backup.database, "backup": backup.id, "reason": reason},
+        )
+    else:
+        async with platform.pool.connection() as conn:
+            await store.copied(conn, backup.id, size)
+    finally:
+        await asyncio.to_thread(sealed.unlink, missing_ok=True)
+    async with platform.pool.connection() as conn:
+        return (await store.copies(conn, [backup.id]))[backup.id]
+
+
+async def fetch(platform: Platform, backup: BackupRow, target: Path) -> None:
+    """Download a backup's copy and decrypt it to `target` (which must not exist)."""
+    where = await remote(platform)
+    if where is None:
+        raise RemoteUnavailable("remote storage is not set up")
+    sealed = target.parent / f".{backup.id}.age.download"
+    try:
+        await asyncio.to_thread(where.bucket.get, where.key(backup), sealed)
+        identity = platform.vault.decrypt(where.identity_token).decode()
+        await asyncio.to_thread(crypt.decrypt, sealed, target, identity)
+    except (CryptError, StorageError) as exc:
+        await asyncio.to_thread(target.unlink, missing_ok=True)
+        raise RemoteUnavailable(f"the remote copy of backup {backup.id}: {exc}") from None
+    finally:
+        await asyncio.to_thread(sealed.unlink, missing_ok=True)
+
+
+async def delete(platform: Platform, backup: BackupRow) -> None:
+    """Delete a backup's copy (retention); a failure leaves the record as it was."""
+    where = await remote(platform)
+    if where is None:
+        return
+    try:
+        await asyncio.to_thread(where.bucket.delete, where.key(backup))
+    except StorageError:
+        return
+    async with platform.pool.connection() as conn:
+        await store.copy_deleted(conn, backup.id)

@@ -1,0 +1,132 @@
+"""Remote storage's keys and the copies of backups made there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from psycopg import AsyncConnection
+
+from .db import Row
+
+Conn = AsyncConnection[Row]
+
+
+class CopyStatus(StrEnum):
+    RUNNING = "running"
+    COPIED = "copied"
+    """Encrypted, uploaded, and the storage reports the size that was sent."""
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageRow:
+    access_key_id: str
+    secret_token: str
+    """The secret access key, encrypted with the vault's key."""
+    identity_token: str
+    """The age identity that decrypts the copies, encrypted with the vault's key."""
+    recipient: str
+    updated_by: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRow:
+    backup_id: int
+    status: CopyStatus
+    key: str | None
+    size_bytes: int | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+_COPY = "backup_id, status, key, size_bytes, error, started_at, finished_at"
+
+
+def _copy(row: Row) -> CopyRow:
+    return CopyRow(**{**row, "status": CopyStatus(row["status"])})
+
+
+async def storage(conn: Conn) -> StorageRow | None:
+    cursor = await conn.execute(
+        """SELECT access_key_id, secret_token, identity_token, recipient, updated_by,
+                  updated_at FROM remote_storage WHERE id = 1"""
+    )
+    row = await cursor.fetchone()
+    return StorageRow(**row) if row is not None else None
+
+
+async def set_storage(
+    conn: Conn,
+    *,
+    access_key_id: str,
+    secret_token: str,
+    identity_token: str,
+    recipient: str,
+    updated_by: str,
+) -> None:
+    """The keys change; the age key pair is kept once made (older copies need it)."""
+    await conn.execute(
+        """INSERT INTO remote_storage
+               (id, access_key_id, secret_token, identity_token, recipient, updated_by)
+           VALUES (1, %s, %s, %s, %s, %s)
+           ON CONFLICT (id) DO UPDATE SET access_key_id = EXCLUDED.access_key_id,
+               secret_token = EXCLUDED.secret_token, updated_by = EXCLUDED.updated_by,
+               updated_at = now()""",
+        (access_key_id, secret_token, identity_token, recipient, updated_by),
+    )
+
+
+async def start_copy(conn: Conn, backup_id: int, key: str) -> None:
+    await conn.execute(
+        """INSERT INTO backup_copies (backup_id, location, status, key)
+           VALUES (%s, 'remote', 'running', %s)
+           ON CONFLICT (backup_id, location) DO UPDATE SET status = 'running', key = %s,
+               error = NULL, started_at = now(), finished_at = NULL""",
+        (backup_id, key, key),
+    )
+
+
+async def copied(conn: Conn, backup_id: int, size_bytes: int) -> None:
+    await conn.execute(
+        """UPDATE backup_copies SET status = 'copied', size_bytes = %s, finished_at = now()
+           WHERE backup_id = %s AND location = 'remote'""",
+        (size_bytes, backup_id),
+    )
+
+
+async def copy_failed(conn: Conn, backup_id: int, error: str) -> None:
+    await conn.execute(
+        """UPDATE backup_copies SET status = 'failed', error = %s, finished_at = now()
+           WHERE backup_id = %s AND location = 'remote'""",
+        (error, backup_id),
+    )
+
+
+async def copy_deleted(conn: Conn, backup_id: int) -> None:
+    await conn.execute(
+        """UPDATE backup_copies SET status = 'deleted'
+           WHERE backup_id = %s AND location = 'remote'""",
+        (backup_id,),
+    )
+
+
+async def copies(conn: Conn, backup_ids: list[int]) -> dict[int, CopyRow]:
+    cursor = await conn.execute(
+        f"SELECT {_COPY} FROM backup_copies WHERE location = 'remote' AND backup_id = ANY(%s)",
+        (backup_ids,),
+    )
+    return {r["backup_id"]: _copy(r) for r in await cursor.fetchall()}
+
+
+async def fail_unfinished(conn: Conn) -> int:
+    cursor = await conn.execute(
+        """UPDATE backup_copies SET status = 'failed', finished_at = now(),
+                  error = 'the daemon stopped before the copy was made'
+           WHERE status = 'running'"""
+    )
+    return cursor.rowcount
