@@ -22,6 +22,9 @@ from .platform import Platform
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
+WATCH_GRACE = 1.0
+"""Seconds a job someone asked for waits for its watcher (`deployctl deploy` watches right
+after it starts one): its first output lines are streamed live, never lost in between."""
 RUNS = {
     JobKind.DEPLOY: pipeline.deploy,
     JobKind.ROLLBACK: pipeline.rollback,
@@ -41,6 +44,7 @@ class JobRunner:
         self._loop: asyncio.Task[None] | None = None
         self.owned: set[int] = set()
         """Ids of the jobs this runner is executing now."""
+        self._watchers: dict[int, asyncio.Event] = {}
         platform.wake_jobs = self.wake
 
     def start(self) -> None:
@@ -48,6 +52,18 @@ class JobRunner:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def watched(self, job_id: int) -> None:
+        """A watcher of the job is subscribed: it may start."""
+        self._watchers.setdefault(job_id, asyncio.Event()).set()
+
+    async def _wait_for_watcher(self, row: JobRow) -> None:
+        if row.actor == "deployd":  # the daemon's own jobs (a crash-loop rollback)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._watchers.setdefault(row.id, asyncio.Event()).wait(), WATCH_GRACE
+            )
 
     async def stop(self) -> None:
         if self._loop is not None:
@@ -94,6 +110,7 @@ class JobRunner:
             if app is None:
                 raise DeployFailed("the app was deleted")
             job = pipeline.Job(platform, row, app)
+            await self._wait_for_watcher(row)
             await platform.emit(
                 "deploy.started",
                 f"{row.kind} job {row.id} started",
@@ -118,6 +135,7 @@ class JobRunner:
             await asyncio.shield(self._finish(row, error))
         finally:
             self.owned.discard(row.id)
+            self._watchers.pop(row.id, None)
 
     async def _finish(self, row: JobRow, error: str | None) -> None:
         """Record the outcome, waiting out a database outage: a job that ended must never

@@ -8,7 +8,7 @@ from pathlib import Path
 from deployd.build.artifacts import is_built
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
-from deployd.domain.lifecycle import JobKind, ReleaseStatus
+from deployd.domain.lifecycle import JobKind, JobState, ReleaseStatus
 from deployd.engine.building import artifact_dir
 from deployd.engine.events import EventFilter
 from deployd.protocol.apps import (
@@ -101,6 +101,8 @@ async def watch(
     _, rows = await core.bus.stream(
         EventFilter(kinds=("deploy",), app=job.app, job=job.id), after_id=0
     )
+    if job.state in (JobState.QUEUED, JobState.RUNNING):
+        core.jobs.watched(job.id)  # subscribed: it may start, none of its output is lost
     return job, relay(core, rows, until=FINAL)
 
 
