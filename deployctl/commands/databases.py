@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deployd.protocol.apps import RunEnded
+from deployd.protocol.apps import JobInfo, RunEnded
 from deployd.protocol.databases import (
     BackupInfo,
     DbBackupsResult,
@@ -439,3 +439,22 @@ def remote_set(
                 style="yellow",
             )
         )
+
+
+@app.command("migrate")
+def migrate(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    no_wait: NoWait = False,
+    json: JsonFlag = False,
+) -> None:
+    """Run APP's `release:` command (its migrations) again, against the live release;
+    `db show` keeps the outcome on the databases it is linked to."""
+    state = session(json)
+    job: JobInfo = state.call("databases.migrate", {"app": app_name})
+    if no_wait:
+        if json:
+            render.emit_json(job)
+        else:
+            render.out().print(render.text(f"migration job {job.id} queued"))
+        return
+    follow(state, job, json)

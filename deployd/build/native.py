@@ -202,7 +202,7 @@ async def run_command(
     log: LogLine,
     *,
     timeout: float,
-    what: str = "build step",
+    what: str = "the build step",
 ) -> None:
     """Run one step as the app's account, streaming its output; raise on failure."""
     try:
@@ -224,7 +224,7 @@ async def run_command(
             await _relay_lines(process.stdout, log)
             code = await process.wait()
     except TimeoutError:
-        raise BuildError(f"the {what} took longer than {timeout:.0f}s") from None
+        raise BuildError(f"{what} took longer than {timeout:.0f}s") from None
     if code != 0:
         shown = escape(" ".join(command), 200)
         raise BuildError(f"{what} `{shown}` exited with status {code}")

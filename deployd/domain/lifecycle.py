@@ -30,6 +30,8 @@ class JobKind(StrEnum):
     RESTART = "restart"
     STOP = "stop"
     START = "start"
+    MIGRATE = "migrate"
+    """`deployctl db migrate`: the live release's `release:` command, as a one-off."""
 
 
 class JobState(StrEnum):

@@ -33,6 +33,7 @@ RUNS = {
     JobKind.RESTART: processes.restart,
     JobKind.STOP: processes.stop,
     JobKind.START: processes.start,
+    JobKind.MIGRATE: processes.migrate,
 }
 
 

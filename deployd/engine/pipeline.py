@@ -234,7 +234,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
         if command:
             await job.step(JobStep.RELEASE, f"running {what}: {command}")
             try:
-                await _one_off(job, release, manifest, artifact, target, command, what)
+                await run_release_command(job, release, manifest, artifact, target, command, what)
             except (BuildError, DockerUnavailable) as exc:
                 raise DeployFailed(f"{what} failed: {exc}{job.last_output()}") from None
 
@@ -298,7 +298,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     await prune(job)
 
 
-async def _one_off(
+async def run_release_command(
     job: Job,
     release: ReleaseRow,
     manifest: Manifest,
@@ -354,7 +354,7 @@ async def _after_switch(
             continue
         await job.step(JobStep.POSTDEPLOY, f"running {what}: {command}")
         try:
-            await _one_off(job, release, manifest, artifact, target, command, what)
+            await run_release_command(job, release, manifest, artifact, target, command, what)
         except (BuildError, DockerUnavailable) as exc:
             message = f"{what} failed; the release is live all the same: {exc}"
             await job.platform.emit(

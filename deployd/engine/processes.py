@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployd.build.artifacts import is_built
+from deployd.build.native import BuildError
 from deployd.domain import formation
 from deployd.domain.errors import DomainError
 from deployd.domain.formation import ProcessName
@@ -23,7 +24,9 @@ from deployd.domain.manifest import Manifest
 from deployd.domain.slots import SlotEvent, SlotState
 from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.base import StartError
+from deployd.runtime.docker import DockerUnavailable
 from deployd.store import apps as app_store
+from deployd.store import databases as database_store
 from deployd.store import processes as process_store
 from deployd.store.apps import SlotRow
 from deployd.store.processes import ProcessRow
@@ -32,9 +35,12 @@ from deployd.store.releases import ReleaseRow
 from . import restore, slots
 from .building import DeployFailed, artifact_dir
 from .health import Unhealthy, wait_ready
-from .pipeline import Job, wait_for_drain
+from .pipeline import Job, run_release_command, wait_for_drain
 from .sites import serve
 from .slots import Started
+
+MIGRATE_OUTPUT_KEPT = 4000
+"""Characters of a `db migrate`'s output kept for `db show`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,3 +247,39 @@ async def start(job: Job) -> None:
     except (StartError, Unhealthy, ProxyError) as exc:
         await serve(platform, name, None, "down")
         raise DeployFailed(f"v{live.number} did not start: {exc}") from None
+
+
+async def migrate(job: Job) -> None:
+    """The live release's `release:` command, run again as the release phase runs it (its
+    config, its account, its runtime); its outcome and last lines are kept on every
+    database linked to the app, for `db show`."""
+    live = await live_release(job, state=SlotState.LIVE) or await live_release(
+        job, state=SlotState.SUSPENDED
+    )
+    if live is None:
+        raise DeployFailed(f"{job.name} has no live release to run its release command of")
+    command = live.manifest.release
+    if not command:
+        raise DeployFailed(f"v{live.number} has no `release:` command in its Procfile")
+    await job.step(JobStep.RELEASE, f"running the release command of v{live.number}: {command}")
+    failure: str | None = None
+    try:
+        await run_release_command(
+            job,
+            live.release,
+            live.manifest,
+            live.artifact,
+            live.slot,
+            command,
+            "the release command",
+        )
+    except (BuildError, DockerUnavailable) as exc:
+        failure = str(exc)
+    output = "\n".join([*job.recent, *([failure] if failure else [])])[-MIGRATE_OUTPUT_KEPT:]
+    async with job.platform.pool.connection() as conn:
+        for link in await database_store.links(conn, app=job.name):
+            await database_store.record_migration(
+                conn, link.database, job.name, 0 if failure is None else 1, output
+            )
+    if failure is not None:
+        raise DeployFailed(failure)

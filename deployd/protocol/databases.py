@@ -32,6 +32,10 @@ class DbCreateParams(Params):
     variable: Variable = "DATABASE_URL"
 
 
+class DbMigrateParams(Params):
+    app: AppName
+
+
 class DbLinkParams(Params):
     database: DbName
     app: AppName

@@ -340,6 +340,15 @@ _ALL = (
         summary="dump, verify, record",
     ),
     Method("databases.backups", databases.DbParams, databases.DbBackupsResult, Role.VIEWER),
+    Method(
+        "databases.migrate",
+        databases.DbMigrateParams,
+        apps.JobInfo,
+        Role.DEPLOYER,
+        mutating=True,
+        target="app",
+        summary="run the live release's `release:` command again; `db show` keeps the outcome",
+    ),
     Method("databases.remote_show", NoParams, databases.RemoteInfo, Role.VIEWER),
     Method(
         "databases.remote_set",

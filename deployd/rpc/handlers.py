@@ -88,6 +88,7 @@ HANDLERS: dict[str, Handler] = {
     "databases.restore": databases.restore,
     "databases.remote_show": lambda core, caller, _: databases.remote_show(core, caller),
     "databases.remote_set": databases.remote_set,
+    "databases.migrate": databases.migrate,
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {

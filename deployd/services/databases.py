@@ -16,11 +16,12 @@ import psycopg
 
 from deployd.domain import databases as rules
 from deployd.domain.errors import DomainError
+from deployd.domain.lifecycle import JobKind
 from deployd.engine import appconfig, offsite
 from deployd.engine import databases as engine
 from deployd.postgres.server import ServerUnavailable, Usage
 from deployd.postgres.tools import ToolFailed
-from deployd.protocol.apps import RunEnded
+from deployd.protocol.apps import JobInfo, RunEnded
 from deployd.protocol.databases import (
     BackupInfo,
     DbBackupsResult,
@@ -32,6 +33,7 @@ from deployd.protocol.databases import (
     DbLinkParams,
     DbLinkResult,
     DbListResult,
+    DbMigrateParams,
     DbParams,
     DbPsqlStarted,
     DbRestoreParams,
@@ -52,6 +54,7 @@ from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
 from deployd.store.remote import CopyRow, CopyStatus
 
 from .core import Caller, Core
+from .deploys import enqueue
 from .env import change_config
 
 
@@ -485,3 +488,13 @@ async def remote_set(core: Core, caller: Caller, params: RemoteSetParams) -> Rem
         data={"recipient": done.recipient},
     )
     return await _remote_info(core, identity=done.identity)
+
+
+async def migrate(core: Core, caller: Caller, params: DbMigrateParams) -> JobInfo:
+    """A job, followed like a deploy: the live release's `release:` command."""
+    async with core.pool.connection() as conn:
+        if await app_store.get(conn, params.app) is None:
+            raise not_found(f"no app named {params.app}")
+        if await app_store.live(conn, params.app) is None:
+            raise conflict(f"{params.app} has no live release to run the release command of")
+    return await enqueue(core, caller, params.app, JobKind.MIGRATE, {})

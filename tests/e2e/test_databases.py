@@ -129,6 +129,19 @@ def test_a_created_database_reaches_the_app_as_database_url(
     assert '"databases.reveal"' in audit and url.split(":")[2].split("@")[0] not in audit
 
 
+def test_migrate_runs_the_release_command_and_db_show_keeps_its_outcome(
+    platform: RunningDaemon, shop: str
+) -> None:
+    migrated = ok(platform.deployctl("db", "migrate", shop))
+    assert "migrated: items is there" in migrated.stdout
+    shown = as_json(platform.deployctl("db", "show", "shopdb", "--json"))
+    assert shown["migrate_app"] == shop and shown["migrate_status"] == 0
+    assert "migrated: items is there" in shown["migrate_output"]
+    assert "last migration" in ok(platform.deployctl("db", "show", "shopdb")).stdout
+    nothing = platform.deployctl("db", "migrate", "nosuchapp")
+    assert nothing.returncode == 1 and "no app named nosuchapp" in nothing.stderr
+
+
 def test_another_databases_role_is_refused_by_postgres_itself(
     platform: RunningDaemon, shop: str
 ) -> None:
