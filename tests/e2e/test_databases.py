@@ -168,6 +168,24 @@ def test_psql_runs_as_the_databases_role_with_the_callers_stdin(
     assert '"databases.psql"' in audit
 
 
+def test_a_viewer_sees_no_password_and_gets_no_psql(platform: RunningDaemon, shop: str) -> None:
+    ok(
+        platform.deployctl(
+            "users", "add", "db-viewer", "--role", "viewer", "--password-stdin",
+            input="a-long-password\n",
+        )
+    )  # fmt: skip
+    token = as_json(platform.deployctl("users", "token", "db-viewer", "--json"))["token"]
+    as_viewer = {"DEPLOYD_TOKEN": token}
+    shown = platform.deployctl("db", "show", "shopdb", "--json", env=as_viewer)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["password"] is None
+    password = url_of(platform, "shopdb").split(":")[2].split("@")[0]
+    for args in (["show", "shopdb", "--reveal"], ["psql", "shopdb"]):
+        denied = platform.deployctl("db", *args, env=as_viewer)
+        assert denied.returncode == 1 and "deployer" in denied.stderr, denied.stderr
+        assert password not in denied.stdout + denied.stderr
+
+
 def test_backup_then_a_dropped_table_comes_back_with_a_restore(
     platform: RunningDaemon, shop: str
 ) -> None:
@@ -362,3 +380,23 @@ def test_backups_are_copied_off_the_host_encrypted_and_tracked_apart(
     listed = ok(platform.deployctl("db", "backups", "copied")).stdout
     assert "local (remote failed)" in listed
     ok(platform.deployctl("db", "drop", "copied", "--yes"))
+
+
+def test_an_unreachable_apps_server_is_said_and_nothing_else_stops(
+    pg_cluster: PrivateCluster,
+) -> None:
+    pg_cluster.ensure_database("e2e_databases_down")
+    closed = f"host=127.0.0.1 port={free_port()} user=deployd dbname=postgres"
+    try:
+        with serve(
+            pg_cluster.conninfo("e2e_databases_down"), {"DEPLOYD_APPS_DATABASE_URL": closed}
+        ) as daemon:
+            assert as_json(daemon.deployctl("db", "list", "--json"))["databases"] == []
+            refused = daemon.deployctl("db", "create", "somedb")
+            assert refused.returncode == 1 and "unreachable" in refused.stderr, refused.stderr
+            assert "Traceback" not in refused.stderr
+            assert as_json(daemon.deployctl("db", "list", "--json"))["databases"] == []
+            ok(daemon.deployctl("status"))  # the rest of deployd carries on
+            ok(daemon.deployctl("apps", "list"))
+    finally:
+        pg_cluster.drop_database("e2e_databases_down")

@@ -27,6 +27,7 @@ from tests.support.daemon import world_readable_tempdir
 class Stage:
     """The parts of a Platform that databases and their backups use."""
 
+    settings: Settings
     pool: object
     databases: AppsServer
     db_tools: Tools
@@ -42,7 +43,8 @@ async def staged(state_db: str, apps_pg: PrivateCluster) -> AsyncIterator[Platfo
     async with pool.connection() as conn:
         await migrate.migrate(conn, resource_dir("migrations"))
     root = world_readable_tempdir("deployd-staged-")
-    paths = Settings(root=root).paths
+    settings = Settings(root=root)
+    paths = settings.paths
     paths.create()
     vault = KeyRing(root / "secret.key")
     vault.create()
@@ -54,7 +56,7 @@ async def staged(state_db: str, apps_pg: PrivateCluster) -> AsyncIterator[Platfo
         account="postgres" if os.geteuid() == 0 else None,
         admin_env=server.admin_parts,
     )
-    stage = Stage(pool, server, tools, paths, vault, EventBus(pool, Masks()))
+    stage = Stage(settings, pool, server, tools, paths, vault, EventBus(pool, Masks()))
     try:
         yield cast(Platform, stage)
     finally:
