@@ -35,8 +35,8 @@ def deployctl(
     )
 
 
-def postgres_running(root: Path) -> bool:
-    pid_file = root / "pg" / "data" / "postmaster.pid"
+def postgres_running(root: Path, cluster: str = "pg") -> bool:
+    pid_file = root / cluster / "data" / "postmaster.pid"
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text().split()[0])
@@ -185,9 +185,20 @@ def test_sigterm_stops_daemon_and_postgres_and_a_restart_reuses_the_data(
 ) -> None:
     deployctl(dev.socket, "users", "add", "keeper", "--role", "viewer")
     assert postgres_running(dev.root)
+    assert not (dev.root / "apps-pg").exists()  # made by the first database, not before
+    made = deployctl(dev.socket, "db", "create", "devdb", "--app", "hello")
+    assert made.returncode == 0, made.stderr
+    assert postgres_running(dev.root, "apps-pg")
+    state_dbs = subprocess.run(  # apart from deployd's own state: not in its cluster
+        ["psql", f"host={dev.root / 'pg'} user=deployd dbname=postgres", "-XAtc",
+         "SELECT datname FROM pg_database"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert "devdb" not in state_dbs and "deployd" in state_dbs
     assert dev.stop(signal.SIGTERM) == 0
     assert not dev.socket.exists()
     wait_for(lambda: not postgres_running(dev.root))
+    wait_for(lambda: not postgres_running(dev.root, "apps-pg"))
     gone = deployctl(dev.socket, "status")
     assert gone.returncode == 3
     assert gone.stderr.strip() == f"deployctl: deployd is not running (no socket at {dev.socket})"
@@ -210,9 +221,12 @@ def test_sigterm_stops_daemon_and_postgres_and_a_restart_reuses_the_data(
         assert not [m for m in repaired if "switch" in m], repaired  # it waited for the slot
         listed = json.loads(deployctl(dev.socket, "users", "list", "--json").stdout)
         assert "keeper" in {u["name"] for u in listed["users"]}
+        devdb = json.loads(deployctl(dev.socket, "db", "show", "devdb", "--json").stdout)
+        assert devdb["reachable"] and devdb["size_bytes"] > 0  # started with the daemon
     finally:
         assert again.stop() == 0
     wait_for(lambda: not postgres_running(dev.root))
+    wait_for(lambda: not postgres_running(dev.root, "apps-pg"))
 
 
 def test_a_daemon_killed_hard_leaves_postgres_to_be_adopted(base: Path) -> None:
