@@ -112,16 +112,28 @@ async def drop_kept(platform: Platform, name: str) -> list[str]:
     return kept
 
 
-async def drop(platform: Platform, name: str, actor: str) -> BackupRow:
+def held(platform: Platform, name: str) -> asyncio.Lock:
+    """One backup, restore or drop of a database at a time (the key cannot be an app's)."""
+    return platform.lock(f"database {name}")
+
+
+async def drop(platform: Platform, name: str, actor: str) -> BackupRow | None:
     """Refused while an app is linked; a verified final backup first, kept on disk. The
-    copies restores kept of it go with it."""
+    copies restores kept of it go with it. None: there was no database to back up (a
+    record a crash left before its database was made)."""
+    async with held(platform, name):
+        return await _drop(platform, name, actor)
+
+
+async def _drop(platform: Platform, name: str, actor: str) -> BackupRow | None:
     await get(platform, name)
     async with platform.pool.connection() as conn:
         linked = await store.links(conn, database=name)
     if linked:
         apps = ", ".join(link.app for link in linked)
         raise DatabaseRefused(f"{name} is linked to {apps}: `deployctl db unlink {name} APP` first")
-    final = await backup(platform, name, BackupTrigger.BEFORE_DROP, actor)
+    made = await platform.databases.exists(name)
+    final = await _backup(platform, name, BackupTrigger.BEFORE_DROP, actor) if made else None
     await platform.databases.drop(name)
     async with platform.pool.connection() as conn:
         await store.delete(conn, name)
@@ -141,6 +153,13 @@ async def backup(
 ) -> BackupRow:
     """Dump, verify and record one backup of `name`; BackupFailed says why not (the
     record says `failed`, no file is left, earlier backups are untouched)."""
+    async with held(platform, name):
+        return await _backup(platform, name, trigger, actor)
+
+
+async def _backup(
+    platform: Platform, name: str, trigger: BackupTrigger, actor: str | None
+) -> BackupRow:
     await get(platform, name)
     async with platform.pool.connection() as conn:
         row = await store.start_backup(conn, name, trigger, actor)
@@ -226,13 +245,18 @@ def file_sha256(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-async def verified_backup(platform: Platform, backup_id: int) -> tuple[BackupRow, Path]:
-    """A backup that can be restored: verified, its file there, whole and unchanged, and
-    readable by pg_restore. RestoreFailed says what is wrong before anything changes."""
+async def verified_backup(
+    platform: Platform, backup_id: int, database: str
+) -> tuple[BackupRow, Path]:
+    """A backup of `database` that can be restored: verified, its file there, whole and
+    unchanged, and readable by pg_restore. RestoreFailed says what is wrong before
+    anything changes."""
     async with platform.pool.connection() as conn:
         row = await store.backup(conn, backup_id)
     if row is None:
         raise NoSuchDatabase(f"no backup {backup_id}")
+    if row.database != database:
+        raise RestoreFailed(f"backup {backup_id} is of {row.database}, not {database}")
     if row.status is not BackupStatus.VERIFIED or row.tables is None:
         raise RestoreFailed(f"backup {backup_id} is {row.status.value}, not verified")
     path = backup_file(platform, row)
@@ -292,9 +316,14 @@ async def restore(
 ) -> Restored:
     """Restore `backup_id` of `name` in `name`'s place, or beside it as `into` (a new
     database with its own role)."""
-    row, path = await verified_backup(platform, backup_id)
-    if row.database != name:
-        raise RestoreFailed(f"backup {backup_id} is of {row.database}, not {name}")
+    async with held(platform, name):
+        return await _restore(platform, name, backup_id, actor, into)
+
+
+async def _restore(
+    platform: Platform, name: str, backup_id: int, actor: str, into: str | None
+) -> Restored:
+    row, path = await verified_backup(platform, backup_id, name)
     assert row.tables is not None
     if into is not None:
         await create(platform, into, actor)

@@ -150,7 +150,7 @@ class DbRestoreResult(Result):
 class DbDropResult(Result):
     name: str
     final_backup: BackupInfo | None
-    """None when only kept copies were dropped."""
+    """None when only kept copies were dropped (or the database had never been made)."""
     dropped: list[str]
     """Every database dropped: it, and the copies restores kept of it."""
 

@@ -52,6 +52,7 @@ from deployd.store import databases as store
 from deployd.store import remote as remote_store
 from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
 from deployd.store.remote import CopyRow, CopyStatus
+from deployd.vault.keyring import VaultKeyError
 
 from .core import Caller, Core
 from .deploys import enqueue
@@ -69,7 +70,7 @@ def _translated(exc: BaseException) -> RpcError:
         return conflict(str(exc))
     if isinstance(exc, engine.BackupFailed):
         return conflict(f"backup {exc.backup} failed: {exc.reason}")
-    if isinstance(exc, ServerUnavailable | ToolFailed):
+    if isinstance(exc, ServerUnavailable | ToolFailed | VaultKeyError):
         return unavailable(str(exc))
     if isinstance(exc, psycopg.Error):
         said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -83,11 +84,11 @@ async def _info(
     links: list[store.LinkRow],
     usage: dict[str, Usage] | None,
     problem: str | None,
+    last: dict[str, Any],
     *,
     reveal: bool = False,
 ) -> DbInfo:
-    async with core.pool.connection() as conn:
-        last = (await store.last_backups(conn)).get(row.name, {})
+    """`last`: when its last backup started and its last verified one ended."""
     now = datetime.now(UTC)
     host = port = password = url = None
     kept: list[str] = []
@@ -141,10 +142,19 @@ async def list_databases(core: Core, caller: Caller) -> DbListResult:
     async with core.pool.connection() as conn:
         rows = await store.list_all(conn)
         links = await store.links(conn)
+    async with core.pool.connection() as conn:
+        last = await store.last_backups(conn)
     usage, problem = await _usage(core) if rows else ({}, None)
     return DbListResult(
         databases=[
-            await _info(core, row, [k for k in links if k.database == row.name], usage, problem)
+            await _info(
+                core,
+                row,
+                [k for k in links if k.database == row.name],
+                usage,
+                problem,
+                last.get(row.name, {}),
+            )
             for row in rows
         ]
     )
@@ -157,10 +167,11 @@ async def _show(core: Core, name: str, *, reveal: bool) -> DbInfo:
         raise not_found(str(exc)) from None
     async with core.pool.connection() as conn:
         links = await store.links(conn, database=name)
+        last = (await store.last_backups(conn)).get(name, {})
     usage, problem = await _usage(core)
     if reveal and usage is None:
         raise unavailable(problem or "the apps' PostgreSQL is unreachable")
-    return await _info(core, row, links, usage, problem, reveal=reveal)
+    return await _info(core, row, links, usage, problem, last, reveal=reveal)
 
 
 async def show(core: Core, caller: Caller, params: DbParams) -> DbInfo:
@@ -316,16 +327,17 @@ async def drop(core: Core, caller: Caller, params: DbDropParams) -> DbDropResult
         final = await engine.drop(core.platform, params.name, caller.name)
     except Exception as exc:
         raise _translated(exc) from None
+    said = f"; its final backup is {final.id}" if final else " (it had never been made)"
     await core.bus.publish(
         "db.dropped",
-        f"database {params.name} dropped; its final backup is {final.id}",
+        f"database {params.name} dropped{said}",
         app=None,
         actor=caller.name,
-        data={"backup": final.id, "kept_copies": kept},
+        data={"backup": final.id if final else None, "kept_copies": kept},
     )
     return DbDropResult(
         name=params.name,
-        final_backup=(await _with_copies(core, [final]))[0],
+        final_backup=(await _with_copies(core, [final]))[0] if final else None,
         dropped=[params.name, *kept],
     )
 

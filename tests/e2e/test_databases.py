@@ -303,6 +303,8 @@ def test_drop_is_refused_while_linked_and_keeps_a_final_backup(
         (["schedule", "otherdb", "daily", "25:00"], "HH:MM"),
         (["schedule", "otherdb", "monthly"], "hourly"),
         (["link", "otherdb", "shop", "--as", "PORT"], "set by deployd"),
+        (["create", "otherdb"], "exists already"),
+        (["restore", "otherdb", "1", "--yes"], "is of shopdb, not otherdb"),
     ],
 )
 def test_bad_input_gets_a_clear_error(

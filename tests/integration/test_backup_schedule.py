@@ -58,6 +58,12 @@ async def fires_once_and_keeps_the_newest(platform: Platform) -> None:
     scheduler = BackupScheduler(platform, clock=lambda: clock[0])
 
     assert await scheduler.tick() == []  # set after this hour's run
+    async with platform.pool.connection() as conn:  # the first tick measured it
+        cursor = await conn.execute(
+            "SELECT size_bytes, connections FROM database_sizes WHERE database = %s", (name,)
+        )
+        measured = await cursor.fetchall()
+    assert len(measured) == 1 and measured[0]["size_bytes"] > 0
     clock[0] = now + timedelta(hours=1)
     first = await scheduler.tick()
     assert len(first) == 1

@@ -3,11 +3,12 @@ Platform that databases and their backups use, for integration tests and benchma
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from deployd.config import Paths, Settings, resource_dir
@@ -34,6 +35,10 @@ class Stage:
     paths: Paths
     vault: KeyRing
     bus: EventBus
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, key: str) -> asyncio.Lock:
+        return self.locks.setdefault(key, asyncio.Lock())
 
 
 @asynccontextmanager
