@@ -398,7 +398,7 @@ def _remote(info: RemoteInfo) -> None:
 @remote.command("show")
 def remote_show(json: JsonFlag = False) -> None:
     """Where copies go, and whether they are made."""
-    result: RemoteInfo = session(json).call("databases.remote_show", {})
+    result: RemoteInfo = session(json).call("storage.show", {})
     if json:
         render.emit_json(result)
         return
@@ -424,7 +424,7 @@ def remote_set(
     if not secret:
         raise typer.BadParameter("the secret access key is empty", param_hint="--secret-stdin")
     params = {"access_key_id": access_key_id, "secret_access_key": secret}
-    result: RemoteInfo = session(json).call("databases.remote_set", params)
+    result: RemoteInfo = session(json).call("storage.set", params)
     if json:
         render.emit_json(result)
         return

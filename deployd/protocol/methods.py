@@ -349,9 +349,9 @@ _ALL = (
         target="app",
         summary="run the live release's `release:` command again; `db show` keeps the outcome",
     ),
-    Method("databases.remote_show", NoParams, databases.RemoteInfo, Role.VIEWER),
+    Method("storage.show", NoParams, databases.RemoteInfo, Role.VIEWER),
     Method(
-        "databases.remote_set",
+        "storage.set",
         databases.RemoteSetParams,
         databases.RemoteInfo,
         Role.ADMIN,

@@ -86,8 +86,8 @@ HANDLERS: dict[str, Handler] = {
     "databases.backups": databases.backups,
     "databases.schedule": databases.schedule,
     "databases.restore": databases.restore,
-    "databases.remote_show": lambda core, caller, _: databases.remote_show(core, caller),
-    "databases.remote_set": databases.remote_set,
+    "storage.show": lambda core, caller, _: databases.remote_show(core, caller),
+    "storage.set": databases.remote_set,
     "databases.migrate": databases.migrate,
 }
 
