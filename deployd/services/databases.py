@@ -194,7 +194,16 @@ async def create(core: Core, caller: Caller, params: DbCreateParams) -> DbInfo:
     )
     job = None
     if params.app is not None:
-        job = (await _link(core, caller, row, params.app, params.variable, restart=True)).job
+        try:
+            linked = await _link(core, caller, row, params.app, params.variable, restart=True)
+        except RpcError as exc:
+            raise RpcError(
+                exc.kind,
+                f"created {row.name}, but could not link it to {params.app}: {exc.message} "
+                f"(`deployctl db link {row.name} {params.app}` once that is solved)",
+                **exc.details,
+            ) from None
+        job = linked.job
     info = await _show(core, row.name, reveal=False)
     return info.model_copy(update={"job": job})
 
