@@ -28,6 +28,7 @@ from .commands import (
     events,
     logs,
     processes,
+    stats,
     system,
     users,
 )
@@ -123,6 +124,7 @@ app.command()(processes.start)
 app.command(context_settings={"allow_interspersed_args": False})(processes.run)
 app.command()(audit.audit)
 app.command()(events.events)
+app.command()(stats.stats)
 app.command()(users.login)
 app.add_typer(users.app, name="users")
 app.add_typer(env.app, name="env")

@@ -282,6 +282,11 @@ class Paths:
         return self.run_dir / "apps-pg"
 
     @property
+    def access_logs_dir(self) -> Path:
+        """nginx's access log of each app, which deployd reads into its analytics."""
+        return self.log_dir / "access"
+
+    @property
     def backups_dir(self) -> Path:
         """Verified dumps, one directory per database; the daemon's alone."""
         return self.data_dir / "backups"
@@ -294,6 +299,7 @@ class Paths:
             directory.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o711)
         self.log_dir.chmod(0o700)
+        self.access_logs_dir.mkdir(mode=0o700, exist_ok=True)
 
     def unreachable_ancestor(self) -> Path | None:
         """The first directory above the data directory that other accounts cannot cross

@@ -11,6 +11,7 @@ import asyncio
 import grp
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -38,6 +39,7 @@ from deployd.monitor.backups import BackupScheduler
 from deployd.monitor.certificates import Renewer
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
+from deployd.monitor.traffic import TrafficIngester
 from deployd.postgres.server import Address, AppsServer, ServerUnavailable
 from deployd.postgres.tools import Tools
 from deployd.protocol import sockets
@@ -237,6 +239,8 @@ class Daemon:
             https_port=https_port,
             webroot=paths.acme_dir / "webroot",
             certs_dir=paths.certs_dir,
+            access_logs=paths.access_logs_dir,
+            check_token=secrets.token_urlsafe(16),
             prefix=paths.nginx_dir if private else None,
             user=nginx_user,
         )
@@ -384,6 +388,7 @@ class Daemon:
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(Renewer(platform).run(), name="certificates"),
             asyncio.create_task(BackupScheduler(platform).run(), name="backups"),
+            asyncio.create_task(TrafficIngester(platform).run(), name="traffic"),
         ]
         self._supervisor = supervisor
         core.jobs.start()

@@ -21,14 +21,21 @@ class Reply:
 
 
 async def get(
-    port: int, path: str, host: str = "localhost", timeout: float = 2.0, body: bool = False
+    port: int,
+    path: str,
+    host: str = "localhost",
+    timeout: float = 2.0,
+    body: bool = False,
+    check: str | None = None,
 ) -> Reply:
+    """`check`: marks the request as deployd's own in nginx's access log (not traffic)."""
+    marked = f"X-Deployd-Check: {check}\r\n" if check else ""
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(
                 f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: deployd-check\r\n"
-                "Connection: close\r\n\r\n".encode()
+                f"{marked}Connection: close\r\n\r\n".encode()
             )
             await writer.drain()
             status_line = await reader.readline()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,10 +15,10 @@ from tests.support.daemon import world_readable_tempdir
 _names = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PrivateCluster]:
-    base = world_readable_tempdir("deployd-pg-")
-    cluster = PrivateCluster(base / "pg", durable=False)
+@contextmanager
+def running_cluster(prefix: str, *, on_loopback: bool = False) -> Iterator[PrivateCluster]:
+    base = world_readable_tempdir(prefix)
+    cluster = PrivateCluster(base / "pg", durable=False, on_loopback=on_loopback)
     cluster.init()
     cluster.start()
     try:
@@ -25,21 +26,20 @@ def pg_cluster() -> Iterator[PrivateCluster]:
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PrivateCluster]:
+    with running_cluster("deployd-pg-") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
 def apps_pg() -> Iterator[PrivateCluster]:
     """The apps' databases' server, apart from deployd's (as production has it): apps
     reach it on loopback with their own passwords, deployd as its admin on its socket."""
-    base = world_readable_tempdir("deployd-apps-pg-")
-    cluster = PrivateCluster(base / "pg", durable=False, on_loopback=True)
-    cluster.init()
-    cluster.start()
-    try:
+    with running_cluster("deployd-apps-pg-", on_loopback=True) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Annotated
 
 import typer
 
-from deployd.protocol.apps import JobInfo, RunEnded
+from deployd.protocol.apps import JobInfo
 from deployd.protocol.databases import (
     BackupInfo,
     DbBackupsResult,
@@ -25,7 +24,7 @@ from deployd.protocol.databases import (
 from .. import render
 from ..session import JsonFlag, Session, session
 from .deploys import follow
-from .processes import forward_signals, hand_over
+from .processes import attached, exit_as
 
 app = typer.Typer(
     help="Databases: PostgreSQL for apps, backups that are verified, safe restores.",
@@ -362,17 +361,8 @@ def psql(name: str) -> None:
     with session(False).connect(timeout=None) as client:
         started, stream = client.stream("databases.psql", {"name": name})
         assert isinstance(started, DbPsqlStarted)
-        with hand_over(started.handoff) as control:
-            forwarding = forward_signals(control)
-            try:
-                ended = next((RunEnded.model_validate(p) for p in stream), None)
-            finally:
-                for signum, previous in forwarding.items():
-                    signal.signal(signum, previous)
-    if ended is None or ended.status is None:
-        render.failure(f"✗ {ended.error if ended and ended.error else 'psql did not start'}")
-        raise typer.Exit(1)
-    raise typer.Exit(ended.status)
+        ended = attached(started.handoff, stream)
+    exit_as(ended, "psql did not start")
 
 
 remote = typer.Typer(

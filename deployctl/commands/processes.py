@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -140,16 +141,26 @@ def run(
                     f"`deployctl logs {name} --type {started.process}` shows its output"
                 )
             return
-        with hand_over(started.handoff) as control:
-            forwarding = forward_signals(control)
-            try:
-                ended = next((RunEnded.model_validate(p) for p in stream), None)
-            finally:
-                for signum, previous in forwarding.items():
-                    signal.signal(signum, previous)
+        ended = attached(started.handoff, stream)
+    exit_as(ended, "the daemon ended the run")
+
+
+def attached(handoff: str, stream: Iterable[Any]) -> RunEnded | None:
+    """Hand the terminal to the daemon's one-time socket, pass our signals on, and wait
+    for the stream to say how the command ended."""
+    with hand_over(handoff) as control:
+        forwarding = forward_signals(control)
+        try:
+            return next((RunEnded.model_validate(p) for p in stream), None)
+        finally:
+            for signum, previous in forwarding.items():
+                signal.signal(signum, previous)
+
+
+def exit_as(ended: RunEnded | None, otherwise: str) -> NoReturn:
+    """Exit with the command's own status, or 1 saying why it has none."""
     if ended is None or ended.status is None:
-        reason = ended.error if ended and ended.error else "the daemon ended the run"
-        render.failure(f"✗ {reason}")
+        render.failure(f"✗ {ended.error if ended and ended.error else otherwise}")
         raise typer.Exit(1)
     raise typer.Exit(ended.status)
 

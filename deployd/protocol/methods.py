@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from . import apps, audit, databases, domains, env, events, system, users
+from . import apps, audit, databases, domains, env, events, stats, system, users
 from .common import NoParams, Role
 
 
@@ -348,6 +348,13 @@ _ALL = (
         mutating=True,
         target="app",
         summary="run the live release's `release:` command again; `db show` keeps the outcome",
+    ),
+    Method(
+        "stats.show",
+        stats.StatsParams,
+        stats.StatsResult,
+        Role.VIEWER,
+        summary="requests, statuses, latency percentiles and visitors over any range",
     ),
     Method("storage.show", NoParams, databases.RemoteInfo, Role.VIEWER),
     Method(

@@ -23,6 +23,7 @@ import jinja2
 import psutil
 
 from deployd import atomic, failpoints, httpcheck
+from deployd.domain import traffic
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,16 @@ class Nginx:
         https_port: int,
         webroot: Path,
         certs_dir: Path,
+        access_logs: Path,
+        check_token: str,
         prefix: Path | None = None,
         user: str | None = None,
     ) -> None:
         self.sites_dir = sites_dir
+        self.access_logs = access_logs
+        """One access log per app, in deployd's format (`domain/traffic.py`)."""
+        self.check_token = check_token
+        """Sent with deployd's own requests through nginx, so they are not counted."""
         self.switch_dir = switch_dir
         self.listen = listen
         self.http_port = http_port
@@ -220,7 +227,12 @@ class Nginx:
             switch_link=self.switch_link(site.app),
             webroot=self.webroot,
             certs_dir=self.certs_dir,
+            access_log=self.access_log(site.app),
+            log_format=traffic.FORMAT_NAME,
         )
+
+    def access_log(self, app: str) -> Path:
+        return self.access_logs / f"{app}.log"
 
     # -- the baseline every site relies on ---------------------------------------------
 
@@ -238,6 +250,8 @@ class Nginx:
             https_listen=self.https_listen,
             https=baseline.https,
             webroot=self.webroot,
+            log_format_name=traffic.FORMAT_NAME,
+            log_format=traffic.LOG_FORMAT,
         )
 
     def current_baseline(self) -> str | None:
@@ -411,7 +425,9 @@ class Nginx:
         last = "no answer"
         while loop.time() < deadline:
             try:
-                reply = await httpcheck.get(self.http_port, "/", host=host, timeout=2.0)
+                reply = await httpcheck.get(
+                    self.http_port, "/", host=host, timeout=2.0, check=self.check_token
+                )
             except (OSError, TimeoutError) as exc:
                 last = str(exc) or type(exc).__name__
             else:

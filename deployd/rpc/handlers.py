@@ -23,6 +23,7 @@ from deployd.services import (
     events,
     logs,
     processes,
+    stats,
     system,
     users,
 )
@@ -89,6 +90,7 @@ HANDLERS: dict[str, Handler] = {
     "storage.show": lambda core, caller, _: databases.remote_show(core, caller),
     "storage.set": databases.remote_set,
     "databases.migrate": databases.migrate,
+    "stats.show": stats.show,
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {

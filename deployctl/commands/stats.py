@@ -1,0 +1,103 @@
+"""`deployctl stats [APP]`: requests from nginx's logs, over any range, drawn in 80 columns."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from deployd.protocol.stats import By, Point, StatsResult, Totals
+
+from .. import render
+from ..session import JsonFlag, session
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+WIDTH = 60
+
+
+def sparkline(values: list[float], width: int = WIDTH) -> str:
+    """One character per value (the values folded into `width` by their maximum)."""
+    if not values:
+        return ""
+    if len(values) > width:
+        step = len(values) / width
+        values = [
+            max(values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)])
+            for i in range(width)
+        ]
+    top = max(values) or 1.0
+    return "".join(
+        BLOCKS[min(len(BLOCKS) - 1, int(v / top * (len(BLOCKS) - 1) + 0.5))] for v in values
+    )
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+
+
+def _summary(totals: Totals) -> str:
+    return (
+        f"{totals.requests:,} requests, 5xx {totals.errors_rate * 100:.1f} %, "
+        f"p50 {_ms(totals.p50_ms)}, p95 {_ms(totals.p95_ms)}, p99 {_ms(totals.p99_ms)}, "
+        f"{render.size(totals.bytes)}, {totals.visitors:,} visitors"
+    )
+
+
+def stats(
+    app: Annotated[str | None, typer.Argument(help="One app (default: every app).")] = None,
+    since: Annotated[
+        str, typer.Option("--since", help="90m, 2h, 7d, 2w, or 2026-11-01..2026-11-15.")
+    ] = "24h",
+    by: Annotated[By | None, typer.Option("--by", help="Break the requests down.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows of the breakdown.")] = 20,
+    json: JsonFlag = False,
+) -> None:
+    """Requests, 5xx rate, latency percentiles, bandwidth and visitors, from nginx's logs."""
+    params = {"app": app, "since": since, "by": by, "limit": limit}
+    result: StatsResult = session(json).call("stats.show", params)
+    if json:
+        render.emit_json(result)
+        return
+    span = f"{render.when(result.since)} to {render.when(result.until)}, by {result.resolution}"
+    if app is None:
+        if not result.apps:
+            render.out().print(render.text(f"no requests {span}"))
+            return
+        render.table(
+            ["APP", "REQUESTS", "5XX", "P95", "BANDWIDTH", "VISITORS"],
+            [
+                [
+                    a.app,
+                    f"{a.totals.requests:,}",
+                    f"{a.totals.errors_rate * 100:.1f} %",
+                    _ms(a.totals.p95_ms),
+                    render.size(a.totals.bytes),
+                    f"{a.totals.visitors:,}",
+                ]
+                for a in result.apps
+            ],
+            title=span,
+        )
+        return
+    totals = result.apps[0].totals
+    out = render.out()
+    out.print(render.text(f"{app}: {span}", style="bold"))
+    out.print(render.text(_summary(totals)))
+    if result.series:
+        out.print(render.text(f"requests  {sparkline([p.requests for p in result.series])}"))
+        out.print(render.text(f"5xx       {sparkline([p.errors for p in result.series])}"))
+        out.print(render.text(f"p95       {sparkline([_p95(p) for p in result.series])}"))
+    classes = "  ".join(f"{k} {v:,}" for k, v in sorted(totals.statuses.items()))
+    out.print(render.text(f"statuses  {classes or '-'}"))
+    if result.unparsed:
+        out.print(render.text(f"({result.unparsed:,} log lines were not requests)", style="dim"))
+    if by is not None:
+        render.table(
+            [by.upper(), "REQUESTS"], [[e.key, f"{e.requests:,}"] for e in result.breakdown]
+        )
+
+
+def _p95(point: Point) -> float:
+    return point.p95_ms or 0.0

@@ -1,0 +1,199 @@
+"""The ingester: follows each app's nginx access log and turns its lines into rollups.
+
+A pass reads each log from its checkpoint (device, inode, offset) in batches that end on
+a line's end, folds the lines into per-minute rollups (`domain/traffic.ingest`, in a
+thread: it is CPU work), and saves the rollups of minute, hour and day with the new
+checkpoint in one transaction: a crash or a restart never counts a line twice or loses
+one. A log rotated away (renamed, then reopened by nginx) is finished from its rotated
+name before the new file is read; a truncated one is read again from its start. Passes are
+woken by `watchfiles`, with an interval as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import psycopg_pool
+from watchfiles import awatch
+
+from deployd.domain import traffic as rules
+from deployd.domain.apps import APP_NAME
+from deployd.engine.platform import Platform
+from deployd.store import traffic as store
+from deployd.store.traffic import Checkpoint, Period
+
+log = logging.getLogger(__name__)
+
+BATCH_BYTES = 8 * 1024 * 1024
+"""At most this much of a log per transaction (about 40,000 lines)."""
+FALLBACK_SECONDS = 5.0
+PRUNE_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    lines: list[str]
+    mark: Checkpoint
+    """Where the next read starts."""
+    more: bool
+    """A full batch was read: there may be more right away."""
+
+
+def read_chunk(path: Path, app: str, mark: Checkpoint | None, limit: int = BATCH_BYTES) -> Chunk:
+    """The next whole lines of `path` after `mark` (blocking: in a thread)."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return Chunk([], mark or Checkpoint(str(path), app, 0, 0, 0), False)
+    if mark is not None and (now.st_dev, now.st_ino) != (mark.device, mark.inode):
+        rotated = path.with_name(path.name + ".1")
+        with contextlib.suppress(FileNotFoundError):
+            before = os.stat(rotated)
+            if (before.st_dev, before.st_ino) == (mark.device, mark.inode):
+                chunk = _read(rotated, mark.offset, limit)
+                if chunk is not None and chunk[0]:
+                    lines, offset = chunk
+                    return Chunk(lines, _moved(mark, offset), True)
+        mark = None  # finished (or lost) the old file: the new one from its start
+    start = mark.offset if mark is not None else 0
+    if start > now.st_size:  # truncated
+        start = 0
+    read = _read(path, start, limit)
+    if read is None:
+        return Chunk([], mark or Checkpoint(str(path), app, now.st_dev, now.st_ino, 0), False)
+    lines, offset = read
+    mark = Checkpoint(str(path), app, now.st_dev, now.st_ino, offset)
+    return Chunk(lines, mark, offset - start >= limit - 65536)
+
+
+def _moved(mark: Checkpoint, offset: int) -> Checkpoint:
+    return Checkpoint(mark.path, mark.app, mark.device, mark.inode, offset)
+
+
+def _read(path: Path, start: int, limit: int) -> tuple[list[str], int] | None:
+    """Whole lines from `start`: the bytes up to the last newline within `limit`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except (FileNotFoundError, OSError):
+        return None
+    with os.fdopen(fd, "rb") as source:
+        source.seek(start)
+        data = source.read(limit)
+    end = data.rfind(b"\n")
+    if end < 0:
+        if len(data) >= limit:  # one line longer than a batch: skip it, counted unparsed
+            return ["\x00"], start + len(data)
+        return [], start
+    text = data[: end + 1].decode("utf-8", errors="replace")
+    return text.splitlines(), start + end + 1
+
+
+class TrafficIngester:
+    def __init__(self, platform: Platform, clock: Callable[[], datetime] | None = None) -> None:
+        self.platform = platform
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._pruned_at: datetime | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.platform.nginx.access_logs
+
+    async def run(self) -> None:
+        await self._safely(self.pass_once)
+        async for _ in self._wakeups():
+            await self._safely(self.pass_once)
+
+    async def _safely(self, work: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await work()
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            log.warning("analytics wait for the database: %s", exc)  # resumes from checkpoints
+        except Exception:
+            log.exception("the access-log ingester failed; trying again")
+
+    async def _wakeups(self) -> AsyncIterator[None]:
+        """A change in the logs' directory, or the fallback interval."""
+        changes = awatch(self.directory, debounce=200, step=100, recursive=False)
+        while True:
+            try:
+                await asyncio.wait_for(anext(changes), FALLBACK_SECONDS)
+            except TimeoutError:
+                pass
+            except StopAsyncIteration:  # the directory went away: fall back to the interval
+                await asyncio.sleep(FALLBACK_SECONDS)
+            yield None
+
+    async def pass_once(self) -> int:
+        """Read every app's log as far as it goes; returns the lines read."""
+        read = 0
+        for path in sorted(await asyncio.to_thread(self._logs)):
+            read += await self.ingest(path.stem, path)
+        now = self.clock()
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            async with self.platform.pool.connection() as conn:
+                await store.prune(conn, now)
+            self._pruned_at = now
+        return read
+
+    def _logs(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return [
+            p for p in self.directory.glob("*.log") if APP_NAME.fullmatch(p.stem) and p.is_file()
+        ]
+
+    async def ingest(self, app: str, path: Path) -> int:
+        total = 0
+        while True:
+            async with self.platform.pool.connection() as conn:
+                mark = await store.checkpoint(conn, str(path))
+            chunk = await asyncio.to_thread(read_chunk, path, app, mark)
+            if mark is not None and chunk.mark == mark:
+                return total
+            await self._save(app, chunk)
+            total += len(chunk.lines)
+            if not chunk.more:
+                return total
+
+    async def _save(self, app: str, chunk: Chunk) -> None:
+        today = self.clock().date()
+        days = {today - timedelta(days=1), today}
+        async with self.platform.pool.connection() as conn, conn.transaction():
+            salts = await store.salts(conn, days)
+            batch = await asyncio.to_thread(
+                rules.ingest,
+                chunk.lines,
+                {_epoch_day(day): salt for day, salt in salts.items()},
+                self.platform.nginx.check_token,
+            )
+            for period in Period:
+                for at, rollup in _by_period(batch.minutes, period).items():
+                    await store.add(conn, app, period, at, rollup.bounded())
+            await store.save_checkpoint(
+                conn, chunk.mark, unparsed=batch.unparsed, internal=batch.internal
+            )
+
+
+def _epoch_day(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
+
+
+def _by_period(minutes: dict[int, rules.Rollup], period: Period) -> dict[datetime, rules.Rollup]:
+    """The batch's minutes folded into the period's rows (a minute's own, an hour's, a
+    day's)."""
+    folded: dict[datetime, rules.Rollup] = {}
+    for minute, rollup in minutes.items():
+        at = period.start(datetime.fromtimestamp(minute, UTC))
+        into = folded.get(at)
+        if into is None:
+            folded[at] = into = rules.Rollup()
+        into.merge(rollup)
+    return folded

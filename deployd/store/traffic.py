@@ -1,0 +1,220 @@
+"""Rollups of apps' requests, the visitors of each day, and the ingester's checkpoints."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from deployd.domain.traffic import BUCKETS, Rollup
+
+from .db import Row
+
+Conn = AsyncConnection[Row]
+
+
+class Period(StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+    def start(self, at: datetime) -> datetime:
+        if self is Period.MINUTE:
+            return at.replace(second=0, microsecond=0)
+        if self is Period.HOUR:
+            return at.replace(minute=0, second=0, microsecond=0)
+        return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    path: str
+    app: str
+    device: int
+    inode: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A rollup as kept: its period's start and the counts."""
+
+    at: datetime
+    rollup: Rollup
+    visitors: int
+
+
+async def checkpoint(conn: Conn, path: str) -> Checkpoint | None:
+    cursor = await conn.execute(
+        'SELECT path, app, device, inode, "offset" FROM log_checkpoints WHERE path = %s', (path,)
+    )
+    row = await cursor.fetchone()
+    return Checkpoint(**row) if row is not None else None
+
+
+async def save_checkpoint(
+    conn: Conn, mark: Checkpoint, *, unparsed: int = 0, internal: int = 0
+) -> None:
+    await conn.execute(
+        """INSERT INTO log_checkpoints (path, app, device, inode, "offset", unparsed, internal)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (path) DO UPDATE SET device = EXCLUDED.device, inode = EXCLUDED.inode,
+               "offset" = EXCLUDED."offset",
+               unparsed = log_checkpoints.unparsed + EXCLUDED.unparsed,
+               internal = log_checkpoints.internal + EXCLUDED.internal, updated_at = now()""",
+        (mark.path, mark.app, mark.device, mark.inode, mark.offset, unparsed, internal),
+    )
+
+
+async def unparsed(conn: Conn, app: str) -> int:
+    cursor = await conn.execute(
+        "SELECT coalesce(sum(unparsed), 0) AS n FROM log_checkpoints WHERE app = %s", (app,)
+    )
+    row = await cursor.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def salts(conn: Conn, days: set[date]) -> dict[date, bytes]:
+    """The visitor salt of each day, made the first time it is asked for."""
+    for day in days:
+        await conn.execute(
+            "INSERT INTO traffic_salts (day, salt) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (day, os.urandom(16)),
+        )
+    cursor = await conn.execute(
+        "SELECT day, salt FROM traffic_salts WHERE day = ANY(%s)", (list(days),)
+    )
+    return {r["day"]: bytes(r["salt"]) for r in await cursor.fetchall()}
+
+
+async def add(conn: Conn, app: str, period: Period, at: datetime, rollup: Rollup) -> None:
+    """Add `rollup` to the app's row for the period starting `at` (made if new); the
+    caller holds the transaction the checkpoint is saved in."""
+    cursor = await conn.execute(
+        """SELECT requests, bytes, statuses, latency, paths, referrers, agents, visitors
+           FROM traffic WHERE app = %s AND period = %s AND at = %s FOR UPDATE""",
+        (app, period.value, at),
+    )
+    row = await cursor.fetchone()
+    merged = _rollup(row) if row else Rollup()
+    merged.merge(rollup)
+    kept = merged.bounded()
+    visitors = await _visitors(conn, app, period, at, rollup, row)
+    await conn.execute(
+        """INSERT INTO traffic (app, period, at, requests, bytes, statuses, latency, paths,
+                                referrers, agents, visitors)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (app, period, at) DO UPDATE SET requests = EXCLUDED.requests,
+               bytes = EXCLUDED.bytes, statuses = EXCLUDED.statuses,
+               latency = EXCLUDED.latency, paths = EXCLUDED.paths,
+               referrers = EXCLUDED.referrers, agents = EXCLUDED.agents,
+               visitors = EXCLUDED.visitors""",
+        (
+            app,
+            period.value,
+            at,
+            kept.requests,
+            kept.bytes,
+            Jsonb({str(k): v for k, v in kept.statuses.items()}),
+            kept.latency,
+            Jsonb(dict(kept.paths)),
+            Jsonb(dict(kept.referrers)),
+            Jsonb(dict(kept.agents)),
+            visitors,
+        ),
+    )
+
+
+async def _visitors(
+    conn: Conn, app: str, period: Period, at: datetime, rollup: Rollup, row: Row | None
+) -> int:
+    """Distinct visitors: a day's from its visitor table (where each visitor's requests
+    are added up), a minute's or an hour's as seen by the batches that made it."""
+    if period is not Period.DAY:
+        return (row["visitors"] if row else 0) + len(rollup.visitors)
+    day = at.date()
+    for visitor, count in rollup.visitors.items():
+        await conn.execute(
+            """INSERT INTO traffic_visitors (app, day, visitor, requests) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (app, day, visitor) DO UPDATE
+               SET requests = traffic_visitors.requests + EXCLUDED.requests""",
+            (app, day, visitor, count),
+        )
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM traffic_visitors WHERE app = %s AND day = %s", (app, day)
+    )
+    found = await cursor.fetchone()
+    return int(found["n"]) if found else 0
+
+
+def _rollup(row: Row) -> Rollup:
+    latency = list(row["latency"])
+    latency += [0] * (len(BUCKETS) - len(latency))
+    return Rollup(
+        requests=row["requests"],
+        bytes=row["bytes"],
+        statuses=Counter({int(k): v for k, v in row["statuses"].items()}),
+        latency=latency[: len(BUCKETS)],
+        paths=Counter(row["paths"]),
+        referrers=Counter(row["referrers"]),
+        agents=Counter(row["agents"]),
+    )
+
+
+async def rollups(
+    conn: Conn, app: str | None, period: Period, since: datetime, until: datetime
+) -> dict[str, list[Stored]]:
+    """Per app (or the one asked for), its rollups of `period` in [since, until)."""
+    cursor = await conn.execute(
+        """SELECT app, at, requests, bytes, statuses, latency, paths, referrers, agents, visitors
+           FROM traffic WHERE period = %s AND at >= %s AND at < %s
+             AND (%s::text IS NULL OR app = %s)
+           ORDER BY app, at""",
+        (period.value, since, until, app, app),
+    )
+    found: dict[str, list[Stored]] = {}
+    for row in await cursor.fetchall():
+        found.setdefault(row["app"], []).append(Stored(row["at"], _rollup(row), row["visitors"]))
+    return found
+
+
+async def top_visitors(
+    conn: Conn, app: str, since: date, until: date, limit: int
+) -> list[tuple[str, int]]:
+    cursor = await conn.execute(
+        """SELECT visitor, sum(requests) AS n FROM traffic_visitors
+           WHERE app = %s AND day >= %s AND day <= %s
+           GROUP BY visitor ORDER BY n DESC, visitor LIMIT %s""",
+        (app, since, until, limit),
+    )
+    return [(r["visitor"], int(r["n"])) for r in await cursor.fetchall()]
+
+
+RETENTION = {
+    Period.MINUTE: timedelta(days=14),
+    Period.HOUR: timedelta(days=90),
+    Period.DAY: timedelta(days=730),
+}
+
+
+async def prune(conn: Conn, now: datetime | None = None) -> int:
+    """Rollups past their period's retention, visitors past the hours', and the salts of
+    days that can no longer get lines (kept two days: a late log still counts)."""
+    now = now or datetime.now(UTC)
+    removed = 0
+    for period, kept in RETENTION.items():
+        cursor = await conn.execute(
+            "DELETE FROM traffic WHERE period = %s AND at < %s", (period.value, now - kept)
+        )
+        removed += cursor.rowcount
+    oldest_day = (now - RETENTION[Period.MINUTE]).date()
+    await conn.execute("DELETE FROM traffic_visitors WHERE day < %s", (oldest_day,))
+    await conn.execute(
+        "DELETE FROM traffic_salts WHERE day < %s", (now.date() - timedelta(days=2),)
+    )
+    return removed
