@@ -153,6 +153,7 @@ def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str)
     hot path: no object per line."""
     batch = Batch()
     minutes = batch.minutes
+    pseudonyms: dict[tuple[int, str, str], str] = {}  # a visitor's many requests: one hash
     for line in lines:
         parts = line.rstrip("\n").split("\t")
         if len(parts) != COLUMNS or parts[0] != VERSION:
@@ -182,9 +183,14 @@ def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str)
         if referer != "-":
             rollup.referrers[referer[:MAX_FIELD]] += 1
         rollup.agents[agent[:MAX_FIELD]] += 1
-        salt = salt_of.get(at // 86400)
-        if salt is not None:
-            rollup.visitors[visitor(salt, client, agent[:MAX_FIELD])] += 1
+        day = at // 86400
+        seen = (day, client, agent)
+        known = pseudonyms.get(seen)
+        if known is None:
+            salt = salt_of.get(day)
+            known = pseudonyms[seen] = visitor(salt, client, agent[:MAX_FIELD]) if salt else ""
+        if known:
+            rollup.visitors[known] += 1
     return batch
 
 

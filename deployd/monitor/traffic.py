@@ -175,8 +175,8 @@ class TrafficIngester:
                 self.platform.nginx.check_token,
             )
             for period in Period:
-                for at, rollup in _by_period(batch.minutes, period).items():
-                    await store.add(conn, app, period, at, rollup.bounded())
+                folded = _by_period(batch.minutes, period)
+                await store.add(conn, app, period, {at: r.bounded() for at, r in folded.items()})
             await store.save_checkpoint(
                 conn, chunk.mark, unparsed=batch.unparsed, internal=batch.internal
             )

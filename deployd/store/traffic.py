@@ -92,42 +92,51 @@ async def salts(conn: Conn, days: set[date]) -> dict[date, bytes]:
     return {r["day"]: bytes(r["salt"]) for r in await cursor.fetchall()}
 
 
-async def add(conn: Conn, app: str, period: Period, at: datetime, rollup: Rollup) -> None:
-    """Add `rollup` to the app's row for the period starting `at` (made if new); the
-    caller holds the transaction the checkpoint is saved in."""
+async def add(conn: Conn, app: str, period: Period, rollups: dict[datetime, Rollup]) -> None:
+    """Add each rollup to the app's row of its period (made if new), in two round trips
+    whatever their number; the caller holds the transaction the checkpoint is saved in."""
+    if not rollups:
+        return
     cursor = await conn.execute(
-        """SELECT requests, bytes, statuses, latency, paths, referrers, agents, visitors
-           FROM traffic WHERE app = %s AND period = %s AND at = %s FOR UPDATE""",
-        (app, period.value, at),
+        """SELECT at, requests, bytes, statuses, latency, paths, referrers, agents, visitors
+           FROM traffic WHERE app = %s AND period = %s AND at = ANY(%s) FOR UPDATE""",
+        (app, period.value, list(rollups)),
     )
-    row = await cursor.fetchone()
-    merged = _rollup(row) if row else Rollup()
-    merged.merge(rollup)
-    kept = merged.bounded()
-    visitors = await _visitors(conn, app, period, at, rollup, row)
-    await conn.execute(
-        """INSERT INTO traffic (app, period, at, requests, bytes, statuses, latency, paths,
-                                referrers, agents, visitors)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (app, period, at) DO UPDATE SET requests = EXCLUDED.requests,
-               bytes = EXCLUDED.bytes, statuses = EXCLUDED.statuses,
-               latency = EXCLUDED.latency, paths = EXCLUDED.paths,
-               referrers = EXCLUDED.referrers, agents = EXCLUDED.agents,
-               visitors = EXCLUDED.visitors""",
-        (
-            app,
-            period.value,
-            at,
-            kept.requests,
-            kept.bytes,
-            Jsonb({str(k): v for k, v in kept.statuses.items()}),
-            kept.latency,
-            Jsonb(dict(kept.paths)),
-            Jsonb(dict(kept.referrers)),
-            Jsonb(dict(kept.agents)),
-            visitors,
-        ),
-    )
+    existing = {row["at"]: row for row in await cursor.fetchall()}
+    rows = []
+    for at, rollup in rollups.items():
+        row = existing.get(at)
+        merged = _rollup(row) if row else Rollup()
+        merged.merge(rollup)
+        kept = merged.bounded()
+        visitors = await _visitors(conn, app, period, at, rollup, row)
+        rows.append(
+            (
+                app,
+                period.value,
+                at,
+                kept.requests,
+                kept.bytes,
+                Jsonb({str(k): v for k, v in kept.statuses.items()}),
+                kept.latency,
+                Jsonb(dict(kept.paths)),
+                Jsonb(dict(kept.referrers)),
+                Jsonb(dict(kept.agents)),
+                visitors,
+            )
+        )
+    async with conn.cursor() as upsert:
+        await upsert.executemany(
+            """INSERT INTO traffic (app, period, at, requests, bytes, statuses, latency, paths,
+                                    referrers, agents, visitors)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (app, period, at) DO UPDATE SET requests = EXCLUDED.requests,
+                   bytes = EXCLUDED.bytes, statuses = EXCLUDED.statuses,
+                   latency = EXCLUDED.latency, paths = EXCLUDED.paths,
+                   referrers = EXCLUDED.referrers, agents = EXCLUDED.agents,
+                   visitors = EXCLUDED.visitors""",
+            rows,
+        )
 
 
 async def _visitors(
@@ -138,12 +147,12 @@ async def _visitors(
     if period is not Period.DAY:
         return (row["visitors"] if row else 0) + len(rollup.visitors)
     day = at.date()
-    for visitor, count in rollup.visitors.items():
-        await conn.execute(
+    async with conn.cursor() as cursor:
+        await cursor.executemany(  # pipelined: one round trip for all of them
             """INSERT INTO traffic_visitors (app, day, visitor, requests) VALUES (%s, %s, %s, %s)
                ON CONFLICT (app, day, visitor) DO UPDATE
                SET requests = traffic_visitors.requests + EXCLUDED.requests""",
-            (app, day, visitor, count),
+            [(app, day, visitor, count) for visitor, count in rollup.visitors.items()],
         )
     cursor = await conn.execute(
         "SELECT count(*) AS n FROM traffic_visitors WHERE app = %s AND day = %s", (app, day)
