@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from deployd.protocol.stats import By, Point, StatsResult, Totals
+from deployd.protocol.system import DiskResult, TopResult
 
 from .. import render
 from ..session import JsonFlag, session
@@ -101,3 +102,81 @@ def stats(
 
 def _p95(point: Point) -> float:
     return point.p95_ms or 0.0
+
+
+def top(json: JsonFlag = False) -> None:
+    """The host's CPU, memory, load, network and disks; each app's processes' CPU and RSS."""
+    result: TopResult = session(json).call("system.top", {})
+    if json:
+        render.emit_json(result)
+        return
+    host = result.host
+    load = " ".join(f"{x:.2f}" for x in host.load)
+    render.pairs(
+        [
+            ("cpu", f"{host.cpu_percent:.0f} % of {host.cpus} cores, load {load}"),
+            (
+                "memory",
+                f"{render.size(host.memory_used)} used of {render.size(host.memory_total)}",
+            ),
+            (
+                "network",
+                f"{render.size(int(host.net_received_per_s))}/s in, "
+                f"{render.size(int(host.net_sent_per_s))}/s out",
+            ),
+            *(
+                (
+                    "disk",
+                    f"{d.path}: {render.size(d.total_bytes - d.free_bytes)} used, "
+                    f"{render.size(d.free_bytes)} free" + ("  LOW" if d.low else ""),
+                )
+                for d in host.disks
+            ),
+        ]
+    )
+    if not result.apps:
+        render.out().print(render.text("no app processes running"))
+        return
+    render.table(
+        ["APP", "PROCESS", "PID", "CPU", "RSS"],
+        [
+            [a.app, p.name, str(p.pid), f"{p.cpu_percent:.1f} %", render.size(p.rss_bytes)]
+            for a in result.apps
+            for p in a.processes
+        ],
+    )
+
+
+def disk(json: JsonFlag = False) -> None:
+    """Per app: builds, logs, images, databases; the host's disks and the backups."""
+    result: DiskResult = session(json).call("system.disk", {})
+    if json:
+        render.emit_json(result)
+        return
+    render.table(
+        ["APP", "BUILDS", "LOGS", "IMAGES", "DATABASES", "TOTAL"],
+        [
+            [
+                a.app,
+                render.size(a.builds_bytes),
+                render.size(a.logs_bytes),
+                render.size(a.images_bytes),
+                render.size(a.databases_bytes),
+                render.size(a.builds_bytes + a.logs_bytes + a.images_bytes + a.databases_bytes),
+            ]
+            for a in result.apps
+        ],
+    )
+    render.pairs(
+        [
+            ("backups", render.size(result.backups_bytes)),
+            *(
+                (
+                    "disk",
+                    f"{d.path}: {render.size(d.free_bytes)} free of {render.size(d.total_bytes)}"
+                    + ("  LOW" if d.low else ""),
+                )
+                for d in result.host
+            ),
+        ]
+    )

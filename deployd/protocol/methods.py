@@ -350,6 +350,20 @@ _ALL = (
         summary="run the live release's `release:` command again; `db show` keeps the outcome",
     ),
     Method(
+        "system.top",
+        NoParams,
+        system.TopResult,
+        Role.VIEWER,
+        summary="host CPU, memory, load, network and disks; each app's processes' CPU and RSS",
+    ),
+    Method(
+        "system.disk",
+        NoParams,
+        system.DiskResult,
+        Role.VIEWER,
+        summary="per app: builds, logs, images, databases; the host's disks; backups",
+    ),
+    Method(
         "stats.show",
         stats.StatsParams,
         stats.StatsResult,

@@ -78,3 +78,54 @@ class StatusResult(Result):
     """Certificates whose last issuance or renewal failed."""
     backups_overdue: list[str] = Field(default_factory=list)
     """Databases with a backup schedule and no verified backup within twice its interval."""
+
+
+class HostUsage(Result):
+    cpus: int
+    cpu_percent: float
+    """Of all cores together."""
+    memory_total: int
+    memory_used: int
+    load: tuple[float, float, float]
+    net_sent_per_s: float
+    net_received_per_s: float
+    disks: list[DiskStatus]
+
+
+class ProcessUsage(Result):
+    name: str
+    """`web.1`."""
+    pid: int
+    cpu_percent: float
+    """Of one core."""
+    rss_bytes: int
+
+
+class AppUsage(Result):
+    app: str
+    cpu_percent: float
+    rss_bytes: int
+    processes: list[ProcessUsage]
+
+
+class TopResult(Result):
+    host: HostUsage
+    apps: list[AppUsage]
+
+
+class AppDisk(Result):
+    app: str
+    builds_bytes: int
+    """Its builds and kept releases' artifacts."""
+    logs_bytes: int
+    """Its processes' log and its build logs, and nginx's access log of it."""
+    images_bytes: int
+    """Its docker images (0 for native apps)."""
+    databases_bytes: int
+    """The databases linked to it."""
+
+
+class DiskResult(Result):
+    host: list[DiskStatus]
+    apps: list[AppDisk]
+    backups_bytes: int

@@ -22,6 +22,7 @@ from deployd.services import (
     env,
     events,
     logs,
+    metrics,
     processes,
     stats,
     system,
@@ -91,6 +92,8 @@ HANDLERS: dict[str, Handler] = {
     "storage.set": databases.remote_set,
     "databases.migrate": databases.migrate,
     "stats.show": stats.show,
+    "system.top": lambda core, caller, _: metrics.top(core, caller),
+    "system.disk": lambda core, caller, _: metrics.disk(core, caller),
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {

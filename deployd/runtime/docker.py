@@ -126,6 +126,15 @@ class DockerRuntime:
     def repository(self, app: str) -> str:
         return f"{self.prefix}/{app}"
 
+    def images_bytes(self, app: str) -> int:
+        """What the app's images take (layers they share with others counted in each); 0
+        when the Engine is not there (blocking: call it in a thread)."""
+        try:
+            images = self.client().images.list(name=self.repository(app))
+        except (*ENGINE_ERRORS, DockerUnavailable):
+            return 0
+        return sum(int(image.attrs.get("Size") or 0) for image in images)
+
     def start(self, spec: LaunchSpec) -> Handle:
         if spec.image is None:
             raise StartError(f"release {spec.release} has no image: it was not built with docker")

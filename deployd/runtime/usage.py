@@ -8,6 +8,7 @@ processes live under the Docker Engine, not the launcher: they are not measured 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -85,3 +86,60 @@ def measure(launchers: list[int], interval: float = 0.3) -> dict[int, Usage]:
         )
         for pid, tree in trees.items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """The machine now: CPU over the sampling interval, memory, load, network rates."""
+
+    cpus: int
+    cpu_percent: float
+    """Of all cores together (100 = every core busy)."""
+    memory_total: int
+    memory_used: int
+    load: tuple[float, float, float]
+    net_sent_per_s: float
+    net_received_per_s: float
+
+
+def host(interval: float = 0.3) -> Host:
+    """Blocking for `interval`: call it in a thread."""
+    before = psutil.net_io_counters()
+    psutil.cpu_percent(None)
+    start = time.monotonic()
+    time.sleep(interval)
+    elapsed = max(time.monotonic() - start, 1e-3)
+    after = psutil.net_io_counters()
+    memory = psutil.virtual_memory()
+    load = psutil.getloadavg()
+    return Host(
+        cpus=psutil.cpu_count() or 1,
+        cpu_percent=psutil.cpu_percent(None),
+        memory_total=memory.total,
+        memory_used=memory.total - memory.available,
+        load=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
+        net_sent_per_s=(after.bytes_sent - before.bytes_sent) / elapsed,
+        net_received_per_s=(after.bytes_recv - before.bytes_recv) / elapsed,
+    )
+
+
+def disk_use(path: str) -> int:
+    """Bytes the files below `path` take on disk, links not followed, nothing opened
+    (blocking: call it in a thread). 0 for a path that does not exist."""
+    total = 0
+    stack = [path]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += info.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return total

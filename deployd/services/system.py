@@ -57,7 +57,7 @@ async def status(core: Core, caller: Caller) -> StatusResult:
         host=host,
         identity=caller.identity,
         connections=core.connections,
-        disks=await asyncio.to_thread(_disks, core),
+        disks=await asyncio.to_thread(disks, core),
         certificates=len(certificates),
         certificate_problems=[
             CertificateProblem(
@@ -98,14 +98,19 @@ async def _certificates(core: Core) -> list[Row]:
         return []
 
 
-def _disks(core: Core) -> list[DiskStatus]:
+def disks(core: Core) -> list[DiskStatus]:
     paths = core.settings.paths
     result = []
+    devices: set[int] = set()
     for path in dict.fromkeys((paths.data_dir, paths.log_dir)):
         try:
             usage = shutil.disk_usage(path)
+            device = os.stat(path).st_dev
         except OSError:
             continue
+        if device in devices:  # one filesystem holds both: say it once
+            continue
+        devices.add(device)
         result.append(
             DiskStatus(
                 path=str(path),

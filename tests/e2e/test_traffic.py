@@ -119,6 +119,19 @@ def test_people_get_a_chart_in_eighty_columns(platform: RunningDaemon, app: str)
     assert "/status/404" in shown.stdout and "p95" in shown.stdout
 
 
+def test_top_and_disk_say_what_the_app_uses(platform: RunningDaemon, app: str) -> None:
+    top = json.loads(ok(platform.deployctl("top", "--json")).stdout)
+    assert top["host"]["cpus"] >= 1 and top["host"]["memory_used"] > 0
+    mine = next(a for a in top["apps"] if a["app"] == app)
+    assert [p["name"] for p in mine["processes"]] == ["web.1"] and mine["rss_bytes"] > 0
+    disk = json.loads(ok(platform.deployctl("disk", "--json")).stdout)
+    used = next(a for a in disk["apps"] if a["app"] == app)
+    assert used["builds_bytes"] > 0 and used["logs_bytes"] > 0
+    assert disk["host"] and all(d["total_bytes"] > 0 for d in disk["host"])
+    shown = ok(platform.deployctl("top")).stdout
+    assert "web.1" in shown and "load" in shown
+
+
 @pytest.mark.parametrize("since", ["yesterday", "0h", "2026-13-01..2026-13-02", "5d..", "1y"])
 def test_since_garbage_is_refused_in_words(platform: RunningDaemon, app: str, since: str) -> None:
     refused = platform.deployctl("stats", app, "--since", since)
