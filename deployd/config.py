@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     """Production: where the system nginx includes deployd's site files from."""
     log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """An app's slot log is rotated when it grows past this."""
+    access_log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    """`deployd dev`: an app's nginx access log is rotated (once read) past this size;
+    production rotates them with logrotate (templates/logrotate/deployd)."""
     log_keep: int = Field(default=3, ge=1, le=100)
     """Rotated slot logs kept per slot (`blue.log.1` is the newest)."""
     max_jobs: int = Field(default=4, ge=1, le=64)

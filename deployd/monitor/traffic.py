@@ -157,11 +157,28 @@ class TrafficIngester:
                 mark = await store.checkpoint(conn, str(path))
             chunk = await asyncio.to_thread(read_chunk, path, app, mark)
             if mark is not None and chunk.mark == mark:
+                await self._rotate_if_big(path, mark)
                 return total
             await self._save(app, chunk)
             total += len(chunk.lines)
             if not chunk.more:
                 return total
+
+    async def _rotate_if_big(self, path: Path, mark: Checkpoint) -> None:
+        """`deployd dev` rotates its nginx's logs itself (production: logrotate): only a
+        log read to its end, so the rotated file (`.1`, replacing the one before, which
+        was read to its end too) holds no line still to count."""
+        limit = self.platform.settings.access_log_max_bytes
+        if self.platform.nginx.prefix is None or mark.offset < limit:
+            return
+        try:
+            now = await asyncio.to_thread(os.stat, path)
+        except FileNotFoundError:
+            return
+        if (now.st_dev, now.st_ino, now.st_size) != (mark.device, mark.inode, mark.offset):
+            return
+        await asyncio.to_thread(os.replace, path, path.with_name(path.name + ".1"))
+        await asyncio.to_thread(self.platform.nginx.reopen_logs)
 
     async def _save(self, app: str, chunk: Chunk) -> None:
         today = self.clock().date()

@@ -395,6 +395,12 @@ class Nginx:
                 raise ProxyError("nginx's old workers kept accepting after the reload")
             time.sleep(0.005)
 
+    def reopen_logs(self) -> None:
+        """nginx opens its log files again (after one was renamed by a rotation)."""
+        result = self._run("-s", "reopen")
+        if result.returncode != 0:
+            raise ProxyError(f"nginx could not reopen its logs: {_last_line(result)}")
+
     def _master_pid(self) -> int | None:
         pid_file = self.prefix / "nginx.pid" if self.prefix else SYSTEM_PID_FILE
         try:

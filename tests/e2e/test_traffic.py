@@ -36,6 +36,10 @@ MIX = (
 )
 
 
+ROTATE_AT = 1024 * 1024
+"""The module's daemon rotates an app's access log past 1 MiB, once it has read it."""
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert result.returncode == 0, (result.stdout, result.stderr)
     return result
@@ -54,7 +58,8 @@ def requests(platform: RunningDaemon, app: str) -> int:
 def platform(pg_cluster: PrivateCluster) -> Iterator[RunningDaemon]:
     pg_cluster.ensure_database("e2e_traffic")
     try:
-        with serve(pg_cluster.conninfo("e2e_traffic")) as running:
+        settings = {"DEPLOYD_ACCESS_LOG_MAX_BYTES": str(ROTATE_AT)}
+        with serve(pg_cluster.conninfo("e2e_traffic"), settings) as running:
             yield running
     finally:
         pg_cluster.drop_database("e2e_traffic")
@@ -168,11 +173,16 @@ def test_a_daemon_killed_mid_ingestion_counts_every_line_once(
     wait_for(lambda: requests(platform, app) == before + written, timeout=60)
     totals = stats(platform, app, "--since", "1h")["apps"][0]["totals"]
     assert totals["statuses"].get("5xx", 0) >= written // 10
+    wait_for(lambda: log.stat().st_size < ROTATE_AT)  # read to its end, then rotated
+    assert log.with_name(log.name + ".1").exists()
+    assert requests(platform, app) == before + written  # and nothing counted twice
 
 
 def test_a_rotated_log_loses_no_line(platform: RunningDaemon, app: str) -> None:
     log = platform.root / "logs" / "access" / f"{app}.log"
     before = requests(platform, app)
+    fetch(platform, app, "/before-rotation")  # once counted, the ingester is in this file
+    wait_for(lambda: requests(platform, app) == before + 1, timeout=30)
     with log.open("a") as out:
         out.write(synthetic(time.time() - 30, 1000))
     os.replace(log, log.with_name(log.name + ".1"))  # as logrotate does, then nginx reopens
