@@ -37,6 +37,7 @@ from deployd.engine.platform import Platform, Pool
 from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_interval
 from deployd.monitor.backups import BackupScheduler
 from deployd.monitor.certificates import Renewer
+from deployd.monitor.metrics import MetricsSampler
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
 from deployd.monitor.traffic import TrafficIngester
@@ -389,6 +390,7 @@ class Daemon:
             asyncio.create_task(Renewer(platform).run(), name="certificates"),
             asyncio.create_task(BackupScheduler(platform).run(), name="backups"),
             asyncio.create_task(TrafficIngester(platform).run(), name="traffic"),
+            asyncio.create_task(MetricsSampler(platform).run(), name="metrics"),
         ]
         self._supervisor = supervisor
         core.jobs.start()

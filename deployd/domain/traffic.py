@@ -223,3 +223,32 @@ def parse_since(text: str, now: datetime) -> tuple[datetime, datetime]:
         f"invalid --since {excerpt(text)}: a span such as 90m, 2h, 7d or 2w, or days such as "
         "2026-11-01..2026-11-15"
     )
+
+
+MIN_REQUESTS_TO_JUDGE = 50
+"""Fewer requests after a deploy than this say nothing about it."""
+
+
+def regression(before: Rollup, after: Rollup) -> list[str]:
+    """What got worse after a deploy, in words (empty: nothing): the 5xx rate at least
+    doubled and up by a percentage point, or the p95 latency up by half and 50 ms."""
+    if after.requests < MIN_REQUESTS_TO_JUDGE:
+        return []
+    found = []
+    rate_before = _errors(before) / before.requests if before.requests else 0.0
+    rate_after = _errors(after) / after.requests
+    if rate_after >= max(2 * rate_before, rate_before + 0.01):
+        found.append(f"5xx rose from {rate_before:.1%} to {rate_after:.1%} of requests")
+    p95_before, p95_after = percentile(before.latency, 0.95), percentile(after.latency, 0.95)
+    if (
+        p95_before is not None
+        and p95_after is not None
+        and p95_after >= 1.5 * p95_before
+        and p95_after - p95_before >= 50
+    ):
+        found.append(f"p95 latency rose from {p95_before:.0f} ms to {p95_after:.0f} ms")
+    return found
+
+
+def _errors(rollup: Rollup) -> int:
+    return sum(count for status, count in rollup.statuses.items() if status >= 500)

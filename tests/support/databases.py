@@ -9,7 +9,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from deployd.config import Paths, Settings, resource_dir
 from deployd.engine.events import EventBus
@@ -39,6 +39,9 @@ class Stage:
 
     def lock(self, key: str) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
+
+    async def emit(self, kind: str, message: str, app: str, /, **data: Any) -> None:
+        await self.bus.publish(kind, message, app=app, actor="deployd", data=data)
 
 
 @asynccontextmanager

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import random
+from datetime import UTC, datetime
 
 import pytest
 
 from deployd.domain import traffic
+from deployd.domain.errors import DomainError
 from deployd.domain.traffic import BUCKETS, ERROR, OTHER, Rollup, ingest, percentile, top
 
 SALT = {20421: b"s" * 16}  # 2025-11-29, in epoch days
@@ -116,3 +118,44 @@ def test_rollups_add_up() -> None:
     a.merge(b)
     assert a.requests == 3 and sum(a.latency) == 3 and a.statuses[503] == 1
     assert len(a.visitors) == 2
+
+
+def traffic_of(requests: int, errors: int, ms: float) -> Rollup:
+    rollup = Rollup(requests=requests)
+    rollup.statuses[200] = requests - errors
+    rollup.statuses[500] = errors
+    rollup.latency[traffic.bucket(ms)] = requests
+    return rollup
+
+
+def test_a_deploy_that_made_things_worse_is_told_in_words() -> None:
+    before = traffic_of(1000, 2, 40)
+    assert traffic.regression(before, traffic_of(200, 0, 42)) == []
+    errors = traffic.regression(before, traffic_of(200, 10, 40))
+    assert errors == ["5xx rose from 0.2% to 5.0% of requests"]
+    slow = traffic.regression(before, traffic_of(200, 0, 300))
+    assert len(slow) == 1 and slow[0].startswith("p95 latency rose from")
+    assert traffic.regression(before, traffic_of(20, 20, 900)) == []  # too few to say
+    assert traffic.regression(Rollup(), traffic_of(100, 5, 10)) == [
+        "5xx rose from 0.0% to 5.0% of requests"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [("90m", 1.5), ("2h", 2), ("7d", 168), ("2w", 336)],
+)
+def test_since_spans(text: str, hours: float) -> None:
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    since, until = traffic.parse_since(text, now)
+    assert until == now and (now - since).total_seconds() == hours * 3600
+
+
+def test_since_days_are_whole_utc_days_and_garbage_is_refused() -> None:
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    since, until = traffic.parse_since("2026-11-01..2026-11-15", now)
+    assert since == datetime(2026, 11, 1, tzinfo=UTC)
+    assert until == datetime(2026, 11, 16, tzinfo=UTC)
+    for bad in ("yesterday", "0h", "2026-02-30..2026-03-01", "2026-11-15..2026-11-01", "1y"):
+        with pytest.raises(DomainError):
+            traffic.parse_since(bad, now)

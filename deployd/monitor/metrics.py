@@ -1,0 +1,158 @@
+"""The host's and apps' use of the machine, sampled every 10 s and kept a row a minute;
+events when the data disk passes 80 % and 90 %, and when a release's first ten minutes
+answer worse than the hour before it went live."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psutil
+
+from deployd.domain import traffic as rules
+from deployd.engine.platform import Platform
+from deployd.runtime.usage import measure
+from deployd.store import apps as app_store
+from deployd.store import metrics as store
+from deployd.store import processes as process_store
+from deployd.store import traffic as traffic_store
+from deployd.store.metrics import HostMinute
+from deployd.store.traffic import Period
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SECONDS = 10.0
+DISK_LEVELS = (80.0, 90.0)
+AFTER_DEPLOY = timedelta(minutes=10)
+"""How long a release serves before its traffic is compared with the hour before."""
+
+
+def disk_level(percent: float) -> float | None:
+    """The highest level passed, if any."""
+    passed = [level for level in DISK_LEVELS if percent >= level]
+    return passed[-1] if passed else None
+
+
+class MetricsSampler:
+    def __init__(
+        self, platform: Platform, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.platform = platform
+        self.clock = clock
+        self._samples: list[tuple[float, float, float]] = []
+        self._minute: datetime | None = None
+        self._net = psutil.net_io_counters()
+        self._disk_level: float | None = None
+
+    async def run(self) -> None:
+        psutil.cpu_percent(None)  # the first reading starts the measure
+        while True:
+            await asyncio.sleep(SAMPLE_SECONDS)
+            try:
+                await self.sample()
+            except Exception:
+                log.exception("sampling the host failed; trying again")
+
+    async def sample(self) -> None:
+        now = self.clock()
+        minute = now.replace(second=0, microsecond=0)
+        if self._minute is not None and minute != self._minute and self._samples:
+            await self._record(self._minute)
+            await self.judge_releases(now)
+        self._minute = minute
+        cpu = psutil.cpu_percent(None)
+        load = psutil.getloadavg()[0]
+        disk = await asyncio.to_thread(shutil.disk_usage, self.platform.paths.data_dir)
+        percent = 100.0 * (disk.total - disk.free) / disk.total if disk.total else 0.0
+        self._samples.append((cpu, load, percent))
+        await self._watch_disk(percent)
+
+    async def _record(self, minute: datetime) -> None:
+        cpu = sum(s[0] for s in self._samples) / len(self._samples)
+        load = sum(s[1] for s in self._samples) / len(self._samples)
+        disk = self._samples[-1][2]
+        self._samples = []
+        memory = psutil.virtual_memory()
+        net, self._net = self._net, psutil.net_io_counters()
+        async with self.platform.pool.connection() as conn:
+            apps = {a.name: a for a in await app_store.list_all(conn)}
+            running = [
+                p
+                for p in await process_store.of_all(conn)
+                if p.pid is not None and p.app in apps and apps[p.app].live_slot == p.slot
+            ]
+        launchers = {p.pid: p.app for p in running if p.pid is not None}
+        usage = await asyncio.to_thread(measure, list(launchers), 0.2)
+        per_app: dict[str, tuple[float, int]] = {}
+        for launcher, found in usage.items():
+            cpu_before, rss_before = per_app.get(launchers[launcher], (0.0, 0))
+            per_app[launchers[launcher]] = (
+                cpu_before + found.cpu_percent,
+                rss_before + found.rss_bytes,
+            )
+        host = HostMinute(
+            at=minute,
+            cpu_percent=round(cpu, 1),
+            memory_used=memory.total - memory.available,
+            memory_total=memory.total,
+            load1=round(load, 2),
+            disk_percent=round(disk, 1),
+            net_sent=self._net.bytes_sent - net.bytes_sent,
+            net_received=self._net.bytes_recv - net.bytes_recv,
+        )
+        async with self.platform.pool.connection() as conn:
+            await store.record(conn, host, per_app)
+            await store.prune(conn, minute)
+
+    async def _watch_disk(self, percent: float) -> None:
+        level = disk_level(percent)
+        if level == self._disk_level:
+            return
+        previous, self._disk_level = self._disk_level, level
+        if level is None or (previous is not None and level < previous):
+            return  # back under a level: said when it is passed again
+        await self.platform.bus.publish(
+            "host.disk",
+            f"the data disk ({self.platform.paths.data_dir}) is {percent:.0f} % full: "
+            f"builds, logs and backups fail when it fills (`deployctl disk` says who uses it)",
+            actor="deployd",
+            data={"percent": round(percent, 1), "level": level},
+        )
+
+    async def judge_releases(self, now: datetime) -> None:
+        """Each release, ten minutes after it went live: its traffic beside the hour before."""
+        async with self.platform.pool.connection() as conn:
+            due = await store.releases_to_judge(conn, now - 3 * AFTER_DEPLOY, now - AFTER_DEPLOY)
+        for release in due:
+            live_at: datetime = release["live_at"]
+            async with self.platform.pool.connection() as conn:
+                before = await traffic_store.rollups(
+                    conn, release["app"], Period.MINUTE, live_at - timedelta(hours=1), live_at
+                )
+                after = await traffic_store.rollups(
+                    conn, release["app"], Period.MINUTE, live_at, live_at + AFTER_DEPLOY
+                )
+                await store.judged(conn, release["id"])
+            worse = rules.regression(
+                _sum(before.get(release["app"], [])), _sum(after.get(release["app"], []))
+            )
+            if worse:
+                await self.platform.emit(
+                    "traffic.regressed",
+                    f"v{release['version']} answers worse than the hour before it: "
+                    + "; ".join(worse)
+                    + f" (`deployctl rollback {release['app']}` goes back)",
+                    release["app"],
+                    release=release["version"],
+                    reasons=worse,
+                )
+
+
+def _sum(rows: list[traffic_store.Stored]) -> rules.Rollup:
+    whole = rules.Rollup()
+    for row in rows:
+        whole.merge(row.rollup)
+    return whole
