@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from deployd.protocol.stats import By, Point, StatsResult, Totals
+from deployd.protocol.stats import By, LivePoint, Point, StatsResult, Totals
 from deployd.protocol.system import DiskResult, TopResult
 
 from .. import render
@@ -53,9 +54,17 @@ def stats(
     ] = "24h",
     by: Annotated[By | None, typer.Option("--by", help="Break the requests down.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows of the breakdown.")] = 20,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Live: the app's requests each second.")
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
     """Requests, 5xx rate, latency percentiles, bandwidth and visitors, from nginx's logs."""
+    if follow:
+        if app is None:
+            raise typer.BadParameter("name the app to follow", param_hint="APP")
+        _follow(app, json)
+        return
     params = {"app": app, "since": since, "by": by, "limit": limit}
     result: StatsResult = session(json).call("stats.show", params)
     if json:
@@ -180,3 +189,26 @@ def disk(json: JsonFlag = False) -> None:
             ),
         ]
     )
+
+
+def _follow(app: str, json: bool) -> None:
+    """One line a second (one JSON document a line with --json) until Ctrl-C."""
+    recent: list[float] = []
+    with session(json).connect(timeout=None) as client:
+        _, stream = client.stream("stats.follow", {"app": app})
+        if not json:
+            render.err().print(render.text(f"{app}, live (Ctrl-C to stop)", style="bold"))
+        for params in stream:
+            point = LivePoint.model_validate(params)
+            if json:
+                sys.stdout.write(point.model_dump_json() + "\n")
+                sys.stdout.flush()
+                continue
+            recent = [*recent, float(point.requests)][-30:]
+            classes = " ".join(f"{k} {v}" for k, v in sorted(point.statuses.items())) or "-"
+            render.out().print(
+                render.text(
+                    f"{point.at:%H:%M:%S} {point.requests:>6} req/s  {classes:<24} "
+                    f"p95 {_ms(point.p95_ms):>7}  {sparkline(recent, 30)}"
+                )
+            )

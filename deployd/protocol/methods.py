@@ -364,6 +364,14 @@ _ALL = (
         summary="per app: builds, logs, images, databases; the host's disks; backups",
     ),
     Method(
+        "stats.follow",
+        stats.StatsFollowParams,
+        stats.StatsFollowStarted,
+        Role.VIEWER,
+        notification=stats.LIVE_NOTIFICATION,
+        summary="the app's requests each second, live",
+    ),
+    Method(
         "stats.show",
         stats.StatsParams,
         stats.StatsResult,

@@ -68,3 +68,24 @@ class StatsResult(Result):
     """Lines of the app's log that were not requests in deployd's format (ever)."""
     percentile_error: float
     """Percentiles are within this share of the true value."""
+
+
+LIVE_NOTIFICATION = "stats.live"
+
+
+class StatsFollowParams(Params):
+    app: AppName
+
+
+class StatsFollowStarted(Result):
+    app: str
+
+
+class LivePoint(Result):
+    """The app's requests in the last second (sent every second)."""
+
+    at: datetime
+    requests: int
+    bytes: int
+    statuses: dict[str, int]
+    p95_ms: float | None

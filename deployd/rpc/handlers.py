@@ -102,6 +102,7 @@ STREAM_HANDLERS: dict[str, StreamHandler] = {
     "logs.follow": logs.follow,
     "apps.run": processes.run,
     "databases.psql": databases.psql,
+    "stats.follow": stats.follow,
 }
 
 _missing = set(METHODS) - set(HANDLERS) - set(STREAM_HANDLERS)

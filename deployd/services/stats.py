@@ -3,17 +3,32 @@ ingester keeps: minutes for a range up to six hours, hours up to two weeks, days
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from deployd.domain import traffic as rules
 from deployd.domain.errors import DomainError
 from deployd.domain.traffic import Rollup
+from deployd.monitor.traffic import read_chunk
 from deployd.protocol.errors import invalid, not_found
-from deployd.protocol.stats import AppStats, Entry, Point, StatsParams, StatsResult, Totals
+from deployd.protocol.stats import (
+    AppStats,
+    Entry,
+    LivePoint,
+    Point,
+    StatsFollowParams,
+    StatsFollowStarted,
+    StatsParams,
+    StatsResult,
+    Totals,
+)
 from deployd.store import apps as app_store
 from deployd.store import traffic as store
-from deployd.store.traffic import Period, Stored
+from deployd.store.traffic import Checkpoint, Period, Stored
 
 from .core import Caller, Core
 
@@ -114,3 +129,47 @@ def _breakdown(whole: Rollup, params: StatsParams, visitors: list[tuple[str, int
     }[params.by]
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: params.limit]
     return [Entry(key=key, requests=n) for key, n in ranked]
+
+
+LIVE_SECONDS = 1.0
+
+
+async def follow(
+    core: Core, caller: Caller, params: StatsFollowParams
+) -> tuple[StatsFollowStarted, AsyncIterator[LivePoint]]:
+    """Every second, the app's requests of that second, read from nginx's log as it grows
+    (a rotation is followed); nothing is stored."""
+    async with core.pool.connection() as conn:
+        if await app_store.get(conn, params.app) is None:
+            raise not_found(f"no app named {params.app}")
+    nginx = core.platform.nginx
+    path = nginx.access_log(params.app)
+
+    async def points() -> AsyncIterator[LivePoint]:
+        mark = await asyncio.to_thread(_end_of, path, params.app)
+        while True:
+            await asyncio.sleep(LIVE_SECONDS)
+            chunk = await asyncio.to_thread(read_chunk, path, params.app, mark)
+            mark = chunk.mark
+            batch = rules.ingest(chunk.lines, {}, nginx.check_token)
+            second = Rollup()
+            for rollup in batch.minutes.values():
+                second.merge(rollup)
+            yield LivePoint(
+                at=datetime.now(UTC),
+                requests=second.requests,
+                bytes=second.bytes,
+                statuses=second.status_classes(),
+                p95_ms=rules.percentile(second.latency, 0.95),
+            )
+
+    return StatsFollowStarted(app=params.app), points()
+
+
+def _end_of(path: Path, app: str) -> Checkpoint | None:
+    """Where the log ends now: the live view starts there."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return Checkpoint(str(path), app, now.st_dev, now.st_ino, now.st_size)

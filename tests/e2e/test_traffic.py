@@ -22,7 +22,13 @@ import pytest
 from deployd.domain import traffic
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
-from tests.support.daemon import RunningDaemon, serve, start_daemon, world_readable_tempdir
+from tests.support.daemon import (
+    BIN,
+    RunningDaemon,
+    serve,
+    start_daemon,
+    world_readable_tempdir,
+)
 from tests.support.repos import from_fixture
 from tests.support.waiting import wait_for
 
@@ -200,3 +206,26 @@ def test_a_rotated_log_loses_no_line(platform: RunningDaemon, app: str) -> None:
         timeout=30,
     )
     assert Path(str(log) + ".1").exists()
+
+
+def test_follow_shows_each_second_as_it_happens(platform: RunningDaemon, app: str) -> None:
+    follower = subprocess.Popen(
+        [str(BIN / "deployctl"), "--socket",
+         str(platform.socket), "stats", app, "-f", "--json"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None
+        json.loads(follower.stdout.readline())  # the first second: it is following
+        for _ in range(25):
+            fetch(platform, app, "/status/503")
+        seen = 0
+        for _ in range(5):
+            point = json.loads(follower.stdout.readline())
+            seen += point["requests"]
+            if seen >= 25:
+                break
+        assert seen == 25 and point["statuses"].get("5xx", 0) > 0
+    finally:
+        follower.terminate()
+        follower.wait(10)
