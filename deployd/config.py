@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     """Production: where the system nginx includes deployd's site files from."""
     log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """An app's slot log is rotated when it grows past this."""
+    analytics_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    """Room each app's request analytics may take in PostgreSQL; past it, its oldest
+    minutes (then hours) go first."""
     access_log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     """`deployd dev`: an app's nginx access log is rotated (once read) past this size;
     production rotates them with logrotate (templates/logrotate/deployd)."""

@@ -140,6 +140,9 @@ class TrafficIngester:
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             async with self.platform.pool.connection() as conn:
                 await store.prune(conn, now)
+                capped = await store.cap(conn, self.platform.settings.analytics_max_bytes)
+            for app, rows in capped.items():
+                log.warning("%s's analytics passed their cap: its %d oldest rows went", app, rows)
             self._pruned_at = now
         return read
 

@@ -147,12 +147,20 @@ async def _visitors(
     if period is not Period.DAY:
         return (row["visitors"] if row else 0) + len(rollup.visitors)
     day = at.date()
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM traffic_visitors WHERE app = %s AND day = %s", (app, day)
+    )
+    stored = await cursor.fetchone()
+    room = MAX_VISITORS_PER_DAY - (int(stored["n"]) if stored else 0)
+    if room <= 0:  # kept: the day's visitors so far; new ones count in minutes and hours only
+        return MAX_VISITORS_PER_DAY
+    fresh = list(rollup.visitors.items())[:room]
     async with conn.cursor() as cursor:
         await cursor.executemany(  # pipelined: one round trip for all of them
             """INSERT INTO traffic_visitors (app, day, visitor, requests) VALUES (%s, %s, %s, %s)
                ON CONFLICT (app, day, visitor) DO UPDATE
                SET requests = traffic_visitors.requests + EXCLUDED.requests""",
-            [(app, day, visitor, count) for visitor, count in rollup.visitors.items()],
+            [(app, day, visitor, count) for visitor, count in fresh],
         )
     cursor = await conn.execute(
         "SELECT count(*) AS n FROM traffic_visitors WHERE app = %s AND day = %s", (app, day)
@@ -204,6 +212,9 @@ async def top_visitors(
     return [(r["visitor"], int(r["n"])) for r in await cursor.fetchall()]
 
 
+MAX_VISITORS_PER_DAY = 100_000
+"""Visitors kept per app per day (their rows are the analytics' largest part)."""
+
 RETENTION = {
     Period.MINUTE: timedelta(days=14),
     Period.HOUR: timedelta(days=90),
@@ -221,9 +232,42 @@ async def prune(conn: Conn, now: datetime | None = None) -> int:
             "DELETE FROM traffic WHERE period = %s AND at < %s", (period.value, now - kept)
         )
         removed += cursor.rowcount
-    oldest_day = (now - RETENTION[Period.MINUTE]).date()
+    oldest_day = (now - RETENTION[Period.HOUR]).date()
     await conn.execute("DELETE FROM traffic_visitors WHERE day < %s", (oldest_day,))
-    await conn.execute(
-        "DELETE FROM traffic_salts WHERE day < %s", (now.date() - timedelta(days=2),)
+    salted = now.date() - timedelta(days=2)
+    await conn.execute("DELETE FROM traffic_salts WHERE day < %s", (salted,))
+    return removed
+
+
+async def cap(conn: Conn, max_bytes: int) -> dict[str, int]:
+    """Each app's analytics within `max_bytes`: its oldest minutes go first, then its
+    oldest hours (days, a few hundred small rows, always stay). Returns the rows removed
+    per app."""
+    cursor = await conn.execute(
+        """SELECT app, sum(pg_column_size(t.*)) AS bytes FROM traffic t GROUP BY app
+           HAVING sum(pg_column_size(t.*)) > %s""",
+        (max_bytes,),
     )
+    removed: dict[str, int] = {}
+    for row in await cursor.fetchall():
+        excess = int(row["bytes"]) - max_bytes
+        for period in (Period.MINUTE, Period.HOUR):
+            if excess <= 0:
+                break
+            sized = await conn.execute(
+                """SELECT at, pg_column_size(t.*) AS bytes FROM traffic t
+                   WHERE app = %s AND period = %s ORDER BY at""",
+                (row["app"], period.value),
+            )
+            cutoff, gone = None, 0
+            for old in await sized.fetchall():
+                if excess <= 0:
+                    break
+                cutoff, excess, gone = old["at"], excess - int(old["bytes"]), gone + 1
+            if cutoff is not None:
+                await conn.execute(
+                    "DELETE FROM traffic WHERE app = %s AND period = %s AND at <= %s",
+                    (row["app"], period.value, cutoff),
+                )
+                removed[row["app"]] = removed.get(row["app"], 0) + gone
     return removed
