@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     """Production: where the system nginx includes deployd's site files from."""
     log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """An app's slot log is rotated when it grows past this."""
+    analytics_minutes_days: int = Field(default=14, ge=1, le=3650)
+    """Days request analytics keep their minutes (then hours, then days: the next two)."""
+    analytics_hours_days: int = Field(default=90, ge=1, le=3650)
+    analytics_days_days: int = Field(default=730, ge=1, le=36500)
     analytics_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     """Room each app's request analytics may take in PostgreSQL; past it, its oldest
     minutes (then hours) go first."""

@@ -139,7 +139,16 @@ class TrafficIngester:
         now = self.clock()
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             async with self.platform.pool.connection() as conn:
-                await store.prune(conn, now)
+                settings = self.platform.settings
+                await store.prune(
+                    conn,
+                    now,
+                    {
+                        Period.MINUTE: timedelta(days=settings.analytics_minutes_days),
+                        Period.HOUR: timedelta(days=settings.analytics_hours_days),
+                        Period.DAY: timedelta(days=settings.analytics_days_days),
+                    },
+                )
                 capped = await store.cap(conn, self.platform.settings.analytics_max_bytes)
             for app, rows in capped.items():
                 log.warning("%s's analytics passed their cap: its %d oldest rows went", app, rows)

@@ -222,17 +222,20 @@ RETENTION = {
 }
 
 
-async def prune(conn: Conn, now: datetime | None = None) -> int:
+async def prune(
+    conn: Conn, now: datetime | None = None, retention: dict[Period, timedelta] | None = None
+) -> int:
     """Rollups past their period's retention, visitors past the hours', and the salts of
     days that can no longer get lines (kept two days: a late log still counts)."""
     now = now or datetime.now(UTC)
+    retention = retention or RETENTION
     removed = 0
-    for period, kept in RETENTION.items():
+    for period, kept in retention.items():
         cursor = await conn.execute(
             "DELETE FROM traffic WHERE period = %s AND at < %s", (period.value, now - kept)
         )
         removed += cursor.rowcount
-    oldest_day = (now - RETENTION[Period.HOUR]).date()
+    oldest_day = (now - retention[Period.HOUR]).date()
     await conn.execute("DELETE FROM traffic_visitors WHERE day < %s", (oldest_day,))
     salted = now.date() - timedelta(days=2)
     await conn.execute("DELETE FROM traffic_salts WHERE day < %s", (salted,))

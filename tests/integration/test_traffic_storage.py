@@ -93,3 +93,28 @@ async def capped(platform: Platform) -> None:
 
 def test_an_apps_analytics_stay_within_their_cap(fresh_db: str, apps_pg: PrivateCluster) -> None:
     run_staged(fresh_db, apps_pg, capped)
+
+
+async def pruned(platform: Platform) -> None:
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    rollup = traffic.Rollup(requests=1)
+    async with platform.pool.connection() as conn:
+        for days in (20, 10, 1):
+            at = now - timedelta(days=days)
+            await store.add(conn, "web", Period.MINUTE, {at: rollup})
+            await store.add(conn, "web", Period.HOUR, {at: rollup})
+        await store.prune(conn, now)  # minutes 14 days, hours 90
+        minutes = await store.rollups(conn, "web", Period.MINUTE, now - timedelta(days=30), now)
+        hours = await store.rollups(conn, "web", Period.HOUR, now - timedelta(days=30), now)
+        assert len(minutes["web"]) == 2 and len(hours["web"]) == 3
+        shorter = {Period.MINUTE: timedelta(days=5), Period.HOUR: timedelta(days=15),
+                   Period.DAY: timedelta(days=730)}  # fmt: skip
+        await store.prune(conn, now, shorter)
+        minutes = await store.rollups(conn, "web", Period.MINUTE, now - timedelta(days=30), now)
+        hours = await store.rollups(conn, "web", Period.HOUR, now - timedelta(days=30), now)
+    assert [r.at for r in minutes["web"]] == [now - timedelta(days=1)]
+    assert len(hours["web"]) == 2
+
+
+def test_rollups_go_when_their_retention_ends(fresh_db: str, apps_pg: PrivateCluster) -> None:
+    run_staged(fresh_db, apps_pg, pruned)
