@@ -69,7 +69,7 @@ def remove_accounts(root: Path) -> None:
         return
     prefix = naming.prefix_for(str(root))
     for entry in pwd.getpwall():
-        if entry.pw_name.startswith(prefix) or entry.pw_name == naming.nginx_account(prefix):
+        if entry.pw_name.startswith(prefix) or entry.pw_name in naming.own_accounts(prefix):
             accounts.remove(entry.pw_name)
 
 

@@ -383,12 +383,14 @@ class Daemon:
         await reconciler.pass_once()
         await restore.revive_live_slots(platform)
         supervisor = Supervisor(platform)
+        backups = BackupScheduler(platform)
+        await backups.recover()  # before any call can start a backup
         self._background = [
             asyncio.create_task(maintenance.run(platform), name="maintenance"),
             asyncio.create_task(supervisor.run(), name="supervisor"),
             asyncio.create_task(reconciler.run(), name="reconciler"),
             asyncio.create_task(Renewer(platform).run(), name="certificates"),
-            asyncio.create_task(BackupScheduler(platform).run(), name="backups"),
+            asyncio.create_task(backups.run(), name="backups"),
             asyncio.create_task(TrafficIngester(platform).run(), name="traffic"),
             asyncio.create_task(MetricsSampler(platform).run(), name="metrics"),
         ]

@@ -35,3 +35,14 @@ def nginx_account(prefix: str) -> str:
     """deployd's private nginx (dev as root): `_` cannot appear in an app's name, so this
     never collides with an app's account."""
     return prefix.rstrip("-") + "_nginx"
+
+
+def psql_account(prefix: str) -> str:
+    """Who runs `db psql`: no app's (an app's processes could reach the operator's
+    terminal through psql), nobody else's either."""
+    return prefix.rstrip("-") + "_psql"
+
+
+def own_accounts(prefix: str) -> tuple[str, ...]:
+    """The accounts deployd makes for itself, beside one per app."""
+    return (nginx_account(prefix), psql_account(prefix))

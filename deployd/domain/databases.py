@@ -32,7 +32,12 @@ def check_name(name: str) -> str:
             f"invalid database name {excerpt(name)}: 1-32 lowercase letters, digits and "
             "dashes, starting with a letter and not ending with a dash"
         )
-    if name in RESERVED or name.startswith(("template", "pg-", "deployd-")):
+    if (
+        name in RESERVED
+        or name.startswith(("template", "pg-", "deployd-"))
+        or "before-restore" in name
+        or "restoring" in name
+    ):
         raise DomainError(f"{name} is a name PostgreSQL or deployd uses itself: choose another")
     return name
 

@@ -90,6 +90,16 @@ class AppAccounts:
         account, _ = accounts.ensure(naming.nginx_account(self.prefix), "deployd's nginx")
         return account
 
+    async def psql(self) -> Account:
+        """The account `db psql` runs as: its own (made on first use), or the daemon's
+        when it is not root."""
+        if not self.isolated:
+            return accounts.myself()
+        account, _ = await asyncio.to_thread(
+            accounts.ensure, naming.psql_account(self.prefix), "deployd's psql sessions"
+        )
+        return account
+
 
 def _app_dir(path: Path, account: Account) -> None:
     """A directory of the app's own, made (by the daemon, in its directory) if missing;

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from deployd.domain import databases as rules
 from deployd.postgres.server import Address
-from deployd.postgres.tools import CHUNK, ToolFailed, Written
+from deployd.postgres.tools import CHUNK, Login, ToolFailed, Written
 from deployd.store import databases as store
 from deployd.store import remote as remote_store
 from deployd.store.databases import BackupRow, BackupStatus, BackupTrigger, DatabaseRow
@@ -122,7 +122,10 @@ async def drop(platform: Platform, name: str, actor: str) -> BackupRow | None:
     copies restores kept of it go with it. None: there was no database to back up (a
     record a crash left before its database was made)."""
     async with held(platform, name):
-        return await _drop(platform, name, actor)
+        final = await _drop(platform, name, actor)
+    if final is not None:
+        await offsite.copy(platform, final, backup_file(platform, final))
+    return final
 
 
 async def _drop(platform: Platform, name: str, actor: str) -> BackupRow | None:
@@ -154,7 +157,9 @@ async def backup(
     """Dump, verify and record one backup of `name`; BackupFailed says why not (the
     record says `failed`, no file is left, earlier backups are untouched)."""
     async with held(platform, name):
-        return await _backup(platform, name, trigger, actor)
+        done = await _backup(platform, name, trigger, actor)
+    await offsite.copy(platform, done, backup_file(platform, done))  # apart: never fails it
+    return done
 
 
 async def _backup(
@@ -179,8 +184,10 @@ async def _backup(
             )
         final = backup_file(platform, row)
         await asyncio.to_thread(_put_in_place, partial, final)
-    except Exception as exc:
+    except BaseException as exc:
         await asyncio.to_thread(partial.unlink, missing_ok=True)
+        if not isinstance(exc, Exception):  # cancelled (the daemon stops): recover() says so
+            raise
         reason = _reason(exc)
         async with platform.pool.connection() as conn:
             await store.failed(conn, row.id, reason)
@@ -199,7 +206,6 @@ async def _backup(
             sha256=written.sha256,
             tables=snapshot.tables,
         )
-    await offsite.copy(platform, done, final)  # recorded apart: never fails the backup
     await platform.bus.publish(
         "db.backup_verified",
         f"backup {done.id} of {name}: {written.size_bytes} bytes, {len(snapshot.tables)} "
@@ -328,7 +334,7 @@ async def _restore(
     if into is not None:
         await create(platform, into, actor)
         try:
-            await _restore_checked(platform, path, row, into, role=into)
+            await _restore_checked(platform, path, row, into, await get(platform, into))
         except BaseException:
             await platform.databases.drop(into)
             async with platform.pool.connection() as conn:
@@ -341,7 +347,7 @@ async def _restore(
     server = platform.databases
     await server.create_database(staging, owner=name)
     try:
-        await _restore_checked(platform, path, row, staging, role=name)
+        await _restore_checked(platform, path, row, staging, await get(platform, name))
         kept = rules.before_restore_name(name, now)
         await server.swap(name, staging, kept)
     except BaseException:
@@ -351,11 +357,14 @@ async def _restore(
 
 
 async def _restore_checked(
-    platform: Platform, path: Path, row: BackupRow, database: str, role: str
+    platform: Platform, path: Path, row: BackupRow, database: str, owner: DatabaseRow
 ) -> None:
+    """Restore into `database` as `owner`'s role, then count every table."""
     assert row.tables is not None
+    way_in = await credentials(platform, owner)
+    login = Login(way_in.host, way_in.port, way_in.name, way_in.password)
     try:
-        await asyncio.to_thread(platform.db_tools.restore, path, database, role)
+        await asyncio.to_thread(platform.db_tools.restore, path, database, login)
     except ToolFailed as exc:
         raise RestoreFailed(f"pg_restore failed, nothing was replaced: {exc}") from None
     found = await platform.databases.table_counts(database)

@@ -5,6 +5,7 @@ announced, and never makes the local backup failed."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from deployd.store.databases import BackupRow
 from deployd.store.remote import CopyRow
 
 from .platform import Platform
+
+log = logging.getLogger(__name__)
 
 
 class RemoteUnavailable(Exception):
@@ -64,6 +67,13 @@ async def set_keys(
 ) -> KeysSet:
     """Keep the storage's keys in the vault; the first time, make the age key pair that
     encrypts every copy."""
+    async with platform.lock("remote storage"):  # one key pair, even for two first calls
+        return await _set_keys(platform, access_key_id, secret_access_key, actor)
+
+
+async def _set_keys(
+    platform: Platform, access_key_id: str, secret_access_key: str, actor: str
+) -> KeysSet:
     async with platform.pool.connection() as conn:
         existing = await store.storage(conn)
     made: crypt.KeyPair | None = None
@@ -85,8 +95,13 @@ async def set_keys(
 
 
 async def copy(platform: Platform, backup: BackupRow, local: Path) -> CopyRow | None:
-    """Encrypt and upload a verified backup; None when no remote storage is set up."""
-    where = await remote(platform)
+    """Encrypt and upload a verified backup; None when no remote storage is set up. It
+    never raises: whatever goes wrong is the copy's failure, recorded and said."""
+    try:
+        where = await remote(platform)
+    except Exception as exc:  # the vault's key, the store: the copy fails, not the backup
+        log.warning("no remote copy of backup %s: %s", backup.id, exc)
+        return None
     if where is None:
         return None
     key = where.key(backup)
@@ -96,7 +111,7 @@ async def copy(platform: Platform, backup: BackupRow, local: Path) -> CopyRow | 
     try:
         await asyncio.to_thread(crypt.encrypt, local, sealed, where.recipient)
         size = await asyncio.to_thread(where.bucket.put, sealed, key)
-    except (CryptError, StorageError, OSError) as exc:
+    except Exception as exc:  # CryptError, StorageError, OSError, and anything unforeseen
         reason = str(exc) or type(exc).__name__
         async with platform.pool.connection() as conn:
             await store.copy_failed(conn, backup.id, reason)

@@ -38,7 +38,7 @@ class BackupScheduler:
         self._ticks = 0
 
     async def run(self) -> None:
-        await self.recover()
+        """The loop; `recover` runs first, before the daemon takes calls."""
         while True:
             try:
                 await self.tick()
@@ -55,6 +55,17 @@ class BackupScheduler:
         if failed:
             log.warning("%d backups were under way when the daemon stopped: failed", failed)
         await asyncio.to_thread(_remove_partials, self.platform.paths.backups_dir)
+        async with self.platform.pool.connection() as conn:
+            names = [db.name for db in await store.list_all(conn)]
+        if not names:
+            return
+        try:
+            repaired = await self.platform.databases.repair(names)
+        except ServerUnavailable as exc:
+            log.warning("cannot check the apps' databases after a restart: %s", exc)
+            return
+        for what in repaired:
+            log.warning("after a restore the daemon stopped in: %s", what)
 
     async def tick(self) -> list[int]:
         """One look at every schedule; returns the backups it made (verified or failed)."""

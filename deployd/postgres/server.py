@@ -17,6 +17,21 @@ import psycopg
 from psycopg import IsolationLevel, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+SAFE_PATH = "-c search_path=pg_catalog,pg_temp"
+PG_VARIABLES = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+}
+"""libpq's keywords as the variables a tool reads them from: TLS settings go along."""
+
 
 class ServerUnavailable(RuntimeError):
     """The apps' PostgreSQL cannot be reached; everything else of deployd carries on."""
@@ -40,11 +55,12 @@ class Snapshot:
 
 _TABLES = """
 SELECT n.nspname, c.relname
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1, 2
 """
@@ -102,14 +118,17 @@ class AppsServer:
     def admin_parts(self) -> dict[str, str]:
         """The admin conninfo as PG* variables for a tool's environment (never its
         command line)."""
-        names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD"}
         parts = conninfo_to_dict(self._conninfo())
+        names = PG_VARIABLES
         return {names[k]: str(v) for k, v in parts.items() if k in names and v is not None}
 
     async def _connect(
         self, dbname: str = "postgres"
     ) -> psycopg.AsyncConnection[tuple[object, ...]]:
-        conninfo = await self.admin_conninfo(dbname)
+        """As the admin (a superuser), often in a database an app owns: its functions and
+        operators must never run as ours, so the search path is the catalog's alone, set in
+        the startup packet, which wins over any `ALTER DATABASE ... SET` the app made."""
+        conninfo = make_conninfo(await self.admin_conninfo(dbname), options=SAFE_PATH)
         try:
             return await psycopg.AsyncConnection.connect(
                 conninfo, autocommit=True, connect_timeout=10
@@ -184,12 +203,48 @@ class AppsServer:
             if role:
                 await conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
+    async def repair(self, names: list[str]) -> list[str]:
+        """After a crash in the middle of a restore: the databases deployd records take
+        connections again, and the half-restored copies it was making go. Returns what it
+        changed, in words."""
+        done: list[str] = []
+        async with await self._connect() as conn:
+            cursor = await conn.execute(
+                "SELECT datname FROM pg_catalog.pg_database WHERE datname = ANY(%s) "
+                "AND NOT datallowconn",
+                (names,),
+            )
+            for (refused,) in await cursor.fetchall():
+                await conn.execute(
+                    sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
+                        sql.Identifier(str(refused))
+                    )
+                )
+                done.append(f"{refused} takes connections again")
+            cursor = await conn.execute(
+                """SELECT d.datname FROM pg_catalog.pg_database d
+                   JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
+                   WHERE r.rolname = ANY(%s)
+                     AND pg_catalog.starts_with(d.datname, r.rolname || '-restoring-')""",
+                (names,),
+            )
+            for (staging,) in await cursor.fetchall():
+                await conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(str(staging))
+                    )
+                )
+                done.append(f"the unfinished restore {staging} was dropped")
+        return done
+
     async def kept_copies(self, name: str) -> list[str]:
         """The databases restores of `name` replaced and kept, oldest first."""
         async with await self._connect() as conn:
             cursor = await conn.execute(
-                "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1",
-                (f"{name}-before-restore-",),
+                """SELECT d.datname FROM pg_catalog.pg_database d
+                   JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
+                   WHERE pg_catalog.starts_with(d.datname, %s) AND r.rolname = %s ORDER BY 1""",
+                (f"{name}-before-restore-", name),
             )
             return [str(row[0]) for row in await cursor.fetchall()]
 
@@ -264,12 +319,18 @@ async def _count(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> dict[str,
     counts: dict[str, int] = {}
     cursor = await conn.execute(_TABLES)
     for schema, table in await cursor.fetchall():
-        query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+        query = sql.SQL("SELECT pg_catalog.count(*) FROM {}.{}").format(
             sql.Identifier(str(schema)), sql.Identifier(str(table))
         )
         found = await (await conn.execute(query)).fetchone()
-        counts[f"{schema}.{table}"] = int(found[0]) if found else 0  # type: ignore[call-overload]
+        key = table_key(str(schema), str(table))
+        counts[key] = int(found[0]) if found else 0  # type: ignore[call-overload]
     return counts
+
+
+def table_key(schema: str, table: str) -> str:
+    """`"schema"."table"`, quoted as PostgreSQL quotes: no two tables share a key."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
 
 
 def _verifier(conn: psycopg.AsyncConnection[tuple[object, ...]], password: str, role: str) -> str:

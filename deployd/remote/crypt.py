@@ -88,7 +88,8 @@ def decrypt(source: Path, target: Path, identity: str) -> None:
     finally:
         os.close(write_end)
     try:
-        with open(source, "rb") as sealed, open(target, "xb") as plain:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with open(source, "rb") as sealed, os.fdopen(fd, "wb") as plain:
             done = subprocess.run(
                 [_binary("age"), "--decrypt", "--identity", f"/dev/fd/{read_end}"],
                 stdin=sealed,

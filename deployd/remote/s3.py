@@ -36,7 +36,7 @@ class Bucket:
         return f"Bucket({self.endpoint!r}, {self.name!r})"
 
     def _client(self) -> S3Client:
-        client: S3Client = boto3.client(
+        client: S3Client = boto3.session.Session().client(  # sessions are not thread-safe
             "s3",
             endpoint_url=self.endpoint,
             region_name=self.region,

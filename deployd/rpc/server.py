@@ -73,6 +73,8 @@ class Connection:
                 try:
                     line = await asyncio.wait_for(self.reader.readline(), timeout)
                 except TimeoutError:
+                    if self.tasks and not first:  # a long call under way (a backup): not idle
+                        continue
                     break
                 except ValueError:  # the line outgrew the reader's limit
                     err = RpcError(

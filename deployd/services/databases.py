@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pwd
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,7 @@ from deployd.store import databases as store
 from deployd.store import remote as remote_store
 from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
 from deployd.store.remote import CopyRow, CopyStatus
+from deployd.unix.accounts import Account
 from deployd.vault.keyring import VaultKeyError
 
 from .core import Caller, Core
@@ -237,9 +238,11 @@ async def _link(
     async def record(conn: Any) -> None:
         await store.link(conn, row.name, app, variable)
 
-    _, version, job = await change_config(
-        core, caller, app, {variable: found.url}, [], restart=restart, also=record
-    )
+    async with engine.held(core.platform, row.name):  # not while it is being dropped
+        await _existing(core, row.name)
+        _, version, job = await change_config(
+            core, caller, app, {variable: found.url}, [], restart=restart, also=record
+        )
     await core.bus.publish(
         "db.linked",
         f"{row.name} linked to {app} as {variable}",
@@ -410,45 +413,34 @@ async def restore(core: Core, caller: Caller, params: DbRestoreParams) -> DbRest
     )
 
 
-UNPRIVILEGED = "nobody"
-
-
 async def psql(
     core: Core, caller: Caller, params: DbParams
 ) -> tuple[DbPsqlStarted, AsyncIterator[RunEnded]]:
     """psql as the database's role, on the caller's terminal (handed over as `run`
-    does). It runs as the account of an app linked to the database, which knows the
-    password already, else as `nobody`; the password is in its environment only."""
+    does), as an account of deployd's own for it (never an app's: the app's processes
+    could reach the terminal). The password reaches psql through a pipe it reads as its
+    password file, never its environment or command line."""
     platform = core.platform
     row = await _existing(core, params.name)
     try:
         found = await engine.credentials(platform, row)
     except Exception as exc:
         raise _translated(exc) from None
-    async with core.pool.connection() as conn:
-        linked = await store.links(conn, database=row.name)
-    if linked:
-        account = await platform.accounts.prepare(linked[0].app)
-        user, popen_kwargs = account.name, account.popen_kwargs()
-    elif os.geteuid() == 0:
-        nobody = pwd.getpwnam(UNPRIVILEGED)
-        user = UNPRIVILEGED
-        popen_kwargs = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-    else:
-        user, popen_kwargs = pwd.getpwuid(os.geteuid()).pw_name, {}
+    account = await platform.accounts.psql()
     argv = platform.db_tools.psql(found.host, found.port, row.name)
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/",
-        "LANG": "C.UTF-8",
-        "TERM": "xterm-256color",
-        "PSQL_HISTORY": "/dev/null",
-        "PGPASSWORD": found.password,
-    }
-    caller.audit_detail = f"psql as {row.name} (Unix account {user})"
+    caller.audit_detail = f"psql as {row.name} (Unix account {account.name})"
     handoff = Handoff.open(platform.paths.socket.parent / "handoff", caller.peer_uid)
 
     async def ended() -> AsyncIterator[RunEnded]:
+        passfile = _passfile(found, account)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/",
+            "LANG": "C.UTF-8",
+            "TERM": "xterm-256color",
+            "PSQL_HISTORY": "/dev/null",
+            "PGPASSFILE": f"/dev/fd/{passfile}",
+        }
         try:
             conn, fds = await asyncio.to_thread(handoff.accept)
             status = await asyncio.to_thread(
@@ -458,7 +450,7 @@ async def psql(
                 env=env,
                 fds=fds,
                 control=conn,
-                popen_kwargs=popen_kwargs,
+                popen_kwargs={**account.popen_kwargs(), "pass_fds": (passfile,)},
             )
         except HandoffError as exc:
             yield RunEnded(status=None, error=str(exc))
@@ -467,11 +459,29 @@ async def psql(
             yield RunEnded(status=None, error=f"could not start psql: {exc.strerror}")
             return
         finally:
+            os.close(passfile)
             handoff.close()
         yield RunEnded(status=status)
 
-    started = DbPsqlStarted(database=row.name, user=user, handoff=str(handoff.path))
+    started = DbPsqlStarted(database=row.name, user=account.name, handoff=str(handoff.path))
     return started, ended()
+
+
+def _passfile(found: engine.Credentials, account: Account) -> int:
+    """An unnamed file of the account's own (0600, no path anyone can open) holding
+    libpq's password-file line for the role; returns its descriptor, which psql opens as
+    /dev/fd/N. libpq reads only plain files, so not a pipe."""
+    fd = os.open(tempfile.gettempdir(), os.O_TMPFILE | os.O_RDWR, 0o600)
+    try:
+        if account.switch:
+            os.fchown(fd, account.uid, account.gid)
+        escaped = found.password.replace("\\", "\\\\").replace(":", "\\:")
+        line = f"{found.host}:{found.port}:{found.name}:{found.name}:{escaped}\n"
+        os.write(fd, line.encode())
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 async def remote_show(core: Core, caller: Caller) -> RemoteInfo:

@@ -151,7 +151,7 @@ async def follow(
             await asyncio.sleep(LIVE_SECONDS)
             chunk = await asyncio.to_thread(read_chunk, path, params.app, mark)
             mark = chunk.mark
-            batch = rules.ingest(chunk.lines, {}, nginx.check_token)
+            batch = await asyncio.to_thread(rules.ingest, chunk.lines, {}, nginx.check_token)
             second = Rollup()
             for rollup in batch.minutes.values():
                 second.merge(rollup)

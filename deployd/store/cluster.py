@@ -89,6 +89,7 @@ class PrivateCluster:
         self.log_file = self.directory / "postgres.log"
         self.durable = durable
         self.on_loopback = on_loopback
+        self._port: int | None = None
         self._user = run_as if os.geteuid() == 0 else None
         self._bindir: Path | None = None
         socket_path = self.directory / f".s.PGSQL.{PORT}0"  # room for a loopback port
@@ -111,8 +112,11 @@ class PrivateCluster:
         """The server's port: its Unix socket's name, and on loopback when it listens there."""
         if not self.on_loopback:
             return PORT
+        if self._port is not None:
+            return self._port
         try:
-            return int((self.directory / "port").read_text())
+            self._port = int((self.directory / "port").read_text())
+            return self._port
         except (OSError, ValueError):
             raise ClusterError(
                 f"{self.directory}/port is missing: the cluster was never made"

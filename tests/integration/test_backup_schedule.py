@@ -121,11 +121,22 @@ async def half_made_backups_fail_at_start(platform: Platform) -> None:
     partial = engine.backup_dir(platform, name) / f".{row.id}.partial"
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"half a dump")
+    admin = await platform.databases.admin_conninfo()
+    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+        # a restore the daemon stopped in: the live one refusing, the staging copy made
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await conn.execute(f'CREATE DATABASE "{name}-restoring-20261129" OWNER "{name}"')
     await BackupScheduler(platform).recover()
     async with platform.pool.connection() as conn:
         after = await store.backup(conn, row.id)
     assert after is not None and after.status.value == "failed"
     assert "daemon stopped" in (after.error or "") and not partial.exists()
+    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT datname, datallowconn FROM pg_database WHERE datname LIKE %s",
+            (f"{name}%",),
+        )
+        assert await cursor.fetchall() == [(name, True)]
     await platform.databases.drop(name)
 
 

@@ -64,7 +64,7 @@ def remove_accounts(root: Path) -> None:
     prefix = accounts.prefix_for(str(root.absolute()))
     for entry in pwd.getpwall():
         name = entry.pw_name
-        if name.startswith(prefix) or name == accounts.nginx_account(prefix):
+        if name.startswith(prefix) or name in accounts.own_accounts(prefix):
             with contextlib.suppress(Exception):
                 unix_accounts.remove(name)
 

@@ -32,7 +32,8 @@ def test_names_like_apps_are_accepted(name: str) -> None:
 @pytest.mark.parametrize(
     "name",
     ["", "Shop", "1db", "db-", "x" * 33, "shop_db", "a b", "db;drop", "postgres", "deployd",
-     "template1", "templatex", "pg-stat", "deployd-state"],
+     "template1", "templatex", "pg-stat", "deployd-state", "shop-before-restore-2025",
+     "shop-restoring-1"],
 )  # fmt: skip
 def test_bad_or_reserved_names_are_refused_in_words(name: str) -> None:
     with pytest.raises(DomainError) as refused:
