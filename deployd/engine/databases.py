@@ -330,6 +330,11 @@ async def _restore(
     platform: Platform, name: str, backup_id: int, actor: str, into: str | None
 ) -> Restored:
     row, path = await verified_backup(platform, backup_id, name)
+    if into is None and row.started_at < (await get(platform, name)).created_at:
+        raise RestoreFailed(
+            f"backup {backup_id} is of an earlier database named {name}, dropped since: "
+            f"restore it beside with --into NEWNAME"
+        )
     assert row.tables is not None
     if into is not None:
         await create(platform, into, actor)

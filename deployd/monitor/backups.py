@@ -82,7 +82,8 @@ class BackupScheduler:
                 continue
             if rules.due(db.schedule, db.schedule_last_run, db.schedule_set_at, now):
                 made.append(await self._run(db, db.schedule.previous_run(now)))
-                await self._prune(db)
+                async with engine.held(self.platform, db.name):  # never under a restore
+                    await self._prune(db)
             verified = last.get(db.name, {}).get("verified")
             await self._watch_overdue(db, verified, now)
         return made

@@ -396,10 +396,11 @@ class Nginx:
             time.sleep(0.005)
 
     def reopen_logs(self) -> None:
-        """nginx opens its log files again (after one was renamed by a rotation)."""
-        result = self._run("-s", "reopen")
-        if result.returncode != 0:
-            raise ProxyError(f"nginx could not reopen its logs: {_last_line(result)}")
+        """nginx opens its log files again (after one was renamed by a rotation), by a
+        reload: its master opens them (as root) for new workers. `reopen` (USR1) would
+        have the workers open them themselves, which they cannot: the logs' directories
+        are root's alone."""
+        self._reload()
 
     def _master_pid(self) -> int | None:
         pid_file = self.prefix / "nginx.pid" if self.prefix else SYSTEM_PID_FILE

@@ -212,7 +212,7 @@ async def top_visitors(
     return [(r["visitor"], int(r["n"])) for r in await cursor.fetchall()]
 
 
-MAX_VISITORS_PER_DAY = 100_000
+MAX_VISITORS_PER_DAY = 20_000
 """Visitors kept per app per day (their rows are the analytics' largest part)."""
 
 RETENTION = {
@@ -247,13 +247,29 @@ async def cap(conn: Conn, max_bytes: int) -> dict[str, int]:
     oldest hours (days, a few hundred small rows, always stay). Returns the rows removed
     per app."""
     cursor = await conn.execute(
-        """SELECT app, sum(pg_column_size(t.*)) AS bytes FROM traffic t GROUP BY app
-           HAVING sum(pg_column_size(t.*)) > %s""",
+        """SELECT app, sum(bytes) AS bytes FROM (
+               SELECT app, pg_column_size(t.*) AS bytes FROM traffic t
+               UNION ALL
+               SELECT app, pg_column_size(v.*) FROM traffic_visitors v) sizes
+           GROUP BY app HAVING sum(bytes) > %s""",
         (max_bytes,),
     )
     removed: dict[str, int] = {}
     for row in await cursor.fetchall():
         excess = int(row["bytes"]) - max_bytes
+        days = await conn.execute(  # the visitors of the oldest days go first
+            """SELECT day, sum(pg_column_size(v.*)) AS bytes, count(*) AS n
+               FROM traffic_visitors v WHERE app = %s GROUP BY day ORDER BY day""",
+            (row["app"],),
+        )
+        for day in await days.fetchall():
+            if excess <= 0:
+                break
+            await conn.execute(
+                "DELETE FROM traffic_visitors WHERE app = %s AND day = %s", (row["app"], day["day"])
+            )
+            excess -= int(day["bytes"])
+            removed[row["app"]] = removed.get(row["app"], 0) + int(day["n"])
         for period in (Period.MINUTE, Period.HOUR):
             if excess <= 0:
                 break
