@@ -149,41 +149,54 @@ class Batch:
 
 def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str) -> Batch:
     """Fold `lines` into per-minute rollups. `salt_of` maps a day (epoch days) to its
-    visitor salt; `check_token` marks deployd's own requests. The loop is the ingester's
-    hot path: no object per line."""
+    visitor salt; `check_token` marks deployd's own requests.
+
+    The loop is the ingester's hot path, so what repeats is worked out once per batch and
+    looked up after: a second's minute and salt, a status, a response time's bucket, a
+    path, a visitor's hash. A value seen for the first time is checked then; a line with
+    one that is not a number is unparsed."""
     batch = Batch()
     minutes = batch.minutes
-    pseudonyms: dict[tuple[int, str, str], str] = {}  # a visitor's many requests: one hash
+    seconds_seen: dict[str, tuple[Rollup, int] | None] = {}
+    codes: dict[str, int | None] = {}
+    buckets: dict[str, int | None] = {}
+    paths: dict[str, str] = {}
+    pseudonyms: dict[tuple[int, str, str], str] = {}
     for line in lines:
         parts = line.rstrip("\n").split("\t")
         if len(parts) != COLUMNS or parts[0] != VERSION:
             batch.unparsed += 1
             continue
-        _, msec, status, sent, seconds, _method, _host, uri, referer, agent, client, check = parts
+        _, msec, status, sent, took, _method, _host, uri, referer, agent, client, check = parts
         if check == check_token and check_token:
             batch.internal += 1
             continue
+        second = msec.partition(".")[0]
         try:
-            at = int(float(msec))
-            code = int(status)
-            size = int(sent)
-            took = float(seconds) * 1000.0
-        except ValueError:
+            found = seconds_seen[second]
+        except KeyError:
+            found = seconds_seen[second] = _minute_of(second, minutes)
+        code = codes.get(status, -1)
+        if code == -1:
+            code = codes[status] = int(status) if status.isdigit() else None
+        slot = buckets.get(took, -1)
+        if slot == -1:
+            slot = buckets[took] = _bucket_of(took)
+        if found is None or code is None or slot is None or not sent.isdigit():
             batch.unparsed += 1
             continue
-        minute = at - at % 60
-        rollup = minutes.get(minute)
-        if rollup is None:
-            rollup = minutes[minute] = Rollup()
+        rollup, day = found
         rollup.requests += 1
-        rollup.bytes += size
+        rollup.bytes += int(sent)
         rollup.statuses[code] += 1
-        rollup.latency[bucket(took)] += 1
-        rollup.paths[uri.split("?", 1)[0][:MAX_FIELD]] += 1
+        rollup.latency[slot] += 1
+        path = paths.get(uri)
+        if path is None:
+            path = paths[uri] = uri.split("?", 1)[0][:MAX_FIELD]
+        rollup.paths[path] += 1
         if referer != "-":
             rollup.referrers[referer[:MAX_FIELD]] += 1
         rollup.agents[agent[:MAX_FIELD]] += 1
-        day = at // 86400
         seen = (day, client, agent)
         known = pseudonyms.get(seen)
         if known is None:
@@ -192,6 +205,27 @@ def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str)
         if known:
             rollup.visitors[known] += 1
     return batch
+
+
+def _minute_of(second: str, minutes: dict[int, Rollup]) -> tuple[Rollup, int] | None:
+    """The rollup of the minute an epoch second (as text) falls in, and its day."""
+    if not second.isdigit() or len(second) > 12:
+        return None
+    at = int(second)
+    minute = at - at % 60
+    rollup = minutes.get(minute)
+    if rollup is None:
+        rollup = minutes[minute] = Rollup()
+    return rollup, at // 86400
+
+
+def _bucket_of(took: str) -> int | None:
+    """A response time in seconds (`0.004`) as its histogram bucket."""
+    try:
+        seconds = float(took)
+    except ValueError:
+        return None
+    return bucket(seconds * 1000.0) if math.isfinite(seconds) and seconds >= 0 else None
 
 
 SPAN = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")

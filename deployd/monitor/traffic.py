@@ -92,8 +92,8 @@ def _read(path: Path, start: int, limit: int) -> tuple[list[str], int] | None:
         if len(data) >= limit:  # one line longer than a batch: skip it, counted unparsed
             return ["\x00"], start + len(data)
         return [], start
-    text = data[: end + 1].decode("utf-8", errors="replace")
-    return text.splitlines(), start + end + 1
+    text = data[:end].decode("utf-8", errors="replace")  # nginx escapes every other newline
+    return text.split("\n"), start + end + 1
 
 
 class TrafficIngester:

@@ -155,13 +155,13 @@ async def _visitors(
     if room <= 0:  # kept: the day's visitors so far; new ones count in minutes and hours only
         return MAX_VISITORS_PER_DAY
     fresh = list(rollup.visitors.items())[:room]
-    async with conn.cursor() as cursor:
-        await cursor.executemany(  # pipelined: one round trip for all of them
-            """INSERT INTO traffic_visitors (app, day, visitor, requests) VALUES (%s, %s, %s, %s)
-               ON CONFLICT (app, day, visitor) DO UPDATE
-               SET requests = traffic_visitors.requests + EXCLUDED.requests""",
-            [(app, day, visitor, count) for visitor, count in fresh],
-        )
+    await conn.execute(  # one statement for all of them: arrays, not a row each
+        """INSERT INTO traffic_visitors (app, day, visitor, requests)
+           SELECT %s, %s, v, n FROM unnest(%s::text[], %s::integer[]) AS batch (v, n)
+           ON CONFLICT (app, day, visitor) DO UPDATE
+           SET requests = traffic_visitors.requests + EXCLUDED.requests""",
+        (app, day, [v for v, _ in fresh], [n for _, n in fresh]),
+    )
     cursor = await conn.execute(
         "SELECT count(*) AS n FROM traffic_visitors WHERE app = %s AND day = %s", (app, day)
     )
