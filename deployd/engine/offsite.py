@@ -98,10 +98,14 @@ async def copy(platform: Platform, backup: BackupRow, local: Path) -> CopyRow | 
     """Encrypt and upload a verified backup; None when no remote storage is set up. It
     never raises: whatever goes wrong is the copy's failure, recorded and said."""
     try:
-        where = await remote(platform)
+        return await _copy(platform, backup, local)
     except Exception as exc:  # the vault's key, the store: the copy fails, not the backup
         log.warning("no remote copy of backup %s: %s", backup.id, exc)
         return None
+
+
+async def _copy(platform: Platform, backup: BackupRow, local: Path) -> CopyRow | None:
+    where = await remote(platform)
     if where is None:
         return None
     key = where.key(backup)

@@ -34,7 +34,8 @@ class Totals(Result):
     p95_ms: float | None
     p99_ms: float | None
     visitors: int
-    """Distinct visitors per day, added up over the range."""
+    """Distinct visitors of each period of the answer's resolution (minute, hour or day),
+    added up over the range: exact for one day at day resolution."""
 
 
 class Point(Result):
