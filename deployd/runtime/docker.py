@@ -126,6 +126,16 @@ class DockerRuntime:
     def repository(self, app: str) -> str:
         return f"{self.prefix}/{app}"
 
+    def init_pid(self, app: str, slot: str, process: str) -> int | None:
+        """The host pid of the container's init (docker-init): the app's processes are its
+        children, measured as a launcher's are. None when it does not run (blocking)."""
+        try:
+            container = self.client().containers.get(self.container_name(app, slot, process))
+        except (*ENGINE_ERRORS, DockerUnavailable):
+            return None
+        pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+        return pid or None
+
     def images_bytes(self, app: str) -> int:
         """What the app's images take (layers they share with others counted in each); 0
         when the Engine is not there (blocking: call it in a thread)."""

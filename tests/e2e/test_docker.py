@@ -140,6 +140,10 @@ def test_a_dockerfile_app_is_built_and_runs_in_a_container(
     assert "starting with API_TOKEN=[masked:API_TOKEN]" in logs and TOKEN not in logs
     build_log = ok(platform.deployctl("logs", app, "--build", str(info["live_release"]))).stdout  # type: ignore[attr-defined]
     assert "Successfully built" in build_log
+    # what the container's processes use is measured (they are not under the launcher)
+    top = json.loads(ok(platform.deployctl("top", "--json")).stdout)  # type: ignore[attr-defined]
+    measured = next(a for a in top["apps"] if a["app"] == app)
+    assert [p["name"] for p in measured["processes"]] == ["web.1"] and measured["rss_bytes"] > 0
 
 
 def test_redeploys_switch_containers_without_a_failed_request_and_roll_back(
