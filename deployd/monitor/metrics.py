@@ -14,10 +14,9 @@ import psutil
 
 from deployd.domain import traffic as rules
 from deployd.engine.platform import Platform
+from deployd.engine.usage import live_roots
 from deployd.runtime.usage import measure
-from deployd.store import apps as app_store
 from deployd.store import metrics as store
-from deployd.store import processes as process_store
 from deployd.store import traffic as traffic_store
 from deployd.store.metrics import HostMinute
 from deployd.store.traffic import Period
@@ -77,22 +76,14 @@ class MetricsSampler:
         self._samples = []
         memory = psutil.virtual_memory()
         net, self._net = self._net, psutil.net_io_counters()
-        async with self.platform.pool.connection() as conn:
-            apps = {a.name: a for a in await app_store.list_all(conn)}
-            running = [
-                p
-                for p in await process_store.of_all(conn)
-                if p.pid is not None and p.app in apps and apps[p.app].live_slot == p.slot
-            ]
-        launchers = {p.pid: p.app for p in running if p.pid is not None}
-        usage = await asyncio.to_thread(measure, list(launchers), 0.2)
+        roots = await live_roots(self.platform)
+        usage = await asyncio.to_thread(measure, list(roots.values()), 0.2)
         per_app: dict[str, tuple[float, int]] = {}
-        for launcher, found in usage.items():
-            cpu_before, rss_before = per_app.get(launchers[launcher], (0.0, 0))
-            per_app[launchers[launcher]] = (
-                cpu_before + found.cpu_percent,
-                rss_before + found.rss_bytes,
-            )
+        for (app, _slot, _name), root in roots.items():
+            found = usage.get(root)
+            if found is not None:
+                cpu_so_far, rss_so_far = per_app.get(app, (0.0, 0))
+                per_app[app] = (cpu_so_far + found.cpu_percent, rss_so_far + found.rss_bytes)
         host = HostMinute(
             at=minute,
             cpu_percent=round(cpu, 1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+from deployd.engine.usage import live_roots
 from deployd.protocol.system import (
     AppDisk,
     AppUsage,
@@ -16,44 +17,23 @@ from deployd.protocol.system import (
 from deployd.runtime.usage import disk_use, host, measure
 from deployd.store import apps as app_store
 from deployd.store import databases as database_store
-from deployd.store import processes as process_store
-from deployd.store.apps import SlotRow
 
 from .core import Caller, Core
 from .system import disks
 
 
 async def top(core: Core, caller: Caller) -> TopResult:
-    async with core.pool.connection() as conn:
-        apps = {a.name: a for a in await app_store.list_all(conn)}
-        processes = [
-            p
-            for p in await process_store.of_all(conn)
-            if p.pid is not None and p.app in apps and apps[p.app].live_slot == p.slot
-        ]
-    slots = {(s.app, s.name): s for s in await _slots(core)}
-    roots = {}  # per process, whose children are the app's: its launcher, or its container's init
-    for proc in processes:
-        slot = slots.get((proc.app, proc.slot))
-        if slot is not None and slot.runtime == "docker":
-            root = await asyncio.to_thread(
-                core.platform.docker.init_pid, proc.app, proc.slot, str(proc.name)
-            )
-        else:
-            root = proc.pid
-        if root is not None:
-            roots[(proc.app, proc.slot, str(proc.name))] = root
+    roots = await live_roots(core.platform)
     machine, usage = await asyncio.gather(
         asyncio.to_thread(host), asyncio.to_thread(measure, list(roots.values()))
     )
     per_app: dict[str, list[ProcessUsage]] = defaultdict(list)
-    for proc in processes:
-        root = roots.get((proc.app, proc.slot, str(proc.name)))
-        found = usage.get(root) if root is not None else None
+    for (app, _slot, name), root in roots.items():
+        found = usage.get(root)
         if found is not None:
-            per_app[proc.app].append(
+            per_app[app].append(
                 ProcessUsage(
-                    name=str(proc.name),
+                    name=name,
                     pid=found.pid,
                     cpu_percent=found.cpu_percent,
                     rss_bytes=found.rss_bytes,
@@ -80,11 +60,6 @@ async def top(core: Core, caller: Caller) -> TopResult:
             for app, procs in sorted(per_app.items())
         ],
     )
-
-
-async def _slots(core: Core) -> list[SlotRow]:
-    async with core.pool.connection() as conn:
-        return await app_store.all_slots(conn)
 
 
 async def disk(core: Core, caller: Caller) -> DiskResult:
