@@ -6,8 +6,6 @@ overdue, once."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,17 +19,7 @@ from deployd.engine.platform import Platform
 from deployd.monitor.backups import BackupScheduler
 from deployd.store import databases as store
 from deployd.store.cluster import PrivateCluster
-from tests.support.databases import Stage, staged
-
-
-def run_staged(
-    fresh_db: str, apps_pg: PrivateCluster, test: Callable[[Platform], Awaitable[None]]
-) -> None:
-    async def main() -> None:
-        async with staged(fresh_db, apps_pg) as platform:
-            await test(platform)
-
-    asyncio.run(main())
+from tests.support.databases import Stage, run_staged
 
 
 async def fill(platform: Platform, name: str) -> None:

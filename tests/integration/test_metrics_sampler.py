@@ -4,8 +4,6 @@ than the hour before it is said to, once."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from deployd.domain import traffic
@@ -16,17 +14,7 @@ from deployd.store import releases as release_store
 from deployd.store import traffic as traffic_store
 from deployd.store.cluster import PrivateCluster
 from deployd.store.traffic import Period
-from tests.support.databases import staged
-
-
-def run_staged(
-    fresh_db: str, apps_pg: PrivateCluster, test: Callable[[Platform], Awaitable[None]]
-) -> None:
-    async def main() -> None:
-        async with staged(fresh_db, apps_pg) as platform:
-            await test(platform)
-
-    asyncio.run(main())
+from tests.support.databases import run_staged
 
 
 async def events(platform: Platform, kind: str) -> list[str]:

@@ -3,9 +3,7 @@ how analytics keep within their cap per app, on a real PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from deployd.monitor.traffic import read_chunk
 from deployd.store import traffic as store
 from deployd.store.cluster import PrivateCluster
 from deployd.store.traffic import Period
-from tests.support.databases import staged
+from tests.support.databases import run_staged
 
 
 def test_only_whole_lines_are_read_and_the_rest_waits(tmp_path: Path) -> None:
@@ -56,16 +54,6 @@ def test_a_deleted_log_reads_nothing_and_breaks_nothing(tmp_path: Path) -> None:
     mark = read_chunk(log, "web", None).mark
     log.unlink()
     assert read_chunk(log, "web", mark).lines == []
-
-
-def run_staged(
-    fresh_db: str, apps_pg: PrivateCluster, test: Callable[[Platform], Awaitable[None]]
-) -> None:
-    async def main() -> None:
-        async with staged(fresh_db, apps_pg) as platform:
-            await test(platform)
-
-    asyncio.run(main())
 
 
 async def capped(platform: Platform) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -70,3 +70,15 @@ async def staged(state_db: str, apps_pg: PrivateCluster) -> AsyncIterator[Platfo
     finally:
         await pool.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run_staged(
+    state_db: str, apps_pg: PrivateCluster, test: Callable[[Platform], Awaitable[None]]
+) -> None:
+    """Run `test` against a staged platform on `state_db` and the apps' server."""
+
+    async def main() -> None:
+        async with staged(state_db, apps_pg) as platform:
+            await test(platform)
+
+    asyncio.run(main())
