@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,7 +245,10 @@ def test_a_restore_beside_makes_a_new_database_with_its_own_role(
     ok(platform.deployctl("db", "drop", "shopcopy", "--yes"))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small filesystem needs root")
+@pytest.mark.skipif(
+    os.geteuid() != 0 and not os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"),
+    reason="mounting a small filesystem needs root",
+)
 def test_a_full_disk_fails_the_backup_and_keeps_the_earlier_ones(
     platform: RunningDaemon, shop: str
 ) -> None:
@@ -326,6 +330,10 @@ def test_a_schedule_says_when_it_runs_next(platform: RunningDaemon, shop: str) -
     assert off["schedule"] is None
 
 
+@pytest.mark.skipif(
+    not shutil.which("age") and not os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"),
+    reason="needs age (apt-get install age)",
+)
 def test_backups_are_copied_off_the_host_encrypted_and_tracked_apart(
     platform: RunningDaemon, shop: str, s3: str
 ) -> None:
