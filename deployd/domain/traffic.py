@@ -127,6 +127,14 @@ class Rollup:
         self.visitors.update(other.visitors)
 
 
+def merged(rollups: Iterable[Rollup]) -> Rollup:
+    """Many periods' rollups as one (a range's totals)."""
+    whole = Rollup()
+    for rollup in rollups:
+        whole.merge(rollup)
+    return whole
+
+
 def top(counts: Mapping[str, int], n: int = TOP) -> Counter[str]:
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     kept: Counter[str] = Counter(dict(ranked[:n]))

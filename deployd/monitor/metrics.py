@@ -128,7 +128,8 @@ class MetricsSampler:
                 )
                 await store.judged(conn, release["id"])
             worse = rules.regression(
-                _sum(before.get(release["app"], [])), _sum(after.get(release["app"], []))
+                traffic_store.merged(before.get(release["app"], [])),
+                traffic_store.merged(after.get(release["app"], [])),
             )
             if worse:
                 await self.platform.emit(
@@ -140,10 +141,3 @@ class MetricsSampler:
                     release=release["version"],
                     reasons=worse,
                 )
-
-
-def _sum(rows: list[traffic_store.Stored]) -> rules.Rollup:
-    whole = rules.Rollup()
-    for row in rows:
-        whole.merge(row.rollup)
-    return whole

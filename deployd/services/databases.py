@@ -94,10 +94,11 @@ async def _info(
     host = port = password = url = None
     kept: list[str] = []
     if usage is not None:
-        found = await engine.credentials(core.platform, row)
-        host, port = found.host, found.port
+        address = await core.platform.databases.address()
+        host, port = address.host, address.port
         kept = [name for name in usage if name.startswith(f"{row.name}{rules.RESTORED_INFIX}")]
-        if reveal:
+        if reveal:  # the password is decrypted only to be shown
+            found = await engine.credentials(core.platform, row)
             password, url = found.password, found.url
     used = usage.get(row.name) if usage is not None else None
     verified = last.get("verified")

@@ -43,9 +43,7 @@ def resolution(since: datetime, until: datetime) -> Period:
 
 
 def totals(rows: list[Stored]) -> tuple[Totals, Rollup]:
-    whole = Rollup()
-    for row in rows:
-        whole.merge(row.rollup)
+    whole = store.merged(rows)
     classes = whole.status_classes()
     requests = whole.requests
     return (

@@ -11,6 +11,7 @@ from enum import StrEnum
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from deployd.domain import traffic as rules
 from deployd.domain.traffic import BUCKETS, Rollup
 
 from .db import Row
@@ -47,6 +48,10 @@ class Stored:
     at: datetime
     rollup: Rollup
     visitors: int
+
+
+def merged(rows: list[Stored]) -> Rollup:
+    return rules.merged(row.rollup for row in rows)
 
 
 async def checkpoint(conn: Conn, path: str) -> Checkpoint | None:
