@@ -28,6 +28,7 @@ from .commands import (
     events,
     logs,
     processes,
+    selfupdate,
     stats,
     system,
     users,
@@ -111,6 +112,7 @@ def _read_token(path: Path) -> str:
 
 
 app.command()(system.status)
+app.command("self-update")(selfupdate.self_update)
 app.add_typer(apps.app, name="apps")
 app.command()(deploys.deploy)
 app.command()(deploys.rollback)

@@ -301,6 +301,25 @@ def keys_rotate(
     typer.echo(f"rotated the vault key in {keyring.path}: {count} values re-encrypted")
 
 
+@app.command("update-finish", hidden=True)
+def update_finish() -> None:
+    """A self-update's last steps, started by the daemon through systemd-run: restart the
+    service, check the new daemon, put the old version back if it is not healthy."""
+    from deployd.upgrade.finish import Finisher
+    from deployd.upgrade.layout import Installation
+
+    settings = load_settings()
+    finisher = Finisher(
+        installation=Installation(settings.install_dir),
+        record_file=settings.paths.data_dir / "update.json",
+        unit=settings.service_unit,
+        socket=settings.paths.socket,
+        timeout=settings.update_check_timeout,
+    )
+    outcome = finisher.run()
+    typer.echo(f"deployd self-update: {outcome.value}")
+
+
 def _audit_seal(settings: Settings) -> AuditSeal:
     return AuditSeal(settings.audit_key_file, settings.audit_anchor_file)
 

@@ -138,6 +138,19 @@ class Settings(BaseSettings):
     backup_s3_region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,40}$")
     backup_s3_prefix: str = Field(default="deployd", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     """Copies are stored as `<prefix>/<database>/<backup>.dump.age`."""
+    update_source: str = Field(
+        default="https://github.com/deployd/deployd.git",
+        pattern=r"^(git\+)?(https?|file|ssh)://\S{1,1000}$",
+    )
+    """Where `deployctl self-update` finds versions: a git repository of deployd (its
+    `vX.Y.Z` tags) or a package index's simple API (its deployd wheels)."""
+    install_dir: Path = Path("/opt/deployd")
+    """install.sh's layout: a virtualenv per version in `versions/`, `current` the one
+    the service runs."""
+    service_unit: str = Field(default="deployd.service", pattern=r"^[A-Za-z0-9@._-]{1,200}$")
+    update_check_timeout: float = Field(default=60.0, gt=0, le=3600)
+    """Seconds a self-updated daemon has to answer as its new version, with its database,
+    before the old one is put back."""
     public_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses that count as this host for `domains verify` (behind NAT: the public one);
     default the host's own non-loopback addresses."""

@@ -34,6 +34,7 @@ from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.masks import MaskingFormatter, Masks
 from deployd.engine.platform import Platform, Pool
+from deployd.engine.selfupdate import SelfUpdater
 from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_interval
 from deployd.monitor.backups import BackupScheduler
 from deployd.monitor.certificates import Renewer
@@ -208,6 +209,7 @@ class Daemon:
                 platform=platform,
                 jobs=JobRunner(platform),
                 audit_seal=seal,
+                updater=SelfUpdater(platform),
             )
             password = await users.ensure_bootstrap_admin(core, with_password=self.mode == "dev")
             self.example = self.example and password is not None  # first start only
@@ -422,6 +424,7 @@ class Daemon:
             data={"pid": os.getpid(), "version": __version__},
         )
         sd_notify("READY=1")
+        self._background.append(asyncio.create_task(core.updater.watch(), name="self-update"))
         interval = watchdog_interval()
         if interval is not None:
             self._background.append(asyncio.create_task(feed_watchdog(interval), name="watchdog"))

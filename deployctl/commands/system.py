@@ -1,8 +1,9 @@
-"""`deployctl status`."""
+"""`deployctl status`: the daemon (the version really running), its database, nginx,
+docker, systemd, disks, certificates, backups and the last self-update."""
 
 from __future__ import annotations
 
-from deployd.protocol.system import StatusResult
+from deployd.protocol.system import StatusResult, UpdateInfo
 
 from .. import render
 from ..session import JsonFlag, session
@@ -70,5 +71,21 @@ def status(json: JsonFlag = False) -> None:
                 ("BACKUP", f"{name}: no verified backup within twice its schedule's interval")
                 for name in result.backups_overdue
             ),
+            *(
+                (("installed", ", ".join(result.installed_versions)),)
+                if result.installed_versions
+                else ()
+            ),
+            *((("last update", _update(result.update)),) if result.update else ()),
         ]
     )
+
+
+def _update(update: UpdateInfo) -> str:
+    what = f"{update.kind} {update.from_version} → {update.to_version}"
+    when = render.when(update.finished_at or update.started_at)
+    if update.step == "done":
+        return f"{what}: done {when}"
+    if update.step in ("rolled_back", "failed"):
+        return f"{what}: {update.step.replace('_', ' ').upper()} {when}: {update.reason}"
+    return f"{what}: under way ({update.step}) since {render.when(update.started_at)}"

@@ -118,9 +118,7 @@ class AppsServer:
     def admin_parts(self) -> dict[str, str]:
         """The admin conninfo as PG* variables for a tool's environment (never its
         command line)."""
-        parts = conninfo_to_dict(self._conninfo())
-        names = PG_VARIABLES
-        return {names[k]: str(v) for k, v in parts.items() if k in names and v is not None}
+        return pg_variables(self._conninfo())
 
     async def _connect(
         self, dbname: str = "postgres"
@@ -265,14 +263,8 @@ class AppsServer:
     @asynccontextmanager
     async def snapshot(self, name: str) -> AsyncIterator[Snapshot]:
         """Hold a read-only repeatable-read view of `name` open while the caller dumps it."""
-        async with await self._connect(name) as conn:
-            await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
-            await conn.set_read_only(True)
-            async with conn.transaction():
-                cursor = await conn.execute("SELECT pg_export_snapshot()")
-                exported = await cursor.fetchone()
-                assert exported is not None
-                yield Snapshot(str(exported[0]), await _count(conn))
+        async with await self._connect(name) as conn, snapshot_of(conn) as snapshot:
+            yield snapshot
 
     async def table_counts(self, name: str) -> dict[str, int]:
         async with await self._connect(name) as conn:
@@ -313,6 +305,26 @@ class AppsServer:
                     sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident)
                 )
                 raise
+
+
+def pg_variables(conninfo: str) -> dict[str, str]:
+    """A conninfo as PG* variables, for a tool's environment (never its command line)."""
+    parts = conninfo_to_dict(conninfo)
+    names = PG_VARIABLES
+    return {names[k]: str(v) for k, v in parts.items() if k in names and v is not None}
+
+
+@asynccontextmanager
+async def snapshot_of(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> AsyncIterator[Snapshot]:
+    """A read-only repeatable-read view on `conn` (a connection of its own, not pooled),
+    held while the caller dumps it."""
+    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+    await conn.set_read_only(True)
+    async with conn.transaction():
+        cursor = await conn.execute("SELECT pg_export_snapshot()")
+        exported = await cursor.fetchone()
+        assert exported is not None
+        yield Snapshot(str(exported[0]), await _count(conn))
 
 
 async def _count(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> dict[str, int]:

@@ -378,6 +378,24 @@ _ALL = (
         Role.VIEWER,
         summary="requests, statuses, latency percentiles and visitors over any range",
     ),
+    Method(
+        "system.update_check",
+        NoParams,
+        system.UpdateCheckResult,
+        Role.ADMIN,
+        summary="the versions the update source offers and what self-update would install",
+    ),
+    Method(
+        "system.update",
+        system.UpdateParams,
+        system.UpdateStarted,
+        Role.ADMIN,
+        mutating=True,
+        target="to",
+        notification=system.UPDATE_NOTIFICATION,
+        summary="install another version of deployd beside this one and switch to it "
+        "(or back, with rollback); its progress until the daemon restarts",
+    ),
     Method("storage.show", NoParams, databases.RemoteInfo, Role.VIEWER),
     Method(
         "storage.set",

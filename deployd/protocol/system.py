@@ -58,6 +58,31 @@ class CertificateProblem(Result):
     failures: int
 
 
+UpdateStepName = Literal[
+    "resolving",
+    "installing",
+    "backing_up",
+    "migrating",
+    "switching",
+    "done",
+    "rolled_back",
+    "failed",
+]
+
+
+class UpdateInfo(Result):
+    """The last self-update (or self-update rollback) and how it went."""
+
+    kind: Literal["update", "rollback"]
+    from_version: str
+    to_version: str
+    step: UpdateStepName
+    started_at: datetime
+    finished_at: datetime | None = None
+    reason: str | None = None
+    backup: str | None = None
+
+
 class StatusResult(Result):
     version: str
     protocol: int
@@ -78,6 +103,9 @@ class StatusResult(Result):
     """Certificates whose last issuance or renewal failed."""
     backups_overdue: list[str] = Field(default_factory=list)
     """Databases with a backup schedule and no verified backup within twice its interval."""
+    installed_versions: list[str] = Field(default_factory=list)
+    """Versions installed side by side (install.sh's layout); empty for a checkout."""
+    update: UpdateInfo | None = None
 
 
 class HostUsage(Result):
@@ -129,3 +157,35 @@ class DiskResult(Result):
     host: list[DiskStatus]
     apps: list[AppDisk]
     backups_bytes: int
+
+
+class UpdateParams(Params):
+    to: str | None = Field(default=None, pattern=r"^v?[0-9][0-9A-Za-z.+!-]{0,60}$")
+    """A version the source offers (older ones only when named); default the newest."""
+    rollback: bool = False
+    """Back to the version the last update came from."""
+
+
+class UpdateCheckResult(Result):
+    running: str
+    installed: bool
+    """Whether this deployd can update itself (install.sh's layout, under systemd)."""
+    refusal: str | None = None
+    """Why an update would be refused now (up to date, not installed, ...)."""
+    newest: str | None = None
+    target: str | None = None
+    """What `self-update` would install."""
+    source: str
+    offered: list[str] = Field(default_factory=list)
+
+
+class UpdateStarted(Result):
+    update: UpdateInfo
+
+
+class UpdateProgress(Result):
+    step: UpdateStepName
+    message: str
+
+
+UPDATE_NOTIFICATION = "system.update.progress"

@@ -13,6 +13,7 @@ from deployd.config import Settings
 from deployd.engine.events import EventBus
 from deployd.engine.jobs import JobRunner
 from deployd.engine.platform import Platform
+from deployd.engine.selfupdate import SelfUpdater
 from deployd.protocol.common import Identity
 from deployd.protocol.system import HostFacts
 from deployd.store.db import Row
@@ -35,6 +36,7 @@ class Core:
     jobs: JobRunner
     audit_seal: AuditSeal
     """The audit log's key and anchor, outside the database."""
+    updater: SelfUpdater
     connections: int = 0
     host_facts: tuple[float, HostFacts] | None = None
     """(monotonic time read, facts): detection costs subprocesses, so it is cached."""

@@ -30,6 +30,7 @@ from deployd.store import domains as domain_store
 from deployd.store import migrate
 from deployd.store.db import Row
 
+from . import updates
 from .core import Caller, Core
 
 HOST_FACTS_TTL = 30.0
@@ -71,6 +72,8 @@ async def status(core: Core, caller: Caller) -> StatusResult:
             if r["failures"] and r["last_error"]
         ],
         backups_overdue=overdue,
+        installed_versions=await asyncio.to_thread(core.updater.installation.installed),
+        update=updates.info(await asyncio.to_thread(core.updater.last)),
     )
 
 

@@ -4,7 +4,9 @@ Small on purpose (yoyo-migrations would bring its own CLI, config and sync drive
 is ~60 lines over psycopg): all pending files are applied in one transaction under an
 advisory lock, so two daemons starting together cannot both migrate, and a failing file
 leaves the schema as it was. A file changed after it was applied is an error, and so is a
-database that has migrations this deployd does not know (a downgrade).
+database that has migrations this deployd does not know (a downgrade) unless every one of
+them was recorded as expand-only: then this deployd is the one a self-update went back to,
+and the schema is one it can live with (see domain/upgrades).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from psycopg import AsyncConnection
+
+from deployd.domain.upgrades import MigrationKind, migration_kind
 
 from .db import Row
 
@@ -35,6 +39,11 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def expand(self) -> bool:
+        """Whether code written before it can run on the schema it leaves."""
+        return migration_kind(self.sql)[0] is MigrationKind.EXPAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +72,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     name       text NOT NULL,
     checksum   text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
-)"""
+);
+ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS expand boolean NOT NULL DEFAULT false
+"""
 
 
 async def state(conn: AsyncConnection[Row], known: list[Migration]) -> MigrationState:
@@ -87,7 +98,7 @@ async def migrate(conn: AsyncConnection[Row], directory: Path) -> list[str]:
         applied = await _applied(conn)
         by_version = {m.version: m for m in known}
         unknown = sorted(set(applied) - set(by_version))
-        if unknown:
+        if unknown and not await _all_expand(conn, unknown):
             raise MigrationError(
                 f"the database has migrations this deployd does not know ({unknown}): "
                 "it was migrated by a newer version"
@@ -102,11 +113,21 @@ async def migrate(conn: AsyncConnection[Row], directory: Path) -> list[str]:
                 continue
             await conn.execute(migration.sql.encode())
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                (migration.version, migration.name, migration.checksum),
+                "INSERT INTO schema_migrations (version, name, checksum, expand) "
+                "VALUES (%s, %s, %s, %s)",
+                (migration.version, migration.name, migration.checksum, migration.expand),
             )
             done.append(migration.name)
     return done
+
+
+async def _all_expand(conn: AsyncConnection[Row], versions: list[int]) -> bool:
+    cursor = await conn.execute(
+        "SELECT bool_and(expand) AS expand FROM schema_migrations WHERE version = ANY(%s)",
+        (versions,),
+    )
+    row = await cursor.fetchone()
+    return bool(row and row["expand"])
 
 
 async def _applied(conn: AsyncConnection[Row]) -> dict[int, tuple[str, str]]:

@@ -76,13 +76,29 @@ def test_a_failing_migration_leaves_the_schema_as_it_was(fresh_db: str, tmp_path
         assert one(conn, "SELECT to_regclass('users')") is None
 
 
-def test_a_database_from_a_newer_deployd_is_refused(fresh_db: str, tmp_path: Path) -> None:
+def test_a_database_a_newer_deployd_contracted_is_refused(fresh_db: str, tmp_path: Path) -> None:
     directory = tmp_path / "migrations"
     shutil.copytree(resource_dir("migrations"), directory)
-    (directory / "9999_future.sql").write_text("SELECT 1;")
+    (directory / "9998_future.sql").write_text("CREATE TABLE future (x int);")
+    (directory / "9999_future.sql").write_text("ALTER TABLE future DROP COLUMN x;")
     asyncio.run(_run(fresh_db, directory))
     with pytest.raises(migrate.MigrationError, match="newer version"):
         asyncio.run(_run(fresh_db, resource_dir("migrations")))
+
+
+def test_a_database_a_newer_deployd_only_expanded_is_accepted(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """What a self-update's way back relies on: the old daemon starts again on the schema
+    the new one expanded."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(resource_dir("migrations"), directory)
+    (directory / "9998_future.sql").write_text("CREATE TABLE future (x int);")
+    (directory / "9999_future.sql").write_text("ALTER TABLE apps ADD COLUMN future text;")
+    asyncio.run(_run(fresh_db, directory))
+    assert asyncio.run(_run(fresh_db, resource_dir("migrations"))) == []
+    state = asyncio.run(_state(fresh_db, resource_dir("migrations")))
+    assert state.pending == [] and "9999_future.sql" in state.applied
 
 
 def test_badly_named_files_are_refused(tmp_path: Path) -> None:

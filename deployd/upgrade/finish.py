@@ -1,0 +1,97 @@
+"""The update's last steps, in a process of its own (a transient systemd unit started by the
+daemon, from the version that runs now): restart the service, wait for the new daemon to
+answer as the new version with its database reachable, and if it does not within the
+time allowed, point `current` back and restart the old one. It runs apart because the
+daemon that started the update is the one being replaced."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deployd.domain.upgrades import UpdateStep
+from deployd.protocol import framing
+
+from . import record
+from .layout import Installation
+
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Finisher:
+    installation: Installation
+    record_file: Path
+    unit: str
+    socket: Path
+    timeout: float
+
+    def run(self) -> UpdateStep:
+        update = record.read(self.record_file)
+        if update is None or update.step is not UpdateStep.SWITCHING:
+            return update.step if update else UpdateStep.FAILED
+        problem = self._restart_and_check(update.to_version)
+        if problem is None:
+            record.write(self.record_file, update.moved(UpdateStep.DONE, _now()))
+            return UpdateStep.DONE
+        self.installation.switch(update.from_version)
+        again = self._restart_and_check(update.from_version)
+        reason = f"deployd {update.to_version} {problem}; back on {update.from_version}"
+        if again is not None:
+            reason += f", which {again} too"
+        record.write(self.record_file, update.moved(UpdateStep.ROLLED_BACK, _now(), reason))
+        return UpdateStep.ROLLED_BACK
+
+    def _restart_and_check(self, version: str) -> str | None:
+        """None once the daemon answers as `version`; else what went wrong."""
+        restart = subprocess.run(
+            ["systemctl", "restart", self.unit],
+            capture_output=True,
+            text=True,
+            timeout=self.timeout + 30,
+            check=False,
+        )
+        if restart.returncode != 0:
+            said = restart.stderr.strip().splitlines()[-1:] or ["no message"]
+            return f"did not start ({said[0]})"
+        deadline = time.monotonic() + self.timeout
+        seen = "did not answer"
+        while time.monotonic() < deadline:
+            answer = status(self.socket)
+            if answer is not None:
+                running = answer.get("version")
+                facts = answer.get("database")
+                database = facts.get("state") if isinstance(facts, dict) else None
+                if running == version and database == "ok":
+                    return None
+                seen = f"answered as {running} with its database {database}"
+            time.sleep(POLL_SECONDS)
+        return f"{seen} within {self.timeout:.0f} s"
+
+
+def status(path: Path) -> dict[str, object] | None:
+    """`system.status` over the socket (as root: an admin), or None if it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(5.0)
+            conn.connect(str(path))
+            conn.sendall(framing.encode(framing.request("system.status", {}, 1)))
+            reader = conn.makefile("rb")
+            line = reader.readline(framing.MAX_LINE_BYTES)
+    except OSError:
+        return None
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        return None
+    result = reply.get("result") if isinstance(reply, dict) else None
+    return result if isinstance(result, dict) else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

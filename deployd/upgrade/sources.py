@@ -1,0 +1,115 @@
+"""Where new versions of deployd come from (`DEPLOYD_UPDATE_SOURCE`): the tags of a git
+repository of deployd (`v1.4.2`), or the wheels of a package index (PEP 503's simple
+API). Either way the answer is a map of version → what pip installs, so the exact thing
+that was offered is what gets installed (a wheel's own URL, a tag): never a name an
+index could answer with something else."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.parse
+import urllib.request
+from html.parser import HTMLParser
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+PACKAGE = "deployd"
+LISTING_LIMIT = 4 * 1024 * 1024
+TIMEOUT = 60.0
+TAG = re.compile(r"^refs/tags/(v?[0-9][0-9A-Za-z.+!-]{0,60})$")
+SOURCE = re.compile(r"^(git\+)?(https?|file|ssh)://[^\s]{1,1000}$")
+
+
+class SourceError(RuntimeError):
+    pass
+
+
+def is_git(source: str) -> bool:
+    plain = source.removeprefix("git+")
+    return (
+        source.startswith("git+")
+        or plain.startswith(("file://", "ssh://"))
+        or plain.rstrip("/").endswith(".git")
+    )
+
+
+def offered(source: str) -> dict[str, str]:
+    """version → pip's requirement for it."""
+    if not SOURCE.match(source):
+        raise SourceError(f"the update source is not a URL deployd can use: {source!r}")
+    return _tags(source.removeprefix("git+")) if is_git(source) else _wheels(source)
+
+
+def _tags(url: str) -> dict[str, str]:
+    try:
+        listing = subprocess.run(
+            ["git", "ls-remote", "--tags", "--refs", "--", url],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+            env={**_clean_env(), "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"{url} did not answer within {TIMEOUT:.0f} s") from None
+    if listing.returncode != 0:
+        said = listing.stderr.strip().splitlines()[-1:] or ["no message"]
+        raise SourceError(f"git could not list the tags of {url}: {said[0]}")
+    found: dict[str, str] = {}
+    for line in listing.stdout.splitlines():
+        _, _, ref = line.partition("\t")
+        match = TAG.match(ref)
+        if match and _version(match[1]) is not None:
+            found[str(_version(match[1]))] = f"{PACKAGE} @ git+{url}@{match[1]}"
+    return found
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+
+
+def _wheels(index: str) -> dict[str, str]:
+    page = urllib.parse.urljoin(index.rstrip("/") + "/", f"{PACKAGE}/")
+    if not page.startswith(("https://", "http://")):
+        raise SourceError(f"a package index is reached over http(s), not {page}")
+    try:
+        with urllib.request.urlopen(page, timeout=TIMEOUT) as reply:  # noqa: S310 (http(s))
+            body = reply.read(LISTING_LIMIT + 1)
+    except OSError as exc:
+        raise SourceError(f"could not read {page}: {exc}") from None
+    if len(body) > LISTING_LIMIT:
+        raise SourceError(f"{page} is larger than {LISTING_LIMIT} bytes")
+    links = _Links()
+    links.feed(body.decode(errors="replace"))
+    found: dict[str, str] = {}
+    for href in links.hrefs:
+        url = urllib.parse.urljoin(page, href)
+        name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        try:
+            package, version, _, tags = parse_wheel_filename(name)
+        except InvalidWheelFilename:
+            continue
+        if package == PACKAGE and any(t.interpreter.startswith("py3") for t in tags):
+            found[str(version)] = url
+    return found
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text.removeprefix("v"))
+    except InvalidVersion:
+        return None
+
+
+def _clean_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "SSL_CERT_FILE", "GIT_SSL_CAINFO", "http_proxy", "https_proxy")
+    return {k: v for k, v in os.environ.items() if k in keep}
