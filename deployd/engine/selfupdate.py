@@ -263,7 +263,7 @@ class SelfUpdater:
                     f"deployd {update.to_version} brings {migration.name}, which "
                     f"{' and '.join(reasons)}: the running version could not work with it, "
                     "so it cannot be applied by a self-update. Upgrade with install.sh "
-                    "from that version instead (see docs/operations.md)"
+                    "from that version instead (README: Updating deployd)"
                 )
         if pending:
             names = ", ".join(m.name for m in pending)
