@@ -63,7 +63,7 @@ def _tags(url: str) -> dict[str, str]:
         _, _, ref = line.partition("\t")
         match = TAG.match(ref)
         if match and _version(match[1]) is not None:
-            found[str(_version(match[1]))] = f"{PACKAGE} @ git+{url}@{match[1]}"
+            found[str(_version(match[1]))] = f"git+{url}@{match[1]}"  # pip's VCS form
     return found
 
 

@@ -26,8 +26,9 @@ def make(target: Path, requirement: str, say: Callable[[str], None]) -> None:
     shutil.rmtree(target, ignore_errors=True)
     python = Path(sys.base_prefix) / "bin" / "python3"
     try:
-        _run([str(python), "-m", "venv", str(target)], say, timeout=300)
+        _run("python -m venv", [str(python), "-m", "venv", str(target)], say, timeout=300)
         _run(
+            "pip install",
             [
                 str(target / "bin" / "python"),
                 "-m",
@@ -76,7 +77,7 @@ def _output(argv: list[str]) -> str:
     return done.stdout.strip()
 
 
-def _run(argv: list[str], say: Callable[[str], None], timeout: float) -> None:
+def _run(what: str, argv: list[str], say: Callable[[str], None], timeout: float) -> None:
     process = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -110,9 +111,9 @@ def _run(argv: list[str], say: Callable[[str], None], timeout: float) -> None:
     finally:
         deadline.cancel()
     if expired.is_set():
-        raise InstallFailed(f"{Path(argv[0]).name} {argv[1]} took more than {timeout:.0f} s")
+        raise InstallFailed(f"{what} took more than {timeout:.0f} s")
     if status != 0:
-        raise InstallFailed(f"{Path(argv[0]).name} {argv[1]} exited with {status}: {last}")
+        raise InstallFailed(f"{what} exited with {status}: {last}")
 
 
 def _pip_env() -> dict[str, str]:

@@ -26,9 +26,9 @@ def test_the_tags_of_a_git_repository_are_its_versions(tmp_path: Path) -> None:
         git(work, "tag", tag)
     offered = sources.offered(f"file://{work}")
     assert offered == {
-        "0.1.0": f"deployd @ git+file://{work}@v0.1.0",
-        "0.2.0": f"deployd @ git+file://{work}@v0.2.0",
-        "0.3.0rc1": f"deployd @ git+file://{work}@0.3.0rc1",
+        "0.1.0": f"git+file://{work}@v0.1.0",
+        "0.2.0": f"git+file://{work}@v0.2.0",
+        "0.3.0rc1": f"git+file://{work}@0.3.0rc1",
     }
 
 
