@@ -181,8 +181,9 @@ class SelfUpdater:
         try:
             if requirement is not None:
                 update = await self._install(update, requirement)
+                pending = await self._pending_migrations(update)
                 update = await self._back_up(update)
-                update = await self._migrate(update)
+                update = await self._migrate(update, pending)
             await self._switch(update)
         except FAILURES as exc:
             await self._failed(update, str(exc) or type(exc).__name__, actor)
@@ -246,9 +247,11 @@ class SelfUpdater:
         update = replace(update, backup=str(final))
         message = f"verified dump of deployd's database: {final} ({written.size_bytes} bytes)"
         self._say(UpdateStep.BACKING_UP, message)
-        return await self._moved(update, UpdateStep.MIGRATING, "checking migrations")
+        return await self._moved(update, UpdateStep.MIGRATING, "migrating")
 
-    async def _migrate(self, update: UpdateRecord) -> UpdateRecord:
+    async def _pending_migrations(self, update: UpdateRecord) -> list[migrate.Migration]:
+        """The new version's migrations this database lacks; UpdateRefused if any is one
+        the running version could not work with (checked before anything changes)."""
         venv = self.installation.venv(update.to_version)
         known = await asyncio.to_thread(
             migrate.load, await asyncio.to_thread(venvs.migrations_of, venv)
@@ -265,6 +268,12 @@ class SelfUpdater:
                     "so it cannot be applied by a self-update. Upgrade with install.sh "
                     "from that version instead (README: Updating deployd)"
                 )
+        return pending
+
+    async def _migrate(
+        self, update: UpdateRecord, pending: list[migrate.Migration]
+    ) -> UpdateRecord:
+        venv = self.installation.venv(update.to_version)
         if pending:
             names = ", ".join(m.name for m in pending)
             self._say(UpdateStep.MIGRATING, f"applying {names} (expand only)")
@@ -400,6 +409,8 @@ class SelfUpdater:
         await asyncio.to_thread(records.write, self.record_file, replace(update, published=True))
         if update.step is UpdateStep.DONE:
             await asyncio.to_thread(self._prune_versions)
+        elif update.step is UpdateStep.ROLLED_BACK and update.kind is UpdateKind.UPDATE:
+            await asyncio.to_thread(self._forget_version, update.to_version)
 
     def _prune_versions(self) -> None:
         keep = {self.installation.running(), self.installation.current_version()}

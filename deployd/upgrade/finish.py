@@ -57,8 +57,7 @@ class Finisher:
             check=False,
         )
         if restart.returncode != 0:
-            said = restart.stderr.strip().splitlines()[-1:] or ["no message"]
-            return f"did not start ({said[0]})"
+            return f"did not start ({self._last_words()})"
         deadline = time.monotonic() + self.timeout
         seen = "did not answer"
         while time.monotonic() < deadline:
@@ -72,6 +71,19 @@ class Finisher:
                 seen = f"answered as {running} with its database {database}"
             time.sleep(POLL_SECONDS)
         return f"{seen} within {self.timeout:.0f} s"
+
+    def _last_words(self) -> str:
+        """The service's last line in the journal: why it did not start."""
+        journal = subprocess.run(
+            # its processes' own lines (systemd's lines about it have no _SYSTEMD_UNIT)
+            ["journalctl", f"_SYSTEMD_UNIT={self.unit}", "--lines=1", "--output=cat", "--no-pager"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        said = journal.stdout.strip().splitlines()[-1:] or ["its journal says nothing"]
+        return said[0][:300]
 
 
 def status(path: Path) -> dict[str, object] | None:
