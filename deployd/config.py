@@ -147,7 +147,9 @@ class Settings(BaseSettings):
     install_dir: Path = Path("/opt/deployd")
     """install.sh's layout: a virtualenv per version in `versions/`, `current` the one
     the service runs."""
-    service_unit: str = Field(default="deployd.service", pattern=r"^[A-Za-z0-9@._-]{1,200}\.service$")
+    service_unit: str = Field(
+        default="deployd.service", pattern=r"^[A-Za-z0-9@._-]{1,200}\.service$"
+    )
     update_check_timeout: float = Field(default=60.0, gt=0, le=3600)
     """Seconds a self-updated daemon has to answer as its new version, with its database,
     before the old one is put back."""

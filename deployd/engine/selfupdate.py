@@ -130,6 +130,11 @@ class SelfUpdater:
         if self.busy:
             raise UpdateRefused("an update is already under way")
         running = self.running()
+        last = await asyncio.to_thread(self.last)
+        if last is not None and not last.step.finished:
+            raise UpdateRefused(f"the last update ({last.step.value}) is not finished yet")
+        if last is not None and not last.published:  # its outcome is said before it goes
+            await self._publish(last)
         requirement: str | None = None
         if kind is UpdateKind.UPDATE:
             offered = await self.offered()
@@ -212,9 +217,10 @@ class SelfUpdater:
                 f"{requirement} installed deployd {installed or '(unknown)'}, "
                 f"not {update.to_version}"
             )
-        return await self._moved(update, UpdateStep.BACKING_UP, "backing up deployd's database")
+        return update
 
     async def _back_up(self, update: UpdateRecord) -> UpdateRecord:
+        update = await self._moved(update, UpdateStep.BACKING_UP, "backing up deployd's database")
         conninfo = self.platform.settings.database_url
         if not conninfo:
             raise UpdateRefused("deployd's database is not configured (DEPLOYD_DATABASE_URL)")
