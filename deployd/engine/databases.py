@@ -339,26 +339,40 @@ async def _restore(
     if into is not None:
         await create(platform, into, actor)
         try:
-            await _restore_checked(platform, path, row, into, await get(platform, into))
+            await _staged_restore(platform, path, row, into, keep=False)
         except BaseException:
             await platform.databases.drop(into)
             async with platform.pool.connection() as conn:
                 await store.delete(conn, into)
             raise
         return Restored(into, backup_id, len(row.tables), sum(row.tables.values()), None)
-    await get(platform, name)
+    kept = await _staged_restore(platform, path, row, name, keep=True)
+    return Restored(name, backup_id, len(row.tables), sum(row.tables.values()), kept)
+
+
+async def _staged_restore(
+    platform: Platform, path: Path, row: BackupRow, name: str, *, keep: bool
+) -> str | None:
+    """Restore into a staging database beside `name`, check it, then put it in `name`'s
+    place in one swap: `name` is never half restored, even if the daemon stops midway (the
+    staging copy is dropped at the next start: `AppsServer.repair`). The database it
+    replaces is kept (and its name returned) or, for a new one that was empty, dropped."""
+    owner = await get(platform, name)
     now = datetime.now(UTC)
     staging = f"{name}-restoring-{now:%Y%m%d%H%M%S}"
     server = platform.databases
     await server.create_database(staging, owner=name)
     try:
-        await _restore_checked(platform, path, row, staging, await get(platform, name))
+        await _restore_checked(platform, path, row, staging, owner)
         kept = rules.before_restore_name(name, now)
         await server.swap(name, staging, kept)
     except BaseException:
         await server.drop(staging, role=False)
         raise
-    return Restored(name, backup_id, len(row.tables), sum(row.tables.values()), kept)
+    if keep:
+        return kept
+    await server.drop(kept, role=False)
+    return None
 
 
 async def _restore_checked(
