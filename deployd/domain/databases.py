@@ -175,3 +175,15 @@ def count_differences(expected: Mapping[str, int], found: Mapping[str, int]) -> 
         if expected[t] != found[t]
     ]
     return problems
+
+
+COPY_ATTEMPTS = 10
+"""Tries of one copy off the host (the first and nine more, over about two days)."""
+
+
+def copy_retry_at(attempts: int, failed_at: datetime) -> datetime | None:
+    """When a copy that failed `attempts` times is tried again: 5 minutes after the first
+    failure, doubling up to 6 hours; None once it has had its tries."""
+    if attempts >= COPY_ATTEMPTS:
+        return None
+    return failed_at + min(timedelta(minutes=5) * (1 << (attempts - 1)), timedelta(hours=6))

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from deployd.domain import databases as rules
 from deployd.remote import crypt
 from deployd.remote.crypt import CryptError
 from deployd.remote.s3 import Bucket, StorageError
@@ -119,12 +121,24 @@ async def _copy(platform: Platform, backup: BackupRow, local: Path) -> CopyRow |
         reason = str(exc) or type(exc).__name__
         async with platform.pool.connection() as conn:
             await store.copy_failed(conn, backup.id, reason)
+            attempts = (await store.copies(conn, [backup.id]))[backup.id].attempts
+        again = rules.copy_retry_at(attempts, datetime.now(UTC))
+        later = (
+            f"tried again at {again:%H:%M} UTC"
+            if again
+            else f"given up after {attempts} tries: `deployctl db backup` makes a new one"
+        )
         await platform.bus.publish(
             "db.remote_copy_failed",
             f"backup {backup.id} of {backup.database} was not copied off this host: {reason} "
-            "(the local backup is verified)",
+            f"(the local backup is verified; {later})",
             actor="deployd",
-            data={"database": backup.database, "backup": backup.id, "reason": reason},
+            data={
+                "database": backup.database,
+                "backup": backup.id,
+                "reason": reason,
+                "attempts": attempts,
+            },
         )
     else:
         async with platform.pool.connection() as conn:

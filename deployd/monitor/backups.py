@@ -86,7 +86,32 @@ class BackupScheduler:
                     await self._prune(db)
             verified = last.get(db.name, {}).get("verified")
             await self._watch_overdue(db, verified, now)
+        await self._retry_remote(now)
         return made
+
+    async def _retry_remote(self, now: datetime) -> None:
+        """Copies off the host that failed, when their next try is due; and copies of
+        pruned backups whose deletion failed."""
+        async with self.platform.pool.connection() as conn:
+            failed = await remote_store.failed_copies(conn)
+            orphans = await remote_store.orphaned_copies(conn)
+        for copy in failed:
+            again = rules.copy_retry_at(copy.attempts, copy.finished_at or copy.started_at)
+            if again is None or again > now:
+                continue
+            async with self.platform.pool.connection() as conn:
+                backup = await store.backup(conn, copy.backup_id)
+            if backup is None:
+                continue
+            local = engine.backup_file(self.platform, backup)
+            if await asyncio.to_thread(local.exists):
+                async with engine.held(self.platform, backup.database):
+                    await offsite.copy(self.platform, backup, local)
+        for backup_id in orphans:
+            async with self.platform.pool.connection() as conn:
+                backup = await store.backup(conn, backup_id)
+            if backup is not None:
+                await offsite.delete(self.platform, backup)
 
     async def _run(self, db: DatabaseRow, scheduled_for: datetime) -> int:
         async with self.platform.pool.connection() as conn:  # first: never twice for one time

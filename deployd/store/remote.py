@@ -42,9 +42,10 @@ class CopyRow:
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    attempts: int = 1
 
 
-_COPY = "backup_id, status, key, size_bytes, error, started_at, finished_at"
+_COPY = "backup_id, status, key, size_bytes, error, started_at, finished_at, attempts"
 
 
 def _copy(row: Row) -> CopyRow:
@@ -86,7 +87,8 @@ async def start_copy(conn: Conn, backup_id: int, key: str) -> None:
         """INSERT INTO backup_copies (backup_id, location, status, key)
            VALUES (%s, 'remote', 'running', %s)
            ON CONFLICT (backup_id, location) DO UPDATE SET status = 'running', key = %s,
-               error = NULL, started_at = now(), finished_at = NULL""",
+               error = NULL, started_at = now(), finished_at = NULL,
+               attempts = backup_copies.attempts + 1""",
         (backup_id, key, key),
     )
 
@@ -121,6 +123,27 @@ async def copies(conn: Conn, backup_ids: list[int]) -> dict[int, CopyRow]:
         (backup_ids,),
     )
     return {r["backup_id"]: _copy(r) for r in await cursor.fetchall()}
+
+
+async def failed_copies(conn: Conn) -> list[CopyRow]:
+    """Copies that failed, of backups that are still verified (retried by the scheduler)."""
+    cursor = await conn.execute(
+        f"""SELECT {", ".join("c." + c for c in _COPY.split(", "))} FROM backup_copies c
+            JOIN backups b ON b.id = c.backup_id
+            WHERE c.location = 'remote' AND c.status = 'failed' AND b.status = 'verified'
+            ORDER BY c.backup_id"""
+    )
+    return [_copy(r) for r in await cursor.fetchall()]
+
+
+async def orphaned_copies(conn: Conn) -> list[int]:
+    """Backups deleted here whose copy is still there (its deletion failed)."""
+    cursor = await conn.execute(
+        """SELECT c.backup_id FROM backup_copies c JOIN backups b ON b.id = c.backup_id
+           WHERE c.location = 'remote' AND c.status = 'copied' AND b.status = 'deleted'
+           ORDER BY c.backup_id"""
+    )
+    return [r["backup_id"] for r in await cursor.fetchall()]
 
 
 async def fail_unfinished(conn: Conn) -> int:

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deployd.domain.databases import (
+    COPY_ATTEMPTS,
     Every,
     Schedule,
     before_restore_name,
     check_name,
     check_variable,
+    copy_retry_at,
     count_differences,
     due,
     overdue,
@@ -139,3 +141,12 @@ def test_a_restore_is_checked_table_by_table() -> None:
         "extra was not in the backup",
         "orders has 1 rows, the backup 3",
     ]
+
+
+def test_a_failed_copy_is_tried_again_later_and_later_then_given_up() -> None:
+    failed = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    delays = [copy_retry_at(n, failed) for n in range(1, COPY_ATTEMPTS + 1)]
+    assert delays[0] == failed + timedelta(minutes=5)
+    assert delays[1] == failed + timedelta(minutes=10)
+    assert delays[7] == failed + timedelta(hours=6)  # capped
+    assert delays[-1] is None  # its tries are over
