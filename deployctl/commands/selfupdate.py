@@ -47,14 +47,22 @@ def self_update(
         raise typer.BadParameter("--rollback goes back to the previous version: drop --to")
     started = _follow(state, {"to": to, "rollback": rollback}, json)
     outcome = _outcome(state, started)
-    if json:
-        render.emit_json(outcome)
     if outcome.step == "done":
-        if not json:
+        if json:
+            render.emit_json(outcome)
+        else:
             render.success(f"✓ deployd {outcome.to_version} runs (was {outcome.from_version})")
         return
-    if not json:
-        render.failure(f"✗ {outcome.reason or outcome.step}")
+    reason = outcome.reason or outcome.step
+    if json:
+        render.emit_json(
+            {
+                "error": {"kind": "failed", "message": reason},
+                "update": outcome.model_dump(mode="json"),
+            }
+        )
+    else:
+        render.failure(f"✗ {reason}")
     raise typer.Exit(1)
 
 

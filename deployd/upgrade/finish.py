@@ -49,13 +49,16 @@ class Finisher:
 
     def _restart_and_check(self, version: str) -> str | None:
         """None once the daemon answers as `version`; else what went wrong."""
-        restart = subprocess.run(
-            ["systemctl", "restart", self.unit],
-            capture_output=True,
-            text=True,
-            timeout=self.timeout + 30,
-            check=False,
-        )
+        try:
+            restart = subprocess.run(
+                ["systemctl", "restart", self.unit],
+                capture_output=True,
+                text=True,
+                timeout=self.timeout + 30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"did not start within {self.timeout + 30:.0f} s"
         if restart.returncode != 0:
             return f"did not start ({self._last_words()})"
         deadline = time.monotonic() + self.timeout

@@ -93,6 +93,8 @@ def _wheels(index: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for href in links.hrefs:
         url = urllib.parse.urljoin(page, href)
+        if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+            continue  # an index's page names files on the web, never on this host
         name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
         try:
             package, version, _, tags = parse_wheel_filename(name)

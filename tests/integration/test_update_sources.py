@@ -49,6 +49,7 @@ def index(tmp_path: Path) -> Iterator[str]:
         '<a href="https://files.example/deployd-0.2.0-py3-none-any.whl">deployd-0.2.0</a>'
         '<a href="deployd-0.2.1.tar.gz">an sdist</a>'
         '<a href="deployd_evil-9.0-py3-none-any.whl">another project</a>'
+        '<a href="file:///srv/deployd-0.9.0-py3-none-any.whl">a file of this host</a>'
         "</body></html>"
     )
 
