@@ -51,6 +51,7 @@ from .platform import Platform
 
 log = logging.getLogger(__name__)
 KEPT_DUMPS = 3
+KEPT_LINES = 5000
 KEPT_VERSIONS = 3
 """Installed versions kept besides the running one (the ones to go back to)."""
 WATCH_SECONDS = 2.0
@@ -81,6 +82,7 @@ class SelfUpdater:
         self._task: asyncio.Task[None] | None = None
         self._said: list[Progress] = []
         self._listeners: set[asyncio.Queue[Progress | None]] = set()
+        self._starting = asyncio.Lock()
 
     @property
     def busy(self) -> bool:
@@ -127,6 +129,10 @@ class SelfUpdater:
     async def begin(self, kind: UpdateKind, wanted: str | None, actor: str) -> UpdateRecord:
         """Check what can be checked at once (so the caller hears a refusal as an error),
         then carry the update out in the background: the caller may leave."""
+        async with self._starting:  # two admins at once: one update
+            return await self._begin(kind, wanted, actor)
+
+    async def _begin(self, kind: UpdateKind, wanted: str | None, actor: str) -> UpdateRecord:
         if self.busy:
             raise UpdateRefused("an update is already under way")
         running = self.running()
@@ -178,7 +184,8 @@ class SelfUpdater:
 
     def _say(self, step: UpdateStep, message: str) -> None:
         said = Progress(step, message)
-        self._said.append(said)
+        if len(self._said) < KEPT_LINES:  # for a watcher that comes later
+            self._said.append(said)
         for queue in self._listeners:
             queue.put_nowait(said)
 
@@ -328,7 +335,8 @@ class SelfUpdater:
     async def _failed(self, update: UpdateRecord, reason: str, actor: str) -> None:
         update = replace(update.moved(UpdateStep.FAILED, datetime.now(UTC), reason), published=True)
         await asyncio.to_thread(records.write, self.record_file, update)
-        await asyncio.to_thread(self._forget_version, update.to_version)
+        if update.kind is UpdateKind.UPDATE:  # a rollback's target was there before it
+            await asyncio.to_thread(self._forget_version, update.to_version)
         self._say(
             UpdateStep.FAILED, f"update failed, deployd {update.from_version} runs on: {reason}"
         )
