@@ -749,6 +749,12 @@ uninstall() {
         rm -f "$file"
         changed "removed $file"
     done
+    # Debian's default site, which the install took away, comes back
+    if [ -f /etc/nginx/sites-available/default ] && [ -d /etc/nginx/sites-enabled ] &&
+        [ ! -e /etc/nginx/sites-enabled/default ]; then
+        ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default
+        changed "restored Debian's default nginx site"
+    fi
     if command -v nginx >/dev/null && systemctl is-active --quiet nginx; then
         nginx -t && systemctl reload nginx
     fi
