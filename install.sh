@@ -136,6 +136,7 @@ start_log() {
     trap 'on_error $LINENO' ERR
 }
 
+# shellcheck disable=SC2317  # called by the ERR trap
 on_error() {
     printf 'install.sh: failed at line %s; see %s. Running install.sh again continues from where it stopped.\n' \
         "$1" "$LOG" >&2
@@ -495,8 +496,8 @@ can_login() {
     passfile="$(mktemp)"
     chmod 0600 "$passfile"
     printf '127.0.0.1:5432:*:%s:%s\n' "$role" "$password" >"$passfile"
-    PGPASSFILE="$passfile" psql -X -q -h 127.0.0.1 -U "$role" -d postgres -w -c 'SELECT 1' \
-        >/dev/null 2>&1 || rc=$?
+    PGPASSFILE="$passfile" psql -X -q -t -A -h 127.0.0.1 -U "$role" -d postgres -w \
+        -c "SELECT '    ok: $role logs in with the password in $CONFIG'" || rc=$?
     rm -f "$passfile"
     return "$rc"
 }
@@ -509,8 +510,6 @@ ensure_role() {
     elif ! can_login "$role" "$password"; then
         printf "ALTER ROLE %s LOGIN %s PASSWORD '%s';\n" "$role" "$options" "$password" | psql_stdin
         changed "set role $role's password to the one in $CONFIG"
-    else
-        ok "role $role"
     fi
 }
 
@@ -806,4 +805,6 @@ main() {
     fi
 }
 
-main "$@"
+# One line, so bash has read all of it before anything runs: a script piped from curl that
+# is cut short runs nothing, and one replaced while it runs (git pull) is not read on.
+main "$@"; exit
