@@ -236,3 +236,19 @@ def test_uninstall_removes_deployd_and_keeps_the_apps_data(server: InstalledHost
     # installing again brings the app back from what was kept
     server.install()
     assert server.wait_for(HOST).status == 200
+
+
+def test_purge_removes_the_data_databases_and_accounts_too(server: InstalledHost) -> None:
+    purged = server.install("--uninstall", "--purge")
+    assert "dropped database deployd" in purged.output, purged.output
+    for path in ("/etc/deployd", "/var/lib/deployd", "/var/log/deployd", "/opt/deployd"):
+        assert server.run("test", "-e", path, check=False).returncode == 1, path
+    roles = server.run(
+        "runuser", "-u", "postgres", "--", "psql", "-Atc", "SELECT rolname FROM pg_roles"
+    ).stdout.split()
+    assert "deployd" not in roles and "deployd_apps" not in roles
+    for account in (f"deployd-{APP}", "deployd"):
+        assert server.run("getent", "passwd", account, check=False).returncode == 2, account
+    assert server.run("getent", "group", "deployd", check=False).returncode == 2
+    # nginx is the distribution's again: its default site answers
+    assert "Welcome to nginx" in server.http("anything.localhost").body
