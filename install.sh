@@ -121,6 +121,10 @@ parse_args() {
     if [ -z "$SOURCE" ]; then
         SOURCE="$HERE"
     fi
+    # a directory must be a checkout of deployd (piped from curl, this script has none)
+    if [[ -d "$SOURCE" || "$SOURCE" == /* || "$SOURCE" == .* ]] && [ ! -f "$SOURCE/deployd/__init__.py" ]; then
+        die "no deployd checkout at $SOURCE: run install.sh from a checkout, or say what to install with --source (a checkout, or a pip requirement such as deployd==0.1.0)"
+    fi
 }
 
 # -- logging: everything to the terminal and the log; the admin's password only to the

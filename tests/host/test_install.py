@@ -13,6 +13,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,7 +51,7 @@ def web_pid(server: InstalledHost) -> int:
     return int(str(web["pid"]))
 
 
-def test_help_and_unknown_options_change_nothing() -> None:
+def test_help_and_wrong_options_change_nothing(tmp_path: Path) -> None:
     shown = subprocess.run(
         ["bash", str(CHECKOUT / "install.sh"), "--help"], capture_output=True, text=True
     )
@@ -59,6 +60,12 @@ def test_help_and_unknown_options_change_nothing() -> None:
         ["bash", str(CHECKOUT / "install.sh"), "--frobnicate"], capture_output=True, text=True
     )
     assert wrong.returncode == 2 and "unknown option --frobnicate" in wrong.stderr
+    elsewhere = subprocess.run(
+        ["bash", str(CHECKOUT / "install.sh"), "--source", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert elsewhere.returncode == 1 and f"no deployd checkout at {tmp_path}" in elsewhere.stderr
 
 
 def test_a_fresh_install_serves_the_admin_and_says_what_to_do_next(
