@@ -85,12 +85,12 @@ def test_systemd_analyze_accepts_the_slot_unit(tmp_path: Path) -> None:
 def test_systemd_analyze_accepts_deployds_own_units(tmp_path: Path, name: str) -> None:
     unit = tmp_path / name
     text = (ROOT / "units" / name).read_text()
-    unit.write_text(text.replace("/usr/local/bin/deployd", str(BIN / "deployd")))
+    unit.write_text(text.replace("/opt/deployd/current/bin/deployd", str(BIN / "deployd")))
     if name == "deployd-web.service":  # it names deployd.service as a requirement
         (tmp_path / "deployd.service").write_text(
             (ROOT / "units" / "deployd.service")
             .read_text()
-            .replace("/usr/local/bin/deployd", str(BIN / "deployd"))
+            .replace("/opt/deployd/current/bin/deployd", str(BIN / "deployd"))
         )
     result = verify(unit)
     assert result.returncode == 0, result.stderr
