@@ -61,6 +61,7 @@ from deployd.store import migrate
 from deployd.store.cluster import PrivateCluster, find_pg_bindir
 from deployd.store.db import make_pool
 from deployd.unix.accounts import Account, myself
+from deployd.upgrade.layout import Installation
 from deployd.vault.audit_seal import AuditSeal, AuditSealError
 from deployd.vault.keyring import KeyRing, VaultKeyError
 
@@ -268,6 +269,7 @@ class Daemon:
             launchers,
             templates=resource_dir("templates"),
             unit_dir=settings.systemd_unit_dir,
+            python=str(Installation(settings.install_dir).stable_python()),
         )
         unmounted = appmount.prepare_host()
         if unmounted is not None:

@@ -39,6 +39,15 @@ class Installation:
             return here.name
         return None
 
+    def stable_python(self) -> Path:
+        """The interpreter units outlive the daemon with: the `current` version's, when
+        this process runs from one of ours (an update may remove the version that wrote a
+        unit; systemd restarts the app with the launcher of whichever version is current,
+        so the launcher's arguments stay compatible across versions). Else this one."""
+        if self.running() is not None:
+            return self.current / "bin" / "python3"
+        return Path(sys.executable)
+
     def current_version(self) -> str | None:
         try:
             target = os.readlink(self.current)
