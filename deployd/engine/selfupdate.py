@@ -106,7 +106,7 @@ class SelfUpdater:
             )
         return running
 
-    async def offered(self) -> dict[str, str]:
+    async def offered(self) -> dict[str, sources.Offer]:
         try:
             return await asyncio.to_thread(sources.offered, self.platform.settings.update_source)
         except sources.SourceError as exc:
@@ -141,11 +141,11 @@ class SelfUpdater:
             raise UpdateRefused(f"the last update ({last.step.value}) is not finished yet")
         if last is not None and not last.published:  # its outcome is said before it goes
             await self._publish(last)
-        requirement: str | None = None
+        offer: sources.Offer | None = None
         if kind is UpdateKind.UPDATE:
             offered = await self.offered()
             target = choose(running, list(offered), wanted)
-            requirement = offered[target]
+            offer = offered[target]
         else:
             target = self.previous(running)
         now = datetime.now(UTC)
@@ -154,7 +154,7 @@ class SelfUpdater:
             kind=kind,
             from_version=running,
             to_version=target,
-            step=UpdateStep.INSTALLING if requirement else UpdateStep.SWITCHING,
+            step=UpdateStep.INSTALLING if offer else UpdateStep.SWITCHING,
             started_at=now,
         )
         await asyncio.to_thread(records.write, self.record_file, update)
@@ -165,7 +165,7 @@ class SelfUpdater:
             data={"from": running, "to": target, "kind": kind.value},
         )
         self._said = []
-        self._task = asyncio.create_task(self._carry_out(update, requirement, actor))
+        self._task = asyncio.create_task(self._carry_out(update, offer, actor))
         return update
 
     async def follow(self) -> AsyncIterator[Progress]:
@@ -189,10 +189,12 @@ class SelfUpdater:
         for queue in self._listeners:
             queue.put_nowait(said)
 
-    async def _carry_out(self, update: UpdateRecord, requirement: str | None, actor: str) -> None:
+    async def _carry_out(
+        self, update: UpdateRecord, offer: sources.Offer | None, actor: str
+    ) -> None:
         try:
-            if requirement is not None:
-                update = await self._install(update, requirement)
+            if offer is not None:
+                update = await self._install(update, offer)
                 pending = await self._pending_migrations(update)
                 update = await self._back_up(update)
                 update = await self._migrate(update, pending)
@@ -209,7 +211,7 @@ class SelfUpdater:
         self._say(step, message)
         return update
 
-    async def _install(self, update: UpdateRecord, requirement: str) -> UpdateRecord:
+    async def _install(self, update: UpdateRecord, offer: sources.Offer) -> UpdateRecord:
         target = self.installation.venv(update.to_version)
         self._say(UpdateStep.INSTALLING, f"installing deployd {update.to_version} into {target}")
         loop = asyncio.get_running_loop()
@@ -217,11 +219,11 @@ class SelfUpdater:
         def say(line: str) -> None:
             loop.call_soon_threadsafe(self._say, UpdateStep.INSTALLING, line)
 
-        await asyncio.to_thread(venvs.make, target, requirement, say)
+        await asyncio.to_thread(venvs.make, target, offer, say)
         installed = await asyncio.to_thread(venvs.version_of, target)
         if installed != update.to_version:
             raise UpdateRefused(
-                f"{requirement} installed deployd {installed or '(unknown)'}, "
+                f"{offer.tag or offer.url} installed deployd {installed or '(unknown)'}, "
                 f"not {update.to_version}"
             )
         return update

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+INSTALLED = ".installed"
+"""Written last into a complete virtualenv (by install.sh and by self-update)."""
 VERSION_DIR = re.compile(r"^[0-9][0-9A-Za-z.+!-]{0,60}$")
 
 
@@ -66,13 +68,13 @@ class Installation:
             for e in entries
             if VERSION_DIR.match(e.name)
             and e.is_dir(follow_symlinks=False)
-            and (Path(e.path) / "bin" / "deployd").exists()
+            and (Path(e.path) / INSTALLED).exists()
         ]
 
     def switch(self, version: str) -> None:
         """Point `current` at `version` in one rename: the service starts one or the other."""
         target = self.venv(version)
-        if not (target / "bin" / "deployd").exists():
+        if not (target / INSTALLED).exists():
             raise FileNotFoundError(f"deployd {version} is not installed in {target}")
         temporary = self.root / f".current.{os.getpid()}"
         temporary.unlink(missing_ok=True)

@@ -1,8 +1,8 @@
 """Where new versions of deployd come from (`DEPLOYD_UPDATE_SOURCE`): the tags of a git
 repository of deployd (`v1.4.2`), or the wheels of a package index (PEP 503's simple
-API). Either way the answer is a map of version → what pip installs, so the exact thing
-that was offered is what gets installed (a wheel's own URL, a tag): never a name an
-index could answer with something else."""
+API). Either way the answer is a map of version → exactly what was offered (a wheel's own URL,
+a tag), which is what gets installed: never a name an index could answer with something
+else."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 import subprocess
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -27,6 +28,14 @@ class SourceError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    url: str
+    """A git repository of deployd, or a wheel."""
+    tag: str | None = None
+    """For a repository: the tag of the version."""
+
+
 def is_git(source: str) -> bool:
     plain = source.removeprefix("git+")
     return (
@@ -36,14 +45,13 @@ def is_git(source: str) -> bool:
     )
 
 
-def offered(source: str) -> dict[str, str]:
-    """version → pip's requirement for it."""
+def offered(source: str) -> dict[str, Offer]:
     if not SOURCE.match(source):
         raise SourceError(f"the update source is not a URL deployd can use: {source!r}")
     return _tags(source.removeprefix("git+")) if is_git(source) else _wheels(source)
 
 
-def _tags(url: str) -> dict[str, str]:
+def _tags(url: str) -> dict[str, Offer]:
     try:
         listing = subprocess.run(
             ["git", "ls-remote", "--tags", "--refs", "--", url],
@@ -58,12 +66,12 @@ def _tags(url: str) -> dict[str, str]:
     if listing.returncode != 0:
         said = listing.stderr.strip().splitlines()[-1:] or ["no message"]
         raise SourceError(f"git could not list the tags of {url}: {said[0]}")
-    found: dict[str, str] = {}
+    found: dict[str, Offer] = {}
     for line in listing.stdout.splitlines():
         _, _, ref = line.partition("\t")
         match = TAG.match(ref)
         if match and _version(match[1]) is not None:
-            found[str(_version(match[1]))] = f"git+{url}@{match[1]}"  # pip's VCS form
+            found[str(_version(match[1]))] = Offer(url, match[1])
     return found
 
 
@@ -77,7 +85,7 @@ class _Links(HTMLParser):
             self.hrefs.extend(value for name, value in attrs if name == "href" and value)
 
 
-def _wheels(index: str) -> dict[str, str]:
+def _wheels(index: str) -> dict[str, Offer]:
     page = urllib.parse.urljoin(index.rstrip("/") + "/", f"{PACKAGE}/")
     if not page.startswith(("https://", "http://")):
         raise SourceError(f"a package index is reached over http(s), not {page}")
@@ -90,7 +98,7 @@ def _wheels(index: str) -> dict[str, str]:
         raise SourceError(f"{page} is larger than {LISTING_LIMIT} bytes")
     links = _Links()
     links.feed(body.decode(errors="replace"))
-    found: dict[str, str] = {}
+    found: dict[str, Offer] = {}
     for href in links.hrefs:
         url = urllib.parse.urljoin(page, href)
         if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
@@ -101,7 +109,7 @@ def _wheels(index: str) -> dict[str, str]:
         except InvalidWheelFilename:
             continue
         if package == PACKAGE and any(t.interpreter.startswith("py3") for t in tags):
-            found[str(version)] = url
+            found[str(version)] = Offer(url)
     return found
 
 

@@ -8,11 +8,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+from .sources import Offer
+
 INSTALL_TIMEOUT = 1800.0
+INSTALLED = ".installed"
+"""Written last, with the version, into a virtualenv that is complete (install.sh too)."""
 PASSED_TO_PIP = ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "no_proxy")
 """What pip may see of the daemon's environment: never DEPLOYD_* (conninfos, keys)."""
 
@@ -21,33 +27,86 @@ class InstallFailed(RuntimeError):
     pass
 
 
-def make(target: Path, requirement: str, say: Callable[[str], None]) -> None:
-    """Blocking: run it in a thread. `say` gets pip's output, one line at a time."""
+def make(target: Path, offer: Offer, say: Callable[[str], None]) -> None:
+    """Blocking: run it in a thread. `say` gets pip's output, one line at a time. A tag of
+    a repository is installed from a shallow clone with its dependencies at the versions
+    of its uv.lock (as install.sh does from a checkout: what was tested is what runs); a
+    wheel with the ranges it declares."""
     shutil.rmtree(target, ignore_errors=True)
     python = Path(sys.base_prefix) / "bin" / "python3"
     try:
         _run("python -m venv", [str(python), "-m", "venv", str(target)], say, timeout=300)
-        _run(
-            "pip install",
-            [
-                str(target / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--no-input",
-                "--progress-bar",
-                "off",
-                "--disable-pip-version-check",
-                requirement,
-            ],
-            say,
-            timeout=INSTALL_TIMEOUT,
-        )
+        with tempfile.TemporaryDirectory(prefix="deployd-update-") as scratch:
+            what, pinned = [offer.url], []
+            if offer.tag is not None:
+                source = Path(scratch) / "source"
+                _clone(offer, source, say)
+                lock = source / "uv.lock"
+                if lock.is_file():
+                    constraints = Path(scratch) / "constraints.txt"
+                    constraints.write_text(lock_constraints(lock))
+                    pinned = ["--constraint", str(constraints)]
+                    say(f"dependencies at the versions of {offer.tag}'s uv.lock")
+                what = [str(source)]
+            _pip(target, [*pinned, *what], say)
         if not (target / "bin" / "deployd").exists():
-            raise InstallFailed(f"{requirement} installed no `deployd` command")
+            raise InstallFailed(f"{offer.url} installed no `deployd` command")
+        (target / INSTALLED).write_text(version_of(target) + "\n")
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def lock_constraints(lock: Path) -> str:
+    """`name==version` for every package of a uv.lock that comes from an index."""
+    with lock.open("rb") as fh:
+        packages = tomllib.load(fh).get("package", [])
+    return "".join(
+        f"{p['name']}=={p['version']}\n"
+        for p in packages
+        if isinstance(p, dict) and p.get("source", {}).get("registry")
+    )
+
+
+def _clone(offer: Offer, into: Path, say: Callable[[str], None]) -> None:
+    assert offer.tag is not None
+    say(f"fetching {offer.tag} of {offer.url}")
+    _run(
+        "git clone",
+        [
+            "git",
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            "--branch",
+            offer.tag,
+            "--",
+            offer.url,
+            str(into),
+        ],
+        say,
+        timeout=600,
+    )
+
+
+def _pip(target: Path, args: list[str], say: Callable[[str], None]) -> None:
+    _run(
+        "pip install",
+        [
+            str(target / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "--disable-pip-version-check",
+            *args,
+        ],
+        say,
+        timeout=INSTALL_TIMEOUT,
+    )
 
 
 def version_of(venv: Path) -> str:
@@ -119,5 +178,6 @@ def _run(what: str, argv: list[str], say: Callable[[str], None], timeout: float)
 def _pip_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in PASSED_TO_PIP or k.startswith("PIP_")}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env["GIT_TERMINAL_PROMPT"] = "0"
     env["HOME"] = os.environ.get("HOME", "/root")
     return env

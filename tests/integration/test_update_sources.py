@@ -25,10 +25,11 @@ def test_the_tags_of_a_git_repository_are_its_versions(tmp_path: Path) -> None:
     for tag in ("v0.1.0", "v0.2.0", "0.3.0rc1", "release-candidate"):
         git(work, "tag", tag)
     offered = sources.offered(f"file://{work}")
+    url = f"file://{work}"
     assert offered == {
-        "0.1.0": f"git+file://{work}@v0.1.0",
-        "0.2.0": f"git+file://{work}@v0.2.0",
-        "0.3.0rc1": f"git+file://{work}@0.3.0rc1",
+        "0.1.0": sources.Offer(url, "v0.1.0"),
+        "0.2.0": sources.Offer(url, "v0.2.0"),
+        "0.3.0rc1": sources.Offer(url, "0.3.0rc1"),
     }
 
 
@@ -71,8 +72,8 @@ def index(tmp_path: Path) -> Iterator[str]:
 def test_the_wheels_of_an_index_are_its_versions_installed_by_their_own_url(index: str) -> None:
     base = index.removesuffix("/simple/")
     assert sources.offered(index) == {
-        "0.1.0": f"{base}/files/deployd-0.1.0-py3-none-any.whl#sha256=00",
-        "0.2.0": "https://files.example/deployd-0.2.0-py3-none-any.whl",
+        "0.1.0": sources.Offer(f"{base}/files/deployd-0.1.0-py3-none-any.whl#sha256=00"),
+        "0.2.0": sources.Offer("https://files.example/deployd-0.2.0-py3-none-any.whl"),
     }
 
 
@@ -80,13 +81,13 @@ def test_current_moves_in_one_rename_and_only_to_an_installed_version(tmp_path: 
     layout = Installation(tmp_path)
     for version in ("0.1.0", "0.2.0"):
         (layout.venv(version) / "bin").mkdir(parents=True)
-        (layout.venv(version) / "bin" / "deployd").write_text("#!/bin/sh\n")
-    (layout.versions / "0.3.0").mkdir()  # half made: no deployd in it
+        (layout.venv(version) / ".installed").write_text(version)
+    (layout.versions / "0.3.0").mkdir()  # half made: not marked installed
     assert layout.installed() == ["0.1.0", "0.2.0"]
     layout.switch("0.1.0")
     layout.switch("0.2.0")
     assert layout.current_version() == "0.2.0"
-    assert (layout.current / "bin" / "deployd").exists()
+    assert (layout.current / ".installed").read_text() == "0.2.0"
     with pytest.raises(FileNotFoundError):
         layout.switch("0.3.0")
     assert layout.current_version() == "0.2.0"

@@ -20,7 +20,7 @@ from deployd.domain.upgrades import (
     migration_kind,
     on_start,
 )
-from deployd.upgrade import record
+from deployd.upgrade import record, venvs
 
 
 def test_the_newest_offered_version_is_chosen_and_tags_may_have_a_v() -> None:
@@ -124,3 +124,15 @@ def test_the_record_survives_a_round_trip_and_a_bad_file_reads_as_none(tmp_path:
     record.write(tmp_path / "elsewhere", done)
     path.symlink_to(tmp_path / "elsewhere")
     assert record.read(path) is None  # never followed
+
+
+def test_a_tags_dependencies_are_pinned_to_its_lock(tmp_path: Path) -> None:
+    lock = tmp_path / "uv.lock"
+    lock.write_text(
+        'version = 1\n[[package]]\nname = "typer"\nversion = "0.20.0"\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+        '[[package]]\nname = "deployd"\nversion = "0.1.0"\nsource = { editable = "." }\n'
+    )
+    assert venvs.lock_constraints(lock) == "typer==0.20.0\n"
+    shipped = venvs.lock_constraints(Path(__file__).resolve().parents[2] / "uv.lock")
+    assert "psycopg==" in shipped and "deployd==" not in shipped
