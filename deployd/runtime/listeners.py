@@ -11,6 +11,7 @@ failure names the holder instead of a release that "crashed".
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -22,10 +23,16 @@ from deployd.domain.text import escape
 @dataclass(frozen=True, slots=True)
 class Listener:
     pid: int | None
-    """None: a socket of another user's process, which an unprivileged daemon cannot see."""
+    """None: a socket of another user's process, which an unprivileged daemon cannot see
+    (nor root without CAP_SYS_PTRACE: /proc/PID/fd is then closed to it)."""
 
     def describe(self) -> str:
         if self.pid is None:
+            if os.geteuid() == 0:  # root, yet the kernel would not say whose socket it is
+                return (
+                    "a process deployd cannot identify (root without CAP_SYS_PTRACE, as in a "
+                    "container by default, cannot see other accounts' sockets)"
+                )
             return "a process of another user"
         try:
             proc = psutil.Process(self.pid)
