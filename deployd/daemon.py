@@ -35,7 +35,7 @@ from deployd.engine.jobs import JobRunner
 from deployd.engine.masks import MaskingFormatter, Masks
 from deployd.engine.platform import Platform, Pool
 from deployd.engine.selfupdate import SelfUpdater
-from deployd.lifecycle import InstanceLock, feed_watchdog, sd_notify, watchdog_interval
+from deployd.lifecycle import InstanceLock, Notifier, feed_watchdog
 from deployd.monitor.backups import BackupScheduler
 from deployd.monitor.certificates import Renewer
 from deployd.monitor.metrics import MetricsSampler
@@ -126,6 +126,7 @@ class Daemon:
         self.announce = announce
         self.example = example
         self.lock = InstanceLock(self.paths.lock_file)
+        self.notifier = Notifier.claim()
         self.cluster: PrivateCluster | None = None
         if mode == "dev" and not settings.database_url:
             self.cluster = PrivateCluster(self.paths.pg_dir, run_as=settings.pg_user)
@@ -425,11 +426,13 @@ class Daemon:
             actor="deployd",
             data={"pid": os.getpid(), "version": __version__},
         )
-        sd_notify("READY=1")
+        self.notifier.notify("READY=1")
         self._background.append(asyncio.create_task(core.updater.watch(), name="self-update"))
-        interval = watchdog_interval()
+        interval = self.notifier.watchdog_interval
         if interval is not None:
-            self._background.append(asyncio.create_task(feed_watchdog(interval), name="watchdog"))
+            self._background.append(
+                asyncio.create_task(feed_watchdog(self.notifier, interval), name="watchdog")
+            )
         self.announce(
             f"deployd {__version__} ({self.mode}) listening on {self.paths.socket}\n"
             f"  try: {reach_hint(self.paths.socket, os.environ, Path.cwd(), sys.prefix)}"
@@ -437,7 +440,7 @@ class Daemon:
         if self.example:
             await self._deploy_example(core)
         await self._stop.wait()
-        sd_notify("STOPPING=1")
+        self.notifier.notify("STOPPING=1")
         log.info("shutting down")
         try:
             await core.bus.publish("daemon.stopping", "deployd is shutting down", actor="deployd")

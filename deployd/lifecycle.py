@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -49,34 +50,42 @@ class InstanceLock:
             self._fh = None
 
 
-def sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) about our state; a no-op when not started by systemd."""
-    try:
-        from systemd import daemon  # type: ignore[import-not-found]
-    except ImportError:
-        address = os.environ.get("NOTIFY_SOCKET")
-        if not address:
+@dataclass(frozen=True, slots=True)
+class Notifier:
+    """systemd's notify socket and watchdog (Type=notify, WatchdogSec), taken out of the
+    environment at start: no child of the daemon (an app's launcher, pip, a tool) inherits
+    them, so none can speak for deployd.service (systemd logs and drops what they send)."""
+
+    address: str | None
+    watchdog_usec: int | None
+
+    @classmethod
+    def claim(cls) -> Notifier:
+        address = os.environ.pop("NOTIFY_SOCKET", None) or None
+        usec = os.environ.pop("WATCHDOG_USEC", None)
+        pid = os.environ.pop("WATCHDOG_PID", None)
+        mine = usec is not None and usec.isdigit() and (not pid or pid == str(os.getpid()))
+        return cls(address, int(usec) if mine and usec else None)
+
+    def notify(self, state: str) -> None:
+        """A no-op when not started by systemd."""
+        if not self.address:
             return
+        address = self.address
         if address.startswith("@"):
             address = "\0" + address[1:]
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
             sock.sendto(state.encode(), address)
-    else:
-        daemon.notify(state)
+
+    @property
+    def watchdog_interval(self) -> float | None:
+        """Half of systemd's WatchdogSec, when it expects keep-alives from this process."""
+        return self.watchdog_usec / 2_000_000 if self.watchdog_usec else None
 
 
-def watchdog_interval() -> float | None:
-    """Half of systemd's WatchdogSec, when it expects keep-alives from this process."""
-    usec = os.environ.get("WATCHDOG_USEC")
-    pid = os.environ.get("WATCHDOG_PID")
-    if not usec or not usec.isdigit() or (pid and pid != str(os.getpid())):
-        return None
-    return int(usec) / 2_000_000
-
-
-async def feed_watchdog(interval: float) -> None:
+async def feed_watchdog(notifier: Notifier, interval: float) -> None:
     """WATCHDOG=1 while the event loop runs: a daemon that hangs stops sending them, and
     systemd restarts it as if it had crashed."""
     while True:
-        sd_notify("WATCHDOG=1")
+        notifier.notify("WATCHDOG=1")
         await asyncio.sleep(interval)
