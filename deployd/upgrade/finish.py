@@ -49,6 +49,7 @@ class Finisher:
 
     def _restart_and_check(self, version: str) -> str | None:
         """None once the daemon answers as `version`; else what went wrong."""
+        started = int(time.time())
         try:
             restart = subprocess.run(
                 ["systemctl", "restart", self.unit],
@@ -60,7 +61,7 @@ class Finisher:
         except subprocess.TimeoutExpired:
             return f"did not start within {self.timeout + 30:.0f} s"
         if restart.returncode != 0:
-            return f"did not start ({self._last_words()})"
+            return f"did not start ({self._last_words(started)})"
         deadline = time.monotonic() + self.timeout
         seen = "did not answer"
         while time.monotonic() < deadline:
@@ -75,11 +76,18 @@ class Finisher:
             time.sleep(POLL_SECONDS)
         return f"{seen} within {self.timeout:.0f} s"
 
-    def _last_words(self) -> str:
-        """The service's last line in the journal: why it did not start."""
+    def _last_words(self, since: int) -> str:
+        """The service's last line in the journal since the restart: why it did not start
+        (its processes' own lines: systemd's lines about it have no _SYSTEMD_UNIT)."""
         journal = subprocess.run(
-            # its processes' own lines (systemd's lines about it have no _SYSTEMD_UNIT)
-            ["journalctl", f"_SYSTEMD_UNIT={self.unit}", "--lines=1", "--output=cat", "--no-pager"],
+            [
+                "journalctl",
+                f"_SYSTEMD_UNIT={self.unit}",
+                f"--since=@{since}",
+                "--lines=1",
+                "--output=cat",
+                "--no-pager",
+            ],
             capture_output=True,
             text=True,
             timeout=30,
