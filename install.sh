@@ -532,7 +532,9 @@ setup_database() {
     [[ "$password" =~ ^[A-Za-z0-9._~-]+$ ]] || die "database_url in $CONFIG has no usable password"
     ensure_role "$DB_ROLE" "$password" "NOCREATEDB NOCREATEROLE"
     if [ "$(psql_value "SELECT count(*) FROM pg_database WHERE datname = '$DB_NAME'")" = 0 ]; then
-        printf 'CREATE DATABASE %s OWNER %s;\n' "$DB_NAME" "$DB_ROLE" | psql_stdin
+        # UTF-8 whatever the cluster's default (a server whose locale is C made SQL_ASCII)
+        printf "CREATE DATABASE %s OWNER %s TEMPLATE template0 ENCODING 'UTF8';\n" \
+            "$DB_NAME" "$DB_ROLE" | psql_stdin
         changed "created database $DB_NAME"
     else
         ok "database $DB_NAME"
