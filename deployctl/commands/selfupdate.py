@@ -41,7 +41,7 @@ def self_update(
     new one is not healthy within a minute."""
     state = session(json)
     if check:
-        _check(state.call("system.update_check"), json)
+        _check(state.call("update.check"), json)
         return
     if rollback and to:
         raise typer.BadParameter("--rollback goes back to the previous version: drop --to")
@@ -86,7 +86,7 @@ def _follow(state: Session, params: dict[str, object], json: bool) -> UpdateInfo
     """Stream the daemon's progress until it hands over to the finisher (or fails)."""
     try:
         with state.connect(timeout=None) as client:
-            first, stream = client.stream("system.update", params)
+            first, stream = client.stream("update.start", params)
             started: UpdateInfo = UpdateStarted.model_validate(first).update
             if not json:
                 render.out().print(

@@ -16,6 +16,7 @@ USER_NAME_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}\$?$"
 DURATION_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
 EVENT_KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+VERSION_PATTERN = r"^v?[0-9][0-9A-Za-z.+!-]{0,60}$"
 
 UserName = Annotated[str, StringConstraints(pattern=USER_NAME_PATTERN)]
 UnixUserName = Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)]
@@ -35,6 +36,7 @@ PATTERN_WORDS = {
     UNIX_USER_PATTERN: "a Unix user name",
     DURATION_PATTERN: "a span such as 90s, 15m, 12h, 7d or 2w",
     EVENT_KIND_PATTERN: "dotted lowercase words, like deploy.failed",
+    VERSION_PATTERN: "a version, like 1.4.2 or v1.4.2",
 }
 """What each pattern asks for, in words: a person is never shown a regular expression."""
 

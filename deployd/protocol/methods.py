@@ -379,14 +379,14 @@ _ALL = (
         summary="requests, statuses, latency percentiles and visitors over any range",
     ),
     Method(
-        "system.update_check",
+        "update.check",
         NoParams,
         system.UpdateCheckResult,
         Role.ADMIN,
         summary="the versions the update source offers and what self-update would install",
     ),
     Method(
-        "system.update",
+        "update.start",
         system.UpdateParams,
         system.UpdateStarted,
         Role.ADMIN,

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import Identity, Params, Result
+from .common import VERSION_PATTERN, Identity, Params, Result
 
 
 class HelloParams(Params):
@@ -160,7 +160,7 @@ class DiskResult(Result):
 
 
 class UpdateParams(Params):
-    to: str | None = Field(default=None, pattern=r"^v?[0-9][0-9A-Za-z.+!-]{0,60}$")
+    to: str | None = Field(default=None, pattern=VERSION_PATTERN)
     """A version the source offers (older ones only when named); default the newest."""
     rollback: bool = False
     """Back to the version the last update came from."""
@@ -188,4 +188,4 @@ class UpdateProgress(Result):
     message: str
 
 
-UPDATE_NOTIFICATION = "system.update.progress"
+UPDATE_NOTIFICATION = "update.progress"

@@ -95,7 +95,7 @@ HANDLERS: dict[str, Handler] = {
     "stats.show": stats.show,
     "system.top": lambda core, caller, _: metrics.top(core, caller),
     "system.disk": lambda core, caller, _: metrics.disk(core, caller),
-    "system.update_check": lambda core, caller, _: updates.check(core, caller),
+    "update.check": lambda core, caller, _: updates.check(core, caller),
 }
 
 STREAM_HANDLERS: dict[str, StreamHandler] = {
@@ -105,7 +105,7 @@ STREAM_HANDLERS: dict[str, StreamHandler] = {
     "apps.run": processes.run,
     "databases.psql": databases.psql,
     "stats.follow": stats.follow,
-    "system.update": updates.start,
+    "update.start": updates.start,
 }
 
 _missing = set(METHODS) - set(HANDLERS) - set(STREAM_HANDLERS)

@@ -1,4 +1,4 @@
-"""`system.update_check` and `system.update`: deployd updating itself (engine/selfupdate)."""
+"""`update.check` and `update.start`: deployd updating itself (engine/selfupdate)."""
 
 from __future__ import annotations
 
