@@ -680,11 +680,13 @@ install_all() {
 # -- uninstall
 stop_apps() {
     # Slot units are deployd's: stop and remove them (a reinstall starts the apps again).
+    # They have no [Install] section, so nothing to disable (systemd 257, Debian 13, prints a
+    # screenful of notice for each `systemctl disable` of such a unit).
     local unit
     for unit in "$UNIT_DIR"/deployd-*.service; do
         [ -e "$unit" ] || continue
         case "$(basename "$unit")" in deployd-web.service) continue ;; esac
-        systemctl disable --now "$(basename "$unit")" || true
+        systemctl stop "$(basename "$unit")" || true
         rm -f "$unit"
         changed "removed $(basename "$unit")"
     done
