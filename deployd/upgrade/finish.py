@@ -49,7 +49,6 @@ class Finisher:
 
     def _restart_and_check(self, version: str) -> str | None:
         """None once the daemon answers as `version`; else what went wrong."""
-        started = int(time.time())
         try:
             restart = subprocess.run(
                 ["systemctl", "restart", self.unit],
@@ -61,7 +60,7 @@ class Finisher:
         except subprocess.TimeoutExpired:
             return f"did not start within {self.timeout + 30:.0f} s"
         if restart.returncode != 0:
-            return f"did not start ({self._last_words(started)})"
+            return f"did not start ({self._last_words()})"
         deadline = time.monotonic() + self.timeout
         seen = "did not answer"
         while time.monotonic() < deadline:
@@ -76,25 +75,33 @@ class Finisher:
             time.sleep(POLL_SECONDS)
         return f"{seen} within {self.timeout:.0f} s"
 
-    def _last_words(self, since: int) -> str:
-        """The service's last line in the journal since the restart: why it did not start
-        (its processes' own lines: systemd's lines about it have no _SYSTEMD_UNIT)."""
+    def _last_words(self) -> str:
+        """The last line the failed main process wrote: why it did not start. Its pid is
+        systemd's; its output reaches the journal through a stream, which may lag."""
+        shown = self._systemctl("show", "--property=ExecMainPID", "--value", self.unit).strip()
+        if not shown.isdigit() or shown == "0":
+            return "no process was started"
+        for _ in range(10):
+            said = self._journal(f"_PID={shown}")
+            if said:
+                return said[-1][:300]
+            time.sleep(0.3)
+        return "its journal says nothing"
+
+    def _journal(self, match: str) -> list[str]:
         journal = subprocess.run(
-            [
-                "journalctl",
-                f"_SYSTEMD_UNIT={self.unit}",
-                f"--since=@{since}",
-                "--lines=1",
-                "--output=cat",
-                "--no-pager",
-            ],
+            ["journalctl", match, "--lines=1", "--output=cat", "--no-pager"],
             capture_output=True,
             text=True,
             timeout=30,
             check=False,
         )
-        said = journal.stdout.strip().splitlines()[-1:] or ["its journal says nothing"]
-        return said[0][:300]
+        return journal.stdout.strip().splitlines()
+
+    def _systemctl(self, *args: str) -> str:
+        return subprocess.run(
+            ["systemctl", *args], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
 
 
 def status(path: Path) -> dict[str, object] | None:
