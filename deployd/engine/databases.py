@@ -20,7 +20,7 @@ from pathlib import Path
 
 from deployd.domain import databases as rules
 from deployd.postgres.server import Address
-from deployd.postgres.tools import CHUNK, Login, ToolFailed, Written
+from deployd.postgres.tools import CHUNK, Login, ToolFailed, Tools, Written
 from deployd.store import databases as store
 from deployd.store import remote as remote_store
 from deployd.store.databases import BackupRow, BackupStatus, BackupTrigger, DatabaseRow
@@ -171,9 +171,11 @@ async def _backup(
     directory = backup_dir(platform, name)
     partial = directory / f".{row.id}.partial"
     try:
-        await asyncio.to_thread(_make_private_dir, directory)
+        await asyncio.to_thread(make_private_dir, directory)
         async with platform.databases.snapshot(name) as snapshot:
-            written = await asyncio.to_thread(_dump_to, platform, name, snapshot.id, partial)
+            written = await asyncio.to_thread(
+                dump_to, platform.db_tools, name, snapshot.id, partial
+            )
         if written.size_bytes == 0:
             raise ToolFailed("pg_dump wrote nothing")
         found = await asyncio.to_thread(platform.db_tools.count_table_data, partial)
@@ -222,15 +224,16 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _make_private_dir(directory: Path) -> None:
+def make_private_dir(directory: Path) -> None:
     directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.mkdir(mode=0o700, exist_ok=True)
 
 
-def _dump_to(platform: Platform, name: str, snapshot: str, partial: Path) -> Written:
+def dump_to(tools: Tools, name: str, snapshot: str, partial: Path) -> Written:
+    """pg_dump of the snapshot into a new file of the daemon's alone (never a link)."""
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
-        return platform.db_tools.dump(name, snapshot, out)
+        return tools.dump(name, snapshot, out)
 
 
 def _put_in_place(partial: Path, final: Path) -> None:
@@ -294,7 +297,7 @@ async def _fetch_copy(platform: Platform, row: BackupRow, path: Path) -> None:
             f"the file of backup {row.id} is gone ({path}) and it has no remote copy"
         )
     fetched = path.parent / f".{row.id}.fetched"
-    await asyncio.to_thread(_make_private_dir, path.parent)
+    await asyncio.to_thread(make_private_dir, path.parent)
     await asyncio.to_thread(fetched.unlink, missing_ok=True)
     try:
         await offsite.fetch(platform, row, fetched)

@@ -41,12 +41,13 @@ from deployd.domain.upgrades import (
     parse_version,
 )
 from deployd.postgres.server import pg_variables, snapshot_of
-from deployd.postgres.tools import ToolFailed, Tools, Written
+from deployd.postgres.tools import ToolFailed, Tools
 from deployd.store import migrate
 from deployd.upgrade import record as records
 from deployd.upgrade import sources, venvs
 from deployd.upgrade.layout import Installation
 
+from . import databases
 from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ class SelfUpdater:
         if not conninfo:
             raise UpdateRefused("deployd's database is not configured (DEPLOYD_DATABASE_URL)")
         directory = self.platform.paths.backups_dir / "deployd"
-        await asyncio.to_thread(_private_dir, directory)
+        await asyncio.to_thread(databases.make_private_dir, directory)
         final = directory / f"{update.id}.dump"
         partial = directory / f".{update.id}.partial"
         tools = Tools(
@@ -248,7 +249,9 @@ class SelfUpdater:
                 await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn,
                 snapshot_of(conn) as snapshot,
             ):
-                written = await asyncio.to_thread(_dump, tools, dbname, snapshot.id, partial)
+                written = await asyncio.to_thread(
+                    databases.dump_to, tools, dbname, snapshot.id, partial
+                )
             found = await asyncio.to_thread(tools.count_table_data, partial)
             if written.size_bytes == 0 or found != len(snapshot.tables):
                 raise ToolFailed(
@@ -435,17 +438,6 @@ class SelfUpdater:
         )
         for version in older[:-KEPT_VERSIONS] if len(older) > KEPT_VERSIONS else []:
             self._forget_version(version)
-
-
-def _private_dir(directory: Path) -> None:
-    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.mkdir(mode=0o700, exist_ok=True)
-
-
-def _dump(tools: Tools, dbname: str, snapshot: str, partial: Path) -> Written:
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        return tools.dump(dbname, snapshot, out)
 
 
 def _prune_dumps(directory: Path) -> None:

@@ -9,7 +9,6 @@ Without a Docker Engine they are skipped, and fail under DEPLOYD_TEST_REQUIRE_AL
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.installed_host import CHECKOUT, InstalledHost, installed_host, unavailable
+from tests.support.installed_host import CHECKOUT, InstalledHost, installed_host, require_host
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -29,11 +28,7 @@ UNIT = f"deployd-{APP}.blue.web.1.service"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[InstalledHost]:
-    why = unavailable()
-    if why is not None:
-        if os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"):
-            pytest.fail(f"{why}, and DEPLOYD_TEST_REQUIRE_ALL is set")
-        pytest.skip(why)
+    require_host()
     with installed_host() as host:
         yield host
 

@@ -9,13 +9,12 @@ Versions come from a git repository made from this checkout, one tag per version
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from deployd import __version__
-from tests.support.installed_host import InstalledHost, unavailable
+from tests.support.installed_host import InstalledHost, require_host
 from tests.support.updating import (
     BROKEN,
     CONTRACTING,
@@ -31,11 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[InstalledHost]:
-    why = unavailable()
-    if why is not None:
-        if os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"):
-            pytest.fail(f"{why}, and DEPLOYD_TEST_REQUIRE_ALL is set")
-        pytest.skip(why)
+    require_host()
     with updatable_server() as host:
         yield host
 

@@ -6,6 +6,7 @@ requests run inside the host (requests go to its own 127.0.0.1, through its ngin
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -63,6 +64,19 @@ except http.client.RemoteDisconnected:  # nginx's 444: closed without an answer
     status, headers, body = 444, {}, b""
 print(json.dumps({"status": status, "headers": headers, "body": body.decode(errors="replace")}))
 """
+
+
+def require_host() -> None:
+    """Skip the caller when no installed host can be had here; a failure instead under
+    DEPLOYD_TEST_REQUIRE_ALL (CI)."""
+    import pytest
+
+    why = unavailable()
+    if why is None:
+        return
+    if os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"):
+        pytest.fail(f"{why}, and DEPLOYD_TEST_REQUIRE_ALL is set")
+    pytest.skip(why)
 
 
 def unavailable() -> str | None:
