@@ -156,8 +156,8 @@ class Batch:
 
 
 def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str) -> Batch:
-    """Fold `lines` into per-minute rollups. `salt_of` maps a day (epoch days) to its
-    visitor salt; `check_token` marks deployd's own requests.
+    """Fold `lines` (without their newlines) into per-minute rollups. `salt_of` maps a day
+    (epoch days) to its visitor salt; `check_token` marks deployd's own requests.
 
     The loop is the ingester's hot path, so what repeats is worked out once per batch and
     looked up after: a second's minute and salt, a status, a response time's bucket, a
@@ -171,11 +171,15 @@ def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str)
     paths: dict[str, str] = {}
     pseudonyms: dict[tuple[int, str, str], str] = {}
     for line in lines:
-        parts = line.rstrip("\n").split("\t")
-        if len(parts) != COLUMNS or parts[0] != VERSION:
+        try:  # a line of another length does not unpack
+            (version, msec, status, sent, took, _method, _host, uri, referer, agent, client,
+             check) = line.split("\t")  # fmt: skip
+        except ValueError:
             batch.unparsed += 1
             continue
-        _, msec, status, sent, took, _method, _host, uri, referer, agent, client, check = parts
+        if version != VERSION:
+            batch.unparsed += 1
+            continue
         if check == check_token and check_token:
             batch.internal += 1
             continue
@@ -204,12 +208,13 @@ def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str)
         rollup.paths[path] += 1
         if referer != "-":
             rollup.referrers[referer[:MAX_FIELD]] += 1
-        rollup.agents[agent[:MAX_FIELD]] += 1
+        agent = agent[:MAX_FIELD]
+        rollup.agents[agent] += 1
         seen = (day, client, agent)
         known = pseudonyms.get(seen)
         if known is None:
             salt = salt_of.get(day)
-            known = pseudonyms[seen] = visitor(salt, client, agent[:MAX_FIELD]) if salt else ""
+            known = pseudonyms[seen] = visitor(salt, client, agent) if salt else ""
         if known:
             rollup.visitors[known] += 1
     return batch

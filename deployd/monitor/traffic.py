@@ -163,18 +163,47 @@ class TrafficIngester:
         ]
 
     async def ingest(self, app: str, path: Path) -> int:
+        """Read and fold batch after batch, each saved with its checkpoint in one
+        transaction. The next batch is read and folded (a thread) while PostgreSQL saves
+        the one before: from where that one ends, which is its checkpoint once saved."""
         total = 0
+        async with self.platform.pool.connection() as conn:
+            mark = await store.checkpoint(conn, str(path))
+        salts = await self._salts()
+        chunk, batch = await asyncio.to_thread(self._read_and_fold, path, app, mark, salts)
         while True:
-            async with self.platform.pool.connection() as conn:
-                mark = await store.checkpoint(conn, str(path))
-            chunk = await asyncio.to_thread(read_chunk, path, app, mark)
             if mark is not None and chunk.mark == mark:
                 await self._rotate_if_big(path, mark)
                 return total
-            await self._save(app, chunk)
+            following = None
+            if chunk.more:
+                salts = await self._salts()
+                following = asyncio.ensure_future(
+                    asyncio.to_thread(self._read_and_fold, path, app, chunk.mark, salts)
+                )
+            try:
+                await self._save(app, chunk.mark, batch)
+            except BaseException:
+                if following is not None:  # read again from the checkpoint next time
+                    following.cancel()
+                raise
             total += len(chunk.lines)
-            if not chunk.more:
+            if following is None:
                 return total
+            mark, (chunk, batch) = chunk.mark, await following
+
+    def _read_and_fold(
+        self, path: Path, app: str, mark: Checkpoint | None, salts: dict[int, bytes]
+    ) -> tuple[Chunk, rules.Batch]:
+        chunk = read_chunk(path, app, mark)
+        return chunk, rules.ingest(chunk.lines, salts, self.platform.nginx.check_token)
+
+    async def _salts(self) -> dict[int, bytes]:
+        """Today's and yesterday's visitor salts (made the first time they are asked for)."""
+        today = self.clock().date()
+        async with self.platform.pool.connection() as conn:
+            salts = await store.salts(conn, {today - timedelta(days=1), today})
+        return {_epoch_day(day): salt for day, salt in salts.items()}
 
     async def _rotate_if_big(self, path: Path, mark: Checkpoint) -> None:
         """`deployd dev` rotates its nginx's logs itself (production: logrotate): only a
@@ -192,22 +221,13 @@ class TrafficIngester:
         await asyncio.to_thread(os.replace, path, path.with_name(path.name + ".1"))
         await asyncio.to_thread(self.platform.nginx.reopen_logs)
 
-    async def _save(self, app: str, chunk: Chunk) -> None:
-        today = self.clock().date()
-        days = {today - timedelta(days=1), today}
+    async def _save(self, app: str, mark: Checkpoint, batch: rules.Batch) -> None:
         async with self.platform.pool.connection() as conn, conn.transaction():
-            salts = await store.salts(conn, days)
-            batch = await asyncio.to_thread(
-                rules.ingest,
-                chunk.lines,
-                {_epoch_day(day): salt for day, salt in salts.items()},
-                self.platform.nginx.check_token,
-            )
             for period in Period:
                 folded = _by_period(batch.minutes, period)
                 await store.add(conn, app, period, {at: r.bounded() for at, r in folded.items()})
             await store.save_checkpoint(
-                conn, chunk.mark, unparsed=batch.unparsed, internal=batch.internal
+                conn, mark, unparsed=batch.unparsed, internal=batch.internal
             )
 
 
