@@ -135,6 +135,11 @@ def test_an_app_runs_on_the_systemd_runtime_behind_nginx(server: InstalledHost) 
         assert "starting with API_TOKEN=[masked:API_TOKEN]" in seen, seen
         assert "split token: [masked:API_TOKEN]" in seen, seen
         assert SECRET not in seen
+    # `deployctl top` measures the unit's processes (its launcher and the app below it)
+    top = json.loads(server.deployctl("top", "--json").stdout)
+    (usage,) = [a for a in top["apps"] if a["app"] == APP]
+    assert [p["name"] for p in usage["processes"]] == ["web.1"]
+    assert usage["rss_bytes"] > 1024 * 1024, usage
 
 
 def test_a_killed_main_process_is_brought_back(server: InstalledHost) -> None:
