@@ -111,7 +111,10 @@ class SelfUpdater:
         try:
             return await asyncio.to_thread(sources.offered, self.platform.settings.update_source)
         except sources.SourceError as exc:
-            raise UpdateRefused(str(exc)) from None
+            raise UpdateRefused(self.redacted(str(exc))) from None
+
+    def redacted(self, text: str) -> str:
+        return sources.without_secrets(self.platform.settings.update_source, text)
 
     def previous(self, running: str) -> str:
         """What `--rollback` returns to: the version the last update came from, else the
@@ -184,7 +187,7 @@ class SelfUpdater:
             self._listeners.discard(queue)
 
     def _say(self, step: UpdateStep, message: str) -> None:
-        said = Progress(step, message)
+        said = Progress(step, self.redacted(message))
         if len(self._said) < KEPT_LINES:  # for a watcher that comes later
             self._said.append(said)
         for queue in self._listeners:
@@ -338,6 +341,7 @@ class SelfUpdater:
             raise UpdateRefused(f"could not start the finisher: {said[0]}")
 
     async def _failed(self, update: UpdateRecord, reason: str, actor: str) -> None:
+        reason = self.redacted(reason)
         update = replace(update.moved(UpdateStep.FAILED, datetime.now(UTC), reason), published=True)
         await asyncio.to_thread(records.write, self.record_file, update)
         if update.kind is UpdateKind.UPDATE:  # a rollback's target was there before it

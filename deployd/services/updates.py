@@ -35,7 +35,7 @@ def info(update: UpdateRecord | None) -> UpdateInfo | None:
 
 async def check(core: Core, caller: Caller) -> UpdateCheckResult:
     updater = core.updater
-    source = core.settings.update_source
+    source = updater.redacted(core.settings.update_source)
     try:
         updater.running()
     except UpdateRefused as exc:

@@ -36,6 +36,17 @@ class Offer:
     """For a repository: the tag of the version."""
 
 
+def without_secrets(source: str, text: str) -> str:
+    """`text` with the source's credentials (a token in its URL) replaced by `***`: what
+    git, pip or an error says of the source is shown, logged and published."""
+    parts = urllib.parse.urlsplit(source.removeprefix("git+"))
+    for raw in (parts.password, parts.username):
+        if raw:  # as written in the URL, and as decoded
+            for secret in sorted({raw, urllib.parse.unquote(raw)}, key=len, reverse=True):
+                text = text.replace(secret, "***")
+    return text
+
+
 def is_git(source: str) -> bool:
     plain = source.removeprefix("git+")
     return (

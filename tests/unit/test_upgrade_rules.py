@@ -20,7 +20,7 @@ from deployd.domain.upgrades import (
     migration_kind,
     on_start,
 )
-from deployd.upgrade import record, venvs
+from deployd.upgrade import record, sources, venvs
 
 
 def test_the_newest_offered_version_is_chosen_and_tags_may_have_a_v() -> None:
@@ -136,3 +136,11 @@ def test_a_tags_dependencies_are_pinned_to_its_lock(tmp_path: Path) -> None:
     assert venvs.lock_constraints(lock) == "typer==0.20.0\n"
     shipped = venvs.lock_constraints(Path(__file__).resolve().parents[2] / "uv.lock")
     assert "psycopg==" in shipped and "deployd==" not in shipped
+
+
+def test_a_token_in_the_update_sources_url_is_never_shown() -> None:
+    source = "https://deployer:ghp_s3cr%2Bt@github.com/deployd/deployd.git"
+    said = "fatal: could not read from https://deployer:ghp_s3cr%2Bt@github.com/x (ghp_s3cr+t)"
+    shown = sources.without_secrets(source, said)
+    assert "ghp_s3cr" not in shown and "deployer" not in shown
+    assert sources.without_secrets("file:///srv/deployd.git", "as it was") == "as it was"
