@@ -30,7 +30,11 @@ def self_update(
     ] = False,
     to: Annotated[
         str | None,
-        typer.Option("--to", help="This version (an older one only when named this way)."),
+        typer.Option(
+            "--to",
+            metavar="VERSION",
+            help="This version (an older one only when named this way).",
+        ),
     ] = None,
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Back to the version the last update came from.")
