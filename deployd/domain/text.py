@@ -21,3 +21,9 @@ def escape(value: str | bytes, limit: int = EXCERPT_CHARS) -> str:
 def excerpt(value: str | bytes, limit: int = EXCERPT_CHARS) -> str:
     """`escape`, in quotes: for quoting a value inside a sentence."""
     return f"'{escape(value, limit)}'"
+
+
+def last_line(output: str) -> str:
+    """What a program that failed said last (its error, as a rule)."""
+    lines = output.strip().splitlines()
+    return lines[-1] if lines else "no message"

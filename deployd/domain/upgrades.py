@@ -28,7 +28,6 @@ class UpdateKind(StrEnum):
 
 
 class UpdateStep(StrEnum):
-    RESOLVING = "resolving"
     INSTALLING = "installing"
     BACKING_UP = "backing_up"
     MIGRATING = "migrating"
@@ -46,7 +45,6 @@ class UpdateStep(StrEnum):
 
 
 PRE_SWITCH = (
-    UpdateStep.RESOLVING,
     UpdateStep.INSTALLING,
     UpdateStep.BACKING_UP,
     UpdateStep.MIGRATING,
@@ -102,18 +100,26 @@ def on_start(record: UpdateRecord | None, running: str, updating_here: bool) -> 
     return OnStart.NOTHING
 
 
-def parse_version(text: str) -> Version:
+def as_version(text: str) -> Version | None:
+    """`1.4.2` or a tag's `v1.4.2`; None for anything else."""
     try:
         return Version(text.removeprefix("v"))
     except InvalidVersion:
-        raise UpdateRefused(f"not a version: {text!r} (versions look like 1.4.2)") from None
+        return None
+
+
+def parse_version(text: str) -> Version:
+    version = as_version(text)
+    if version is None:
+        raise UpdateRefused(f"not a version: {text!r} (versions look like 1.4.2)")
+    return version
 
 
 def choose(running: str, available: list[str], wanted: str | None) -> str:
     """The version to install: `wanted` if the source has it (older ones only when named),
     else the newest the source has when it is newer than the running one."""
     current = parse_version(running)
-    offered = sorted({parse_version(v) for v in available if _is_version(v)})
+    offered = sorted({v for v in map(as_version, available) if v is not None})
     if wanted is not None:
         target = parse_version(wanted)
         if target == current:
@@ -131,14 +137,6 @@ def choose(running: str, available: list[str], wanted: str | None) -> str:
             "to go back to an older version, name it with --to"
         )
     return str(newest)
-
-
-def _is_version(text: str) -> bool:
-    try:
-        Version(text.removeprefix("v"))
-    except InvalidVersion:
-        return False
-    return True
 
 
 class MigrationKind(StrEnum):

@@ -28,6 +28,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from deployd import __version__
+from deployd.domain.text import last_line
 from deployd.domain.upgrades import (
     MigrationKind,
     OnStart,
@@ -337,8 +338,7 @@ class SelfUpdater:
             check=False,
         )
         if done.returncode != 0:
-            said = done.stderr.strip().splitlines()[-1:] or ["no message"]
-            raise UpdateRefused(f"could not start the finisher: {said[0]}")
+            raise UpdateRefused(f"could not start the finisher: {last_line(done.stderr)}")
 
     async def _failed(self, update: UpdateRecord, reason: str, actor: str) -> None:
         reason = self.redacted(reason)
@@ -461,5 +461,5 @@ def _run_migrate(venv: Path) -> None:
         cwd="/",
     )
     if done.returncode != 0:
-        said = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no message"]
-        raise migrate.MigrationError(f"deployd migrate failed: {said[0]}")
+        said = last_line(done.stderr or done.stdout)
+        raise migrate.MigrationError(f"deployd migrate failed: {said}")

@@ -59,7 +59,6 @@ class CertificateProblem(Result):
 
 
 UpdateStepName = Literal[
-    "resolving",
     "installing",
     "backing_up",
     "migrating",

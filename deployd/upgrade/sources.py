@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+
+from deployd.domain.text import last_line
+from deployd.domain.upgrades import as_version
 
 PACKAGE = "deployd"
 LISTING_LIMIT = 4 * 1024 * 1024
@@ -70,19 +72,19 @@ def _tags(url: str) -> dict[str, Offer]:
             text=True,
             timeout=TIMEOUT,
             check=False,
-            env={**_clean_env(), "GIT_TERMINAL_PROMPT": "0"},
+            env=tool_env(),
         )
     except subprocess.TimeoutExpired:
         raise SourceError(f"{url} did not answer within {TIMEOUT:.0f} s") from None
     if listing.returncode != 0:
-        said = listing.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise SourceError(f"git could not list the tags of {url}: {said[0]}")
+        raise SourceError(f"git could not list the tags of {url}: {last_line(listing.stderr)}")
     found: dict[str, Offer] = {}
     for line in listing.stdout.splitlines():
         _, _, ref = line.partition("\t")
         match = TAG.match(ref)
-        if match and _version(match[1]) is not None:
-            found[str(_version(match[1]))] = Offer(url, match[1])
+        version = as_version(match[1]) if match else None
+        if match and version is not None:
+            found[str(version)] = Offer(url, match[1])
     return found
 
 
@@ -124,13 +126,17 @@ def _wheels(index: str) -> dict[str, Offer]:
     return found
 
 
-def _version(text: str) -> Version | None:
-    try:
-        return Version(text.removeprefix("v"))
-    except InvalidVersion:
-        return None
+PASSED_TO_TOOLS = (
+    "PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO",
+    "http_proxy", "https_proxy", "no_proxy",
+)  # fmt: skip
 
 
-def _clean_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "SSL_CERT_FILE", "GIT_SSL_CAINFO", "http_proxy", "https_proxy")
-    return {k: v for k, v in os.environ.items() if k in keep}
+def tool_env() -> dict[str, str]:
+    """What git and pip may see of the daemon's environment (the way out: proxies, CAs,
+    pip's own settings), never DEPLOYD_* (conninfos, keys); git never asks for a password."""
+    env = {k: v for k, v in os.environ.items() if k in PASSED_TO_TOOLS or k.startswith("PIP_")}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("HOME", "/root")
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env

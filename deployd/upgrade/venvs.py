@@ -4,7 +4,6 @@ their interpreter's path), so it is made where it will stay, and removed if it f
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,13 +13,12 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from .sources import Offer
+from deployd.domain.text import last_line
+
+from .layout import INSTALLED
+from .sources import Offer, tool_env
 
 INSTALL_TIMEOUT = 1800.0
-INSTALLED = ".installed"
-"""Written last, with the version, into a virtualenv that is complete (install.sh too)."""
-PASSED_TO_PIP = ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "no_proxy")
-"""What pip may see of the daemon's environment: never DEPLOYD_* (conninfos, keys)."""
 
 
 class InstallFailed(RuntimeError):
@@ -128,11 +126,10 @@ def migrations_of(venv: Path) -> Path:
 
 def _output(argv: list[str]) -> str:
     done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=60, check=False, env=_pip_env()
+        argv, capture_output=True, text=True, timeout=60, check=False, env=tool_env()
     )
     if done.returncode != 0:
-        said = done.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise InstallFailed(f"{Path(argv[0]).name} failed: {said[0]}")
+        raise InstallFailed(f"{Path(argv[0]).name} failed: {last_line(done.stderr)}")
     return done.stdout.strip()
 
 
@@ -144,7 +141,7 @@ def _run(what: str, argv: list[str], say: Callable[[str], None], timeout: float)
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
-        env=_pip_env(),
+        env=tool_env(),
         cwd="/",
     )
     assert process.stdout is not None
@@ -173,11 +170,3 @@ def _run(what: str, argv: list[str], say: Callable[[str], None], timeout: float)
         raise InstallFailed(f"{what} took more than {timeout:.0f} s")
     if status != 0:
         raise InstallFailed(f"{what} exited with {status}: {last}")
-
-
-def _pip_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in PASSED_TO_PIP or k.startswith("PIP_")}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["HOME"] = os.environ.get("HOME", "/root")
-    return env
