@@ -101,6 +101,7 @@ class TrafficIngester:
         self.platform = platform
         self.clock = clock or (lambda: datetime.now(UTC))
         self._pruned_at: datetime | None = None
+        self._salts_of: tuple[date, dict[int, bytes]] | None = None
 
     @property
     def directory(self) -> Path:
@@ -199,11 +200,14 @@ class TrafficIngester:
         return chunk, rules.ingest(chunk.lines, salts, self.platform.nginx.check_token)
 
     async def _salts(self) -> dict[int, bytes]:
-        """Today's and yesterday's visitor salts (made the first time they are asked for)."""
+        """Today's and yesterday's visitor salts (made the first time they are asked for),
+        asked of PostgreSQL once a day: a day's salt never changes once made."""
         today = self.clock().date()
-        async with self.platform.pool.connection() as conn:
-            salts = await store.salts(conn, {today - timedelta(days=1), today})
-        return {_epoch_day(day): salt for day, salt in salts.items()}
+        if self._salts_of is None or self._salts_of[0] != today:
+            async with self.platform.pool.connection() as conn:
+                salts = await store.salts(conn, {today - timedelta(days=1), today})
+            self._salts_of = (today, {_epoch_day(day): salt for day, salt in salts.items()})
+        return self._salts_of[1]
 
     async def _rotate_if_big(self, path: Path, mark: Checkpoint) -> None:
         """`deployd dev` rotates its nginx's logs itself (production: logrotate): only a
