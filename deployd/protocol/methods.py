@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from . import apps, audit, databases, domains, env, events, stats, system, users
+from . import apps, audit, databases, domains, env, events, snapshot, stats, system, users
 from .common import NoParams, Role
 
 
@@ -53,6 +53,13 @@ _ALL = (
         system.StatusResult,
         Role.VIEWER,
         summary="daemon, database and host status",
+    ),
+    Method(
+        "system.snapshot",
+        NoParams,
+        snapshot.SnapshotResult,
+        Role.VIEWER,
+        summary="what a dashboard shows at start: status, apps, events, host, traffic",
     ),
     Method(
         "auth.login",
