@@ -31,6 +31,7 @@ from .commands import (
     selfupdate,
     stats,
     system,
+    tui,
     users,
 )
 from .session import STATE
@@ -134,6 +135,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(env.app, name="env")
 app.add_typer(domains.app, name="domains")
 app.add_typer(databases.app, name="db")
+app.command()(tui.tui)
 
 
 def _report(kind: str, message: str, code: int) -> None:

@@ -1,0 +1,13 @@
+"""`deployctl tui`: the Textual app, imported only when asked for (the CLI starts fast)."""
+
+from __future__ import annotations
+
+from ..client import default_socket
+from ..session import STATE
+
+
+def tui() -> None:
+    """Everything on one screen: dashboard, apps, logs, env, domains, databases (live)."""
+    from ..tui.app import run
+
+    run(STATE.socket or default_socket(), STATE.token)

@@ -1,0 +1,483 @@
+"""The TUI's frame: the explorer on the left, the dashboard or an app on the right.
+
+At start one `system.snapshot` call fills the state; from then on a single event
+subscription keeps it current (the few calls after an event ask for exactly what it
+changed). Nothing polls: an idle screen waits on a socket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Header, HelpPanel, Static
+
+from deployd.protocol.apps import (
+    AppInfo,
+    AppParams,
+    AppsRestartParams,
+    DeploysRollbackParams,
+    DeploysStartParams,
+    JobInfo,
+)
+from deployd.protocol.domains import DomainParams
+from deployd.protocol.errors import RpcError
+from deployd.protocol.events import Event, EventsSubscribeParams, EventType
+from deployd.protocol.snapshot import SnapshotResult
+
+from ..aio import AsyncClient, Link
+from ..client import DaemonUnreachable
+from .daemon import Daemon
+from .dashboard import Dashboard
+from .databases import DatabaseManager
+from .deploying import DeployScreen
+from .detail import AppDetail, DomainsTab, EnvTab, ReleasesTab
+from .explorer import Explorer
+from .modals import AttachDomain, Confirm, EditEnv, NewApp, NewDatabase
+from .state import State
+
+SUBSCRIBED = sorted({kind.split(".")[0] for kind in EventType})
+"""Every family of events, `host` (the samples) included: host samples reach only
+subscribers that ask for them."""
+
+ACTIONS: dict[str, tuple[str, str, str | None]] = {
+    # action: (title, help, the method it needs)
+    "dashboard": ("Dashboard", "host, traffic, apps by state, activity", None),
+    "new_app": ("New app", "create an app (name, source, runtime)", "apps.create"),
+    "deploy": ("Deploy", "deploy the chosen app and follow it", "deploys.start"),
+    "rollback": (
+        "Roll back",
+        "to the release chosen in Releases, or the one before",
+        "deploys.rollback",
+    ),
+    "restart": ("Restart", "restart the chosen app's processes", "apps.restart"),
+    "edit_env": ("Edit env", "set and remove variables: one config release", "env.set"),
+    "reveal_env": ("Reveal env", "show the chosen app's values unmasked", "env.reveal"),
+    "attach_domain": ("Attach domain", "attach a domain to the chosen app", "domains.attach"),
+    "verify_domain": ("Verify domain", "what DNS says of the chosen domain", "domains.verify"),
+    "detach_domain": ("Detach domain", "detach the chosen domain", "domains.detach"),
+    "create_database": ("New database", "create a database and link it", "databases.create"),
+    "databases": ("Databases", "the database manager", None),
+    "build_log": ("Build log", "the chosen release's build output", None),
+    "toggle_dark": ("Light/dark theme", "switch between the light and dark theme", None),
+}
+
+
+class Main(Screen[None]):
+    def __init__(self, daemon: Daemon, state: State) -> None:
+        super().__init__()
+        self.daemon = daemon
+        self.state = state
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield Explorer(self.state, id="explorer")
+            with ContentSwitcher(initial="dashboard", id="content"):
+                yield Dashboard(self.state, id="dashboard")
+                yield Vertical(id="detail")
+        yield Footer()
+
+
+class DeploydApp(App[None]):
+    CSS_PATH = "tui.tcss"
+    TITLE = "deployd"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "toggle_help", "Keys"),
+        Binding("escape", "dashboard", "Dashboard", show=False),
+        Binding("n", "new_app", "New app"),
+        Binding("d", "deploy", "Deploy"),
+        Binding("r", "rollback", "Rollback"),
+        Binding("R", "restart", "Restart"),
+        Binding("e", "edit_env", "Env", show=False),
+        Binding("s", "reveal_env", "Reveal", show=False),
+        Binding("a", "attach_domain", "Attach", show=False),
+        Binding("v", "verify_domain", "Verify", show=False),
+        Binding("x", "detach_domain", "Detach", show=False),
+        Binding("b", "build_log", "Build log", show=False),
+        Binding("c", "create_database", "New db", show=False),
+        Binding("D", "databases", "Databases"),
+        Binding("ctrl+t", "toggle_dark", "Theme", show=False),
+    ]
+
+    def __init__(self, socket: Path, token: str | None = None) -> None:
+        super().__init__()
+        self.daemon = Daemon(socket, token)
+        self.state = State()
+        self.link = Link.CONNECTING
+        self.shown_app: str | None = None
+        self.painted: dict[int, float] = {}
+        """When each event was on the screen (time.monotonic): what the benchmark reads."""
+        self._feed_due = False
+
+    def on_mount(self) -> None:
+        self.sub_title = "connecting…"
+        self.start()
+
+    def compose(self) -> ComposeResult:
+        yield Static("asking deployd for its state…", id="loading")
+
+    @work(exclusive=True, group="start")
+    async def start(self) -> None:
+        try:
+            snapshot: SnapshotResult = await self.daemon.call("system.snapshot")
+        except (RpcError, DaemonUnreachable) as exc:
+            self.query_one("#loading", Static).update(f"deployctl tui: {exc}")
+            self.sub_title = "not connected"
+            return
+        self.state = State.from_snapshot(snapshot)
+        await self.push_screen(Main(self.daemon, self.state))
+        self.sub_title = (
+            f"{self.state.user} ({self.state.role.value}) · deployd {self.state.version}"
+        )
+        self.explorer.refresh_apps()
+        self.follow_events()
+
+    @property
+    def explorer(self) -> Explorer:
+        return (
+            self.screen_stack[1].query_one(Explorer)
+            if len(self.screen_stack) > 1
+            else self.query_one(Explorer)
+        )
+
+    @property
+    def main(self) -> Main | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, Main):
+                return screen
+        return None
+
+    def _in_main(self, selector: str, kind: type[Any]) -> Any:
+        main = self.main
+        return main.query_one(selector, kind) if main is not None else None
+
+    # events
+
+    @work(exclusive=True, group="events")
+    async def follow_events(self) -> None:
+        async for item in self.daemon.stream(self._subscribe, self._on_link):
+            self.on_daemon_event(Event.model_validate(item))
+
+    async def _subscribe(self, client: AsyncClient) -> AsyncIterator[dict[str, Any]]:
+        asked = EventsSubscribeParams(kinds=SUBSCRIBED, after_id=self.state.last_event_id)
+        _, items = await client.stream("events.subscribe", asked)
+        return items
+
+    def _on_link(self, link: Link, reason: str | None) -> None:
+        self.link = link
+        if link is Link.RECONNECTING:
+            self.sub_title = f"disconnected — reconnecting ({reason})"
+        elif link is Link.LIVE and self.state.user:
+            self.sub_title = (
+                f"{self.state.user} ({self.state.role.value}) · deployd {self.state.version}"
+            )
+
+    def on_daemon_event(self, event: Event) -> None:
+        change = self.state.apply(event)
+        dashboard = self._in_main("#dashboard", Dashboard)
+        if dashboard is None:
+            return
+        if change.host:
+            dashboard.refresh_host()
+        if change.feed and not self._feed_due:
+            self._feed_due = True
+            self.set_timer(0.05, self._repaint_feed)
+        if change.badge_of:
+            self.explorer.refresh_apps()
+            dashboard.refresh_apps()
+        if change.removed_app:
+            self.explorer.refresh_apps()
+            dashboard.refresh_apps()
+            if self.shown_app == change.removed_app:
+                self.action_dashboard()
+        if change.refetch_app:
+            self.refetch(change.refetch_app, event.id)
+        if change.databases:
+            self.refetch_databases()
+        if event.id and not change.refetch_app:
+            self.painted[event.id] = time.monotonic()
+
+    def _repaint_feed(self) -> None:
+        self._feed_due = False
+        dashboard = self._in_main("#dashboard", Dashboard)
+        if dashboard is not None:
+            dashboard.refresh_feed()
+
+    @work(group="refetch")
+    async def refetch(self, name: str, event_id: int) -> None:
+        try:
+            app: AppInfo = await self.daemon.call("apps.show", AppParams(name=name))
+        except RpcError:
+            self.state.apps.pop(name, None)
+            app = None  # type: ignore[assignment]
+        except DaemonUnreachable:
+            return
+        if app is not None:
+            self.state.apps[name] = app
+        self.explorer.refresh_apps()
+        dashboard = self._in_main("#dashboard", Dashboard)
+        if dashboard is not None:
+            dashboard.refresh_apps()
+        if self.shown_app == name:
+            detail = self._detail()
+            if detail is not None:
+                detail.changed()
+        self.painted[event_id] = time.monotonic()
+
+    @work(exclusive=True, group="databases")
+    async def refetch_databases(self) -> None:
+        try:
+            result = await self.daemon.call("databases.list")
+        except (RpcError, DaemonUnreachable):
+            return
+        self.state.databases = result.databases
+        for screen in self.screen_stack:
+            if isinstance(screen, DatabaseManager):
+                screen.reload()
+
+    # navigation
+
+    def on_explorer_chosen(self, message: Explorer.Chosen) -> None:
+        if message.name is None or message.name == self.shown_app:
+            return
+        self.show_app(message.name)
+
+    def show_app(self, name: str) -> None:
+        holder = self._in_main("#detail", Vertical)
+        if holder is None:
+            return
+        self.shown_app = name
+        holder.remove_children()
+        holder.mount(AppDetail(self.daemon, self.state, name, id="app-detail"))
+        self._in_main("#content", ContentSwitcher).current = "detail"
+
+    def _detail(self) -> AppDetail | None:
+        main = self.main
+        if main is None:
+            return None
+        found = main.query(AppDetail)
+        return found.first() if found else None
+
+    def action_dashboard(self) -> None:
+        switcher = self._in_main("#content", ContentSwitcher)
+        if switcher is not None:
+            switcher.current = "dashboard"
+            self.shown_app = None
+            self._in_main("#detail", Vertical).remove_children()
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    # actions (a viewer is offered none that change anything)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        spec = ACTIONS.get(action)
+        if spec is None or spec[2] is None:
+            return True
+        if not self.state.may(spec[2]):
+            return False
+        needs_app = action not in ("new_app", "create_database")
+        return None if needs_app and self.chosen is None else True
+
+    @property
+    def chosen(self) -> str | None:
+        if self.shown_app:
+            return self.shown_app
+        main = self.main
+        return main.query_one(Explorer).selected if main is not None else None
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for action, (title, help, _method) in ACTIONS.items():
+            if self.check_action(action, ()):
+                yield SystemCommand(title, help, getattr(self, f"action_{action}"))
+
+    async def _call(self, method: str, params: Any, done: str | None = None) -> Any:
+        try:
+            result = await self.daemon.call(method, params)
+        except (RpcError, DaemonUnreachable) as exc:
+            self.notify(str(exc), title=f"{method} failed", severity="error", timeout=10)
+            return None
+        if done:
+            self.notify(done)
+        return result
+
+    @work
+    async def action_new_app(self) -> None:
+        made = await self.push_screen_wait(NewApp())
+        if made is None:
+            return
+        app = await self._call("apps.create", made, f"created {made.name}")
+        if app is not None:
+            self.state.apps[app.name] = app
+            self.explorer.refresh_apps()
+            self.explorer.select(app.name)
+            self.show_app(app.name)
+
+    @work
+    async def action_deploy(self) -> None:
+        name = self.chosen
+        if name is None:
+            return
+        job = await self._call("deploys.start", DeploysStartParams(app=name))
+        if job is not None:
+            await self.push_screen(DeployScreen(self.daemon, job))
+
+    @work
+    async def action_rollback(self) -> None:
+        name = self.chosen
+        if name is None:
+            return
+        detail = self._detail()
+        to = None
+        if detail is not None and detail.active == "releases":
+            to = detail.query_one(ReleasesTab).selected
+        target = f"v{to}" if to else "the release live before this one"
+        what = (
+            f"Roll {name} back to {target}?\n\nIts kept build starts in the idle slot and "
+            "takes over once healthy; nothing is rebuilt."
+        )
+        if not await self.push_screen_wait(Confirm(what, action="Roll back")):
+            return
+        job: JobInfo | None = await self._call(
+            "deploys.rollback", DeploysRollbackParams(app=name, to=to)
+        )
+        if job is not None:
+            await self.push_screen(DeployScreen(self.daemon, job))
+
+    @work
+    async def action_restart(self) -> None:
+        name = self.chosen
+        if name is None:
+            return
+        what = (
+            f"Restart every process of {name}?\n\nWeb processes restart one at a time behind nginx."
+        )
+        if not await self.push_screen_wait(Confirm(what, action="Restart")):
+            return
+        job = await self._call("apps.restart", AppsRestartParams(app=name))
+        if job is not None:
+            await self.push_screen(DeployScreen(self.daemon, job))
+
+    @work
+    async def action_edit_env(self) -> None:
+        name = self.chosen
+        if name is None:
+            return
+        current = await self._call("env.list", {"app": name})
+        if current is None:
+            return
+        made = await self.push_screen_wait(EditEnv(name, [var.name for var in current.vars]))
+        if made is None:
+            return
+        result = await self._call("env.set", made)
+        if result is not None:
+            self.notify(
+                f"{name}: config v{result.version}"
+                + (" (a config release follows)" if made.restart else " staged")
+            )
+            self._reload_tab(EnvTab)
+
+    def action_reveal_env(self) -> None:
+        detail = self._detail()
+        if detail is None:
+            return
+        detail.action_tab("env")
+        tab = detail.query_one(EnvTab)
+        tab.revealed = not tab.revealed
+        tab.reload()
+
+    @work
+    async def action_attach_domain(self) -> None:
+        name = self.chosen
+        if name is None:
+            return
+        made = await self.push_screen_wait(AttachDomain(name))
+        if made is not None:
+            await self._call("domains.attach", made, f"{made.domain} attached to {name}")
+            self._reload_tab(DomainsTab)
+
+    def _chosen_domain(self) -> str | None:
+        detail = self._detail()
+        if detail is None or detail.active != "domains":
+            self.notify("choose a domain in the app's Domains tab first")
+            return None
+        return detail.query_one(DomainsTab).selected
+
+    @work
+    async def action_verify_domain(self) -> None:
+        domain = self._chosen_domain()
+        if domain is None or self.chosen is None:
+            return
+        result = await self._call("domains.verify", DomainParams(app=self.chosen, domain=domain))
+        if result is not None:
+            said = ", ".join(result.addresses) or "no addresses"
+            self.notify(
+                f"{domain}: {result.detail} (DNS says {said})",
+                severity="information" if result.ok else "warning",
+                timeout=15,
+            )
+            self._reload_tab(DomainsTab)
+
+    @work
+    async def action_detach_domain(self) -> None:
+        domain = self._chosen_domain()
+        name = self.chosen
+        if domain is None or name is None:
+            return
+        what = (
+            f"Detach {domain} from {name}?\n\nnginx stops answering for it; its "
+            "certificate is kept until it expires."
+        )
+        if await self.push_screen_wait(Confirm(what, action="Detach")):
+            await self._call(
+                "domains.detach", DomainParams(app=name, domain=domain), f"{domain} detached"
+            )
+            self._reload_tab(DomainsTab)
+
+    def action_build_log(self) -> None:
+        detail = self._detail()
+        if detail is not None and detail.active == "releases":
+            detail.query_one(ReleasesTab).show_build_log()
+
+    @work
+    async def action_create_database(self) -> None:
+        made = await self.push_screen_wait(NewDatabase(sorted(self.state.apps), self.chosen))
+        if made is not None:
+            await self._call(
+                "databases.create",
+                made,
+                f"created {made.name}" + (f", linked to {made.app}" if made.app else ""),
+            )
+
+    def action_databases(self) -> None:
+        self.push_screen(DatabaseManager(self.daemon, self.state))
+
+    def _reload_tab(self, kind: type[Any]) -> None:
+        detail = self._detail()
+        if detail is not None:
+            for tab in detail.query(kind):
+                tab.reload()
+
+    async def action_quit(self) -> None:
+        await self.daemon.close()
+        self.exit()
+
+
+def run(socket: Path, token: str | None) -> None:
+    DeploydApp(socket, token).run()
