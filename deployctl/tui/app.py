@@ -17,6 +17,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, HelpPanel, Static
 
 from deployd.protocol.apps import (
@@ -43,6 +44,7 @@ from .explorer import Explorer
 from .modals import AttachDomain, Confirm, EditEnv, NewApp, NewDatabase
 from .state import State
 
+CHOICE_SECONDS = 0.15
 SUBSCRIBED = sorted({kind.split(".")[0] for kind in EventType})
 """Every family of events, `host` (the samples) included: host samples reach only
 subscribers that ask for them."""
@@ -71,6 +73,8 @@ ACTIONS: dict[str, tuple[str, str, str | None]] = {
 
 
 class Main(Screen[None]):
+    AUTO_FOCUS = "#apps"
+
     def __init__(self, daemon: Daemon, state: State) -> None:
         super().__init__()
         self.daemon = daemon
@@ -117,6 +121,7 @@ class DeploydApp(App[None]):
         self.painted: dict[int, float] = {}
         """When each event was on the screen (time.monotonic): what the benchmark reads."""
         self._feed_due = False
+        self._choice: Timer | None = None
 
     def on_mount(self) -> None:
         self.sub_title = "connecting…"
@@ -247,9 +252,14 @@ class DeploydApp(App[None]):
     # navigation
 
     def on_explorer_chosen(self, message: Explorer.Chosen) -> None:
+        """Shown after a short pause: running down a long list of apps builds one detail,
+        not one per app passed."""
         if message.name is None or message.name == self.shown_app:
             return
-        self.show_app(message.name)
+        if self._choice is not None:
+            self._choice.stop()
+        name = message.name
+        self._choice = self.set_timer(CHOICE_SECONDS, lambda: self.show_app(name))
 
     def show_app(self, name: str) -> None:
         holder = self._in_main("#detail", Vertical)
@@ -273,6 +283,7 @@ class DeploydApp(App[None]):
             switcher.current = "dashboard"
             self.shown_app = None
             self._in_main("#detail", Vertical).remove_children()
+            self.explorer.options.focus()
 
     def action_toggle_help(self) -> None:
         if self.screen.query(HelpPanel):

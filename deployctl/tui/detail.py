@@ -65,7 +65,7 @@ def overview_panel(state: State, app: AppInfo, ps: AppsPsResult | None) -> Table
     return table
 
 
-class Tab(Vertical):
+class AppTab(Vertical):
     """A tab's body: `load()` asks the daemon for what it shows."""
 
     def __init__(self, daemon: Daemon, state: State, app_name: str, **kwargs: Any) -> None:
@@ -88,7 +88,7 @@ class Tab(Vertical):
         raise NotImplementedError
 
 
-class OverviewTab(Tab):
+class OverviewTab(AppTab):
     def compose(self) -> ComposeResult:
         yield Static(id="overview-facts")
         yield DataTable(id="processes", cursor_type="row")
@@ -120,7 +120,7 @@ class OverviewTab(Tab):
             )
 
 
-class DomainsTab(Tab):
+class DomainsTab(AppTab):
     def compose(self) -> ComposeResult:
         yield DataTable(id="domains", cursor_type="row")
 
@@ -158,7 +158,7 @@ class DomainsTab(Tab):
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
 
-class EnvTab(Tab):
+class EnvTab(AppTab):
     def compose(self) -> ComposeResult:
         yield Static(id="env-version")
         yield DataTable(id="env", cursor_type="row")
@@ -187,7 +187,7 @@ class EnvTab(Tab):
             table.add_row(var.name, var.value.replace("\n", "⏎")[:200], key=var.name)
 
 
-class ReleasesTab(Tab):
+class ReleasesTab(AppTab):
     def compose(self) -> ComposeResult:
         yield DataTable(id="releases", cursor_type="row")
         yield RichLog(id="build-log", max_lines=5000, wrap=True, classes="hidden")
@@ -251,7 +251,7 @@ class ReleasesTab(Tab):
         log.remove_class("hidden")
 
 
-class AnalyticsTab(Tab):
+class AnalyticsTab(AppTab):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(id="analytics-totals")
@@ -288,7 +288,7 @@ class AnalyticsTab(Tab):
         self.query_one("#analytics-paths", Static).update(paths)
 
 
-class DatabaseTab(Tab):
+class DatabaseTab(AppTab):
     def compose(self) -> ComposeResult:
         yield DataTable(id="app-databases", cursor_type="row")
 
@@ -338,6 +338,7 @@ class AppDetail(Vertical):
         self.daemon = daemon
         self.state = state
         self.app_name = app_name
+        self.stale: set[str] = set()
 
     def compose(self) -> ComposeResult:
         args = (self.daemon, self.state, self.app_name)
@@ -365,12 +366,17 @@ class AppDetail(Vertical):
         return self.query_one("#tabs", TabbedContent).active
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id in self.stale:
+            self.stale.discard(event.pane.id)
+            for tab in event.pane.query(AppTab):
+                tab.reload()
         if event.pane.id == "logs" and not self.query(LogView):
             # the log stream opens when the tab is first shown, not for every app browsed
             self.query_one("#logs-holder").mount(LogView(self.daemon, self.app_name, id="logview"))
 
     def changed(self) -> None:
-        """An event said this app changed: ask again for what the tabs show."""
-        for tab in self.query(Tab):
-            if tab.is_mounted:
-                tab.reload()
+        """An event said this app changed: the tab in view asks again; the others do when
+        they are next shown."""
+        self.stale = {name for name in TABS if name != self.active}
+        for tab in self.query_one(f"#{self.active}").query(AppTab):
+            tab.reload()
