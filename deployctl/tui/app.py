@@ -39,7 +39,7 @@ from .daemon import Daemon
 from .dashboard import Dashboard
 from .databases import DatabaseManager
 from .deploying import DeployScreen
-from .detail import AppDetail, DomainsTab, EnvTab, ReleasesTab
+from .detail import TABS, AppDetail, DomainsTab, EnvTab, ReleasesTab
 from .explorer import Explorer
 from .modals import AttachDomain, Confirm, EditEnv, NewApp, NewDatabase
 from .state import State
@@ -110,6 +110,10 @@ class DeploydApp(App[None]):
         Binding("c", "create_database", "New db", show=False),
         Binding("D", "databases", "Databases"),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
+        *(
+            Binding(str(number), f"tab('{name}')", name.title(), show=False)
+            for number, name in enumerate(TABS, 1)
+        ),
     ]
 
     def __init__(self, socket: Path, token: str | None = None) -> None:
@@ -254,21 +258,27 @@ class DeploydApp(App[None]):
     def on_explorer_chosen(self, message: Explorer.Chosen) -> None:
         """Shown after a short pause: running down a long list of apps builds one detail,
         not one per app passed."""
-        if message.name is None or message.name == self.shown_app:
+        if message.name is None:
             return
         if self._choice is not None:
             self._choice.stop()
-        name = message.name
-        self._choice = self.set_timer(CHOICE_SECONDS, lambda: self.show_app(name))
+        name, focus = message.name, message.enter
+        if focus:
+            self.run_worker(self.show_app(name, focus=True), group="show", exclusive=True)
+        elif name != self.shown_app:
+            self._choice = self.set_timer(CHOICE_SECONDS, lambda: self.show_app(name))
 
-    def show_app(self, name: str) -> None:
+    async def show_app(self, name: str, *, focus: bool = False) -> None:
         holder = self._in_main("#detail", Vertical)
         if holder is None:
             return
-        self.shown_app = name
-        holder.remove_children()
-        holder.mount(AppDetail(self.daemon, self.state, name, id="app-detail"))
+        if self.shown_app != name or not holder.children:
+            self.shown_app = name
+            await holder.remove_children()
+            await holder.mount(AppDetail(self.daemon, self.state, name))
         self._in_main("#content", ContentSwitcher).current = "detail"
+        if focus:
+            self._detail().focus_body()  # type: ignore[union-attr]
 
     def _detail(self) -> AppDetail | None:
         main = self.main
@@ -284,6 +294,15 @@ class DeploydApp(App[None]):
             self.shown_app = None
             self._in_main("#detail", Vertical).remove_children()
             self.explorer.options.focus()
+
+    async def action_tab(self, name: str) -> None:
+        """Keys 1 to 7: that tab of the chosen app, wherever the focus is."""
+        if self.chosen is None:
+            return
+        await self.show_app(self.chosen)
+        detail = self._detail()
+        if detail is not None:
+            detail.action_tab(name)
 
     def action_toggle_help(self) -> None:
         if self.screen.query(HelpPanel):
@@ -338,7 +357,7 @@ class DeploydApp(App[None]):
             self.state.apps[app.name] = app
             self.explorer.refresh_apps()
             self.explorer.select(app.name)
-            self.show_app(app.name)
+            await self.show_app(app.name)
 
     @work
     async def action_deploy(self) -> None:

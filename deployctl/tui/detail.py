@@ -207,7 +207,11 @@ class ReleasesTab(AppTab):
         table = self.query_one("#releases", DataTable)
         table.clear()
         for release in result.releases:
-            status = Text(release.status + (" (live)" if release.live else ""))
+            status = Text(
+                release.status
+                if release.status == "live" or not release.live
+                else f"{release.status} (live)"
+            )
             if release.live:
                 status.stylize("green")
             elif release.status == "failed":
@@ -323,16 +327,6 @@ def size(db: DbInfo) -> str:
 class AppDetail(Vertical):
     """The tabs of one app. Built again when another app is chosen."""
 
-    BINDINGS = [
-        Binding("1", "tab('overview')", "Overview", show=False),
-        Binding("2", "tab('domains')", "Domains", show=False),
-        Binding("3", "tab('env')", "Env", show=False),
-        Binding("4", "tab('releases')", "Releases", show=False),
-        Binding("5", "tab('logs')", "Logs", show=False),
-        Binding("6", "tab('analytics')", "Analytics", show=False),
-        Binding("7", "tab('database')", "Database", show=False),
-    ]
-
     def __init__(self, daemon: Daemon, state: State, app_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.daemon = daemon
@@ -360,6 +354,14 @@ class AppDetail(Vertical):
 
     def action_tab(self, name: str) -> None:
         self.query_one("#tabs", TabbedContent).active = name
+
+    def focus_body(self) -> None:
+        """Focus the first thing in the tab in view that takes the keyboard."""
+        pane = self.query_one(f"#{self.active}")
+        for widget in pane.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
 
     @property
     def active(self) -> str:

@@ -36,9 +36,11 @@ class Explorer(Vertical):
     BINDINGS = [Binding("slash", "filter", "Filter apps")]
 
     class Chosen(Message):
-        def __init__(self, name: str | None) -> None:
+        def __init__(self, name: str | None, *, enter: bool = False) -> None:
             super().__init__()
             self.name = name
+            self.enter = enter
+            """Enter was pressed: go into the app's tabs, not just show them."""
 
     def __init__(self, state: State, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -82,7 +84,7 @@ class Explorer(Vertical):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(self.Chosen(event.option.id))
+        self.post_message(self.Chosen(event.option.id, enter=True))
 
     def action_filter(self) -> None:
         field = self.query_one("#apps-filter", Input)
