@@ -15,6 +15,7 @@ import psutil
 from deployd.domain import traffic as rules
 from deployd.engine.platform import Platform
 from deployd.engine.usage import live_roots
+from deployd.protocol.events import EventType
 from deployd.runtime.usage import measure
 from deployd.store import metrics as store
 from deployd.store import traffic as traffic_store
@@ -106,7 +107,7 @@ class MetricsSampler:
         if level is None or (previous is not None and level < previous):
             return  # back under a level: said when it is passed again
         await self.platform.bus.publish(
-            "host.disk",
+            EventType.HOST_DISK,
             f"the data disk ({self.platform.paths.data_dir}) is {percent:.0f} % full: "
             f"builds, logs and backups fail when it fills (`deployctl disk` says who uses it)",
             actor="deployd",
@@ -133,7 +134,7 @@ class MetricsSampler:
             )
             if worse:
                 await self.platform.emit(
-                    "traffic.regressed",
+                    EventType.TRAFFIC_REGRESSED,
                     f"v{release['version']} answers worse than the hour before it: "
                     + "; ".join(worse)
                     + f" (`deployctl rollback {release['app']}` goes back)",

@@ -8,6 +8,7 @@ from deployd.engine.events import EventFilter, SubscriberTooSlow
 from deployd.protocol.errors import unavailable
 from deployd.protocol.events import (
     Event,
+    EventType,
     EventsListParams,
     EventsListResult,
     EventsSubscribeParams,
@@ -34,7 +35,7 @@ async def subscribe(
 
 
 async def relay(
-    core: Core, rows: AsyncIterator[Row], until: tuple[str, ...] = ()
+    core: Core, rows: AsyncIterator[Row], until: tuple[EventType, ...] = ()
 ) -> AsyncIterator[Event]:
     """Events as protocol models, until one of the kinds in `until` passes by. Ends with
     an error the client can act on when the bus cuts the stream off."""

@@ -17,6 +17,7 @@ from deployd.engine.masks import Masks
 from deployd.engine.platform import Platform
 from deployd.postgres.server import Address, AppsServer
 from deployd.postgres.tools import Tools
+from deployd.protocol.events import EventType
 from deployd.store import migrate
 from deployd.store.cluster import PrivateCluster, find_pg_bindir
 from deployd.store.db import make_pool
@@ -40,7 +41,7 @@ class Stage:
     def lock(self, key: str) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
 
-    async def emit(self, kind: str, message: str, app: str, /, **data: Any) -> None:
+    async def emit(self, kind: EventType, message: str, app: str, /, **data: Any) -> None:
         await self.bus.publish(kind, message, app=app, actor="deployd", data=data)
 
 
