@@ -8,11 +8,11 @@ from deployd.engine.events import EventFilter, SubscriberTooSlow
 from deployd.protocol.errors import unavailable
 from deployd.protocol.events import (
     Event,
-    EventType,
     EventsListParams,
     EventsListResult,
     EventsSubscribeParams,
     EventsSubscribeResult,
+    EventType,
 )
 from deployd.store import events as store
 from deployd.store.db import Row
