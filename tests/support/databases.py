@@ -15,6 +15,7 @@ from deployd.config import Paths, Settings, resource_dir
 from deployd.engine.events import EventBus
 from deployd.engine.masks import Masks
 from deployd.engine.platform import Platform
+from deployd.engine.readings import Readings
 from deployd.postgres.server import Address, AppsServer
 from deployd.postgres.tools import Tools
 from deployd.protocol.events import EventType
@@ -37,6 +38,7 @@ class Stage:
     vault: KeyRing
     bus: EventBus
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    readings: Readings = field(default_factory=Readings)
 
     def lock(self, key: str) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
