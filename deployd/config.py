@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     access_log_max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     """`deployd dev`: an app's nginx access log is rotated (once read) past this size;
     production rotates them with logrotate (templates/logrotate/deployd)."""
+    host_sample_seconds: float = Field(default=10.0, ge=0.2, le=300.0)
+    """Seconds between two samples of the host (each streamed as a `host.sample` event;
+    stored as a row a minute)."""
     log_keep: int = Field(default=3, ge=1, le=100)
     """Rotated slot logs kept per slot (`blue.log.1` is the newest)."""
     max_jobs: int = Field(default=4, ge=1, le=64)

@@ -48,6 +48,7 @@ from deployd.protocol import sockets
 from deployd.protocol.apps import AppsCreateParams, DeploysStartParams, DeploysWatchParams
 from deployd.protocol.common import Identity, Role
 from deployd.protocol.errors import RpcError
+from deployd.protocol.events import EventType
 from deployd.proxy.acme import Certbot
 from deployd.proxy.nginx import Nginx, ProxyError
 from deployd.rpc.server import RpcServer
@@ -421,7 +422,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self._on_signal, True)
         loop.add_signal_handler(signal.SIGTERM, self._on_signal, False)
         await core.bus.publish(
-            "daemon.started",
+            EventType.DAEMON_STARTED,
             f"deployd {__version__} started ({self.mode})",
             actor="deployd",
             data={"pid": os.getpid(), "version": __version__},
@@ -443,7 +444,9 @@ class Daemon:
         self.notifier.notify("STOPPING=1")
         log.info("shutting down")
         try:
-            await core.bus.publish("daemon.stopping", "deployd is shutting down", actor="deployd")
+            await core.bus.publish(
+                EventType.DAEMON_STOPPING, "deployd is shutting down", actor="deployd"
+            )
         except (psycopg.Error, psycopg_pool.PoolTimeout):
             log.warning("could not record the shutdown event")
         await server.close()

@@ -154,6 +154,20 @@ class Batch:
     internal: int = 0
     """deployd's own requests (the switch's check), not traffic."""
 
+    @property
+    def requests(self) -> int:
+        return sum(rollup.requests for rollup in self.minutes.values())
+
+    @property
+    def errors(self) -> int:
+        """Answers 500 and above."""
+        return sum(
+            count
+            for rollup in self.minutes.values()
+            for status, count in rollup.statuses.items()
+            if status >= 500
+        )
+
 
 def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str) -> Batch:
     """Fold `lines` (without their newlines) into per-minute rollups. `salt_of` maps a day

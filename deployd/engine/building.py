@@ -28,6 +28,7 @@ from deployd.domain.lifecycle import JobStep, ReleaseStatus
 from deployd.domain.manifest import Manifest, parse_manifest
 from deployd.domain.runtimes import choose_runtime
 from deployd.domain.sources import Limits, Snapshot, SourceError
+from deployd.protocol.events import EventType
 from deployd.runtime.docker import DockerUnavailable
 from deployd.sources import git, local
 from deployd.sources.capture import capture
@@ -290,4 +291,4 @@ async def tag_image(platform: Platform, app: str, release: int, artifact: Path) 
         try:
             await asyncio.to_thread(platform.docker.tag, image, app, release)
         except Exception as exc:  # a tag is for people; a missing one stops nothing
-            await platform.emit("deploy.warning", f"could not tag the image: {exc}", app)
+            await platform.emit(EventType.DEPLOY_WARNING, f"could not tag the image: {exc}", app)

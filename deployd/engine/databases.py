@@ -21,6 +21,7 @@ from pathlib import Path
 from deployd.domain import databases as rules
 from deployd.postgres.server import Address
 from deployd.postgres.tools import CHUNK, Login, ToolFailed, Tools, Written
+from deployd.protocol.events import EventType
 from deployd.store import databases as store
 from deployd.store import remote as remote_store
 from deployd.store.databases import BackupRow, BackupStatus, BackupTrigger, DatabaseRow
@@ -194,7 +195,7 @@ async def _backup(
         async with platform.pool.connection() as conn:
             await store.failed(conn, row.id, reason)
         await platform.bus.publish(
-            "db.backup_failed",
+            EventType.DB_BACKUP_FAILED,
             f"backup {row.id} of {name} failed: {reason}",
             actor=actor or "deployd",
             data={"database": name, "backup": row.id, "reason": reason},
@@ -209,7 +210,7 @@ async def _backup(
             tables=snapshot.tables,
         )
     await platform.bus.publish(
-        "db.backup_verified",
+        EventType.DB_BACKUP_VERIFIED,
         f"backup {done.id} of {name}: {written.size_bytes} bytes, {len(snapshot.tables)} "
         "tables, verified",
         actor=actor or "deployd",

@@ -3,8 +3,9 @@
 Subscribers get a bounded queue. One that falls too far behind is cut off (its stream ends
 with an error it can act on: reconnect with `after_id`) rather than letting memory grow or
 slowing the publishers down. Transient events (build output lines, which the build log
-keeps) may fill only part of the queue: past that a slow subscriber skips them and is told
-how many, so a chatty build never cuts a `deployctl deploy` off from its own outcome.
+keeps; host samples, which the next one replaces) may fill only part of the queue: past
+that a slow subscriber skips them (and is told how many build lines it missed), so a
+chatty build never cuts a `deployctl deploy` off from its own outcome.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from deployd.protocol.events import EventType
 from deployd.store import events as store
 from deployd.store.db import Row
 
@@ -36,19 +38,29 @@ class SubscriberTooSlow(Exception):
     pass
 
 
+ASKED_FOR_ONLY = frozenset({EventType.HOST_SAMPLE})
+"""Kinds a subscriber gets only when its filter names them (or a prefix of them, such as
+`host`): a sample every ten seconds would drown `deployctl events -f`, and clients that
+predate them would print them."""
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     kinds: tuple[str, ...] = ()
+    """Prefixes: `deploy` matches `deploy.failed`. Empty: every kind but `ASKED_FOR_ONLY`."""
     app: str | None = None
     job: int | None = None
 
     def matches(self, event: Row) -> bool:
+        """`host.sample` passes only a filter whose kinds include `host.sample` or `host`."""
         if self.app is not None and event["app"] != self.app:
             return False
         if self.job is not None and event["data"].get("job") != self.job:
             return False
         kind = event["kind"]
-        return not self.kinds or any(kind == k or kind.startswith(k + ".") for k in self.kinds)
+        if not self.kinds:
+            return kind not in ASKED_FOR_ONLY
+        return any(kind == k or kind.startswith(k + ".") for k in self.kinds)
 
 
 @dataclass(eq=False)
@@ -57,7 +69,7 @@ class Subscription:
     queue: asyncio.Queue[Row | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflowed: bool = False
     skipped: int = 0
-    """Transient events not queued since the subscriber last caught up."""
+    """Build output lines not queued since the subscriber last caught up."""
 
 
 class EventBus:
@@ -73,36 +85,28 @@ class EventBus:
 
     async def publish(
         self,
-        kind: str,
+        kind: EventType,
         message: str,
         *,
         app: str | None = None,
         actor: str | None = None,
         data: dict[str, Any] | None = None,
-        persist: bool = True,
     ) -> Row:
-        """Store the event, then hand it out. Transient ones (build output lines) are only
-        handed out, with id 0: they are kept in log files, not in the event table. Secrets
-        of the app's config are masked first, in the message and anywhere in the data."""
+        """Store the event, then hand it out. Transient kinds (build output lines, host
+        samples) are only handed out, with id 0: the vocabulary says which, so a caller
+        cannot fill the event table with them. Secrets of the app's config are masked
+        first, in the message and anywhere in the data."""
         masker = self.masks.for_app(app)
         if masker:
             message = masker.mask(message)
             data = masker.mask_data(data) if data else data  # type: ignore[assignment]
-        if persist:
+        if kind.transient:
+            event = _transient(kind, message, app, actor, data or {})
+        else:
             async with self._pool.connection() as conn:
                 event = await store.insert(
-                    conn, kind=kind, message=message, app=app, actor=actor, data=data or {}
+                    conn, kind=kind.value, message=message, app=app, actor=actor, data=data or {}
                 )
-        else:
-            event = {
-                "id": 0,
-                "at": datetime.now(UTC),
-                "kind": kind,
-                "app": app,
-                "actor": actor,
-                "message": message,
-                "data": data or {},
-            }
         self._fan_out(event)
         return event
 
@@ -111,7 +115,8 @@ class EventBus:
             if not sub.filter.matches(event):
                 continue
             if event["id"] == 0 and sub.queue.qsize() >= TRANSIENT_ROOM:
-                sub.skipped += 1
+                if event["kind"] == EventType.DEPLOY_OUTPUT:
+                    sub.skipped += 1  # a missed sample is replaced by the next: not said
                 continue
             try:
                 sub.queue.put_nowait(event)
@@ -156,7 +161,7 @@ class EventBus:
                 if queued is None:
                     return
                 event = queued
-                if sub.skipped and event["id"] == 0:
+                if sub.skipped and event["kind"] == EventType.DEPLOY_OUTPUT:
                     note: Row = {
                         **event,
                         "message": f"[deployd: {sub.skipped} lines skipped for this slow "
@@ -179,3 +184,18 @@ class EventBus:
             except asyncio.QueueFull:
                 sub.overflowed = True
         self._subscriptions.clear()
+
+
+def _transient(
+    kind: EventType, message: str, app: str | None, actor: str | None, data: dict[str, Any]
+) -> Row:
+    """A row shaped like a stored one, with id 0: subscribers tell the two apart by it."""
+    return {
+        "id": 0,
+        "at": datetime.now(UTC),
+        "kind": kind.value,
+        "app": app,
+        "actor": actor,
+        "message": message,
+        "data": data,
+    }

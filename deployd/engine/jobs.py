@@ -11,6 +11,7 @@ import psycopg
 import psycopg_pool
 
 from deployd.domain.lifecycle import JobKind
+from deployd.protocol.events import EventType
 from deployd.store import apps as app_store
 from deployd.store import jobs as store
 from deployd.store.jobs import JobRow
@@ -113,7 +114,7 @@ class JobRunner:
             job = pipeline.Job(platform, row, app)
             await self._wait_for_watcher(row)
             await platform.emit(
-                "deploy.started",
+                EventType.DEPLOY_STARTED,
                 f"{row.kind} job {row.id} started",
                 row.app,
                 job=row.id,
@@ -152,6 +153,6 @@ class JobRunner:
                 log.warning("cannot record the end of job %s yet; retrying", row.id)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-        kind = "deploy.failed" if error else "deploy.succeeded"
+        kind = EventType.DEPLOY_FAILED if error else EventType.DEPLOY_SUCCEEDED
         message = error or f"{row.kind} job {row.id} finished"
         await self.platform.emit(kind, message, row.app, job=row.id)

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from deployd.domain.healing import disk_is_low
+from deployd.protocol.events import EventType
 
 from .platform import Platform
 
@@ -76,7 +77,7 @@ async def _watch_disks(platform: Platform, low: set[Path]) -> None:
             low.add(path)
             log.error("the disk under %s is nearly full: %d bytes left", path, usage.free)
             await platform.bus.publish(
-                "disk.low",
+                EventType.DISK_LOW,
                 f"the disk under {path} is nearly full ({usage.free} bytes left): "
                 "app logs and builds there will fail",
                 actor="deployd",
@@ -85,7 +86,7 @@ async def _watch_disks(platform: Platform, low: set[Path]) -> None:
         elif not is_low and path in low:
             low.discard(path)
             await platform.bus.publish(
-                "disk.ok",
+                EventType.DISK_OK,
                 f"the disk under {path} has room again",
                 actor="deployd",
                 data={"path": str(path)},

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from deployd.domain import databases as rules
+from deployd.protocol.events import EventType
 from deployd.remote import crypt
 from deployd.remote.crypt import CryptError
 from deployd.remote.s3 import Bucket, StorageError
@@ -129,7 +130,7 @@ async def _copy(platform: Platform, backup: BackupRow, local: Path) -> CopyRow |
             else f"given up after {attempts} tries: `deployctl db backup` makes a new one"
         )
         await platform.bus.publish(
-            "db.remote_copy_failed",
+            EventType.DB_REMOTE_COPY_FAILED,
             f"backup {backup.id} of {backup.database} was not copied off this host: {reason} "
             f"(the local backup is verified; {later})",
             actor="deployd",

@@ -27,6 +27,7 @@ from deployd.domain.lifecycle import JobKind, JobStep, ReleaseStatus
 from deployd.domain.manifest import Manifest
 from deployd.domain.retention import ReleaseRef, artifacts_to_prune, rollback_target
 from deployd.domain.slots import SlotEvent, SlotState, other
+from deployd.protocol.events import EventType
 from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime import appmount, logs
 from deployd.runtime.base import StartError
@@ -77,7 +78,7 @@ class Job:
         async with self.platform.pool.connection() as conn:
             await job_store.set_step(conn, self.row.id, name)
         await self.platform.emit(
-            "deploy.step",
+            EventType.DEPLOY_STEP,
             message,
             self.name,
             job=self.row.id,
@@ -102,7 +103,7 @@ class Job:
                 log.warning("cannot write %s: %s", self.build_log, exc.strerror)
                 self.build_log = None
         await self.platform.bus.publish(
-            "deploy.output", line, app=self.name, data={"job": self.row.id}, persist=False
+            EventType.DEPLOY_OUTPUT, line, app=self.name, data={"job": self.row.id}
         )
 
     async def db(self, action: Callable[[Any], Awaitable[T]]) -> T:
@@ -285,7 +286,7 @@ async def activate(job: Job, release: ReleaseRow, manifest: Manifest, artifact: 
     await _switch(job, target, release, manifest, web=len(web))
 
     await platform.emit(
-        "deploy.live",
+        EventType.DEPLOY_LIVE,
         f"v{number} is live at {platform.url(name)}",
         name,
         job=job.row.id,
@@ -358,7 +359,7 @@ async def _after_switch(
         except (BuildError, DockerUnavailable) as exc:
             message = f"{what} failed; the release is live all the same: {exc}"
             await job.platform.emit(
-                "deploy.warning", f"{message}{job.last_output()}", job.name, job=job.row.id
+                EventType.DEPLOY_WARNING, f"{message}{job.last_output()}", job.name, job=job.row.id
             )
 
 
@@ -451,7 +452,8 @@ async def _switch(
             f"v{number}'s, is current again ({changes or 'the same values'}); "
             f"`deployctl env history {name}` lists every version"
         )
-        for kind in ("env.restored", "deploy.config"):  # the config's history; the job's
+        # the config's history, then the job's
+        for kind in (EventType.ENV_RESTORED, EventType.DEPLOY_CONFIG):
             await platform.emit(kind, message, name, version=config, release=number, job=job.row.id)
         left = job.row.params.get("from")  # a crash-loop rollback: say it on that release
         if isinstance(left, int):

@@ -14,6 +14,7 @@ from deployd.config import Paths, Settings
 from deployd.domain.ports import parse_range
 from deployd.postgres.server import AppsServer
 from deployd.postgres.tools import Tools
+from deployd.protocol.events import EventType
 from deployd.proxy.acme import Certbot
 from deployd.proxy.nginx import Nginx
 from deployd.runtime.base import Runtime
@@ -26,6 +27,7 @@ from deployd.vault.keyring import KeyRing
 from .accounts import AppAccounts
 from .events import EventBus
 from .masks import Masks
+from .readings import Readings
 
 Pool = AsyncConnectionPool[AsyncConnection[Row]]
 
@@ -61,6 +63,8 @@ class Platform:
     switch ends as soon as the new release is live; the app's next job waits for it."""
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Tasks nobody awaits (a detached one-off's reaper): kept so they are not collected."""
+    readings: Readings = field(default_factory=Readings)
+    """The host's and its traffic's latest, for the sampler and `system.snapshot`."""
 
     def lock(self, app: str) -> asyncio.Lock:
         """Held by whoever changes an app's slots or nginx state: its job, its deletion,
@@ -86,5 +90,5 @@ class Platform:
     def mask(self, app: str | None, text: str) -> str:
         return self.masks.mask(app, text)
 
-    async def emit(self, kind: str, message: str, app: str, /, **data: Any) -> None:
+    async def emit(self, kind: EventType, message: str, app: str, /, **data: Any) -> None:
         await self.bus.publish(kind, message, app=app, actor="deployd", data=data)

@@ -14,6 +14,7 @@ import logging
 
 from deployd.build.artifacts import is_built
 from deployd.domain.slots import RUNNING, SlotEvent, SlotState
+from deployd.protocol.events import EventType
 from deployd.proxy.nginx import Live
 from deployd.store import apps as app_store
 from deployd.store import processes as process_store
@@ -48,7 +49,7 @@ async def revive_live_slots(platform: Platform) -> None:
         except Exception as exc:
             log.error("could not bring %s back: %s", row.app, exc)
             await platform.emit(
-                "app.down",
+                EventType.APP_DOWN,
                 f"could not start the live release again: {exc}",
                 row.app,
                 slot=row.name,
@@ -95,7 +96,7 @@ async def bring_back(platform: Platform, row: SlotRow) -> None:
         message = f"v{number} serves again (started with the daemon)"
     else:
         message = f"v{number} serves again"
-    await platform.emit("app.restored", message, app, release=number, resumed=suspended)
+    await platform.emit(EventType.APP_RESTORED, message, app, release=number, resumed=suspended)
 
 
 async def stop_all(platform: Platform) -> None:

@@ -43,6 +43,7 @@ from deployd.domain.upgrades import (
 )
 from deployd.postgres.server import pg_variables, snapshot_of
 from deployd.postgres.tools import ToolFailed, Tools
+from deployd.protocol.events import EventType
 from deployd.store import migrate
 from deployd.upgrade import record as records
 from deployd.upgrade import sources, venvs
@@ -164,7 +165,7 @@ class SelfUpdater:
         )
         await asyncio.to_thread(records.write, self.record_file, update)
         await self.platform.bus.publish(
-            "deployd.update_started",
+            EventType.DEPLOYD_UPDATE_STARTED,
             f"{kind.value} of deployd from {running} to {target} started",
             actor=actor,
             data={"from": running, "to": target, "kind": kind.value},
@@ -350,7 +351,7 @@ class SelfUpdater:
             UpdateStep.FAILED, f"update failed, deployd {update.from_version} runs on: {reason}"
         )
         await self.platform.bus.publish(
-            "deployd.update_failed",
+            EventType.DEPLOYD_UPDATE_FAILED,
             f"{update.kind.value} of deployd to {update.to_version} failed: {reason}",
             actor=actor,
             data={"from": update.from_version, "to": update.to_version, "reason": reason},
@@ -413,15 +414,13 @@ class SelfUpdater:
 
     async def _publish(self, update: UpdateRecord) -> None:
         if update.step is UpdateStep.DONE:
-            kind, message = (
-                "deployd.updated",
-                f"deployd {update.to_version} runs (was {update.from_version})",
-            )
+            kind = EventType.DEPLOYD_UPDATED
+            message = f"deployd {update.to_version} runs (was {update.from_version})"
         elif update.step is UpdateStep.ROLLED_BACK:
-            kind = "deployd.update_rolled_back"
+            kind = EventType.DEPLOYD_UPDATE_ROLLED_BACK
             message = f"deployd {update.to_version} was not healthy: {update.reason}"
         else:
-            kind = "deployd.update_failed"
+            kind = EventType.DEPLOYD_UPDATE_FAILED
             message = f"update of deployd to {update.to_version} failed: {update.reason}"
         await self.platform.bus.publish(
             kind,

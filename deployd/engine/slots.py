@@ -18,6 +18,7 @@ from deployd.domain.formation import ProcessName
 from deployd.domain.manifest import Manifest
 from deployd.domain.ports import pick_ports
 from deployd.domain.slots import Effect, Slot, SlotEvent, SlotState, step
+from deployd.protocol.events import EventType
 from deployd.runtime import listeners, logs
 from deployd.runtime.base import Handle, LaunchSpec, StartError, read_pid_file
 from deployd.runtime.listeners import Listener
@@ -32,6 +33,20 @@ from . import appconfig
 from .platform import Platform
 
 log = logging.getLogger(__name__)
+
+
+SLOT_EVENTS: dict[SlotState, EventType] = {
+    SlotState.EMPTY: EventType.SLOT_EMPTY,
+    SlotState.STARTING: EventType.SLOT_STARTING,
+    SlotState.HEALTHY: EventType.SLOT_HEALTHY,
+    SlotState.LIVE: EventType.SLOT_LIVE,
+    SlotState.DRAINING: EventType.SLOT_DRAINING,
+    SlotState.STOPPED: EventType.SLOT_STOPPED,
+    SlotState.FAILED: EventType.SLOT_FAILED,
+    SlotState.CRASHED: EventType.SLOT_CRASHED,
+    SlotState.SUSPENDED: EventType.SLOT_SUSPENDED,
+}
+"""The event each state a slot reaches is announced with."""
 
 
 class StaleSlot(RuntimeError):
@@ -108,7 +123,7 @@ class PlatformSlots:
 
     async def announce(self, app: str, slot: Slot, release: int | None) -> None:
         await self.platform.emit(
-            "slot." + slot.state.value,
+            SLOT_EVENTS[slot.state],
             f"{slot.name} slot {slot.state.value}",
             app,
             slot=slot.name,

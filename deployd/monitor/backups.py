@@ -16,6 +16,7 @@ from deployd.engine import databases as engine
 from deployd.engine import offsite
 from deployd.engine.platform import Platform
 from deployd.postgres.server import ServerUnavailable
+from deployd.protocol.events import EventType
 from deployd.store import databases as store
 from deployd.store import remote as remote_store
 from deployd.store.databases import BackupStatus, BackupTrigger, DatabaseRow
@@ -158,7 +159,7 @@ class BackupScheduler:
         self._overdue.add(db.name)
         since = f"since {verified:%Y-%m-%d %H:%M} UTC" if verified else "ever"
         await self.platform.bus.publish(
-            "db.backup_overdue",
+            EventType.DB_BACKUP_OVERDUE,
             f"{db.name} has had no verified backup {since}: its schedule is "
             f"{db.schedule.describe()}",
             actor="deployd",

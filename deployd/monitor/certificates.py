@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from deployd.domain.domains import CertState, renewal_due, retry_at
 from deployd.engine.platform import Platform
+from deployd.protocol.events import EventType
 from deployd.proxy.acme import AcmeError
 from deployd.store import domains as store
 from deployd.store.db import Row
@@ -64,7 +65,7 @@ class Renewer:
                 else None
             )
             await platform.emit(
-                "cert.renewal_failed",
+                EventType.CERT_RENEWAL_FAILED,
                 f"the certificate of {domain} could not be renewed: {exc}",
                 app,
                 domain=domain,
@@ -82,7 +83,7 @@ class Renewer:
                 not_after=cert.not_after,
             )
         await platform.emit(
-            "cert.renewed",
+            EventType.CERT_RENEWED,
             f"the certificate of {domain} was renewed; valid until {cert.not_after:%Y-%m-%d}",
             app,
             domain=domain,

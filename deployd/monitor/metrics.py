@@ -1,12 +1,14 @@
-"""The host's and apps' use of the machine, sampled every 10 s and kept a row a minute;
-events when the data disk passes 80 % and 90 %, and when a release's first ten minutes
-answer worse than the hour before it went live."""
+"""The host's and apps' use of the machine, sampled every 10 s, streamed to dashboards as
+it is sampled (`host.sample`) and kept a row a minute; events when the data disk passes 80 %
+and 90 %, and when a release's first ten minutes answer worse than the hour before it went
+live."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +17,7 @@ import psutil
 from deployd.domain import traffic as rules
 from deployd.engine.platform import Platform
 from deployd.engine.usage import live_roots
+from deployd.protocol.events import EventType, HostSample
 from deployd.runtime.usage import measure
 from deployd.store import metrics as store
 from deployd.store import traffic as traffic_store
@@ -23,10 +26,18 @@ from deployd.store.traffic import Period
 
 log = logging.getLogger(__name__)
 
-SAMPLE_SECONDS = 10.0
+GIB = 1024**3
 DISK_LEVELS = (80.0, 90.0)
 AFTER_DEPLOY = timedelta(minutes=10)
 """How long a release serves before its traffic is compared with the hour before."""
+
+
+def describe(sample: HostSample) -> str:
+    """The sample in a line, for clients that show events by their message."""
+    return (
+        f"cpu {sample.cpu_percent:.0f} %, memory {sample.memory_used / GIB:.1f} of "
+        f"{sample.memory_total / GIB:.0f} GiB"
+    )
 
 
 def disk_level(percent: float) -> float | None:
@@ -49,7 +60,7 @@ class MetricsSampler:
     async def run(self) -> None:
         psutil.cpu_percent(None)  # the first reading starts the measure
         while True:
-            await asyncio.sleep(SAMPLE_SECONDS)
+            await asyncio.sleep(self.platform.settings.host_sample_seconds)
             try:
                 await self.sample()
             except Exception:
@@ -58,16 +69,36 @@ class MetricsSampler:
     async def sample(self) -> None:
         now = self.clock()
         minute = now.replace(second=0, microsecond=0)
-        if self._minute is not None and minute != self._minute and self._samples:
-            await self._record(self._minute)
-            await self.judge_releases(now)
-        self._minute = minute
         cpu = psutil.cpu_percent(None)
         load = psutil.getloadavg()[0]
         disk = await asyncio.to_thread(shutil.disk_usage, self.platform.paths.data_dir)
         percent = 100.0 * (disk.total - disk.free) / disk.total if disk.total else 0.0
+        await self._publish(cpu, load, percent)  # first: it needs no database
+        if self._minute is not None and minute != self._minute and self._samples:
+            await self._record(self._minute)
+            await self.judge_releases(now)
+        self._minute = minute
         self._samples.append((cpu, load, percent))
         await self._watch_disk(percent)
+
+    async def _publish(self, cpu: float, load: float, disk: float) -> None:
+        """Streamed to dashboards and kept for the next `system.snapshot`; never stored."""
+        memory = psutil.virtual_memory()
+        traffic = self.platform.readings.traffic
+        requests, errors = traffic.rates(time.monotonic()) if traffic else (0.0, 0.0)
+        sample = HostSample(
+            cpu_percent=round(cpu, 1),
+            memory_used=memory.total - memory.available,
+            memory_total=memory.total,
+            load1=round(load, 2),
+            disk_percent=round(disk, 1),
+            requests_per_s=round(requests, 2),
+            errors_per_s=round(errors, 2),
+        )
+        self.platform.readings.host = sample
+        await self.platform.bus.publish(
+            EventType.HOST_SAMPLE, describe(sample), actor="deployd", data=sample.model_dump()
+        )
 
     async def _record(self, minute: datetime) -> None:
         cpu = sum(s[0] for s in self._samples) / len(self._samples)
@@ -106,7 +137,7 @@ class MetricsSampler:
         if level is None or (previous is not None and level < previous):
             return  # back under a level: said when it is passed again
         await self.platform.bus.publish(
-            "host.disk",
+            EventType.HOST_DISK,
             f"the data disk ({self.platform.paths.data_dir}) is {percent:.0f} % full: "
             f"builds, logs and backups fail when it fills (`deployctl disk` says who uses it)",
             actor="deployd",
@@ -133,7 +164,7 @@ class MetricsSampler:
             )
             if worse:
                 await self.platform.emit(
-                    "traffic.regressed",
+                    EventType.TRAFFIC_REGRESSED,
                     f"v{release['version']} answers worse than the hour before it: "
                     + "; ".join(worse)
                     + f" (`deployctl rollback {release['app']}` goes back)",

@@ -27,6 +27,7 @@ from deployd.domain.slots import RUNNING, SLOT_NAMES, SlotEvent, SlotState
 from deployd.engine import appconfig, slots
 from deployd.engine.platform import Platform
 from deployd.engine.sites import site_of
+from deployd.protocol.events import EventType
 from deployd.proxy.nginx import Live, ProxyError
 from deployd.runtime.base import read_pid_file
 from deployd.runtime.docker import ENGINE_ERRORS, DockerUnavailable
@@ -140,7 +141,7 @@ class Reconciler:
                     error=reason,
                     failed_step=job.step or "start",
                 )
-        await platform.emit("deploy.failed", reason, app, job=job.id)
+        await platform.emit(EventType.DEPLOY_FAILED, reason, app, job=job.id)
 
     async def _complete(self, world: World, app: str, job: JobRow, target: SlotRow) -> None:
         """The new slot was switched to before the daemon died: record that it is live."""
@@ -165,7 +166,7 @@ class Reconciler:
         async with platform.pool.connection() as conn:
             await job_store.finish(conn, job.id, error=None)
         await platform.emit(
-            "deploy.succeeded",
+            EventType.DEPLOY_SUCCEEDED,
             f"v{target.release} was switched to before a daemon restart; completed",
             app,
             job=job.id,
@@ -295,7 +296,10 @@ class Reconciler:
         if switched != wanted_live or (wanted_live is None and nginx.parked(app) != parked):
             await asyncio.to_thread(nginx.switch, app, wanted_live, parked)
             await self.platform.emit(
-                "site.repaired", "switch put back where the store says", app, live=row.live_slot
+                EventType.SITE_REPAIRED,
+                "switch put back where the store says",
+                app,
+                live=row.live_slot,
             )
         if world.sites.get(app) != wanted_site:
             await self._apply(app, wanted_site)
@@ -307,7 +311,7 @@ class Reconciler:
             log.error("could not put %s's nginx site right: %s", app, exc)
             return
         await self.platform.emit(
-            "site.repaired",
+            EventType.SITE_REPAIRED,
             "nginx site rendered again from the store",
             app,
             removed=content is None,

@@ -30,6 +30,7 @@ from deployd.engine import slots
 from deployd.engine.building import artifact_dir
 from deployd.engine.health import Unhealthy, wait_healthy
 from deployd.engine.platform import Platform
+from deployd.protocol.events import EventType
 from deployd.runtime import logs
 from deployd.runtime.base import StartError
 from deployd.store import apps as app_store
@@ -218,7 +219,7 @@ class Supervisor:
         ):
             return
         await platform.emit(
-            "app.crashed",
+            EventType.APP_CRASHED,
             f"{proc.name} of v{release.version} {reason}; restarting in {delay:g}s",
             app,
             release=release.version,
@@ -268,7 +269,7 @@ class Supervisor:
                 conn, release.id, status=ReleaseStatus.CRASHLOOPING, error=reason
             )
         await platform.emit(
-            "app.crashlooping",
+            EventType.APP_CRASHLOOPING,
             f"v{release.version} {reason}: rolling back to v{to.version}",
             app,
             release=release.version,
@@ -334,7 +335,7 @@ class Supervisor:
                 await self._failed_restart(proc, str(exc))
                 return
         await platform.emit(
-            "app.restarted",
+            EventType.APP_RESTARTED,
             f"{proc.name} of v{proc.release} runs again",
             app,
             release=proc.release,
@@ -367,7 +368,7 @@ class Supervisor:
                 last_exit=reason,
             )
         await self.platform.emit(
-            "app.crashed",
+            EventType.APP_CRASHED,
             f"restarting {proc.name} failed: {reason}; next try in {delay:g}s",
             proc.app,
             release=proc.release,

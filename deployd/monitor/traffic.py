@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +28,7 @@ from watchfiles import awatch
 from deployd.domain import traffic as rules
 from deployd.domain.apps import APP_NAME
 from deployd.engine.platform import Platform
+from deployd.engine.readings import TrafficPass
 from deployd.store import traffic as store
 from deployd.store.traffic import Checkpoint, Period
 
@@ -102,6 +104,11 @@ class TrafficIngester:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._pruned_at: datetime | None = None
         self._salts_of: tuple[date, dict[int, bytes]] | None = None
+        self._passed_at: float | None = None
+        """When the last pass that went through started (`time.monotonic()`)."""
+        self._requests = 0
+        self._errors = 0
+        """Saved since the daemon started, across every app: a pass's are the difference."""
 
     @property
     def directory(self) -> Path:
@@ -134,9 +141,28 @@ class TrafficIngester:
 
     async def pass_once(self) -> int:
         """Read every app's log as far as it goes; returns the lines read."""
+        started, before = time.monotonic(), (self._requests, self._errors)
         read = 0
         for path in sorted(await asyncio.to_thread(self._logs)):
             read += await self.ingest(path.stem, path)
+        self._passed(started, before)
+        await self._prune()
+        return read
+
+    def _passed(self, started: float, before: tuple[int, int]) -> None:
+        """Tell the sampler what this pass read: what came since the pass before started.
+        The first pass reads what came while deployd was down, which is no rate."""
+        previous, self._passed_at = self._passed_at, started
+        if previous is None:
+            return
+        self.platform.readings.traffic = TrafficPass(
+            requests=self._requests - before[0],
+            errors=self._errors - before[1],
+            seconds=started - previous,
+            ended=time.monotonic(),
+        )
+
+    async def _prune(self) -> None:
         now = self.clock()
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             async with self.platform.pool.connection() as conn:
@@ -154,7 +180,6 @@ class TrafficIngester:
             for app, rows in capped.items():
                 log.warning("%s's analytics passed their cap: its %d oldest rows went", app, rows)
             self._pruned_at = now
-        return read
 
     def _logs(self) -> list[Path]:
         if not self.directory.is_dir():
@@ -189,6 +214,8 @@ class TrafficIngester:
                     following.cancel()
                 raise
             total += len(chunk.lines)
+            self._requests += batch.requests
+            self._errors += batch.errors
             if following is None:
                 return total
             mark, (chunk, batch) = chunk.mark, await following

@@ -24,6 +24,7 @@ from deployd.services import (
     logs,
     metrics,
     processes,
+    snapshot,
     stats,
     system,
     updates,
@@ -43,6 +44,7 @@ async def _authenticate(core: Core, caller: Caller, params: Any) -> BaseModel:
 HANDLERS: dict[str, Handler] = {
     "system.hello": system.hello,
     "system.status": lambda core, caller, _: system.status(core, caller),
+    "system.snapshot": lambda core, caller, _: snapshot.take(core, caller),
     "auth.login": users.login,
     "auth.authenticate": _authenticate,
     "users.list": lambda core, caller, _: users.list_users(core, caller),

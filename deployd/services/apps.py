@@ -21,6 +21,7 @@ from deployd.protocol.apps import (
     SlotInfo,
 )
 from deployd.protocol.errors import conflict, forbidden, invalid, not_found, unavailable
+from deployd.protocol.events import EventType
 from deployd.proxy.nginx import ProxyError
 from deployd.runtime.ports import is_free
 from deployd.sources import git, local
@@ -132,7 +133,7 @@ async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInf
     except ProxyError as exc:  # the reconciler tries again; the app exists all the same
         log.error("could not write %s's nginx site: %s", params.name, exc)
     await core.bus.publish(
-        "app.created",
+        EventType.APP_CREATED,
         f"{caller.name} created {params.name} from {source}",
         app=params.name,
         actor=caller.name,
@@ -188,7 +189,7 @@ async def set_runtime(core: Core, caller: Caller, params: AppsSetParams) -> AppI
             raise not_found(f"no app named {params.name}")
         await store.set_runtime(conn, params.name, params.runtime)
     await core.bus.publish(
-        "app.runtime",
+        EventType.APP_RUNTIME,
         f"{caller.name} set {params.name}'s runtime to {params.runtime} (from its next deploy)",
         app=params.name,
         actor=caller.name,
@@ -247,7 +248,7 @@ async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteRes
         except AccountError as exc:
             log.warning("could not remove %s's account: %s", params.name, exc)
     await core.bus.publish(
-        "app.deleted",
+        EventType.APP_DELETED,
         f"{caller.name} deleted {params.name}",
         app=params.name,
         actor=caller.name,

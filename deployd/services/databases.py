@@ -45,6 +45,7 @@ from deployd.protocol.databases import (
     RemoteSetParams,
 )
 from deployd.protocol.errors import RpcError, conflict, invalid, not_found, unavailable
+from deployd.protocol.events import EventType
 from deployd.remote.crypt import CryptError
 from deployd.runtime.oneoff import Handoff, HandoffError, run_attached
 from deployd.store import apps as app_store
@@ -192,7 +193,7 @@ async def create(core: Core, caller: Caller, params: DbCreateParams) -> DbInfo:
     except Exception as exc:
         raise _translated(exc) from None
     await core.bus.publish(
-        "db.created", f"database {row.name} created", app=None, actor=caller.name, data={}
+        EventType.DB_CREATED, f"database {row.name} created", app=None, actor=caller.name, data={}
     )
     job = None
     if params.app is not None:
@@ -245,7 +246,7 @@ async def _link(
             core, caller, app, {variable: found.url}, [], restart=restart, also=record
         )
     await core.bus.publish(
-        "db.linked",
+        EventType.DB_LINKED,
         f"{row.name} linked to {app} as {variable}",
         app=app,
         actor=caller.name,
@@ -286,7 +287,7 @@ async def unlink(core: Core, caller: Caller, params: DbUnlinkParams) -> DbLinkRe
             await forget(conn)
         version, job = config.version, None
     await core.bus.publish(
-        "db.unlinked",
+        EventType.DB_UNLINKED,
         f"{row.name} unlinked from {params.app} ({variable} unset)",
         app=params.app,
         actor=caller.name,
@@ -342,7 +343,7 @@ async def drop(core: Core, caller: Caller, params: DbDropParams) -> DbDropResult
         raise _translated(exc) from None
     said = f"; its final backup is {final.id}" if final else " (it had never been made)"
     await core.bus.publish(
-        "db.dropped",
+        EventType.DB_DROPPED,
         f"database {params.name} dropped{said}",
         app=None,
         actor=caller.name,
@@ -399,7 +400,7 @@ async def restore(core: Core, caller: Caller, params: DbRestoreParams) -> DbRest
         raise _translated(exc) from None
     where = f"into {done.database}" if params.into else f"in {done.database}'s place"
     await core.bus.publish(
-        "db.restored",
+        EventType.DB_RESTORED,
         f"backup {done.backup} restored {where}: {done.tables} tables, {done.rows} rows, checked",
         app=None,
         actor=caller.name,
@@ -512,7 +513,7 @@ async def remote_set(core: Core, caller: Caller, params: RemoteSetParams) -> Rem
     except CryptError as exc:
         raise unavailable(str(exc)) from None
     await core.bus.publish(
-        "db.remote_set",
+        EventType.DB_REMOTE_SET,
         "remote storage keys set"
         + ("; a new age key pair encrypts the copies" if done.identity else ""),
         app=None,

@@ -21,7 +21,7 @@ from deployd.protocol.apps import (
     ReleasesListResult,
 )
 from deployd.protocol.errors import conflict, invalid, not_found
-from deployd.protocol.events import Event
+from deployd.protocol.events import Event, EventType
 from deployd.store import apps as app_store
 from deployd.store import jobs as store
 from deployd.store import releases as release_store
@@ -30,7 +30,7 @@ from deployd.store.releases import ReleaseRow
 from .core import Caller, Core
 from .events import relay
 
-FINAL = ("deploy.succeeded", "deploy.failed")
+FINAL = (EventType.DEPLOY_SUCCEEDED, EventType.DEPLOY_FAILED)
 
 
 async def enqueue(

@@ -22,6 +22,7 @@ from deployd.protocol.domains import (
     DomainsVerifyResult,
 )
 from deployd.protocol.errors import conflict, invalid, not_found, unavailable
+from deployd.protocol.events import EventType
 from deployd.proxy import dns
 from deployd.proxy.acme import AcmeError
 from deployd.proxy.nginx import ProxyError
@@ -72,7 +73,7 @@ async def _check_dns(core: Core, name: str) -> dns.DnsCheck:
 
 async def _refuse(core: Core, caller: Caller, app: str, name: str, why: str) -> None:
     await core.bus.publish(
-        "domain.refused",
+        EventType.DOMAIN_REFUSED,
         f"{name} was not attached to {app}: {why}",
         app=app,
         actor=caller.name,
@@ -110,7 +111,7 @@ async def attach(core: Core, caller: Caller, params: DomainsAttachParams) -> Dom
         existing = await _may_attach(core, app, name, params.tls)  # still, after the wait
         row = await _save_and_serve(core, caller, app, name, params, existing, checked)
     await core.bus.publish(
-        "domain.attached",
+        EventType.DOMAIN_ATTACHED,
         f"{name} serves {app}" + (" over HTTPS" if params.tls else ""),
         app=app,
         actor=caller.name,
@@ -242,7 +243,7 @@ async def detach(core: Core, caller: Caller, params: DomainParams) -> DomainsDet
         if row["tls"]:
             await asyncio.to_thread(platform.certbot.delete, name)
     await core.bus.publish(
-        "domain.detached",
+        EventType.DOMAIN_DETACHED,
         f"{name} no longer serves {params.app}",
         app=params.app,
         actor=caller.name,

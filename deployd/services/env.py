@@ -23,6 +23,7 @@ from deployd.protocol.env import (
     EnvVersion,
 )
 from deployd.protocol.errors import conflict, invalid, not_found, unavailable
+from deployd.protocol.events import EventType
 from deployd.store import apps as app_store
 from deployd.store import env as store
 from deployd.store import jobs as job_store
@@ -134,7 +135,7 @@ async def change_config(
         raise unavailable(str(exc)) from None
     if not change.empty:
         await core.bus.publish(
-            "env.changed",
+            EventType.ENV_CHANGED,
             f"config version {version}: "
             + ", ".join([*(f"set {n}" for n in change.set), *(f"unset {n}" for n in change.unset)]),
             app=app,

@@ -12,6 +12,7 @@ from deployd.protocol.events import (
     EventsListResult,
     EventsSubscribeParams,
     EventsSubscribeResult,
+    EventType,
 )
 from deployd.store import events as store
 from deployd.store.db import Row
@@ -34,7 +35,7 @@ async def subscribe(
 
 
 async def relay(
-    core: Core, rows: AsyncIterator[Row], until: tuple[str, ...] = ()
+    core: Core, rows: AsyncIterator[Row], until: tuple[EventType, ...] = ()
 ) -> AsyncIterator[Event]:
     """Events as protocol models, until one of the kinds in `until` passes by. Ends with
     an error the client can act on when the bus cuts the stream off."""

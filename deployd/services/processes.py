@@ -29,6 +29,7 @@ from deployd.protocol.apps import (
     RunStarted,
 )
 from deployd.protocol.errors import conflict, invalid, not_found
+from deployd.protocol.events import EventType
 from deployd.runtime.oneoff import Handoff, HandoffError
 from deployd.runtime.usage import measure
 from deployd.store import apps as app_store
@@ -139,7 +140,7 @@ async def run(
     shown = platform.mask(params.app, shlex.join(params.command))
     caller.audit_detail = f"{name}: {shown}"
     await core.bus.publish(
-        "app.run",
+        EventType.APP_RUN,
         f"{caller.name} runs `{shown}` as {name} (v{one.number})",
         app=params.app,
         actor=caller.name,

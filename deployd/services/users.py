@@ -18,6 +18,7 @@ from deployd.domain.errors import DomainError
 from deployd.domain.roles import Actor, check_removal, may_act_on_user
 from deployd.protocol.common import Identity, Role
 from deployd.protocol.errors import conflict, forbidden, invalid, not_found
+from deployd.protocol.events import EventType
 from deployd.protocol.users import (
     LoginParams,
     TokenCreated,
@@ -119,7 +120,7 @@ async def ensure_bootstrap_admin(core: Core, *, with_password: bool) -> str | No
             builtin=True,
         )
     await core.bus.publish(
-        "user.added",
+        EventType.USER_ADDED,
         f"created the built-in admin {core.settings.bootstrap_admin}",
         actor="deployd",
         data={"user": core.settings.bootstrap_admin, "role": "admin"},
@@ -148,7 +149,7 @@ async def add(core: Core, caller: Caller, params: UsersAddParams) -> UsersAddRes
             unix_user=params.unix_user,
         )
     await core.bus.publish(
-        "user.added",
+        EventType.USER_ADDED,
         f"{caller.name} added {params.name} ({params.role})",
         actor=caller.name,
         data={"user": params.name, "role": params.role},
@@ -165,7 +166,7 @@ async def passwd(core: Core, caller: Caller, params: UsersPasswdParams) -> Users
         if not await store.set_password(conn, params.name, password_hash):
             raise not_found(f"no user named {params.name}")
     await core.bus.publish(
-        "user.password_changed",
+        EventType.USER_PASSWORD_CHANGED,
         f"{caller.name} changed the password of {params.name}",
         actor=caller.name,
         data={"user": params.name},
@@ -192,7 +193,7 @@ async def remove(core: Core, caller: Caller, params: UserNameParams) -> UsersRem
         revoked = len(await token_store.list_for(conn, params.name))
         await store.delete(conn, params.name)
     await core.bus.publish(
-        "user.removed",
+        EventType.USER_REMOVED,
         f"{caller.name} removed {params.name}",
         actor=caller.name,
         data={"user": params.name},
@@ -223,7 +224,7 @@ async def create_token(core: Core, caller: Caller, params: TokensCreateParams) -
         raise forbidden("only an admin can create tokens for another user")
     created = await _mint(core, user=params.name, kind="api", label=params.label, ttl=params.ttl)
     await core.bus.publish(
-        "token.created",
+        EventType.TOKEN_CREATED,
         f"{caller.name} created API token {created.info.id} for {params.name}",
         actor=caller.name,
         data={"user": params.name, "token_id": created.info.id},
@@ -251,7 +252,7 @@ async def revoke_token(core: Core, caller: Caller, params: TokenIdParams) -> Tok
             raise forbidden("only an admin can revoke another user's token")
         await token_store.delete(conn, params.id)
     await core.bus.publish(
-        "token.revoked",
+        EventType.TOKEN_REVOKED,
         f"{caller.name} revoked token {params.id} of {row['user']}",
         actor=caller.name,
         data={"user": row["user"], "token_id": params.id},

@@ -15,8 +15,10 @@ from deployd.config import Paths, Settings, resource_dir
 from deployd.engine.events import EventBus
 from deployd.engine.masks import Masks
 from deployd.engine.platform import Platform
+from deployd.engine.readings import Readings
 from deployd.postgres.server import Address, AppsServer
 from deployd.postgres.tools import Tools
+from deployd.protocol.events import EventType
 from deployd.store import migrate
 from deployd.store.cluster import PrivateCluster, find_pg_bindir
 from deployd.store.db import make_pool
@@ -36,11 +38,12 @@ class Stage:
     vault: KeyRing
     bus: EventBus
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    readings: Readings = field(default_factory=Readings)
 
     def lock(self, key: str) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
 
-    async def emit(self, kind: str, message: str, app: str, /, **data: Any) -> None:
+    async def emit(self, kind: EventType, message: str, app: str, /, **data: Any) -> None:
         await self.bus.publish(kind, message, app=app, actor="deployd", data=data)
 
 
