@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, OptionList
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from .state import BADGE_STYLE, State
 
@@ -73,10 +73,12 @@ class Explorer(Vertical):
             options.highlighted = names.index(keep)
 
     def select(self, name: str) -> None:
+        """Highlight `name` and show it (as a click would)."""
         try:
             self.options.highlighted = self.options.get_option_index(name)
-        except Exception:  # not listed (filtered out): leave the highlight where it is
+        except OptionDoesNotExist:  # filtered out: leave the highlight where it is
             return
+        self.post_message(self.Chosen(name))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()

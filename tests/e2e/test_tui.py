@@ -124,6 +124,7 @@ async def test_the_new_app_wizard_checks_as_you_type_creates_and_deploys(
         assert isinstance(app.screen, NewApp), "an invalid form must not be sent"
         name_field = app.screen.query_one("#name", Input)
         name_field.value = ""
+        name_field.focus()
         await pilot.press(*"tuiwizard")
         app.screen.query_one("#source", Input).value = str(hello)
         await pilot.pause()
