@@ -156,7 +156,8 @@ class Event(Result):
 
 class EventsFilter(Params):
     kinds: list[EventKind] = Field(default_factory=list, max_length=32)
-    """Prefixes: `user` matches `user.added` and `user.removed`."""
+    """Prefixes: `user` matches `user.added` and `user.removed`. `host.sample` is sent
+    only to a subscription that names it (or `host`): none by default."""
     app: str | None = None
 
 

@@ -268,7 +268,14 @@ async def login(core: Core, caller: Caller, params: LoginParams) -> TokenCreated
     ok = await asyncio.to_thread(bcrypt.checkpw, params.password.encode(), candidate.encode())
     if not (ok and stored):
         raise forbidden("wrong user name or password")
-    return await _mint(core, user=params.name, kind="session", label="login", ttl=params.ttl)
+    session = await _mint(core, user=params.name, kind="session", label="login", ttl=params.ttl)
+    await core.bus.publish(  # the token's id, never the token: it can be revoked by it
+        EventType.USER_LOGIN,
+        f"{params.name} logged in",
+        actor=params.name,
+        data={"user": params.name, "token_id": session.info.id},
+    )
+    return session
 
 
 async def authenticate(core: Core, caller: Caller, token: str) -> Identity:

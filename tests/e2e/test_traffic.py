@@ -10,16 +10,19 @@ import math
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deployd.domain import traffic
+from deployd.protocol.events import HostSample
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.daemon import (
@@ -64,7 +67,10 @@ def requests(platform: RunningDaemon, app: str) -> int:
 def platform(pg_cluster: PrivateCluster) -> Iterator[RunningDaemon]:
     pg_cluster.ensure_database("e2e_traffic")
     try:
-        settings = {"DEPLOYD_ACCESS_LOG_MAX_BYTES": str(ROTATE_AT)}
+        settings = {
+            "DEPLOYD_ACCESS_LOG_MAX_BYTES": str(ROTATE_AT),
+            "DEPLOYD_HOST_SAMPLE_SECONDS": "0.5",
+        }
         with serve(pg_cluster.conninfo("e2e_traffic"), settings) as running:
             yield running
     finally:
@@ -224,3 +230,30 @@ def test_follow_shows_each_second_as_it_happens(platform: RunningDaemon, app: st
     finally:
         follower.terminate()
         follower.wait(10)
+
+
+def test_host_samples_say_the_requests_and_errors_per_second(
+    platform: RunningDaemon, app: str
+) -> None:
+    """A storm of 503s shows as errors per second in the samples a dashboard gets."""
+    stop = threading.Event()
+    sent = [0]
+
+    def hammer() -> None:
+        while not stop.is_set():
+            fetch(platform, app, "/status/503")
+            sent[0] += 1
+
+    worker = threading.Thread(target=hammer)
+    with platform.client() as client:
+        _, stream = client.stream("events.subscribe", {"kinds": ["host.sample"]})
+        started = time.monotonic()
+        worker.start()
+        try:
+            samples = (HostSample.model_validate(e["data"]) for e in islice(stream, 80))
+            storm = next((s for s in samples if s.errors_per_s == s.requests_per_s > 0), None)
+        finally:
+            stop.set()
+            worker.join()
+    assert storm is not None, "no sample counted the 503s"
+    assert storm.requests_per_s <= 2 * sent[0] / (time.monotonic() - started)

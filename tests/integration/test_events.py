@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import subprocess
 
+from deployd.engine.events import TRANSIENT_ROOM, EventFilter
+from deployd.engine.platform import Platform
+from deployd.protocol.events import EventType
+from deployd.store.cluster import PrivateCluster
 from tests.support.daemon import BIN, RunningDaemon
+from tests.support.databases import run_staged
 from tests.support.waiting import wait_for
 
 
@@ -71,3 +76,34 @@ def test_deployctl_events_follow_streams_json_lines(daemon: RunningDaemon) -> No
     finally:
         follower.terminate()
         follower.wait(10)
+
+
+async def a_slow_reader(platform: Platform) -> None:
+    """A dashboard that watches a deploy's output and the host, and has fallen behind."""
+    bus = platform.bus
+    _, events = await bus.stream(EventFilter(kinds=("deploy", "host")), after_id=None)
+    for n in range(TRANSIENT_ROOM):
+        await bus.publish(EventType.DEPLOY_OUTPUT, f"line {n}", data={"job": 7})
+    for _ in range(3):
+        await bus.publish(EventType.HOST_SAMPLE, "cpu 1 %", actor="deployd")
+    for n in range(2):
+        await bus.publish(EventType.DEPLOY_OUTPUT, f"late {n}", data={"job": 7})
+    await bus.publish(EventType.DEPLOY_FAILED, "it failed", data={"job": 7})
+    read = []
+    async for event in events:
+        read.append(event)
+        if event["kind"] == EventType.DEPLOY_FAILED:
+            break
+    await events.aclose()  # type: ignore[attr-defined]
+    notes = [e["message"] for e in read if "skipped" in e["message"]]
+    assert notes == [
+        "[deployd: 2 lines skipped for this slow reader; the build log keeps them]"
+    ]  # the samples it missed are not build lines: the next sample replaces them
+    assert [e["kind"] for e in read].count("host.sample") == 0
+    assert len(read) == TRANSIENT_ROOM + 2 and read[-1]["id"] > 0
+
+
+def test_a_slow_reader_skips_transient_events_and_is_told_only_of_build_lines(
+    fresh_db: str, apps_pg: PrivateCluster
+) -> None:
+    run_staged(fresh_db, apps_pg, a_slow_reader)

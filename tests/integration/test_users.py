@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from deployd.protocol.errors import RpcError
@@ -81,3 +83,19 @@ def test_the_last_admin_cannot_be_removed_by_another_admin(daemon: RunningDaemon
         with pytest.raises(RpcError) as yourself:
             client.call("users.remove", {"name": "second"})
         assert "yourself" in yourself.value.message
+
+
+def test_a_login_is_an_event_without_the_password_or_the_token(daemon: RunningDaemon) -> None:
+    daemon.call("users.add", {"name": "logger", "role": "viewer", "password": "correct horse"})
+    with daemon.client() as watcher:
+        _, stream = watcher.stream("events.subscribe", {"kinds": ["user.login"]})
+        with daemon.client() as client:
+            with pytest.raises(RpcError):
+                client.call("auth.login", {"name": "logger", "password": "wrong horse"})
+            session = client.call("auth.login", {"name": "logger", "password": "correct horse"})
+        event = next(stream)
+    assert event["message"] == "logger logged in" and event["actor"] == "logger"
+    assert event["data"] == {"user": "logger", "token_id": session.info.id}
+    assert "correct horse" not in json.dumps(event) and session.token not in json.dumps(event)
+    listed = daemon.call("events.list", {"kinds": ["user.login"]}).events  # type: ignore[attr-defined]
+    assert [e.data["token_id"] for e in listed if e.data["user"] == "logger"] == [session.info.id]
