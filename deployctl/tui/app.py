@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
@@ -126,6 +127,8 @@ class DeploydApp(App[None]):
         """When each event was on the screen (time.monotonic): what the benchmark reads."""
         self._feed_due = False
         self._choice: Timer | None = None
+        self.ready = False
+        """The snapshot is on the screen."""
 
     def on_mount(self) -> None:
         self.sub_title = "connecting…"
@@ -149,14 +152,23 @@ class DeploydApp(App[None]):
         )
         self.explorer.refresh_apps()
         self.follow_events()
+        self.ready = True
 
     @property
     def explorer(self) -> Explorer:
-        return (
-            self.screen_stack[1].query_one(Explorer)
-            if len(self.screen_stack) > 1
-            else self.query_one(Explorer)
-        )
+        main = self.main
+        if main is None:
+            raise LookupError("the main screen is not up (yet, or any more)")
+        return main.query_one(Explorer)
+
+    def _apps_changed(self) -> None:
+        """Repaint what lists apps (the explorer, the dashboard's counts), if it is up."""
+        if self.main is None:
+            return
+        self.explorer.refresh_apps()
+        dashboard = self._in_main("#dashboard", Dashboard)
+        if dashboard is not None:
+            dashboard.refresh_apps()
 
     @property
     def main(self) -> Main | None:
@@ -167,7 +179,10 @@ class DeploydApp(App[None]):
 
     def _in_main(self, selector: str, kind: type[Any]) -> Any:
         main = self.main
-        return main.query_one(selector, kind) if main is not None else None
+        try:
+            return main.query_one(selector, kind) if main is not None else None
+        except NoMatches:  # the screen is coming down (the app is leaving)
+            return None
 
     # events
 
@@ -200,12 +215,9 @@ class DeploydApp(App[None]):
         if change.feed and not self._feed_due:
             self._feed_due = True
             self.set_timer(0.05, self._repaint_feed)
-        if change.badge_of:
-            self.explorer.refresh_apps()
-            dashboard.refresh_apps()
+        if change.badge_of or change.removed_app:
+            self._apps_changed()
         if change.removed_app:
-            self.explorer.refresh_apps()
-            dashboard.refresh_apps()
             if self.shown_app == change.removed_app:
                 self.action_dashboard()
         if change.refetch_app:
@@ -225,17 +237,13 @@ class DeploydApp(App[None]):
     async def refetch(self, name: str, event_id: int) -> None:
         try:
             app: AppInfo = await self.daemon.call("apps.show", AppParams(name=name))
-        except RpcError:
+        except RpcError:  # deleted meanwhile: its app.deleted event follows
             self.state.apps.pop(name, None)
-            app = None  # type: ignore[assignment]
         except DaemonUnreachable:
             return
-        if app is not None:
+        else:
             self.state.apps[name] = app
-        self.explorer.refresh_apps()
-        dashboard = self._in_main("#dashboard", Dashboard)
-        if dashboard is not None:
-            dashboard.refresh_apps()
+        self._apps_changed()
         if self.shown_app == name:
             detail = self._detail()
             if detail is not None:

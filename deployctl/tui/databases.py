@@ -157,7 +157,9 @@ class DatabaseManager(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "dbs":
-            self.revealed = None
+            chosen = self.selected
+            if self.revealed is not None and (chosen is None or chosen.name != self.revealed.name):
+                self.revealed = None  # credentials stay shown only for the one asked about
             self.show_selected()
 
     @work(exclusive=True, group="db-detail")

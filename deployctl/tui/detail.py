@@ -10,7 +10,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, RichLog, Sparkline, Static, TabbedContent, TabPane
 
@@ -122,10 +121,10 @@ class OverviewTab(AppTab):
 
 class DomainsTab(AppTab):
     def compose(self) -> ComposeResult:
-        yield DataTable(id="domains", cursor_type="row")
+        yield DataTable(id="domains-table", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#domains", DataTable).add_columns(
+        self.query_one("#domains-table", DataTable).add_columns(
             "domain", "url", "dns", "certificate", "last error"
         )
         self.reload()
@@ -134,7 +133,7 @@ class DomainsTab(AppTab):
         result: DomainsListResult = await self.daemon.call(
             "domains.list", DomainsListParams(app=self.app_name)
         )
-        table = self.query_one("#domains", DataTable)
+        table = self.query_one("#domains-table", DataTable)
         table.clear()
         for domain in result.domains:
             dns = "unchecked" if domain.dns_ok is None else ("ok" if domain.dns_ok else "wrong")
@@ -152,7 +151,7 @@ class DomainsTab(AppTab):
 
     @property
     def selected(self) -> str | None:
-        table = self.query_one("#domains", DataTable)
+        table = self.query_one("#domains-table", DataTable)
         if not table.row_count:
             return None
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
@@ -161,10 +160,10 @@ class DomainsTab(AppTab):
 class EnvTab(AppTab):
     def compose(self) -> ComposeResult:
         yield Static(id="env-version")
-        yield DataTable(id="env", cursor_type="row")
+        yield DataTable(id="env-table", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#env", DataTable).add_columns("name", "value")
+        self.query_one("#env-table", DataTable).add_columns("name", "value")
         self.revealed = False
         self.reload()
 
@@ -181,7 +180,7 @@ class EnvTab(AppTab):
         self.query_one("#env-version", Static).update(
             Text(f"config v{result.version or 0}, {shown}{staged}", style="dim")
         )
-        table = self.query_one("#env", DataTable)
+        table = self.query_one("#env-table", DataTable)
         table.clear()
         for var in result.vars:
             table.add_row(var.name, var.value.replace("\n", "⏎")[:200], key=var.name)
@@ -189,11 +188,11 @@ class EnvTab(AppTab):
 
 class ReleasesTab(AppTab):
     def compose(self) -> ComposeResult:
-        yield DataTable(id="releases", cursor_type="row")
+        yield DataTable(id="releases-table", cursor_type="row")
         yield RichLog(id="build-log", max_lines=5000, wrap=True, classes="hidden")
 
     def on_mount(self) -> None:
-        self.query_one("#releases", DataTable).add_columns(
+        self.query_one("#releases-table", DataTable).add_columns(
             "release", "status", "commit", "by", "created", "live at", "kept", "why"
         )
         self.releases: list[ReleaseInfo] = []
@@ -204,7 +203,7 @@ class ReleasesTab(AppTab):
             "releases.list", ReleasesListParams(app=self.app_name)
         )
         self.releases = result.releases
-        table = self.query_one("#releases", DataTable)
+        table = self.query_one("#releases-table", DataTable)
         table.clear()
         for release in result.releases:
             status = Text(
@@ -230,7 +229,7 @@ class ReleasesTab(AppTab):
 
     @property
     def selected(self) -> int | None:
-        table = self.query_one("#releases", DataTable)
+        table = self.query_one("#releases-table", DataTable)
         if not table.row_count:
             return None
         return int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
@@ -250,6 +249,8 @@ class ReleasesTab(AppTab):
             return
         log.clear()
         log.write(Text(f"build log of v{version}", style="bold"))
+        if not result.lines:
+            log.write(Text("(the build printed nothing)", style="dim"))
         for line in result.lines:
             log.write(Text(line[:2000]))
         log.remove_class("hidden")
@@ -379,6 +380,8 @@ class AppDetail(Vertical):
     def changed(self) -> None:
         """An event said this app changed: the tab in view asks again; the others do when
         they are next shown."""
+        if not self.active:
+            return  # not composed yet: each tab loads when it mounts
         self.stale = {name for name in TABS if name != self.active}
         for tab in self.query_one(f"#{self.active}").query(AppTab):
             tab.reload()

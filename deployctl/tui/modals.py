@@ -156,7 +156,7 @@ class EditEnv(Form):
         listed = ", ".join(self.names) or "none yet"
         yield Static(f"{self.app_name} has: {listed}", classes="hint")
         with VerticalScroll(id="env-rows"):
-            yield from self._row()
+            yield self._row()
         yield Button("+ another variable", id="more")
         yield Label("remove (names, separated by spaces)")
         yield Input(placeholder="OLD_TOKEN DEBUG", id="unset")
@@ -167,18 +167,19 @@ class EditEnv(Form):
             id="restart",
         )
 
-    def _row(self) -> ComposeResult:
+    def _row(self) -> Horizontal:
         self.rows += 1
-        with Horizontal(classes="env-row"):
-            yield Input(placeholder="NAME", id=f"name-{self.rows}", classes="env-name")
-            yield Input(
+        return Horizontal(
+            Input(placeholder="NAME", id=f"name-{self.rows}", classes="env-name"),
+            Input(
                 placeholder="value", password=True, id=f"value-{self.rows}", classes="env-value"
-            )
+            ),
+            classes="env-row",
+        )
 
     @on(Button.Pressed, "#more")
     def more(self) -> None:
-        rows = self.query_one("#env-rows", VerticalScroll)
-        rows.mount_all(list(self._row()))
+        self.query_one("#env-rows", VerticalScroll).mount(self._row())
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         if event.checkbox.id == "unmask":
@@ -242,7 +243,7 @@ class NewDatabase(Form):
         yield Label("name")
         yield Input(placeholder=f"{self.app_name or 'shop'}db", id="name")
         yield Label("link to app (it gets the URL in a config release)")
-        yield Select([(a, a) for a in self.apps], value=self.app_name or Select.BLANK, id="app")
+        yield Select([(a, a) for a in self.apps], value=self.app_name or Select.NULL, id="app")
         yield Label("as variable")
         yield Input(value="DATABASE_URL", id="variable")
 

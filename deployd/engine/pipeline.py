@@ -143,6 +143,7 @@ async def deploy(job: Job) -> None:
     await job.db(lambda c: job_store.set_release(c, job.row.id, release.id))
     job.build_log = platform.paths.app_logs(job.name) / f"build-{release.id}.log"
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
+    job.build_log.touch()  # a build that prints nothing still has a (empty) build log
     config = await appconfig.values(platform, job.name, release.env_version)
     artifact, manifest = await building.fetch_and_build(job, config)
     built = await job.db(lambda c: release_store.get(c, release.id))
