@@ -124,7 +124,7 @@ class DeploydApp(App[None]):
         self.link = Link.CONNECTING
         self.shown_app: str | None = None
         self.painted: dict[int, float] = {}
-        """When each event was on the screen (time.monotonic): what the benchmark reads."""
+        """When each event was on the screen (wall clock, as `Event.at`): what bench/tui.py reads."""
         self._feed_due = False
         self._choice: Timer | None = None
         self.ready = False
@@ -225,7 +225,7 @@ class DeploydApp(App[None]):
         if change.databases:
             self.refetch_databases()
         if event.id and not change.refetch_app:
-            self.painted[event.id] = time.monotonic()
+            self.painted[event.id] = time.time()
 
     def _repaint_feed(self) -> None:
         self._feed_due = False
@@ -248,7 +248,7 @@ class DeploydApp(App[None]):
             detail = self._detail()
             if detail is not None:
                 detail.changed()
-        self.painted[event_id] = time.monotonic()
+        self.painted[event_id] = time.time()
 
     @work(exclusive=True, group="databases")
     async def refetch_databases(self) -> None:
