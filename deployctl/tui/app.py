@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, HelpPanel, Static
@@ -90,6 +90,10 @@ class Main(Screen[None]):
                 yield Vertical(id="detail")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        """The explorer takes a third of a narrow terminal, at most 38 columns of a wide one."""
+        self.query_one(Explorer).styles.width = max(24, min(38, event.size.width // 3))
+
 
 class DeploydApp(App[None]):
     CSS_PATH = "tui.tcss"
@@ -124,7 +128,7 @@ class DeploydApp(App[None]):
         self.link = Link.CONNECTING
         self.shown_app: str | None = None
         self.painted: dict[int, float] = {}
-        """When each event was on the screen (wall clock, as `Event.at`): what bench/tui.py reads."""
+        """When each event was on the screen (wall clock, as `Event.at`), for bench/tui.py."""
         self._feed_due = False
         self._choice: Timer | None = None
         self.ready = False
@@ -217,9 +221,8 @@ class DeploydApp(App[None]):
             self.set_timer(0.05, self._repaint_feed)
         if change.badge_of or change.removed_app:
             self._apps_changed()
-        if change.removed_app:
-            if self.shown_app == change.removed_app:
-                self.action_dashboard()
+        if change.removed_app and self.shown_app == change.removed_app:
+            self.action_dashboard()
         if change.refetch_app:
             self.refetch(change.refetch_app, event.id)
         if change.databases:

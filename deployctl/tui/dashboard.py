@@ -72,7 +72,11 @@ class Dashboard(Vertical):
         with Horizontal(id="dash-top"):
             yield Static(id="dash-host", classes="panel")
             yield Static(id="dash-apps", classes="panel")
-        yield Input(placeholder="filter the feed (kind, app or words)", id="feed-filter")
+        yield Input(
+            placeholder="filter the feed (kind, app or words): ctrl+f",
+            id="feed-filter",
+            compact=True,
+        )
         yield DataTable(id="feed", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

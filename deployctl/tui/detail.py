@@ -55,9 +55,8 @@ def overview_panel(state: State, app: AppInfo, ps: AppsPsResult | None) -> Table
     )
     table.add_row("deploying", f"job {app.active_job}" if app.active_job else "no")
     for slot in app.slots:
-        live = " (live)" if slot.name == app.live_slot else ""
         release = f"v{slot.release}" if slot.release else "—"
-        table.add_row(f"slot {slot.name}", f"{slot.state}{live}  {release}  port {slot.port}")
+        table.add_row(f"slot {slot.name}", f"{slot.state}  {release}  port {slot.port}")
     if ps is not None:
         formation = ", ".join(f"{kind}={count}" for kind, count in ps.formation.items())
         table.add_row("formation", formation or "—")

@@ -20,6 +20,8 @@ def entry(state: State, name: str) -> Text:
     release = f"v{app.live_release}" if app.live_release else "—"
     line.append(f"  {release}  {badge.value}", style="dim")
     line.append(f"\n  {app.url}", style="dim italic")
+    line.no_wrap = True
+    line.overflow = "ellipsis"
     return line
 
 
@@ -48,7 +50,7 @@ class Explorer(Vertical):
         self.narrow = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter apps", id="apps-filter", classes="hidden")
+        yield Input(placeholder="filter apps", id="apps-filter", classes="hidden", compact=True)
         yield AppList(id="apps")
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from rich.text import Text
@@ -86,7 +86,7 @@ class LogView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
-        yield Input(placeholder="search", id="log-input", classes="hidden")
+        yield Input(placeholder="search", id="log-input", classes="hidden", compact=True)
         yield RichLog(max_lines=SHOWN, wrap=False, id="log-lines")
 
     def on_mount(self) -> None:
@@ -237,6 +237,3 @@ class LogView(Vertical):
 
     def action_bottom(self) -> None:
         self.follow = True
-
-
-LineSource = Callable[[], list[str]]

@@ -34,8 +34,8 @@ class Confirm(ModalScreen[bool]):
         with Vertical(classes="modal"):
             yield Static(self.what, id="confirm-what")
             with Horizontal(classes="buttons"):
-                yield Button(self.action, variant="error", id="yes")
-                yield Button("Cancel", id="no")
+                yield Button(self.action, variant="error", id="yes", compact=True)
+                yield Button("Cancel", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -69,8 +69,8 @@ class Form(ModalScreen[Any]):
             yield from self.fields()
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("OK", variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+                yield Button("OK", variant="primary", id="ok", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def check(self) -> BaseModel | None:
         error = self.query_one("#form-error", Static)
@@ -114,14 +114,17 @@ class NewApp(Form):
 
     def fields(self) -> ComposeResult:
         yield Label("name")
-        yield Input(placeholder="shop", id="name")
+        yield Input(compact=True, placeholder="shop", id="name")
         yield Label("source: a git URL, or a directory on this server")
-        yield Input(placeholder="https://github.com/you/shop.git  or  /srv/shop", id="source")
+        yield Input(
+            compact=True, placeholder="https://github.com/you/shop.git  or  /srv/shop", id="source"
+        )
         yield Label("branch (git only)")
-        yield Input(placeholder="main", id="branch")
+        yield Input(compact=True, placeholder="main", id="branch")
         yield Label("runtime")
         yield Select(
-            [(r, r) for r in ("auto", "process", "docker", "systemd")],
+            compact=True,
+            options=[(r, r) for r in ("auto", "process", "docker", "systemd")],
             value="auto",
             allow_blank=False,
             id="runtime",
@@ -157,12 +160,13 @@ class EditEnv(Form):
         yield Static(f"{self.app_name} has: {listed}", classes="hint")
         with VerticalScroll(id="env-rows"):
             yield self._row()
-        yield Button("+ another variable", id="more")
+        yield Button("+ another variable", id="more", compact=True)
         yield Label("remove (names, separated by spaces)")
-        yield Input(placeholder="OLD_TOKEN DEBUG", id="unset")
-        yield Checkbox("show the values I type", id="unmask")
+        yield Input(compact=True, placeholder="OLD_TOKEN DEBUG", id="unset")
+        yield Checkbox(compact=True, label="show the values I type", id="unmask")
         yield Checkbox(
-            "apply now (a config release); off: staged for the next deploy",
+            compact=True,
+            label="apply now (a config release); off: staged for the next deploy",
             value=True,
             id="restart",
         )
@@ -170,9 +174,13 @@ class EditEnv(Form):
     def _row(self) -> Horizontal:
         self.rows += 1
         return Horizontal(
-            Input(placeholder="NAME", id=f"name-{self.rows}", classes="env-name"),
+            Input(placeholder="NAME", id=f"name-{self.rows}", classes="env-name", compact=True),
             Input(
-                placeholder="value", password=True, id=f"value-{self.rows}", classes="env-value"
+                placeholder="value",
+                password=True,
+                id=f"value-{self.rows}",
+                classes="env-value",
+                compact=True,
             ),
             classes="env-row",
         )
@@ -215,9 +223,13 @@ class AttachDomain(Form):
 
     def fields(self) -> ComposeResult:
         yield Label(f"domain for {self.app_name}")
-        yield Input(placeholder="shop.example.com", id="domain")
-        yield Checkbox("TLS (a certificate by ACME; HTTP redirects to HTTPS)", id="tls")
-        yield Checkbox("check that its DNS points here first", value=True, id="verify")
+        yield Input(compact=True, placeholder="shop.example.com", id="domain")
+        yield Checkbox(
+            compact=True, label="TLS (a certificate by ACME; HTTP redirects to HTTPS)", id="tls"
+        )
+        yield Checkbox(
+            compact=True, label="check that its DNS points here first", value=True, id="verify"
+        )
 
     def params(self) -> DomainsAttachParams:
         domain = self.value("domain")
@@ -241,11 +253,16 @@ class NewDatabase(Form):
 
     def fields(self) -> ComposeResult:
         yield Label("name")
-        yield Input(placeholder=f"{self.app_name or 'shop'}db", id="name")
+        yield Input(compact=True, placeholder=f"{self.app_name or 'shop'}db", id="name")
         yield Label("link to app (it gets the URL in a config release)")
-        yield Select([(a, a) for a in self.apps], value=self.app_name or Select.NULL, id="app")
+        yield Select(
+            compact=True,
+            options=[(a, a) for a in self.apps],
+            value=self.app_name or Select.NULL,
+            id="app",
+        )
         yield Label("as variable")
-        yield Input(value="DATABASE_URL", id="variable")
+        yield Input(compact=True, value="DATABASE_URL", id="variable")
 
     def params(self) -> DbCreateParams:
         app = self.query_one("#app", Select).value
