@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -127,16 +127,26 @@ class TrafficIngester:
         except Exception:
             log.exception("the access-log ingester failed; trying again")
 
-    async def _wakeups(self) -> AsyncIterator[None]:
-        """A change in the logs' directory, or the fallback interval."""
-        changes = awatch(self.directory, debounce=200, step=100, recursive=False)
+    async def _wakeups(self) -> AsyncGenerator[None, None]:
+        """A change in the logs' directory, or the fallback interval.
+
+        The watcher itself says when the interval passed (`yield_on_timeout`): cancelling
+        a pending `anext()` from outside would end the watcher, and every later pass would
+        wait for the interval, however busy the logs."""
         while True:
             try:
-                await asyncio.wait_for(anext(changes), FALLBACK_SECONDS)
-            except TimeoutError:
-                pass
-            except StopAsyncIteration:  # the directory went away: fall back to the interval
-                await asyncio.sleep(FALLBACK_SECONDS)
+                async for _ in awatch(
+                    self.directory,
+                    debounce=200,
+                    step=100,
+                    recursive=False,
+                    rust_timeout=int(FALLBACK_SECONDS * 1000),
+                    yield_on_timeout=True,
+                ):
+                    yield None
+            except OSError as exc:  # the directory is missing or unreadable: use the interval
+                log.debug("cannot watch %s: %s", self.directory, exc)
+            await asyncio.sleep(FALLBACK_SECONDS)
             yield None
 
     async def pass_once(self) -> int:
