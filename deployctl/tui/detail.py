@@ -95,7 +95,6 @@ class OverviewTab(AppTab):
         self.query_one("#processes", DataTable).add_columns(
             "process", "state", "release", "pid", "cpu", "memory", "restarts", "last exit"
         )
-        self.reload()
 
     async def load(self) -> None:
         ps: AppsPsResult = await self.daemon.call("apps.ps", AppParams(name=self.app_name))
@@ -126,7 +125,6 @@ class DomainsTab(AppTab):
         self.query_one("#domains-table", DataTable).add_columns(
             "domain", "url", "dns", "certificate", "last error"
         )
-        self.reload()
 
     async def load(self) -> None:
         result: DomainsListResult = await self.daemon.call(
@@ -157,14 +155,15 @@ class DomainsTab(AppTab):
 
 
 class EnvTab(AppTab):
+    revealed = False
+    """Asked with `env.reveal` (audited) rather than `env.list`."""
+
     def compose(self) -> ComposeResult:
         yield Static(id="env-version")
         yield DataTable(id="env-table", cursor_type="row")
 
     def on_mount(self) -> None:
         self.query_one("#env-table", DataTable).add_columns("name", "value")
-        self.revealed = False
-        self.reload()
 
     async def load(self) -> None:
         method = "env.reveal" if self.revealed else "env.list"
@@ -195,7 +194,6 @@ class ReleasesTab(AppTab):
             "release", "status", "commit", "by", "created", "live at", "kept", "why"
         )
         self.releases: list[ReleaseInfo] = []
-        self.reload()
 
     async def load(self) -> None:
         result: ReleasesListResult = await self.daemon.call(
@@ -265,9 +263,6 @@ class AnalyticsTab(AppTab):
             yield Sparkline([], id="analytics-errors")
             yield Static(id="analytics-paths")
 
-    def on_mount(self) -> None:
-        self.reload()
-
     async def load(self) -> None:
         result: StatsResult = await self.daemon.call(
             "stats.show", StatsParams(app=self.app_name, since="24h", by="path", limit=10)
@@ -300,7 +295,6 @@ class DatabaseTab(AppTab):
         self.query_one("#app-databases", DataTable).add_columns(
             "database", "as", "size", "last verified backup", "schedule"
         )
-        self.reload()
 
     async def load(self) -> None:
         table = self.query_one("#app-databases", DataTable)
@@ -332,7 +326,9 @@ class AppDetail(Vertical):
         self.daemon = daemon
         self.state = state
         self.app_name = app_name
-        self.stale: set[str] = set()
+        self.stale: set[str] = set(TABS)
+        """Tabs to ask the daemon again when next shown: all of them at first, so browsing
+        apps costs one tab's calls, not seven."""
 
     def compose(self) -> ComposeResult:
         args = (self.daemon, self.state, self.app_name)
@@ -367,20 +363,24 @@ class AppDetail(Vertical):
     def active(self) -> str:
         return self.query_one("#tabs", TabbedContent).active
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._show, self.active)
+
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id in self.stale:
-            self.stale.discard(event.pane.id)
-            for tab in event.pane.query(AppTab):
+        self._show(event.pane.id or "")
+
+    def _show(self, name: str) -> None:
+        if name in self.stale:
+            self.stale.discard(name)
+            for tab in self.query_one(f"#{name}").query(AppTab):
                 tab.reload()
-        if event.pane.id == "logs" and not self.query(LogView):
+        if name == "logs" and not self.query(LogView):
             # the log stream opens when the tab is first shown, not for every app browsed
             self.query_one("#logs-holder").mount(LogView(self.daemon, self.app_name, id="logview"))
 
     def changed(self) -> None:
         """An event said this app changed: the tab in view asks again; the others do when
         they are next shown."""
-        if not self.active:
-            return  # not composed yet: each tab loads when it mounts
-        self.stale = {name for name in TABS if name != self.active}
-        for tab in self.query_one(f"#{self.active}").query(AppTab):
-            tab.reload()
+        self.stale = set(TABS)
+        if self.active:
+            self._show(self.active)
