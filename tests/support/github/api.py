@@ -157,16 +157,21 @@ class Api:
         window.used += 1
         limit = World.ANONYMOUS_RATE_LIMIT if anonymous else World.RATE_LIMIT
         if window.used > limit:
-            return error(403, f"API rate limit exceeded for {key}.", RATE_DOCS).response
-        return self._fault(window, key)
+            return self._limited(403, key)
+        return self._fault(key)
 
-    def _fault(self, window: RateWindow, key: str) -> Response | None:
+    def _limited(self, status: int, key: str) -> Response:
+        response = error(status, f"API rate limit exceeded for {key}.", RATE_DOCS).response
+        response.rate_limited = True
+        return response
+
+    def _fault(self, key: str) -> Response | None:
+        """The next injected fault, if any: it answers this one call, and is used up."""
         if not self.world.faults:
             return None
         fault: Fault = self.world.faults.pop(0)
         if fault.kind == "primary":
-            window.used = max(window.used, World.RATE_LIMIT)
-            return error(fault.status, f"API rate limit exceeded for {key}.", RATE_DOCS).response
+            return self._limited(fault.status, key)
         if fault.kind == "secondary":
             message = (
                 "You have exceeded a secondary rate limit. Please wait a few minutes "
@@ -195,7 +200,7 @@ class Api:
         self, response: Response, window: RateWindow, token: Token | None, *, anonymous: bool
     ) -> None:
         limit = World.ANONYMOUS_RATE_LIMIT if anonymous else World.RATE_LIMIT
-        remaining = max(0, limit - window.used)
+        remaining = 0 if response.rate_limited else max(0, limit - window.used)
         response.headers += [
             ("X-GitHub-Media-Type", "github.v3; format=json"),
             ("X-GitHub-Api-Version-Selected", "2022-11-28"),

@@ -51,6 +51,7 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    rate_limited: bool = False  # the primary limit is spent: X-RateLimit-Remaining says 0
 
     @classmethod
     def json(cls, status: int, data: Any, headers: list[tuple[str, str]] | None = None) -> Response:
