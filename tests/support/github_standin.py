@@ -124,7 +124,7 @@ class GitHubStandIn:
     # lifecycle
     def start(self) -> GitHubStandIn:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="github-standin", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="github-standin", daemon=True
         )
         self._thread.start()
         return self
@@ -341,7 +341,8 @@ class GitHubStandIn:
                 start = start_point or target.default_branch
                 parent = target.git.resolve(start) if target.git.branches() else None
             sha = target.git.commit_files(parent, files, message)
-            self._wait(self.pushes.update(target, branch, sha, pusher or target.owner))
+            done = self.pushes.update(target, branch, sha, pusher or target.owner)
+        self._wait(done)  # not under the lock: a receiver may call back into the API
         return sha
 
     def delete_branch(self, repo: str, branch: str, *, pusher: str | None = None) -> None:

@@ -79,25 +79,27 @@ class Pushes:
             raise ValueError(f"{head.full_name} has no branch {head_ref!r}")
         if base.git.branch_sha(base_ref) is None:
             raise ValueError(f"{base.full_name} has no branch {base_ref!r}")
-        with self.git_lock, self.world.lock:
-            now = self.world.now()
-            pull = PullRequest(
-                id=self.world.new_id(),
-                number=base.next_number,
-                repo=base.full_name,
-                head_repo=head.full_name,
-                head_ref=head_ref,
-                head_sha=head_sha,
-                base_ref=base_ref,
-                title=title,
-                body=body,
-                user=author,
-                created_at=now,
-                updated_at=now,
-            )
-            base.next_number += 1
-            self.world.pulls[(base.full_name, pull.number)] = pull
-            self._pull_ref(pull, head)
+        with self.git_lock:
+            with self.world.lock:
+                now = self.world.now()
+                pull = PullRequest(
+                    id=self.world.new_id(),
+                    number=base.next_number,
+                    repo=base.full_name,
+                    head_repo=head.full_name,
+                    head_ref=head_ref,
+                    head_sha=head_sha,
+                    base_ref=base_ref,
+                    title=title,
+                    body=body,
+                    user=author,
+                    created_at=now,
+                    updated_at=now,
+                )
+                base.next_number += 1
+            self._pull_ref(pull, head)  # before the API can show it: its ref exists
+            with self.world.lock:
+                self.world.pulls[(base.full_name, pull.number)] = pull
             repo, payload = self.events.pull_request(pull, "opened", author)
             return pull, self.dispatcher.emit(repo, "pull_request", payload)
 
@@ -125,4 +127,4 @@ class Pushes:
                     pull.merged, pull.merged_at, pull.merge_commit_sha = True, now, merge
             repo, payload = self.events.pull_request(pull, "closed", sender)
             done += self.dispatcher.emit(repo, "pull_request", payload)
-        return done
+        return done  # the caller waits for them, with the lock released
