@@ -23,6 +23,7 @@ def gh(tmp_path: Path) -> Iterator[GitHubStandIn]:
         standin.add_user("octocat", name="The Octocat")
         standin.add_org("acme", members=["octocat"])
         yield standin
+        assert standin.internal_errors == []
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def gh(tmp_path: Path) -> Iterator[GitHubStandIn]:
         standin.add_user("octocat", name="The Octocat")
         standin.add_org("acme", members=["octocat"])
         yield standin
+        assert standin.internal_errors == []
 
 
 # webhooks
@@ -178,6 +179,37 @@ def test_redelivery_repeats_the_same_delivery(gh: GitHubStandIn, receiver: Recei
     assert newest["status_code"] == 200
     detail = http("GET", f"{base}/{newest['id']}", token=token).json()
     assert detail["request"]["payload"]["after"] == gh.sha("octocat/app", "main")
+
+
+def test_hooks_are_listed_read_deleted_and_their_deliveries_paged_by_cursor(
+    gh: GitHubStandIn, receiver: Receiver
+) -> None:
+    gh.add_repo("octocat/app")
+    token = gh.issue_token("octocat")
+    hooks = f"{gh.api_url}/repos/octocat/app/hooks"
+    hook = create_hook(gh, token, "octocat/app", receiver.url, content_type="json").json()
+    assert [h["id"] for h in http("GET", hooks, token=token).json()] == [hook["id"]]
+    assert http("GET", f"{hooks}/{hook['id']}", token=token).json()["events"] == [
+        "push",
+        "pull_request",
+    ]
+    narrow = gh.issue_token("octocat", ["read:user"])
+    assert http("GET", hooks, token=narrow).status == 404  # hooks want a hook or repo scope
+    for n in range(3):
+        gh.push("octocat/app", "main", {"n": str(n)})
+    gh.wait_for_deliveries()  # and the ping
+
+    first = http("GET", f"{hooks}/{hook['id']}/deliveries?per_page=3", token=token)
+    assert [d["event"] for d in first.json()] == ["push", "push", "push"]
+    next_url = first.headers["Link"].split(">")[0].lstrip("<")
+    assert "cursor=" in next_url and "page=" not in next_url.replace("per_page", "")
+    rest = http("GET", next_url, token=token)
+    assert [d["event"] for d in rest.json()] == ["ping"] and "Link" not in rest.headers
+
+    assert http("DELETE", f"{hooks}/{hook['id']}", token=token).status == 204
+    assert http("GET", f"{hooks}/{hook['id']}", token=token).status == 404
+    gh.push("octocat/app", "main", {"n": "after"})
+    assert len(receiver.events("push")) == 3
 
 
 def test_hooks_default_to_form_encoded_payloads(gh: GitHubStandIn, receiver: Receiver) -> None:

@@ -482,6 +482,12 @@ class GitHubStandIn:
         with self.world.lock:
             return list(self.world.git_requests)
 
+    @property
+    def internal_errors(self) -> list[str]:
+        """Tracebacks of the stand-in's own failures (each answered 500): a test wants none."""
+        with self.world.lock:
+            return list(self.world.errors)
+
     # faults
     def rate_limit_next(
         self, count: int = 1, *, secondary: bool = False, status: int = 403, retry_after: int = 60

@@ -113,10 +113,9 @@ class Api:
                 scheme, token = self._authenticate(request)
             except ApiError as exc:
                 response = exc.response
-            key = token.login if token else "anonymous"
-            window = self._window(key)
+            window = self._window(token.login if token else "anonymous")
             if response is None:
-                response = self._spend(window, key, anonymous=token is None)
+                response = self._spend(window, token)
         if response is None:
             response = self._dispatch(request, path, token)
         self._decorate(response, window, token, anonymous=token is None)
@@ -152,26 +151,28 @@ class Api:
             window = self.world.rate[key] = RateWindow(reset_at=now + 3600)
         return window
 
-    def _spend(self, window: RateWindow, key: str, *, anonymous: bool) -> Response | None:
+    def _spend(self, window: RateWindow, token: Token | None) -> Response | None:
         """One request off the hour's allowance; the 403 once it is spent, or a fault."""
         window.used += 1
-        limit = World.ANONYMOUS_RATE_LIMIT if anonymous else World.RATE_LIMIT
+        limit = World.RATE_LIMIT if token else World.ANONYMOUS_RATE_LIMIT
         if window.used > limit:
-            return self._limited(403, key)
-        return self._fault(key)
+            return self._limited(403, token)
+        return self._fault(token)
 
-    def _limited(self, status: int, key: str) -> Response:
-        response = error(status, f"API rate limit exceeded for {key}.", RATE_DOCS).response
+    def _limited(self, status: int, token: Token | None) -> Response:
+        account = self.world.account(token.login) if token else None
+        who = f"user ID {account.id}" if account else "127.0.0.1"
+        response = error(status, f"API rate limit exceeded for {who}.", RATE_DOCS).response
         response.rate_limited = True
         return response
 
-    def _fault(self, key: str) -> Response | None:
+    def _fault(self, token: Token | None) -> Response | None:
         """The next injected fault, if any: it answers this one call, and is used up."""
         if not self.world.faults:
             return None
         fault: Fault = self.world.faults.pop(0)
         if fault.kind == "primary":
-            return self._limited(fault.status, key)
+            return self._limited(fault.status, token)
         if fault.kind == "secondary":
             message = (
                 "You have exceeded a secondary rate limit. Please wait a few minutes "

@@ -280,6 +280,7 @@ class World:
         self.api_requests: list[ApiRequest] = []
         self.git_requests: list[GitRequest] = []
         self.faults: list[Fault] = []
+        self.errors: list[str] = []  # the stand-in's own failures: a test should see none
         self.rate: dict[str, RateWindow] = {}
 
     # the clock: real time, which a test may move forward
