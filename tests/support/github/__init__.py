@@ -1,0 +1,1 @@
+"""The parts of the GitHub stand-in; tests use `tests.support.github_standin`."""
