@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from deployd.domain.errors import DomainError
+from deployd.domain.github import check_base_url
 
 PRODUCTION_CONFIG_FILE = Path("/etc/deployd/deployd.toml")
 
@@ -156,6 +159,12 @@ class Settings(BaseSettings):
     update_check_timeout: float = Field(default=60.0, gt=0, le=3600)
     """Seconds a self-updated daemon has to answer as its new version, with its database,
     before the old one is put back."""
+    github_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    """The OAuth app `deployctl github login` signs in with (device flow enabled)."""
+    github_api_url: str = "https://api.github.com"
+    """GitHub Enterprise: `https://HOST/api/v3`."""
+    github_url: str = "https://github.com"
+    """Where people approve a login and repositories are cloned from."""
     public_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses that count as this host for `domains verify` (behind NAT: the public one);
     default the host's own non-loopback addresses."""
@@ -183,6 +192,14 @@ class Settings(BaseSettings):
             if port and not (port.isdigit() and 0 < int(port) < 65536):
                 raise ValueError(f"not a port: {port!r}")
         return value
+
+    @field_validator("github_api_url", "github_url")
+    @classmethod
+    def _github_url(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return check_base_url(value, f"DEPLOYD_{(info.field_name or '').upper()}")
+        except DomainError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("socket_mode", mode="before")
     @classmethod
