@@ -131,8 +131,10 @@ async def clone_mirror(
 ) -> None:
     """Clone `url` into `path`, an empty directory `account` owns (`env`: a token's
     askpass, from `deployd.sources.git_askpass`)."""
-    await Repo((), account).with_env(env or {}).git(
-        "clone", "--mirror", "--quiet", "--", url, path, timeout=timeout, max_file=max_bytes
+    await (
+        Repo((), account)
+        .with_env(env or {})
+        .git("clone", "--mirror", "--quiet", "--", url, path, timeout=timeout, max_file=max_bytes)
     )
 
 
