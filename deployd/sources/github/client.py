@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from .models import Branch, Endpoints, GitHubUser, Hook, HookDelivery, Repositor
 from .wire import Answer, Policy, Say, Sleep, Wire
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 CommitState = Literal["pending", "success", "failure", "error"]
 DeploymentState = Literal[
     "error", "failure", "inactive", "in_progress", "queued", "pending", "success"
@@ -93,7 +94,7 @@ class GitHub:
         else:
             owner = check_owner(org)
             url, what = self._api("orgs", owner, "repos", type="all"), f"the organisation {owner}"
-        return [self._repository(r, what) for r in await self._pages(url, what)]
+        return await self._pages(url, what, lambda item: self._repository(item, what))
 
     async def repository(self, full_name: str) -> Repository:
         owner, name = _repo(full_name)
@@ -104,8 +105,8 @@ class GitHub:
     async def branches(self, full_name: str) -> list[Branch]:
         owner, name = _repo(full_name)
         what = f"repository {owner}/{name}"
-        items = await self._pages(self._api("repos", owner, name, "branches"), what)
-        return [self._wire.parse(Branch, item, f"the branches of {what}") for item in items]
+        url = self._api("repos", owner, name, "branches")
+        return await self._pages(url, what, self._parser(Branch, f"the branches of {what}"))
 
     # webhooks
     async def create_hook(
@@ -140,8 +141,8 @@ class GitHub:
 
     async def _hook_for(self, owner: str, name: str, url: str) -> int | None:
         what = f"the webhooks of {owner}/{name}"
-        for item in await self._pages(self._api("repos", owner, name, "hooks"), what):
-            hook = self._wire.parse(Hook, item, what)
+        hooks = self._api("repos", owner, name, "hooks")
+        for hook in await self._pages(hooks, what, self._parser(Hook, what)):
             if hook.url == url:
                 return hook.id
         return None
@@ -149,8 +150,8 @@ class GitHub:
     async def hooks(self, full_name: str) -> list[Hook]:
         owner, name = _repo(full_name)
         what = f"the webhooks of {owner}/{name}"
-        items = await self._pages(self._api("repos", owner, name, "hooks"), what)
-        return [self._wire.parse(Hook, item, what) for item in items]
+        url = self._api("repos", owner, name, "hooks")
+        return await self._pages(url, what, self._parser(Hook, what))
 
     async def delete_hook(self, full_name: str, hook_id: int) -> None:
         """Remove the webhook; one that is gone already is no error."""
@@ -167,8 +168,8 @@ class GitHub:
         owner, name = _repo(full_name)
         what = f"the deliveries of webhook {_id(hook_id)} on {owner}/{name}"
         url = self._api("repos", owner, name, "hooks", _id(hook_id), "deliveries")
-        items = await self._pages(url, what, limit=limit)
-        return [self._wire.parse(HookDelivery, item, what) for item in items[:limit]]
+        found = await self._pages(url, what, self._parser(HookDelivery, what), limit=limit)
+        return found[:limit]
 
     async def redeliver(self, full_name: str, hook_id: int, delivery_id: int) -> None:
         owner, name = _repo(full_name)
@@ -280,9 +281,20 @@ class GitHub:
     async def _one(self, model: type[M], what: str, *segments: str) -> M:
         return self._wire.parse(model, await self._get(self._api(*segments), what), what)
 
-    async def _pages(self, url: httpx.URL, what: str, *, limit: int | None = None) -> list[Any]:
-        """Every item of a list, page by page (GitHub's `Link` header)."""
-        items: list[Any] = []
+    def _parser(self, model: type[M], what: str) -> Callable[[Any], M]:
+        return lambda item: self._wire.parse(model, item, what)
+
+    async def _pages(
+        self,
+        url: httpx.URL,
+        what: str,
+        convert: Callable[[Any], T],
+        *,
+        limit: int | None = None,
+    ) -> list[T]:
+        """Every item of a list, page by page (GitHub's `Link` header), each made a record
+        as its page comes (so only one page's JSON is held at a time)."""
+        items: list[T] = []
         page: httpx.URL | None = url.copy_merge_params({"per_page": str(self.per_page)})
         for _ in range(MAX_PAGES):
             if page is None or (limit is not None and len(items) >= limit):
@@ -293,7 +305,7 @@ class GitHub:
                 raise self._wire.fail(
                     GitHubErrorKind.INVALID, f"GitHub's answer about {what} is not a list"
                 )
-            items += data
+            items += [convert(item) for item in data]
             page = self._next(answer, what)
         if page is not None:
             raise self._wire.fail(
