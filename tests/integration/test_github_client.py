@@ -621,3 +621,15 @@ async def test_a_device_flow_that_never_ends_is_given_up(hostile: Callable[[], H
     await flow.aclose()
     assert slept == [5, 10, 15, 20, 25]
     assert expired.value.kind is GitHubErrorKind.AUTH and LOGIN_AGAIN in expired.value.message
+
+
+@pytest.mark.asyncio
+async def test_a_form_encoded_oauth_answer_is_read_too(hostile: Callable[[], Hostile]) -> None:
+    """GitHub answers the OAuth endpoints form-encoded unless JSON is asked for."""
+    server = hostile()
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    body = b"device_code=abc&user_code=WDJB-MJHT&verification_uri=x&expires_in=900&interval=5"
+    server.routes["/login/device/code"] = (200, form, body)
+    async with DeviceFlow(Endpoints(f"{server.url}/api/v3", server.url)) as flow:
+        code = await flow.start("Iv1.x")
+    assert (code.user_code, code.expires_in, code.interval) == ("WDJB-MJHT", 900, 5)

@@ -93,7 +93,7 @@ class GitHub:
             what = "the repositories of this token"
         else:
             owner = check_owner(org)
-            url, what = self._api("orgs", owner, "repos", type="all"), f"the organisation {owner}"
+            url, what = self._api("orgs", owner, "repos", type="all"), f"organisation {owner}"
         return await self._pages(url, what, lambda item: self._repository(item, what))
 
     async def repository(self, full_name: str) -> Repository:
@@ -120,7 +120,7 @@ class GitHub:
         has one for `url` already (an earlier connect), it is given the new secret and
         events instead."""
         owner, name = _repo(full_name)
-        what = f"a webhook on {owner}/{name}"
+        what = f"webhooks of {owner}/{name}"
         config = {"url": url, "content_type": "json", "insecure_ssl": "0", "secret": secret}
         body = {"name": "web", "active": True, "events": list(events), "config": config}
         self._scrub.add(secret)
@@ -140,7 +140,7 @@ class GitHub:
         return self._wire.parse(Hook, answer.json(what), what)
 
     async def _hook_for(self, owner: str, name: str, url: str) -> int | None:
-        what = f"the webhooks of {owner}/{name}"
+        what = f"webhooks of {owner}/{name}"
         hooks = self._api("repos", owner, name, "hooks")
         for hook in await self._pages(hooks, what, self._parser(Hook, what)):
             if hook.url == url:
@@ -149,7 +149,7 @@ class GitHub:
 
     async def hooks(self, full_name: str) -> list[Hook]:
         owner, name = _repo(full_name)
-        what = f"the webhooks of {owner}/{name}"
+        what = f"webhooks of {owner}/{name}"
         url = self._api("repos", owner, name, "hooks")
         return await self._pages(url, what, self._parser(Hook, what))
 
@@ -166,7 +166,7 @@ class GitHub:
     ) -> list[HookDelivery]:
         """The webhook's latest deliveries, newest first (at most `limit`)."""
         owner, name = _repo(full_name)
-        what = f"the deliveries of webhook {_id(hook_id)} on {owner}/{name}"
+        what = f"deliveries of webhook {_id(hook_id)} on {owner}/{name}"
         url = self._api("repos", owner, name, "hooks", _id(hook_id), "deliveries")
         found = await self._pages(url, what, self._parser(HookDelivery, what), limit=limit)
         return found[:limit]
@@ -198,7 +198,7 @@ class GitHub:
     ) -> None:
         owner, name = _repo(full_name)
         commit = _commit(sha)
-        what = f"a status on {owner}/{name}@{commit[:12]}"
+        what = f"commit {commit[:12]} of {owner}/{name}"
         body: dict[str, Any] = {
             "state": state,
             "description": _short(description),
@@ -222,7 +222,7 @@ class GitHub:
         """A GitHub deployment of `ref` (best a commit sha) to `environment`; returns its
         id. No required status checks and no auto-merge: deployd decides what it deploys."""
         owner, name = _repo(full_name)
-        what = f"a deployment of {owner}/{name}"
+        what = f"deployments of {owner}/{name}"
         body: dict[str, Any] = {
             "ref": ref,
             "environment": environment,
@@ -256,7 +256,7 @@ class GitHub:
         log_url: str | None = None,
     ) -> None:
         owner, name = _repo(full_name)
-        what = f"the status of deployment {_id(deployment_id)} of {owner}/{name}"
+        what = f"deployment {_id(deployment_id)} of {owner}/{name}"
         body: dict[str, Any] = {"state": state, "description": _short(description)}
         if environment_url is not None:
             body["environment_url"] = environment_url

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -67,6 +68,9 @@ class DeviceFlow:
         answer = await self._wire.call("POST", self._url(path), what, form=form)
         if answer.status not in (200, 400, 401):
             raise self._wire.error(answer, what)
+        kind = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if kind == "application/x-www-form-urlencoded":  # GitHub's answer unless JSON is asked
+            return _form(answer.body)
         data = answer.json(what)
         if not isinstance(data, dict):
             raise self._wire.fail(
@@ -115,8 +119,8 @@ class DeviceFlow:
                 if on_wait is not None:
                     left = max(0, code.expires_in - waited) // 60
                     on_wait(
-                        f"waiting for the code {code.user_code} to be entered at "
-                        f"{code.verification_uri} ({left} min left)"
+                        f"waiting for the code {escape(code.user_code, 20)} to be entered at "
+                        f"{escape(code.verification_uri, 200)} ({left} min left)"
                     )
             elif error == "slow_down":
                 given = data.get("interval")
@@ -131,7 +135,8 @@ class DeviceFlow:
             elif error == "access_denied":
                 raise GitHubError(
                     GitHubErrorKind.FORBIDDEN,
-                    f"the login was denied on GitHub (the code {code.user_code} was cancelled); "
+                    f"the login was denied on GitHub (the code {escape(code.user_code, 20)} "
+                    "was cancelled); "
                     f"{LOGIN_AGAIN} and authorize deployd",
                 )
             else:
@@ -204,5 +209,14 @@ class DeviceFlow:
     def _expired(self, code: DeviceCode) -> GitHubError:
         return GitHubError(
             GitHubErrorKind.AUTH,
-            f"the code {code.user_code} expired before it was entered; {LOGIN_AGAIN}",
+            f"the code {escape(code.user_code, 20)} expired before it was entered; {LOGIN_AGAIN}",
         )
+
+
+def _form(body: bytes) -> dict[str, Any]:
+    """A form-encoded OAuth answer, with the numbers GitHub sends as numbers."""
+    found: dict[str, Any] = dict(parse_qsl(body.decode(errors="replace")))
+    for key in ("expires_in", "interval", "refresh_token_expires_in"):
+        if isinstance(found.get(key), str) and found[key].isdigit():
+            found[key] = int(found[key])
+    return found

@@ -298,12 +298,15 @@ class Wire:
                 f"GitHub has no {what}, or this token may not see it{hint}",
             )
         if status == 403:
-            return self.fail(GitHubErrorKind.FORBIDDEN, f"GitHub refused {what}{words}{hint}")
+            return self.fail(
+                GitHubErrorKind.FORBIDDEN, f"GitHub refused access to {what}{words}{hint}"
+            )
         if 400 <= status < 500:
             return self.fail(
-                GitHubErrorKind.REFUSED, f"GitHub refused {what}{words}{_details(answer)}"
+                GitHubErrorKind.REFUSED,
+                f"GitHub refused the request about {what}{words}{_details(answer)}",
             )
-        return self.fail(GitHubErrorKind.INVALID, f"GitHub answered {status} for {what}")
+        return self.fail(GitHubErrorKind.INVALID, f"GitHub answered {status} about {what}")
 
     def expect(self, answer: Answer, what: str, *ok: int) -> Answer:
         if answer.status not in (ok or (200,)):
