@@ -24,6 +24,8 @@ from .apps import REF
 from .errors import DomainError
 from .text import excerpt
 
+OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+"""A GitHub user or organisation login."""
 REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 """`owner/name` as GitHub allows them (and never `.` or `..` as the name)."""
 DELIVERY_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
@@ -36,6 +38,12 @@ def check_repository(full_name: str) -> str:
     if not REPOSITORY.fullmatch(full_name) or full_name.split("/")[1] in (".", ".."):
         raise DomainError(f"not a GitHub repository name (OWNER/NAME): {excerpt(full_name)}")
     return full_name
+
+
+def check_owner(login: str) -> str:
+    if not OWNER.fullmatch(login):
+        raise DomainError(f"not a GitHub user or organisation name: {excerpt(login)}")
+    return login
 
 
 def check_base_url(url: str, what: str) -> str:

@@ -13,7 +13,9 @@ Every user value is validated by `deployd.domain.apps` first and follows `--` or
 
 from __future__ import annotations
 
+import dataclasses
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -35,6 +37,8 @@ class Repo:
     location: tuple[str, ...]
     account: Account
     ceiling: str | None = None
+    extra_env: tuple[tuple[str, str], ...] = ()
+    """More environment for git (a token's askpass: `deployd.sources.git_askpass`)."""
 
     @classmethod
     def local(cls, url: str, account: Account) -> Repo:
@@ -44,6 +48,9 @@ class Repo:
     @classmethod
     def mirror(cls, path: str, account: Account) -> Repo:
         return cls(("--git-dir", path), account)
+
+    def with_env(self, extra: Mapping[str, str]) -> Repo:
+        return dataclasses.replace(self, extra_env=tuple(extra.items()))
 
     def env(self) -> dict[str, str]:
         env = {
@@ -55,7 +62,7 @@ class Repo:
         }
         if self.ceiling is not None:  # the path itself, never a repository above it
             env["GIT_CEILING_DIRECTORIES"] = self.ceiling
-        return env
+        return env | dict(self.extra_env)
 
     def argv(self, *args: str) -> list[str]:
         return ["git", *self.location, *args]
@@ -115,11 +122,19 @@ async def fetch(repo: Repo, timeout: float, max_bytes: int) -> None:
 
 
 async def clone_mirror(
-    url: str, path: str, account: Account, timeout: float, max_bytes: int
+    url: str,
+    path: str,
+    account: Account,
+    timeout: float,
+    max_bytes: int,
+    env: Mapping[str, str] | None = None,
 ) -> None:
-    """Clone `url` into `path`, an empty directory `account` owns."""
-    await Repo((), account).git(
-        "clone", "--mirror", "--quiet", "--", url, path, timeout=timeout, max_file=max_bytes
+    """Clone `url` into `path`, an empty directory `account` owns (`env`: a token's
+    askpass, from `deployd.sources.git_askpass`)."""
+    await (
+        Repo((), account)
+        .with_env(env or {})
+        .git("clone", "--mirror", "--quiet", "--", url, path, timeout=timeout, max_file=max_bytes)
     )
 
 

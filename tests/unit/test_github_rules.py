@@ -143,6 +143,13 @@ def test_repository_names() -> None:
             github.check_repository(bad)
 
 
+def test_owner_names() -> None:
+    assert github.check_owner("acme-corp") == "acme-corp"
+    for bad in ("", "-acme", "acme/x", "a" * 40, "ac me", "..", "acme?x=1"):
+        with pytest.raises(DomainError):
+            github.check_owner(bad)
+
+
 def test_signatures_are_over_the_raw_bytes() -> None:
     document = {"ref": "refs/heads/main"}
     compact = json.dumps(document, separators=(",", ":")).encode()
