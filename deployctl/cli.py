@@ -26,6 +26,7 @@ from .commands import (
     domains,
     env,
     events,
+    github,
     logs,
     processes,
     selfupdate,
@@ -135,6 +136,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(env.app, name="env")
 app.add_typer(domains.app, name="domains")
 app.add_typer(databases.app, name="db")
+app.add_typer(github.app, name="github")
 app.command()(tui.tui)
 
 

@@ -17,6 +17,9 @@ UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}\$?$"
 DURATION_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
 EVENT_KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 VERSION_PATTERN = r"^v?[0-9][0-9A-Za-z.+!-]{0,60}$"
+REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
+ORG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"
+DELIVERY_PATTERN = r"^[0-9a-fA-F-]{8,64}$"
 
 UserName = Annotated[str, StringConstraints(pattern=USER_NAME_PATTERN)]
 UnixUserName = Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)]
@@ -37,6 +40,9 @@ PATTERN_WORDS = {
     DURATION_PATTERN: "a span such as 90s, 15m, 12h, 7d or 2w",
     EVENT_KIND_PATTERN: "dotted lowercase words, like deploy.failed",
     VERSION_PATTERN: "a version, like 1.4.2 or v1.4.2",
+    REPOSITORY_PATTERN: "a GitHub repository, OWNER/NAME",
+    ORG_PATTERN: "a GitHub account or organisation name",
+    DELIVERY_PATTERN: "a webhook delivery id, as `github deliveries` shows it",
 }
 """What each pattern asks for, in words: a person is never shown a regular expression."""
 

@@ -72,6 +72,7 @@ class EventType(StrEnum):
     USER_LOGIN = "user.login"
     TOKEN_CREATED = "token.created"  # noqa: S105 (a kind, not a secret)
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 (a kind, not a secret)
+    GITHUB_LOGGED_IN = "github.logged_in"
     TRAFFIC_REGRESSED = "traffic.regressed"
     HOST_DISK = "host.disk"
     HOST_SAMPLE = "host.sample"

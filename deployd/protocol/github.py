@@ -13,10 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from .apps import AppName, GitRef, JobInfo
-from .common import Params, Result
+from .common import DELIVERY_PATTERN, ORG_PATTERN, REPOSITORY_PATTERN, Params, Result
 
-REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
-ORG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"
 Repository = Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)]
 """`OWNER/NAME`."""
 Org = Annotated[str, StringConstraints(pattern=ORG_PATTERN)]
@@ -133,7 +131,7 @@ class GithubDeliveriesResult(Result):
 
 class GithubRedeliverParams(Params):
     app: AppName
-    delivery: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{8,64}$")]
+    delivery: Annotated[str, StringConstraints(pattern=DELIVERY_PATTERN)]
 
 
 class GithubDisconnectResult(Result):

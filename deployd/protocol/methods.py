@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from . import apps, audit, databases, domains, env, events, snapshot, stats, system, users
+from . import apps, audit, databases, domains, env, events, github, snapshot, stats, system, users
 from .common import NoParams, Role
 
 
@@ -60,6 +60,36 @@ _ALL = (
         snapshot.SnapshotResult,
         Role.VIEWER,
         summary="what a dashboard shows at start: status, apps, events, host, traffic",
+    ),
+    Method(
+        "github.status",
+        NoParams,
+        github.GithubAccount,
+        Role.VIEWER,
+        summary="the GitHub account deployd acts as",
+    ),
+    Method(
+        "github.login",
+        NoParams,
+        github.GithubLoginStarted,
+        Role.ADMIN,
+        mutating=True,
+        notification=github.LOGIN_NOTIFICATION,
+        summary="log deployd in to GitHub (device flow)",
+    ),
+    Method(
+        "github.repos",
+        github.GithubReposParams,
+        github.GithubReposResult,
+        Role.DEPLOYER,
+        summary="repositories the GitHub account can see",
+    ),
+    Method(
+        "github.branches",
+        github.GithubBranchesParams,
+        github.GithubBranchesResult,
+        Role.DEPLOYER,
+        target="repo",
     ),
     Method(
         "auth.login",

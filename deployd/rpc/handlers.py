@@ -21,6 +21,7 @@ from deployd.services import (
     domains,
     env,
     events,
+    github,
     logs,
     metrics,
     processes,
@@ -45,6 +46,9 @@ HANDLERS: dict[str, Handler] = {
     "system.hello": system.hello,
     "system.status": lambda core, caller, _: system.status(core, caller),
     "system.snapshot": lambda core, caller, _: snapshot.take(core, caller),
+    "github.status": lambda core, caller, _: github.account(core, caller),
+    "github.repos": github.repos,
+    "github.branches": github.branches,
     "auth.login": users.login,
     "auth.authenticate": _authenticate,
     "users.list": lambda core, caller, _: users.list_users(core, caller),
@@ -108,6 +112,7 @@ STREAM_HANDLERS: dict[str, StreamHandler] = {
     "databases.psql": databases.psql,
     "stats.follow": stats.follow,
     "update.start": updates.start,
+    "github.login": github.login,
 }
 
 _missing = set(METHODS) - set(HANDLERS) - set(STREAM_HANDLERS)

@@ -1,0 +1,84 @@
+"""The server's GitHub account as the engine uses it: a client with a token that works.
+
+The tokens are stored encrypted with the vault's key and decrypted only here, for one
+client at a time. A token that expires is renewed (with its refresh token) a few minutes
+before it would, and the renewal is stored before the new token is used, so a crash never
+leaves the only working token in memory.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from deployd.sources.github import (
+    LOGIN_AGAIN,
+    DeviceFlow,
+    Endpoints,
+    GitHub,
+    GitHubError,
+    GitHubErrorKind,
+    Grant,
+)
+from deployd.store import github as store
+
+from .platform import Platform
+
+RENEW_BEFORE = timedelta(minutes=10)
+
+
+def endpoints(platform: Platform) -> Endpoints:
+    settings = platform.settings
+    return Endpoints(api_url=settings.github_api_url, web_url=settings.github_url)
+
+
+async def save_login(platform: Platform, grant: Grant, login: str, by: str | None) -> None:
+    vault = platform.vault
+    async with platform.pool.connection() as conn:
+        await store.save_account(
+            conn,
+            login=login,
+            token=vault.encrypt(grant.access_token.encode()),
+            refresh_token=vault.encrypt(grant.refresh_token.encode())
+            if grant.refresh_token
+            else None,
+            expires_at=grant.expires_at,
+            refresh_expires_at=grant.refresh_token_expires_at,
+            scope=grant.scope,
+            by=by,
+        )
+
+
+async def client(platform: Platform) -> GitHub:
+    """A client with the account's token, renewed first if it is about to run out."""
+    async with platform.pool.connection() as conn:
+        account = await store.account(conn)
+    if account is None:
+        raise GitHubError(
+            GitHubErrorKind.AUTH,
+            "deployd has no GitHub account yet: run `deployctl github login`",
+        )
+    vault = platform.vault
+    token = vault.decrypt(account.token).decode()
+    now = datetime.now(UTC)
+    if account.expires_at is not None and account.expires_at - RENEW_BEFORE <= now:
+        if account.refresh_token is None or (
+            account.refresh_expires_at is not None and account.refresh_expires_at <= now
+        ):
+            raise GitHubError(GitHubErrorKind.AUTH, f"the GitHub token has expired: {LOGIN_AGAIN}")
+        client_id = platform.settings.github_client_id
+        if client_id is None:
+            raise GitHubError(GitHubErrorKind.AUTH, "DEPLOYD_GITHUB_CLIENT_ID is not set")
+        async with DeviceFlow(endpoints(platform)) as flow:
+            grant = await flow.refresh(client_id, vault.decrypt(account.refresh_token).decode())
+        async with platform.pool.connection() as conn:
+            await store.renew(
+                conn,
+                token=vault.encrypt(grant.access_token.encode()),
+                refresh_token=(
+                    vault.encrypt(grant.refresh_token.encode()) if grant.refresh_token else None
+                ),
+                expires_at=grant.expires_at,
+                refresh_expires_at=grant.refresh_token_expires_at,
+            )
+        token = grant.access_token
+    return GitHub(endpoints(platform), token)
