@@ -1,17 +1,14 @@
 """Everything a person sees. Services return data; this turns it into tables and lines.
 
-Values that come from users (names, targets, messages) are printed as `Text`, never as
-markup, so a crafted name cannot restyle the terminal; and every control character in
-them but newline and tab is shown escaped (`\x1b`), never sent: an app's output cannot
-clear the operator's screen, move the cursor over earlier lines or write the clipboard
-(OSC 52). `--json` carries the raw text. rich is imported on first use: `--json` output and
+Values that come from users (names, targets, messages) go through `terminal.text`:
+`Text`, never markup, with control characters shown escaped (see deployctl/terminal.py).
+`--json` carries the raw text. rich is imported on first use: `--json` output and
 scripts never pay for it.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from .terminal import terminal_safe as terminal_safe
+from .terminal import text as text
+
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.text import Text
 
 
 PIPED_WIDTH = 10_000
@@ -44,20 +43,6 @@ def err() -> Console:
 
     width = None if sys.stderr.isatty() else PIPED_WIDTH
     return Console(stderr=True, highlight=False, soft_wrap=True, width=width)
-
-
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(value: str) -> str:
-    """`value` with its control characters (all but newline and tab) escaped."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-
-
-def text(value: object, style: str = "") -> Text:
-    from rich.text import Text
-
-    return Text("" if value is None else terminal_safe(str(value)), style=style)
 
 
 def emit_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typer
+
 from ..client import default_socket
 from ..session import STATE
 
@@ -10,4 +12,6 @@ def tui() -> None:
     """Everything on one screen: dashboard, apps, logs, env, domains, databases (live)."""
     from ..tui.app import run
 
-    run(STATE.socket or default_socket(), STATE.token)
+    code = run(STATE.socket or default_socket(), STATE.token)
+    if code:
+        raise typer.Exit(code)

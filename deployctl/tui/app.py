@@ -7,11 +7,13 @@ changed). Nothing polls: an idle screen waits on a socket.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -28,24 +30,28 @@ from deployd.protocol.apps import (
     DeploysRollbackParams,
     DeploysStartParams,
     JobInfo,
+    ReleaseInfo,
 )
 from deployd.protocol.domains import DomainParams
 from deployd.protocol.errors import RpcError
 from deployd.protocol.events import Event, EventsSubscribeParams, EventType
 from deployd.protocol.snapshot import SnapshotResult
+from deployd.protocol.stats import StatsParams, StatsResult
 
-from ..aio import AsyncClient, Link
+from ..aio import AsyncClient, Backoff, Link
 from ..client import DaemonUnreachable
+from ..terminal import terminal_safe, text
 from .daemon import Daemon
 from .dashboard import Dashboard
 from .databases import DatabaseManager
 from .deploying import DeployScreen
 from .detail import TABS, AppDetail, DomainsTab, EnvTab, ReleasesTab
 from .explorer import Explorer
-from .modals import AttachDomain, Confirm, EditEnv, NewApp, NewDatabase
+from .modals import AttachDomain, Choose, Confirm, EditEnv, NewApp, NewDatabase, Sender
 from .state import State
 
 CHOICE_SECONDS = 0.15
+TRAFFIC_SECONDS = 60.0
 SUBSCRIBED = sorted({kind.split(".")[0] for kind in EventType})
 """Every family of events, `host` (the samples) included: host samples reach only
 subscribers that ask for them."""
@@ -102,6 +108,7 @@ class DeploydApp(App[None]):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "toggle_help", "Keys"),
         Binding("escape", "dashboard", "Dashboard", show=False),
+        Binding("ctrl+f", "find", "Filter", show=False),
         Binding("n", "new_app", "New app"),
         Binding("d", "deploy", "Deploy"),
         Binding("r", "rollback", "Rollback"),
@@ -130,6 +137,7 @@ class DeploydApp(App[None]):
         self.painted: dict[int, float] = {}
         """When each event was on the screen (wall clock, as `Event.at`), for bench/tui.py."""
         self._feed_due = False
+        self._traffic_at = time.monotonic()
         self._choice: Timer | None = None
         self.ready = False
         """The snapshot is on the screen."""
@@ -143,12 +151,23 @@ class DeploydApp(App[None]):
 
     @work(exclusive=True, group="start")
     async def start(self) -> None:
-        try:
-            snapshot: SnapshotResult = await self.daemon.call("system.snapshot")
-        except (RpcError, DaemonUnreachable) as exc:
-            self.query_one("#loading", Static).update(f"deployctl tui: {exc}")
-            self.sub_title = "not connected"
-            return
+        """The snapshot, asked again with back-off while the daemon is away; a refusal
+        (a bad token) ends the TUI with its reason."""
+        delays = Backoff().delays()
+        while True:
+            try:
+                snapshot: SnapshotResult = await self.daemon.call("system.snapshot")
+                break
+            except RpcError as exc:
+                self.exit(return_code=1, message=f"deployctl tui: {terminal_safe(str(exc))}")
+                return
+            except DaemonUnreachable as exc:
+                delay = next(delays)
+                self.sub_title = "not connected"
+                self.query_one("#loading", Static).update(
+                    text(f"deployctl tui: {exc}; trying again in {delay:.0f} s (q quits)")
+                )
+                await asyncio.sleep(delay)
         self.state = State.from_snapshot(snapshot)
         await self.push_screen(Main(self.daemon, self.state))
         self.sub_title = (
@@ -216,6 +235,9 @@ class DeploydApp(App[None]):
             return
         if change.host:
             dashboard.refresh_host()
+            if time.monotonic() - self._traffic_at >= TRAFFIC_SECONDS:
+                self._traffic_at = time.monotonic()
+                self.refetch_traffic()
         if change.feed and not self._feed_due:
             self._feed_due = True
             self.set_timer(0.05, self._repaint_feed)
@@ -232,6 +254,7 @@ class DeploydApp(App[None]):
 
     def _repaint_feed(self) -> None:
         self._feed_due = False
+        self._traffic_at = time.monotonic()
         dashboard = self._in_main("#dashboard", Dashboard)
         if dashboard is not None:
             dashboard.refresh_feed()
@@ -252,6 +275,19 @@ class DeploydApp(App[None]):
             if detail is not None:
                 detail.changed()
         self.painted[event_id] = time.time()
+
+    @work(exclusive=True, group="traffic")
+    async def refetch_traffic(self) -> None:
+        """The apps' last hour, asked again with a host sample at most once a minute (the
+        samples carry the rate, not the hour's count)."""
+        try:
+            result: StatsResult = await self.daemon.call("stats.show", StatsParams(since="1h"))
+        except (RpcError, DaemonUnreachable):
+            return
+        self.state.traffic = {stats.app: stats for stats in result.apps}
+        dashboard = self._in_main("#dashboard", Dashboard)
+        if dashboard is not None:
+            dashboard.refresh_apps()
 
     @work(exclusive=True, group="databases")
     async def refetch_databases(self) -> None:
@@ -315,6 +351,13 @@ class DeploydApp(App[None]):
         if detail is not None:
             detail.action_tab(name)
 
+    def action_find(self) -> None:
+        """ctrl+f wherever the focus is: the feed's filter on the dashboard (the log viewer
+        and other views answer it themselves when they have the focus)."""
+        switcher = self._in_main("#content", ContentSwitcher)
+        if switcher is not None and switcher.current == "dashboard":
+            self._in_main("#dashboard", Dashboard).action_filter_feed()
+
     def action_toggle_help(self) -> None:
         if self.screen.query(HelpPanel):
             self.action_hide_help_panel()
@@ -327,6 +370,8 @@ class DeploydApp(App[None]):
     # actions (a viewer is offered none that change anything)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "databases" and isinstance(self.screen, DatabaseManager):
+            return False
         spec = ACTIONS.get(action)
         if spec is None or spec[2] is None:
             return True
@@ -348,6 +393,19 @@ class DeploydApp(App[None]):
             if self.check_action(action, ()):
                 yield SystemCommand(title, help, getattr(self, f"action_{action}"))
 
+    def _sender(self, method: str) -> Sender:
+        """What a form sends its params with: the daemon's refusal stays in the form."""
+
+        async def send(params: BaseModel) -> Any:
+            return await self.daemon.call(method, params)
+
+        return send
+
+    def notify(self, message: str, **options: Any) -> None:
+        """Every notice is plain text: messages quote names and errors the daemon was sent."""
+        options["markup"] = False
+        super().notify(terminal_safe(message), **options)
+
     async def _call(self, method: str, params: Any, done: str | None = None) -> Any:
         try:
             result = await self.daemon.call(method, params)
@@ -360,11 +418,9 @@ class DeploydApp(App[None]):
 
     @work
     async def action_new_app(self) -> None:
-        made = await self.push_screen_wait(NewApp())
-        if made is None:
-            return
-        app = await self._call("apps.create", made, f"created {made.name}")
+        app: AppInfo | None = await self.push_screen_wait(NewApp(self._sender("apps.create")))
         if app is not None:
+            self.notify(f"created {app.name}")
             self.state.apps[app.name] = app
             self.explorer.refresh_apps()
             self.explorer.select(app.name)
@@ -385,19 +441,36 @@ class DeploydApp(App[None]):
         if name is None:
             return
         detail = self._detail()
-        to = None
+        chosen: ReleaseInfo | None = None
         if detail is not None and detail.active == "releases":
-            to = detail.query_one(ReleasesTab).selected
-        target = f"v{to}" if to else "the release live before this one"
+            chosen = detail.query_one(ReleasesTab).chosen
+            if chosen is not None and not chosen.kept:
+                self.notify(f"v{chosen.version}'s build is no longer kept: deploy it again")
+                return
+        env = await self._call("env.list", {"app": name})
+        if env is None:
+            return
+        target = f"v{chosen.version}" if chosen else "the release live before this one"
         what = (
             f"Roll {name} back to {target}?\n\nIts kept build starts in the idle slot and "
             "takes over once healthy; nothing is rebuilt."
         )
-        if not await self.push_screen_wait(Confirm(what, action="Roll back")):
+        choices = [("then", "Roll back")]
+        if chosen is None or chosen.env_version != env.version:
+            then = f"config v{chosen.env_version}" if chosen and chosen.env_version else "its"
+            what += (
+                f"\n\nIt runs with the config it ran with ({then}; today's is config "
+                f"v{env.version or 0}): variables set or changed since are undone. "
+                "Keep today's config to roll back the code only."
+            )
+            choices = [("then", "Roll back, its config"), ("today", "Keep today's config")]
+        answer = await self.push_screen_wait(Choose(what, choices))
+        if answer is None:
             return
-        job: JobInfo | None = await self._call(
-            "deploys.rollback", DeploysRollbackParams(app=name, to=to)
+        asked = DeploysRollbackParams(
+            app=name, to=chosen.version if chosen else None, keep_env=answer == "today"
         )
+        job: JobInfo | None = await self._call("deploys.rollback", asked)
         if job is not None:
             await self.push_screen(DeployScreen(self.daemon, job))
 
@@ -423,15 +496,11 @@ class DeploydApp(App[None]):
         current = await self._call("env.list", {"app": name})
         if current is None:
             return
-        made = await self.push_screen_wait(EditEnv(name, [var.name for var in current.vars]))
-        if made is None:
-            return
-        result = await self._call("env.set", made)
+        names = [var.name for var in current.vars]
+        result = await self.push_screen_wait(EditEnv(name, names, self._sender("env.set")))
         if result is not None:
-            self.notify(
-                f"{name}: config v{result.version}"
-                + (" (a config release follows)" if made.restart else " staged")
-            )
+            follows = " (a config release follows)" if result.job else ""
+            self.notify(f"{name}: config v{result.version}{follows}")
             self._reload_tab(EnvTab)
 
     def action_reveal_env(self) -> None:
@@ -448,9 +517,9 @@ class DeploydApp(App[None]):
         name = self.chosen
         if name is None:
             return
-        made = await self.push_screen_wait(AttachDomain(name))
-        if made is not None:
-            await self._call("domains.attach", made, f"{made.domain} attached to {name}")
+        attached = await self.push_screen_wait(AttachDomain(name, self._sender("domains.attach")))
+        if attached is not None:
+            self.notify(f"{attached.domain} attached to {name}")
             self._reload_tab(DomainsTab)
 
     def _chosen_domain(self) -> str | None:
@@ -498,13 +567,11 @@ class DeploydApp(App[None]):
 
     @work
     async def action_create_database(self) -> None:
-        made = await self.push_screen_wait(NewDatabase(sorted(self.state.apps), self.chosen))
+        form = NewDatabase(sorted(self.state.apps), self.chosen, self._sender("databases.create"))
+        made = await self.push_screen_wait(form)
         if made is not None:
-            await self._call(
-                "databases.create",
-                made,
-                f"created {made.name}" + (f", linked to {made.app}" if made.app else ""),
-            )
+            linked = ", ".join(link.app for link in made.links)
+            self.notify(f"created {made.name}" + (f", linked to {linked}" if linked else ""))
 
     def action_databases(self) -> None:
         self.push_screen(DatabaseManager(self.daemon, self.state))
@@ -520,5 +587,8 @@ class DeploydApp(App[None]):
         self.exit()
 
 
-def run(socket: Path, token: str | None) -> None:
-    DeploydApp(socket, token).run()
+def run(socket: Path, token: str | None) -> int:
+    """Runs the TUI; returns its exit status (1 when the daemon refused it)."""
+    app = DeploydApp(socket, token)
+    app.run()
+    return app.return_code or 0

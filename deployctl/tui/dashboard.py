@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Input, Static
 
 from deployd.protocol.events import Event
 
+from ..terminal import cell
 from .state import BADGE_STYLE, Badge, State
 
 GiB = 1024**3
@@ -50,13 +51,13 @@ def apps_panel(state: State) -> Table:
     return table
 
 
-def feed_row(event: Event) -> tuple[str | Text, ...]:
+def feed_row(event: Event) -> tuple[Text, ...]:
     style = "red" if event.kind.endswith(("failed", "crashed", "crashlooping")) else ""
     return (
-        event.at.astimezone().strftime("%H:%M:%S"),
-        Text(event.kind, style=style or "bold"),
-        event.app or "",
-        event.message,
+        Text(event.at.astimezone().strftime("%H:%M:%S")),
+        cell(event.kind, style=style or "bold"),
+        cell(event.app),
+        cell(event.message),
     )
 
 

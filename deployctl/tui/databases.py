@@ -3,6 +3,9 @@ request), backups (run, list, restore) and its migrations' last result."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -12,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from deployd.protocol.apps import JobInfo
 from deployd.protocol.databases import (
     BackupInfo,
     DbBackupsResult,
@@ -25,34 +29,39 @@ from deployd.protocol.databases import (
 from deployd.protocol.errors import RpcError
 
 from ..client import DaemonUnreachable
+from ..terminal import cell, text
 from .daemon import Daemon
+from .deploying import DeployScreen
 from .detail import size, when
 from .modals import Confirm, NewDatabase
 from .state import State
 
 
-def facts(db: DbInfo) -> Table:
+def facts(db: DbInfo, *, may_reveal: bool) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("database", db.name)
-    table.add_row("where", f"{db.host or 'local socket'}:{db.port or ''}")
-    table.add_row("user", db.user)
-    table.add_row("password", db.password if db.password else Text("•••• (s reveals)", style="dim"))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # a revealed password is shown whole, to be copied
+    table.add_row("database", cell(db.name))
+    table.add_row("where", cell(f"{db.host or 'local socket'}:{db.port or ''}"))
+    table.add_row("user", cell(db.user))
+    hidden = Text("•••• (s reveals)" if may_reveal else "••••", style="dim")
+    table.add_row("password", text(db.password) if db.password else hidden)
     if db.url:
-        table.add_row("url", db.url)
+        table.add_row("url", text(db.url))
     links = ", ".join(f"{link.app} as {link.variable}" for link in db.links) or "none"
-    table.add_row("linked", links)
-    table.add_row("schedule", f"{db.schedule or 'none'} (keep {db.keep})")
+    table.add_row("linked", cell(links))
+    table.add_row("schedule", cell(f"{db.schedule or 'none'} (keep {db.keep})"))
     overdue = Text(" overdue", style="bold red") if db.backup_overdue else ""
     table.add_row("last verified backup", Text.assemble(when(db.last_verified_at), overdue))
     if db.migrated_at:
         outcome = "ok" if db.migrate_status == 0 else f"exit {db.migrate_status}"
-        table.add_row("last migration", f"{when(db.migrated_at)} by {db.migrate_app}: {outcome}")
+        table.add_row(
+            "last migration", cell(f"{when(db.migrated_at)} by {db.migrate_app}: {outcome}")
+        )
         if db.migrate_output:
-            table.add_row("", Text(db.migrate_output[-500:], style="dim"))
+            table.add_row("", text(db.migrate_output[-500:], style="dim"))
     if db.problem:
-        table.add_row("problem", Text(db.problem, style="red"))
+        table.add_row("problem", text(db.problem, style="red"))
     return table
 
 
@@ -66,9 +75,9 @@ def backup_row(backup: BackupInfo) -> tuple[str | Text, ...]:
         status,
         f"{backup.size_bytes / 2**20:.2f} MiB" if backup.size_bytes is not None else "—",
         f"{backup.tables or 0} tables, {backup.rows or 0:,} rows",
-        backup.location + (f" ({backup.remote})" if backup.remote else ""),
-        backup.trigger,
-        backup.error or "",
+        cell(backup.location + (f" ({backup.remote})" if backup.remote else "")),
+        cell(backup.trigger),
+        cell(backup.error),
     )
 
 
@@ -169,7 +178,8 @@ class DatabaseManager(Screen[None]):
             self.query_one("#db-facts", Static).update("no databases yet: c creates one")
             return
         shown = self.revealed if self.revealed and self.revealed.name == db.name else db
-        self.query_one("#db-facts", Static).update(facts(shown))
+        may_reveal = self.state.may("databases.reveal")
+        self.query_one("#db-facts", Static).update(facts(shown, may_reveal=may_reveal))
         try:
             result: DbBackupsResult = await self.daemon.call(
                 "databases.backups", DbParams(name=db.name)
@@ -194,9 +204,13 @@ class DatabaseManager(Screen[None]):
 
     @work
     async def action_create(self) -> None:
-        made = await self.app.push_screen_wait(NewDatabase(sorted(self.state.apps)))
+        async def send(params: BaseModel) -> Any:
+            return await self.daemon.call("databases.create", params)
+
+        made = await self.app.push_screen_wait(NewDatabase(sorted(self.state.apps), send=send))
         if made is not None:
-            await self._do("databases.create", made, f"created {made.name}")
+            self.notify(f"created {made.name}")
+            self.reload()
 
     @work(group="db-backup")
     async def action_backup(self) -> None:
@@ -247,10 +261,14 @@ class DatabaseManager(Screen[None]):
             return
         app = db.links[0].app
         what = f"Run {app}'s `release:` command (its migrations) again against {db.name}?"
-        if await self.app.push_screen_wait(Confirm(what, action="Migrate")):
-            await self._do(
-                "databases.migrate", DbMigrateParams(app=app), f"{app}: migration started"
-            )
+        if not await self.app.push_screen_wait(Confirm(what, action="Migrate")):
+            return
+        try:
+            job: JobInfo = await self.daemon.call("databases.migrate", DbMigrateParams(app=app))
+        except (RpcError, DaemonUnreachable) as exc:
+            self.notify(str(exc), title="migrate failed", severity="error", timeout=10)
+            return
+        await self.app.push_screen(DeployScreen(self.daemon, job))
 
     @work
     async def action_drop(self) -> None:

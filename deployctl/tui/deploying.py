@@ -18,6 +18,7 @@ from deployd.protocol.apps import DeploysWatchParams, JobInfo
 from deployd.protocol.events import Event, EventType
 
 from ..aio import AsyncClient, Link
+from ..terminal import one_line, terminal_safe
 from .daemon import Daemon
 from .logview import LINE_CHARS
 
@@ -26,15 +27,16 @@ FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 def step_line(event: Event) -> Text | None:
     kind = event.type
+    message = terminal_safe(event.message[: LINE_CHARS * 4])
     if kind is EventType.DEPLOY_OUTPUT:
-        return Text("  " + event.message[:LINE_CHARS], style="dim")
+        return Text("  " + one_line(event.message[:LINE_CHARS]), style="dim")
     if kind is EventType.DEPLOY_FAILED:
-        return Text("✗ " + event.message, style="bold red")
+        return Text("✗ " + message, style="bold red")
     if kind in (EventType.DEPLOY_LIVE, EventType.DEPLOY_SUCCEEDED):
-        return Text("✓ " + event.message, style="bold green")
+        return Text("✓ " + message, style="bold green")
     if kind is EventType.DEPLOY_WARNING:
-        return Text("! " + event.message, style="yellow")
-    return Text("→ " + event.message, style="bold")
+        return Text("! " + message, style="yellow")
+    return Text("→ " + message, style="bold")
 
 
 class DeployScreen(ModalScreen[None]):
@@ -48,13 +50,16 @@ class DeployScreen(ModalScreen[None]):
         self.daemon = daemon
         self.job = job
         self.outcome: str | None = None
+        self.link = Link.LIVE
 
     def compose(self) -> ComposeResult:
         with Vertical(id="deploy-box", classes="modal"):
             yield Static(self._title(), id="deploy-title")
             yield RichLog(id="deploy-steps", max_lines=5000, wrap=True)
             yield Static(
-                "Esc leaves this screen; the job carries on in the daemon.", classes="hint"
+                "Esc leaves this screen; the job carries on in the daemon.",
+                classes="hint",
+                id="deploy-hint",
             )
 
     def _title(self) -> Text:
@@ -83,6 +88,7 @@ class DeployScreen(ModalScreen[None]):
             if event.type in (EventType.DEPLOY_SUCCEEDED, EventType.DEPLOY_FAILED):
                 self.outcome = "failed" if event.type is EventType.DEPLOY_FAILED else "succeeded"
                 self.query_one("#deploy-title", Static).update(self._title())
+                self.query_one("#deploy-hint", Static).update("Esc closes this screen.")
                 return
 
     async def _open(self, client: AsyncClient) -> AsyncIterator[dict[str, Any]]:
@@ -93,10 +99,14 @@ class DeployScreen(ModalScreen[None]):
         return items
 
     def _on_link(self, link: Link, reason: str | None) -> None:
-        if link is Link.RECONNECTING:
-            self.query_one("#deploy-steps", RichLog).write(
-                Text(f"disconnected — reconnecting ({reason})", style="bold white on red")
-            )
+        """Said once when the stream drops, once when it is back: not at every retry."""
+        steps = self.query_one("#deploy-steps", RichLog)
+        if link is Link.RECONNECTING and self.link is Link.LIVE:
+            steps.write(Text(f"disconnected — reconnecting ({reason})", style="bold white on red"))
+        elif link is Link.LIVE and self.link is Link.RECONNECTING:
+            steps.write(Text("reconnected", style="green"))
+        if link is not Link.CONNECTING:
+            self.link = link
 
     def action_leave(self) -> None:
         self.dismiss(None)

@@ -30,6 +30,7 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.stats import StatsParams, StatsResult
 
 from ..client import DaemonUnreachable
+from ..terminal import cell
 from .daemon import Daemon
 from .logview import LogView
 from .state import BADGE_STYLE, State
@@ -47,12 +48,11 @@ def overview_panel(state: State, app: AppInfo, ps: AppsPsResult | None) -> Table
     table.add_column()
     badge = state.badge(app.name)
     table.add_row("state", Text(badge.value, style=BADGE_STYLE[badge]))
-    table.add_row("url", app.url)
+    table.add_row("url", cell(app.url))
     table.add_row("release", f"v{app.live_release}" if app.live_release else "none yet")
-    table.add_row("runtime", app.runtime)
-    table.add_row(
-        "source", f"{app.source_kind} {app.source}" + (f" ({app.branch})" if app.branch else "")
-    )
+    table.add_row("runtime", cell(app.runtime))
+    branch = f" ({app.branch})" if app.branch else ""
+    table.add_row("source", cell(f"{app.source_kind} {app.source}{branch}"))
     table.add_row("deploying", f"job {app.active_job}" if app.active_job else "no")
     for slot in app.slots:
         release = f"v{slot.release}" if slot.release else "—"
@@ -113,7 +113,7 @@ class OverviewTab(AppTab):
                 f"{proc.cpu_percent:.1f} %" if proc.cpu_percent is not None else "—",
                 f"{proc.rss_bytes / 2**20:.0f} MiB" if proc.rss_bytes is not None else "—",
                 str(proc.restarts),
-                proc.last_exit or "",
+                cell(proc.last_exit),
             )
 
 
@@ -138,11 +138,11 @@ class DomainsTab(AppTab):
                 f"{domain.issuer or '?'} until {when(domain.not_after)}" if domain.tls else "no TLS"
             )
             table.add_row(
-                domain.domain,
-                domain.url,
-                f"{dns} {domain.dns_detail or ''}".strip(),
-                cert,
-                domain.last_error or "",
+                cell(domain.domain),
+                cell(domain.url),
+                cell(f"{dns} {domain.dns_detail or ''}".strip()),
+                cell(cert),
+                cell(domain.last_error),
                 key=domain.domain,
             )
 
@@ -181,10 +181,12 @@ class EnvTab(AppTab):
         table = self.query_one("#env-table", DataTable)
         table.clear()
         for var in result.vars:
-            table.add_row(var.name, var.value.replace("\n", "⏎")[:200], key=var.name)
+            table.add_row(cell(var.name), cell(var.value[:500]), key=var.name)
 
 
 class ReleasesTab(AppTab):
+    releases: list[ReleaseInfo] = []
+
     def compose(self) -> ComposeResult:
         yield DataTable(id="releases-table", cursor_type="row")
         yield RichLog(id="build-log", max_lines=5000, wrap=True, classes="hidden")
@@ -193,7 +195,6 @@ class ReleasesTab(AppTab):
         self.query_one("#releases-table", DataTable).add_columns(
             "release", "status", "commit", "by", "created", "live at", "kept", "why"
         )
-        self.releases: list[ReleaseInfo] = []
 
     async def load(self) -> None:
         result: ReleasesListResult = await self.daemon.call(
@@ -215,12 +216,12 @@ class ReleasesTab(AppTab):
             table.add_row(
                 f"v{release.version}",
                 status,
-                (release.commit or "")[:10],
-                release.created_by or "",
+                cell((release.commit or "")[:10]),
+                cell(release.created_by),
                 when(release.created_at),
                 when(release.live_at),
                 "yes" if release.kept else "",
-                (release.error or "").splitlines()[0] if release.error else "",
+                cell(release.error.splitlines()[0] if release.error else ""),
                 key=str(release.version),
             )
 
@@ -230,6 +231,11 @@ class ReleasesTab(AppTab):
         if not table.row_count:
             return None
         return int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    @property
+    def chosen(self) -> ReleaseInfo | None:
+        version = self.selected
+        return next((r for r in self.releases if r.version == version), None)
 
     @work(exclusive=True, group="build-log")
     async def show_build_log(self) -> None:
@@ -249,7 +255,7 @@ class ReleasesTab(AppTab):
         if not result.lines:
             log.write(Text("(the build printed nothing)", style="dim"))
         for line in result.lines:
-            log.write(Text(line[:2000]))
+            log.write(cell(line[:2000]))
         log.remove_class("hidden")
 
 
@@ -259,7 +265,7 @@ class AnalyticsTab(AppTab):
             yield Static(id="analytics-totals")
             yield Static("requests per period, last 24 hours", classes="caption")
             yield Sparkline([], id="analytics-requests")
-            yield Static("5xx per period", classes="caption")
+            yield Static("5xx per period", classes="caption", id="analytics-errors-caption")
             yield Sparkline([], id="analytics-errors")
             yield Static(id="analytics-paths")
 
@@ -280,10 +286,14 @@ class AnalyticsTab(AppTab):
             facts.add_row("p50 / p95", f"{totals.p50_ms or 0:.0f} / {totals.p95_ms or 0:.0f} ms")
         self.query_one("#analytics-totals", Static).update(facts)
         self.query_one("#analytics-requests", Sparkline).data = [p.requests for p in result.series]
-        self.query_one("#analytics-errors", Sparkline).data = [p.errors for p in result.series]
+        errors = [p.errors for p in result.series]
+        # an all-zero series would be drawn as full bars: no errors is drawn as none
+        self.query_one("#analytics-errors", Sparkline).data = errors if any(errors) else []
+        caption = "5xx per period" if any(errors) else "5xx per period: none"
+        self.query_one("#analytics-errors-caption", Static).update(caption)
         paths = Table("path", "requests", box=None)
         for entry in result.breakdown:
-            paths.add_row(entry.key, f"{entry.requests:,}")
+            paths.add_row(cell(entry.key), f"{entry.requests:,}")
         self.query_one("#analytics-paths", Static).update(paths)
 
 
@@ -355,7 +365,7 @@ class AppDetail(Vertical):
         """Focus the first thing in the tab in view that takes the keyboard."""
         pane = self.query_one(f"#{self.active}")
         for widget in pane.query("*"):
-            if widget.focusable:
+            if widget.focusable and not widget.has_class("hidden"):
                 widget.focus()
                 return
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -10,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
+from ..terminal import one_line
 from .state import BADGE_STYLE, State
 
 
@@ -19,7 +21,7 @@ def entry(state: State, name: str) -> Text:
     line = Text.assemble(("● ", BADGE_STYLE[badge]), (name, "bold"))
     release = f"v{app.live_release}" if app.live_release else "—"
     line.append(f"  {release}  {badge.value}", style="dim")
-    line.append(f"\n  {app.url}", style="dim italic")
+    line.append(f"\n  {one_line(app.url)}", style="dim italic")
     line.no_wrap = True
     line.overflow = "ellipsis"
     return line
@@ -69,10 +71,11 @@ class Explorer(Vertical):
         keep = self.selected
         names = [name for name in sorted(self.state.apps) if self.narrow in name]
         options = self.options
-        options.clear_options()
-        options.add_options([Option(entry(self.state, name), id=name) for name in names])
-        if keep in names:
-            options.highlighted = names.index(keep)
+        with options.prevent(OptionList.OptionHighlighted):  # a repaint is not a choice
+            options.clear_options()
+            options.add_options([Option(entry(self.state, name), id=name) for name in names])
+            if keep in names:
+                options.highlighted = names.index(keep)
 
     def select(self, name: str) -> None:
         """Highlight `name` and show it (as a click would)."""
@@ -105,3 +108,14 @@ class Explorer(Vertical):
         if not event.value:
             event.input.add_class("hidden")
         self.options.focus()
+        if self.options.highlighted is None and self.options.option_count:
+            self.options.highlighted = 0
+
+    def on_key(self, event: events.Key) -> None:
+        """Esc in the filter clears it and shows every app again."""
+        field = self.query_one("#apps-filter", Input)
+        if event.key == "escape" and field.has_focus:
+            event.stop()
+            field.value = ""
+            field.add_class("hidden")
+            self.options.focus()

@@ -26,6 +26,7 @@ from textual.widgets import Input, RichLog, Static
 from deployd.protocol.apps import LogLine, LogsFollowParams
 
 from ..aio import AsyncClient, Link
+from ..terminal import one_line
 from .daemon import Daemon
 
 BUFFER = 100_000
@@ -41,6 +42,7 @@ def shown(line: str, *, stamps: bool, needle: str) -> Text:
     highlighted."""
     if not stamps and len(line) > STAMP_CHARS and line[STAMP_CHARS - 2] == "Z":
         line = line[STAMP_CHARS:]
+    line = one_line(line[: LINE_CHARS * 4])  # what an app wrote never reaches the terminal raw
     cut = len(line) - LINE_CHARS
     text = Text(line[:LINE_CHARS] if cut > 0 else line, no_wrap=False)
     if cut > 0:

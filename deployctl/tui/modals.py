@@ -3,10 +3,11 @@ the rules the daemon applies, and returns params ready to send (or None when lef
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -18,6 +19,10 @@ from deployd.protocol.common import explain
 from deployd.protocol.databases import DbCreateParams
 from deployd.protocol.domains import DomainsAttachParams
 from deployd.protocol.env import EnvSetParams
+from deployd.protocol.errors import RpcError
+
+from ..client import DaemonUnreachable
+from ..terminal import text
 
 
 class Confirm(ModalScreen[bool]):
@@ -32,7 +37,7 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
-            yield Static(self.what, id="confirm-what")
+            yield Static(text(self.what), id="confirm-what")
             with Horizontal(classes="buttons"):
                 yield Button(self.action, variant="error", id="yes", compact=True)
                 yield Button("Cancel", id="no", compact=True)
@@ -49,12 +54,52 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
+Sender = Callable[[BaseModel], Awaitable[Any]]
+"""Sends the form's params to the daemon; what it returns is what the form gives back."""
+
+
+class Choose(ModalScreen[str | None]):
+    """A question with more than one way to say yes: returns the id of the button pressed
+    (None when left)."""
+
+    BINDINGS = [Binding("escape", "leave", "Cancel")]
+
+    def __init__(self, what: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.what = what
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(text(self.what), id="confirm-what")
+            with Horizontal(classes="buttons"):
+                for id, label in self.choices:
+                    yield Button(label, variant="warning", id=id, compact=True)
+                yield Button("Cancel", id="leave", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#leave", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "leave" else event.button.id)
+
+    def action_leave(self) -> None:
+        self.dismiss(None)
+
+
 class Form(ModalScreen[Any]):
-    """A form whose fields make one params model; the error line says what the daemon
-    would refuse, before it is sent."""
+    """A form whose fields make one params model. The error line says what the daemon
+    would refuse, as you type (once you have typed); with a `send`, the form stays open
+    until the daemon has said yes, and shows its refusal in place, so nothing typed is
+    lost to a typo."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     TITLE_TEXT = ""
+
+    def __init__(self, send: Sender | None = None) -> None:
+        super().__init__()
+        self.send = send
+        self.touched = False
 
     def fields(self) -> ComposeResult:
         raise NotImplementedError
@@ -72,20 +117,24 @@ class Form(ModalScreen[Any]):
                 yield Button("OK", variant="primary", id="ok", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
+    def say(self, message: str) -> None:
+        self.query_one("#form-error", Static).update(text(message))
+
     def check(self) -> BaseModel | None:
-        error = self.query_one("#form-error", Static)
         try:
             made = self.params()
         except ValidationError as exc:
-            error.update(explain(exc))
+            self.say(explain(exc) if self.touched else "")
             return None
         except ValueError as exc:
-            error.update(str(exc))
+            self.say(str(exc) if self.touched else "")
             return None
-        error.update("")
+        self.say("")
         return made
 
-    def on_input_changed(self) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.has_focus:  # typed, not filled in by the form itself
+            self.touched = True
         self.check()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
@@ -97,9 +146,27 @@ class Form(ModalScreen[Any]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
     def submit(self) -> None:
+        self.touched = True
         made = self.check()
-        if made is not None:
+        if made is None:
+            return
+        if self.send is None:
             self.dismiss(made)
+        else:
+            self._send(made)
+
+    @work(exclusive=True, group="form-send")
+    async def _send(self, made: BaseModel) -> None:
+        button = self.query_one("#ok", Button)
+        button.disabled = True
+        self.say("asking deployd…")
+        try:
+            answer = await self.send(made)  # type: ignore[misc]
+        except (RpcError, DaemonUnreachable) as exc:
+            self.say(str(exc))
+            button.disabled = False
+            return
+        self.dismiss(answer)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -111,6 +178,7 @@ class Form(ModalScreen[Any]):
 
 class NewApp(Form):
     TITLE_TEXT = "New app"
+    AUTO_FOCUS = "#name"
 
     def fields(self) -> ComposeResult:
         yield Label("name")
@@ -149,8 +217,10 @@ class EditEnv(Form):
 
     TITLE_TEXT = "Change env (one config release for every change)"
 
-    def __init__(self, app: str, names: list[str]) -> None:
-        super().__init__()
+    AUTO_FOCUS = "#name-1"
+
+    def __init__(self, app: str, names: list[str], send: Sender | None = None) -> None:
+        super().__init__(send)
         self.app_name = app
         self.names = names
         self.rows = 0
@@ -216,9 +286,10 @@ class EditEnv(Form):
 
 class AttachDomain(Form):
     TITLE_TEXT = "Attach a domain"
+    AUTO_FOCUS = "#domain"
 
-    def __init__(self, app: str) -> None:
-        super().__init__()
+    def __init__(self, app: str, send: Sender | None = None) -> None:
+        super().__init__(send)
         self.app_name = app
 
     def fields(self) -> ComposeResult:
@@ -245,9 +316,10 @@ class AttachDomain(Form):
 
 class NewDatabase(Form):
     TITLE_TEXT = "New database"
+    AUTO_FOCUS = "#name"
 
-    def __init__(self, apps: list[str], app: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, apps: list[str], app: str | None = None, send: Sender | None = None) -> None:
+        super().__init__(send)
         self.apps = apps
         self.app_name = app
 

@@ -55,6 +55,7 @@ REFETCH = frozenset(
         EventType.DEPLOY_LIVE,
         EventType.DEPLOY_SUCCEEDED,
         EventType.DEPLOY_FAILED,
+        EventType.APP_CRASHLOOPING,
         EventType.DOMAIN_ATTACHED,
         EventType.DOMAIN_DETACHED,
     }
@@ -83,7 +84,7 @@ class State:
     version: str = ""
     apps: dict[str, AppInfo] = field(default_factory=dict)
     marks: dict[str, Badge] = field(default_factory=dict)
-    """Badges the events set that the app's row cannot say (failed, crash-looping)."""
+    """A crash loop under way (the app's row says it only once it was rolled back)."""
     feed: deque[Event] = field(default_factory=lambda: deque(maxlen=FEED_SIZE))
     """Newest first."""
     host: HostSample | None = None
@@ -119,6 +120,10 @@ class State:
         mark = self.marks.get(name)
         if mark is not None:
             return mark
+        if app.latest_status == "crashlooping":
+            return Badge.CRASHLOOPING
+        if app.latest_status == "failed":
+            return Badge.FAILED
         if app.live_release is None:
             return Badge.NEW
         if app.live_slot is None or not any(
@@ -161,11 +166,14 @@ class State:
     def _mark(self, kind: EventType | None, app: str | None) -> str | None:
         if app is None:
             return None
-        if kind is EventType.DEPLOY_FAILED:
-            self.marks[app] = Badge.FAILED
-        elif kind is EventType.APP_CRASHLOOPING:
+        if kind is EventType.APP_CRASHLOOPING:
             self.marks[app] = Badge.CRASHLOOPING
-        elif kind in (EventType.DEPLOY_LIVE, EventType.APP_RESTARTED, EventType.APP_RESTORED):
+        elif kind in (
+            EventType.DEPLOY_LIVE,
+            EventType.DEPLOY_FAILED,  # a rollback ended it: the row says what came of it
+            EventType.APP_RESTARTED,
+            EventType.APP_RESTORED,
+        ):
             self.marks.pop(app, None)
         else:
             return None

@@ -65,6 +65,11 @@ class AppInfo(Result):
     created_at: datetime
     slots: list[SlotInfo]
     active_job: int | None = None
+    latest_release: int | None = None
+    """The newest release's number, live or not."""
+    latest_status: str | None = None
+    """Its status: `failed` when the last deploy did not go live, `crashlooping` when it
+    went live and was rolled back (the badges of `apps list` and the TUI)."""
 
 
 class AppsListResult(Result):

@@ -51,12 +51,16 @@ def explain(exc: ValidationError, limit: int = 5) -> str:
     """A model's refusal of what was sent, in words: `name: must be lowercase ...`."""
     parts = []
     for error in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "params"
+        loc = error["loc"]
+        # a mapping's key: name the field, never echo what was typed (a misplaced secret)
+        where = f"{loc[0]} (a name)" if "[key]" in loc else ".".join(str(p) for p in loc)
         message = error["msg"]
         if error["type"] == "string_pattern_mismatch":
             words = PATTERN_WORDS.get(str((error.get("ctx") or {}).get("pattern")))
             message = f"must be {words}" if words else "is not in the expected form"
-        parts.append(f"{where}: {message}")
+        elif error["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts[:limit])
 
 

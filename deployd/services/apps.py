@@ -37,7 +37,13 @@ from .core import Caller, Core
 log = logging.getLogger(__name__)
 
 
-def _info(core: Core, app: AppRow, slot_rows: list[SlotRow], active_job: int | None) -> AppInfo:
+def _info(
+    core: Core,
+    app: AppRow,
+    slot_rows: list[SlotRow],
+    active_job: int | None,
+    latest: tuple[int, str] | None = None,
+) -> AppInfo:
     live = next((s for s in slot_rows if s.name == app.live_slot), None)
     return AppInfo(
         name=app.name,
@@ -50,6 +56,8 @@ def _info(core: Core, app: AppRow, slot_rows: list[SlotRow], active_job: int | N
         url=core.platform.url(app.name),
         created_at=app.created_at,
         active_job=active_job,
+        latest_release=latest[0] if latest else None,
+        latest_status=latest[1] if latest else None,
         slots=[
             SlotInfo(
                 name=s.name,
@@ -158,19 +166,29 @@ async def list_apps(core: Core, caller: Caller) -> AppsListResult:
     async with core.pool.connection() as conn:
         apps = await store.list_all(conn)
         all_slots = await store.all_slots(conn)
+        jobs = await job_store.active_by_app(conn)
+        latest = await release_store.latest(conn)
     by_app: dict[str, list[SlotRow]] = {}
     for row in all_slots:
         by_app.setdefault(row.app, []).append(row)
-    return AppsListResult(apps=[_info(core, a, by_app.get(a.name, []), None) for a in apps])
+    return AppsListResult(
+        apps=[
+            _info(core, a, by_app.get(a.name, []), jobs.get(a.name), latest.get(a.name))
+            for a in apps
+        ]
+    )
 
 
-async def _get(core: Core, name: str) -> tuple[AppRow, list[SlotRow], int | None]:
+async def _get(
+    core: Core, name: str
+) -> tuple[AppRow, list[SlotRow], int | None, tuple[int, str] | None]:
     async with core.pool.connection() as conn:
         app = await store.get(conn, name)
         if app is None:
             raise not_found(f"no app named {name}")
         job = await job_store.active(conn, name)
-        return app, await store.slots(conn, name), job.id if job else None
+        latest = (await release_store.latest(conn, name)).get(name)
+        return app, await store.slots(conn, name), job.id if job else None, latest
 
 
 async def _check_runtime(core: Core, runtime: str) -> None:
@@ -216,7 +234,7 @@ async def _rest(core: Core, row: SlotRow) -> None:
 
 async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteResult:
     async with core.platform.lock(params.name):
-        _, slot_rows, job = await _get(core, params.name)
+        _, slot_rows, job, _ = await _get(core, params.name)
         if job is not None:
             raise conflict(f"{params.name} has job {job} under way: wait for it, then delete")
         drain = core.platform.drains.pop(params.name, None)

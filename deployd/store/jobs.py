@@ -84,6 +84,12 @@ async def active(conn: Conn, app: str) -> JobRow | None:
     return _maybe(await cursor.fetchone())
 
 
+async def active_by_app(conn: Conn) -> dict[str, int]:
+    """Every app with a job queued or running, and that job's id."""
+    cursor = await conn.execute("SELECT app, id FROM jobs WHERE state IN ('queued', 'running')")
+    return {row["app"]: row["id"] for row in await cursor.fetchall()}
+
+
 async def get(conn: Conn, job_id: int) -> JobRow | None:
     cursor = await conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
     return _maybe(await cursor.fetchone())

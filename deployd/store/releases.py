@@ -112,6 +112,17 @@ async def for_app(conn: Conn, app: str, limit: int = 100) -> list[ReleaseRow]:
     return [_row(r) for r in await cursor.fetchall()]
 
 
+async def latest(conn: Conn, app: str | None = None) -> dict[str, tuple[int, str]]:
+    """Each app's newest release: its number and status (one app's, or every app's)."""
+    cursor = await conn.execute(
+        """SELECT DISTINCT ON (app) app, version, status FROM releases
+           WHERE %(app)s::text IS NULL OR app = %(app)s
+           ORDER BY app, id DESC""",
+        {"app": app},
+    )
+    return {row["app"]: (row["version"], row["status"]) for row in await cursor.fetchall()}
+
+
 async def update(conn: Conn, release_id: int, **fields: Any) -> None:
     allowed = {"commit", "build_key", "manifest", "status", "error", "runtime", "failed_step"}
     assert set(fields) <= allowed, fields

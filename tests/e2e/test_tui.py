@@ -25,7 +25,7 @@ from deployctl.tui.deploying import DeployScreen
 from deployctl.tui.detail import AppDetail, ReleasesTab
 from deployctl.tui.explorer import Explorer
 from deployctl.tui.logview import BUFFER, LINE_CHARS, SHOWN, LogView
-from deployctl.tui.modals import AttachDomain, Confirm, EditEnv, NewApp, NewDatabase
+from deployctl.tui.modals import AttachDomain, Choose, Confirm, EditEnv, NewApp, NewDatabase
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.daemon import RunningDaemon, serve, world_readable_tempdir
@@ -142,10 +142,17 @@ async def test_the_new_app_wizard_checks_as_you_type_creates_and_deploys(
         name_field.value = ""
         name_field.focus()
         await pilot.press(*"tuiwizard")
-        app.screen.query_one("#source", Input).value = str(hello)
+        app.screen.query_one("#source", Input).value = str(hello) + "-missing"
+        await pilot.click("#ok")
+        await until(pilot, lambda: "asking" not in shown(error) and shown(error).strip() != "")
+        assert isinstance(app.screen, NewApp), "a refusal keeps the form and what was typed"
+        assert app.screen.query_one("#name", Input).value == "tuiwizard"
+        source = app.screen.query_one("#source", Input)
+        source.value = str(hello)
         await pilot.pause()
         assert shown(error).strip() == ""
-        await pilot.click("#ok")
+        source.focus()
+        await pilot.press("enter")
         await until(pilot, lambda: "tuiwizard" in app.state.apps)
         await until(pilot, lambda: app.shown_app == "tuiwizard")
         await pilot.press("d")
@@ -257,9 +264,9 @@ async def test_rollback_from_the_releases_tab_to_the_chosen_release(
         await until(pilot, lambda: not log.has_class("hidden"))
         assert "build log of v1" in log.lines[0].text
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await until(pilot, lambda: isinstance(app.screen, Choose))
         assert "v1" in shown(app.screen.query_one("#confirm-what", Static))
-        await pilot.press("y")
+        await pilot.click("#then")
         await until(pilot, lambda: isinstance(app.screen, DeployScreen))
         screen = app.screen
         assert isinstance(screen, DeployScreen)
@@ -373,3 +380,26 @@ async def test_a_flood_of_lines_and_a_megabyte_line_do_not_freeze_the_log_viewer
         view.repaint()
         drawn = [strip.text for strip in view.lines.lines]
         assert drawn and all("flood line 9999" in text for text in drawn)
+
+
+async def test_what_apps_write_never_reaches_the_terminal_raw(
+    platform: RunningDaemon, deployed: str
+) -> None:
+    hostile = "\x1b]0;PWNED\x07 \x1b]52;c;cm0gLXJmIH4=\x1b\\ \x1b[c [bold red]markup[/]"
+    ok(platform.deployctl("env", "set", deployed, f"EVIL={hostile}", "--no-restart"))
+    async with DeploydApp(platform.socket).run_test(size=(160, 40)) as pilot:
+        app = await started(pilot)
+        await open_app(pilot, deployed, "logs")
+        view = app.main.query_one(LogView)  # type: ignore[union-attr]
+        await until(pilot, lambda: view.link.value == "live")
+        ok(platform.deployctl("run", deployed, "--detach", "--", f"printf '%s\\n' '{hostile}'"))
+        await until(pilot, lambda: any("PWNED" in s.text for s in view.lines.lines), 60)
+        drawn = [strip.text for strip in view.lines.lines if "PWNED" in strip.text]
+        assert drawn and "\x1b" not in drawn[0] and "\\x1b]0;PWNED\\x07" in drawn[0]
+        assert "[bold red]markup[/]" in drawn[0], "shown as typed, not as markup"
+        await pilot.press("3", "s")
+        table = app.main.query_one("#env-table", DataTable)  # type: ignore[union-attr]
+        await until(pilot, lambda: table.row_count == 1 and "PWNED" in str(table.get_row_at(0)[1]))
+        value = str(table.get_row_at(0)[1])
+        assert "\x1b" not in value and "\x07" not in value
+        assert "[bold red]markup[/]" in value

@@ -34,15 +34,22 @@ def test_badges_from_the_snapshot() -> None:
     assert seen.counts()[Badge.LIVE] == 2
 
 
-def test_a_failed_deploy_and_a_crash_loop_mark_an_app_until_it_is_live_again() -> None:
+def test_the_badge_follows_the_newest_release_and_a_crash_loop_under_way() -> None:
     seen = state()
+    shop = seen.apps["shop"]
+    seen.apps["shop"] = shop.model_copy(update={"latest_release": 8, "latest_status": "failed"})
+    assert seen.badge("shop") is Badge.FAILED, "the last deploy did not go live"
     change = seen.apply(event(20, "deploy.failed", "shop", job=50))
-    assert change.badge_of == "shop" and change.refetch_app == "shop"
-    assert seen.badge("shop") is Badge.FAILED
+    assert change.refetch_app == "shop"  # the row says what failed, not the event
+    seen.apps["shop"] = shop.model_copy(update={"latest_release": 7, "latest_status": "live"})
+    assert seen.badge("shop") is Badge.LIVE, "a failed migration job is no failed deploy"
     seen.apply(event(21, "app.crashlooping", "blog"))
     assert seen.badge("blog") is Badge.CRASHLOOPING
-    seen.apply(event(22, "deploy.live", "shop", job=51, release=8))
-    assert seen.badge("shop") is Badge.LIVE
+    seen.apply(event(22, "app.restarted", "blog"))
+    assert seen.badge("blog") is Badge.LIVE
+    blog = seen.apps["blog"]
+    seen.apps["blog"] = blog.model_copy(update={"latest_status": "crashlooping"})
+    assert seen.badge("blog") is Badge.CRASHLOOPING, "rolled back after a crash loop"
 
 
 def test_events_fill_the_feed_newest_first_and_bounded() -> None:
