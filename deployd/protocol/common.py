@@ -19,7 +19,6 @@ EVENT_KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 VERSION_PATTERN = r"^v?[0-9][0-9A-Za-z.+!-]{0,60}$"
 REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
 ORG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"
-DELIVERY_PATTERN = r"^[0-9a-fA-F-]{8,64}$"
 
 UserName = Annotated[str, StringConstraints(pattern=USER_NAME_PATTERN)]
 UnixUserName = Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)]
@@ -42,7 +41,6 @@ PATTERN_WORDS = {
     VERSION_PATTERN: "a version, like 1.4.2 or v1.4.2",
     REPOSITORY_PATTERN: "a GitHub repository, OWNER/NAME",
     ORG_PATTERN: "a GitHub account or organisation name",
-    DELIVERY_PATTERN: "a webhook delivery id, as `github deliveries` shows it",
 }
 """What each pattern asks for, in words: a person is never shown a regular expression."""
 

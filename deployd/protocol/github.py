@@ -1,5 +1,4 @@
-"""`github.*`: one GitHub account for the server, its repositories, and apps that deploy
-on push.
+"""`github.*`: one GitHub account for the server, and the repositories it can see.
 
 `github.login` is a stream: the first answer is the device code to show the person, then
 `github.login.progress` notifications until they approved it (or did not, or it expired).
@@ -10,10 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import StringConstraints
 
-from .apps import AppName, GitRef, JobInfo
-from .common import DELIVERY_PATTERN, ORG_PATTERN, REPOSITORY_PATTERN, Params, Result
+from .common import ORG_PATTERN, REPOSITORY_PATTERN, Params, Result
 
 Repository = Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)]
 """`OWNER/NAME`."""
@@ -76,67 +74,3 @@ class GithubBranch(Result):
 class GithubBranchesResult(Result):
     repo: str
     branches: list[GithubBranch]
-
-
-class GithubConnectParams(Params):
-    app: AppName
-    repo: Repository
-    branch: GitRef | None = None
-    """The repository's default branch when None."""
-    previews: bool = False
-    """Pull requests get preview apps `<app>-pr-<n>`."""
-    forks: bool = False
-    """Previews for pull requests from forks too (their code runs on this server)."""
-
-
-class GithubConnection(Result):
-    app: str
-    repo: str
-    branch: str
-    hook_id: int | None
-    previews: bool
-    forks: bool
-    connected_at: datetime
-    connected_by: str | None
-
-
-class GithubConnectResult(Result):
-    connection: GithubConnection
-    job: JobInfo | None
-    """The first deploy."""
-
-
-class GithubAppParams(Params):
-    app: AppName
-
-
-class GithubDelivery(Result):
-    delivery_id: str
-    event: str
-    received_at: datetime
-    verdict: Literal["deployed", "ignored", "rejected"]
-    reason: str
-    job: int | None = None
-
-
-class GithubDeliveriesParams(Params):
-    app: AppName
-    limit: int = Field(default=50, ge=1, le=1000)
-
-
-class GithubDeliveriesResult(Result):
-    app: str
-    deliveries: list[GithubDelivery]
-
-
-class GithubRedeliverParams(Params):
-    app: AppName
-    delivery: Annotated[str, StringConstraints(pattern=DELIVERY_PATTERN)]
-
-
-class GithubDisconnectResult(Result):
-    app: str
-    repo: str
-    hook_removed: bool
-    """False when GitHub could not be told (the hook stays there; remove it by hand)."""
-    detail: str | None = None
