@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, HelpPanel, Static
@@ -124,7 +124,7 @@ class DeploydApp(App[None]):
         self.link = Link.CONNECTING
         self.shown_app: str | None = None
         self.painted: dict[int, float] = {}
-        """When each event was on the screen (wall clock, as `Event.at`): what bench/tui.py reads."""
+        """When each event was on the screen (wall clock, as `Event.at`): bench/tui.py reads it."""
         self._feed_due = False
         self._feed_events: list[int] = []
         """Events the feed's next repaint puts on the screen."""
@@ -221,9 +221,8 @@ class DeploydApp(App[None]):
             self.set_timer(0.05, self._repaint_feed)
         if change.badge_of or change.removed_app:
             self._apps_changed()
-        if change.removed_app:
-            if self.shown_app == change.removed_app:
-                self.action_dashboard()
+        if change.removed_app and self.shown_app == change.removed_app:
+            self.action_dashboard()
         if change.refetch_app:
             self.refetch(change.refetch_app, event.id)
         if change.databases:

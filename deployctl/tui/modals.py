@@ -171,9 +171,7 @@ class EditEnv(Form):
         self.rows += 1
         return Horizontal(
             Input(placeholder="NAME", id=f"name-{self.rows}", classes="env-name"),
-            Input(
-                placeholder="value", password=True, id=f"value-{self.rows}", classes="env-value"
-            ),
+            Input(placeholder="value", password=True, id=f"value-{self.rows}", classes="env-value"),
             classes="env-row",
         )
 
