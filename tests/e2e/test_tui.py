@@ -154,7 +154,7 @@ async def test_the_new_app_wizard_checks_as_you_type_creates_and_deploys(
         assert isinstance(screen, DeployScreen)
         await until(pilot, lambda: screen.outcome is not None, timeout=120)
         assert screen.outcome == "succeeded"
-        steps = "\n".join(line.text for line in screen.query_one("#deploy-steps").lines)
+        steps = "\n".join(line.text for line in screen.query_one("#deploy-steps", RichLog).lines)
         assert "switching nginx" in steps and "is live at" in steps
         await pilot.press("escape")
         await until(pilot, lambda: app.state.apps["tuiwizard"].live_release == 1)
@@ -300,6 +300,7 @@ async def test_the_database_manager_creates_backs_up_and_reveals(
         await pilot.press("D")
         await until(pilot, lambda: isinstance(app.screen, DatabaseManager))
         manager = app.screen
+        assert isinstance(manager, DatabaseManager)
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, NewDatabase))
         app.screen.query_one("#name", Input).value = database
