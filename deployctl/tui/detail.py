@@ -380,7 +380,7 @@ class AppDetail(Vertical):
     def changed(self) -> None:
         """An event said this app changed: the tab in view asks again; the others do when
         they are next shown."""
-        if not self.active:
+        if not self.query("#tabs") or not self.active:
             return  # not composed yet: each tab loads when it mounts
         self.stale = {name for name in TABS if name != self.active}
         for tab in self.query_one(f"#{self.active}").query(AppTab):
