@@ -137,6 +137,8 @@ class DeploydApp(App[None]):
         self.painted: dict[int, float] = {}
         """When each event was on the screen (wall clock, as `Event.at`), for bench/tui.py."""
         self._feed_due = False
+        self._feed_events: list[int] = []
+        """Events the feed's next repaint puts on the screen."""
         self._traffic_at = time.monotonic()
         self._choice: Timer | None = None
         self.ready = False
@@ -238,6 +240,8 @@ class DeploydApp(App[None]):
             if time.monotonic() - self._traffic_at >= TRAFFIC_SECONDS:
                 self._traffic_at = time.monotonic()
                 self.refetch_traffic()
+        if change.feed and event.id:
+            self._feed_events.append(event.id)
         if change.feed and not self._feed_due:
             self._feed_due = True
             self.set_timer(0.05, self._repaint_feed)
@@ -249,8 +253,6 @@ class DeploydApp(App[None]):
             self.refetch(change.refetch_app, event.id)
         if change.databases:
             self.refetch_databases()
-        if event.id and not change.refetch_app:
-            self.painted[event.id] = time.time()
 
     def _repaint_feed(self) -> None:
         self._feed_due = False
@@ -258,6 +260,14 @@ class DeploydApp(App[None]):
         dashboard = self._in_main("#dashboard", Dashboard)
         if dashboard is not None:
             dashboard.refresh_feed()
+        for event_id in self._feed_events:
+            self._painted(event_id)
+        self._feed_events.clear()
+
+    def _painted(self, event_id: int) -> None:
+        """An event's change is on the screen: the later of its repaints (the feed's, a
+        refetch's) counts."""
+        self.painted[event_id] = max(self.painted.get(event_id, 0.0), time.time())
 
     @work(group="refetch")
     async def refetch(self, name: str, event_id: int) -> None:
@@ -274,7 +284,7 @@ class DeploydApp(App[None]):
             detail = self._detail()
             if detail is not None:
                 detail.changed()
-        self.painted[event_id] = time.time()
+        self._painted(event_id)
 
     @work(exclusive=True, group="traffic")
     async def refetch_traffic(self) -> None:

@@ -392,5 +392,5 @@ class AppDetail(Vertical):
         """An event said this app changed: the tab in view asks again; the others do when
         they are next shown."""
         self.stale = set(TABS)
-        if self.active:
+        if self.query("#tabs") and self.active:
             self._show(self.active)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from itertools import islice
 from typing import Any
 
 from rich.text import Text
@@ -85,6 +86,10 @@ class LogView(Vertical):
         self._reason: str | None = None
         self._last_stamp = ""
         self._last_at = 0.0
+        self._resumed_at = ""
+        """While a resumed stream replays lines up to this stamp, those already seen are
+        skipped; live lines are never (an app may print the same line twice in a
+        millisecond)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
@@ -114,15 +119,19 @@ class LogView(Vertical):
             asked = LogsFollowParams(app=self.app_name, lines=FIRST_LINES)
         else:  # resume: everything since the last line seen, less what we already have
             gap = int(time.monotonic() - self._last_at) + 2
+            self._resumed_at = self._last_stamp
             asked = LogsFollowParams(app=self.app_name, lines=10_000, since=f"{gap}s")
         _, items = await client.stream("logs.follow", asked)
         return items
 
     def _already_seen(self, line: str) -> bool:
-        stamp = line[: STAMP_CHARS - 1]
-        if not self._last_stamp or stamp > self._last_stamp:
+        if not self._resumed_at:
             return False
-        return stamp < self._last_stamp or line in list(self.buffer)[-50:]
+        stamp = line[: STAMP_CHARS - 1]
+        if stamp > self._resumed_at:
+            self._resumed_at = ""  # past the replay
+            return False
+        return stamp < self._resumed_at or line in islice(reversed(self.buffer), 50)
 
     def _on_link(self, link: Link, reason: str | None) -> None:
         self.link = link
@@ -140,10 +149,15 @@ class LogView(Vertical):
     def _paint(self) -> None:
         self._paint_due = False
         pending, self._pending = self._pending, []
-        keep = [line for line in pending if self._keeps(line)][-SHOWN:]
-        for line in keep:
-            self.lines.write(shown(line, stamps=self.stamps, needle=self.needle))
+        self._write([line for line in pending if self._keeps(line)])
         self._status()
+
+    def _write(self, lines: list[str], *, scroll_end: bool | None = None) -> None:
+        """The newest SHOWN of `lines` in one write: a write per line costs the RichLog a
+        scroll and, once full, a copy of its SHOWN lines each (a flood took a minute)."""
+        drawn = [shown(line, stamps=self.stamps, needle=self.needle) for line in lines[-SHOWN:]]
+        if drawn:
+            self.lines.write(Text("\n").join(drawn), scroll_end=scroll_end)
 
     def _keeps(self, line: str) -> bool:
         return not self.only or self.only.lower() in line.lower()
@@ -159,8 +173,7 @@ class LogView(Vertical):
         log = self.lines
         log.clear()
         log.wrap = self.wrap
-        for line in reversed(matching):
-            log.write(shown(line, stamps=self.stamps, needle=self.needle), scroll_end=False)
+        self._write(matching[::-1], scroll_end=False)
         if self.follow:
             log.scroll_end(animate=False)
         self._status()
