@@ -537,7 +537,10 @@ class DeploydApp(App[None]):
         if detail is None or detail.active != "domains":
             self.notify("choose a domain in the app's Domains tab first")
             return None
-        return detail.query_one(DomainsTab).selected
+        chosen = detail.query_one(DomainsTab).selected
+        if chosen is None:
+            self.notify(f"{self.chosen} has no domains yet: `a` attaches one")
+        return chosen
 
     @work
     async def action_verify_domain(self) -> None:
@@ -561,8 +564,8 @@ class DeploydApp(App[None]):
         if domain is None or name is None:
             return
         what = (
-            f"Detach {domain} from {name}?\n\nnginx stops answering for it; its "
-            "certificate is kept until it expires."
+            f"Detach {domain} from {name}?\n\nnginx stops answering for it at once; "
+            "attaching it again later starts over (DNS check, certificate)."
         )
         if await self.push_screen_wait(Confirm(what, action="Detach")):
             await self._call(

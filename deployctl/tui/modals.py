@@ -111,7 +111,8 @@ class Form(ModalScreen[Any]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal form"):
             yield Static(self.TITLE_TEXT, classes="form-title")
-            yield from self.fields()
+            with VerticalScroll(classes="form-body"):  # a small terminal scrolls the fields
+                yield from self.fields()
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("OK", variant="primary", id="ok", compact=True)
