@@ -56,12 +56,11 @@ def login(json: JsonFlag = False) -> None:
         if json:
             print(started.model_dump_json(), flush=True)
         else:
-            render.out().print(
-                render.text("Open ", style="")
-                .append(started.verification_uri, style="bold")
-                .append(" and enter the code ")
-                .append(started.user_code, style="bold reverse")
-            )
+            line = render.text("Open ")
+            line.append_text(render.text(started.verification_uri, style="bold"))
+            line.append(" and enter the code ")
+            line.append_text(render.text(started.user_code, style="bold reverse"))
+            render.out().print(line)
             render.out().print(
                 render.text(
                     f"(waiting for you there; the code is good for {started.expires_in // 60} "

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -33,7 +33,7 @@ from deployd.protocol.apps import (
     ReleaseInfo,
 )
 from deployd.protocol.domains import DomainParams
-from deployd.protocol.errors import RpcError
+from deployd.protocol.errors import ErrorKind, RpcError
 from deployd.protocol.events import Event, EventsSubscribeParams, EventType
 from deployd.protocol.snapshot import SnapshotResult
 from deployd.protocol.stats import StatsParams, StatsResult
@@ -52,6 +52,7 @@ from .state import State
 
 CHOICE_SECONDS = 0.15
 TRAFFIC_SECONDS = 60.0
+PAINTED_KEPT = 10_000
 SUBSCRIBED = sorted({kind.split(".")[0] for kind in EventType})
 """Every family of events, `host` (the samples) included: host samples reach only
 subscribers that ask for them."""
@@ -141,6 +142,9 @@ class DeploydApp(App[None]):
         """Events the feed's next repaint puts on the screen."""
         self._traffic_at = time.monotonic()
         self._choice: Timer | None = None
+        self._showing = asyncio.Lock()
+        self._asked: dict[str, int] = {}
+        self._applied: dict[str, int] = {}
         self.ready = False
         """The snapshot is on the screen."""
 
@@ -211,10 +215,19 @@ class DeploydApp(App[None]):
 
     # events
 
-    @work(exclusive=True, group="events")
+    @work(exclusive=True, group="events", exit_on_error=False)
     async def follow_events(self) -> None:
-        async for item in self.daemon.stream(self._subscribe, self._on_link):
-            self.on_daemon_event(Event.model_validate(item))
+        """Ends the TUI, with the daemon's words, only when the daemon refuses it (a token
+        revoked meanwhile); a connection that drops comes back by itself."""
+        try:
+            async for item in self.daemon.stream(self._subscribe, self._on_link):
+                try:
+                    event = Event.model_validate(item)
+                except ValidationError:
+                    continue  # an event this client cannot read: the feed goes without it
+                self.on_daemon_event(event)
+        except RpcError as exc:
+            self.exit(return_code=1, message=f"deployctl tui: {terminal_safe(str(exc))}")
 
     async def _subscribe(self, client: AsyncClient) -> AsyncIterator[dict[str, Any]]:
         asked = EventsSubscribeParams(kinds=SUBSCRIBED, after_id=self.state.last_event_id)
@@ -268,16 +281,27 @@ class DeploydApp(App[None]):
         """An event's change is on the screen: the later of its repaints (the feed's, a
         refetch's) counts."""
         self.painted[event_id] = max(self.painted.get(event_id, 0.0), time.time())
+        if len(self.painted) > PAINTED_KEPT:  # a TUI left open for weeks stays small
+            for old in sorted(self.painted)[: len(self.painted) - PAINTED_KEPT]:
+                del self.painted[old]
 
     @work(group="refetch")
     async def refetch(self, name: str, event_id: int) -> None:
+        """One `apps.show`; an answer older than one already applied is dropped (calls
+        share a connection and may be answered out of order)."""
+        asked = self._asked[name] = self._asked.get(name, 0) + 1
         try:
             app: AppInfo = await self.daemon.call("apps.show", AppParams(name=name))
-        except RpcError:  # deleted meanwhile: its app.deleted event follows
-            self.state.apps.pop(name, None)
+        except RpcError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                return
+            self.state.apps.pop(name, None)  # deleted meanwhile: its app.deleted follows
         except DaemonUnreachable:
             return
         else:
+            if asked < self._applied.get(name, 0):
+                return
+            self._applied[name] = asked
             self.state.apps[name] = app
         self._apps_changed()
         if self.shown_app == name:
@@ -321,18 +345,25 @@ class DeploydApp(App[None]):
             self._choice.stop()
         name, focus = message.name, message.enter
         if focus:
-            self.run_worker(self.show_app(name, focus=True), group="show", exclusive=True)
+            self._show(name, focus=True)
         elif name != self.shown_app:
-            self._choice = self.set_timer(CHOICE_SECONDS, lambda: self.show_app(name))
+            self._choice = self.set_timer(CHOICE_SECONDS, lambda: self._show(name))
+
+    def _show(self, name: str, *, focus: bool = False) -> None:
+        """One detail being built at a time: a later choice replaces an earlier one."""
+        self.run_worker(self.show_app(name, focus=focus), group="show", exclusive=True)
 
     async def show_app(self, name: str, *, focus: bool = False) -> None:
+        """Build `name`'s detail (once: a detail being built is waited for, not built again
+        beside it)."""
         holder = self._in_main("#detail", Vertical)
         if holder is None:
             return
-        if self.shown_app != name or not holder.children:
-            self.shown_app = name
-            await holder.remove_children()
-            await holder.mount(AppDetail(self.daemon, self.state, name))
+        async with self._showing:
+            if self.shown_app != name or not holder.children:
+                self.shown_app = name
+                await holder.remove_children()
+                await holder.mount(AppDetail(self.daemon, self.state, name))
         self._in_main("#content", ContentSwitcher).current = "detail"
         if focus:
             self._detail().focus_body()  # type: ignore[union-attr]

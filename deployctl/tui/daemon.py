@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from deployd.protocol.methods import METHODS
+
 from ..aio import AsyncClient, Link, Opener, Resilient
 from ..client import DaemonUnreachable
 
@@ -30,6 +32,8 @@ class Daemon:
             return await client.call(method, params)
         except DaemonUnreachable:
             await self._drop(client)
+            if METHODS[method].mutating:
+                raise  # it may have been done: asking twice could deploy twice
             client = await self._connected()  # once more, on a new connection
             return await client.call(method, params)
 

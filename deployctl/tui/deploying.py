@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -15,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import RichLog, Static
 
 from deployd.protocol.apps import DeploysWatchParams, JobInfo
+from deployd.protocol.errors import RpcError
 from deployd.protocol.events import Event, EventType
 
 from ..aio import AsyncClient, Link
@@ -73,9 +75,15 @@ class DeployScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.watch_job()
 
-    @work(exclusive=True)
+    @work(exclusive=True, exit_on_error=False)
     async def watch_job(self) -> None:
         steps = self.query_one("#deploy-steps", RichLog)
+        try:
+            await self._follow(steps)
+        except (RpcError, ValidationError) as exc:
+            steps.write(Text(f"cannot follow the job: {terminal_safe(str(exc))}", style="red"))
+
+    async def _follow(self, steps: RichLog) -> None:
         seen = 0
         async for item in self.daemon.stream(self._open, self._on_link):
             event = Event.model_validate(item)

@@ -168,7 +168,6 @@ class EnvTab(AppTab):
     async def load(self) -> None:
         method = "env.reveal" if self.revealed else "env.list"
         result: EnvListResult = await self.daemon.call(method, EnvAppParams(app=self.app_name))
-        self.current = result
         staged = (
             f"  (v{result.version} staged: the live release runs v{result.live_version})"
             if result.version != result.live_version
@@ -374,7 +373,14 @@ class AppDetail(Vertical):
         return self.query_one("#tabs", TabbedContent).active
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._show, self.active)
+        self.call_after_refresh(self._show_active)
+
+    def _show_active(self, tries: int = 20) -> None:
+        """The tab in view once the tabs are laid out (`active` is empty before)."""
+        if self.active:
+            self._show(self.active)
+        elif tries:
+            self.call_after_refresh(self._show_active, tries - 1)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._show(event.pane.id or "")

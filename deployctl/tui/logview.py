@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from itertools import islice
 from typing import Any
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -25,6 +26,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, RichLog, Static
 
 from deployd.protocol.apps import LogLine, LogsFollowParams
+from deployd.protocol.errors import RpcError
 
 from ..aio import AsyncClient, Link
 from ..terminal import one_line
@@ -104,15 +106,20 @@ class LogView(Vertical):
     def lines(self) -> RichLog:
         return self.query_one("#log-lines", RichLog)
 
-    @work(exclusive=True, group="log-stream")
+    @work(exclusive=True, group="log-stream", exit_on_error=False)
     async def stream(self) -> None:
-        async for item in self.daemon.stream(self._open, self._on_link):
-            line = LogLine.model_validate(item).line
-            if self._already_seen(line):
-                continue
-            self._last_stamp = line[: STAMP_CHARS - 1]
-            self._last_at = time.monotonic()
-            self.add([line])
+        try:
+            async for item in self.daemon.stream(self._open, self._on_link):
+                line = LogLine.model_validate(item).line
+                if self._already_seen(line):
+                    continue
+                self._last_stamp = line[: STAMP_CHARS - 1]
+                self._last_at = time.monotonic()
+                self.add([line])
+        except (RpcError, ValidationError) as exc:  # the app was deleted, say
+            self._reason = f"the stream ended: {exc}"
+            self.link = Link.RECONNECTING
+            self._status()
 
     async def _open(self, client: AsyncClient) -> AsyncIterator[dict[str, Any]]:
         if not self._last_stamp:

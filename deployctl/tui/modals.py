@@ -100,6 +100,8 @@ class Form(ModalScreen[Any]):
         super().__init__()
         self.send = send
         self.touched = False
+        self.sending = False
+        """A send is under way: further Enters wait for its answer, never send again."""
 
     def fields(self) -> ComposeResult:
         raise NotImplementedError
@@ -148,6 +150,8 @@ class Form(ModalScreen[Any]):
     @on(Button.Pressed, "#ok")
     def submit(self) -> None:
         self.touched = True
+        if self.sending:
+            return
         made = self.check()
         if made is None:
             return
@@ -156,8 +160,9 @@ class Form(ModalScreen[Any]):
         else:
             self._send(made)
 
-    @work(exclusive=True, group="form-send")
+    @work(group="form-send")
     async def _send(self, made: BaseModel) -> None:
+        self.sending = True
         button = self.query_one("#ok", Button)
         button.disabled = True
         self.say("asking deployd…")
@@ -166,6 +171,7 @@ class Form(ModalScreen[Any]):
         except (RpcError, DaemonUnreachable) as exc:
             self.say(str(exc))
             button.disabled = False
+            self.sending = False
             return
         self.dismiss(answer)
 

@@ -24,6 +24,8 @@ from deployd.store import github as store
 from .platform import Platform
 
 RENEW_BEFORE = timedelta(minutes=10)
+RENEWAL_LOCK = "github:account"
+"""A lock name no app can have (app names have no colon)."""
 
 
 def endpoints(platform: Platform) -> Endpoints:
@@ -49,36 +51,53 @@ async def save_login(platform: Platform, grant: Grant, login: str, by: str | Non
 
 
 async def client(platform: Platform) -> GitHub:
-    """A client with the account's token, renewed first if it is about to run out."""
+    """A client with the account's token, renewed first if it is about to run out.
+
+    Renewals take a lock and read the account again under it: a refresh token is good
+    once, so two callers near expiry must not both spend it; and the renewal is stored only
+    over the token it renewed, never over a newer login's."""
+    account = await _account(platform)
+    if account.expires_at is not None and account.expires_at - RENEW_BEFORE <= datetime.now(UTC):
+        async with platform.lock(RENEWAL_LOCK):
+            account = await _account(platform)
+            if account.expires_at is not None and account.expires_at - RENEW_BEFORE <= datetime.now(
+                UTC
+            ):
+                return GitHub(endpoints(platform), await _renew(platform, account))
+    return GitHub(endpoints(platform), platform.vault.decrypt(account.token).decode())
+
+
+async def _account(platform: Platform) -> store.AccountRow:
     async with platform.pool.connection() as conn:
         account = await store.account(conn)
     if account is None:
         raise GitHubError(
-            GitHubErrorKind.AUTH,
-            "deployd has no GitHub account yet: run `deployctl github login`",
+            GitHubErrorKind.AUTH, "deployd has no GitHub account yet: run `deployctl github login`"
         )
-    vault = platform.vault
-    token = vault.decrypt(account.token).decode()
+    return account
+
+
+async def _renew(platform: Platform, account: store.AccountRow) -> str:
     now = datetime.now(UTC)
-    if account.expires_at is not None and account.expires_at - RENEW_BEFORE <= now:
-        if account.refresh_token is None or (
-            account.refresh_expires_at is not None and account.refresh_expires_at <= now
-        ):
-            raise GitHubError(GitHubErrorKind.AUTH, f"the GitHub token has expired: {LOGIN_AGAIN}")
-        client_id = platform.settings.github_client_id
-        if client_id is None:
-            raise GitHubError(GitHubErrorKind.AUTH, "DEPLOYD_GITHUB_CLIENT_ID is not set")
-        async with DeviceFlow(endpoints(platform)) as flow:
-            grant = await flow.refresh(client_id, vault.decrypt(account.refresh_token).decode())
-        async with platform.pool.connection() as conn:
-            await store.renew(
-                conn,
-                token=vault.encrypt(grant.access_token.encode()),
-                refresh_token=(
-                    vault.encrypt(grant.refresh_token.encode()) if grant.refresh_token else None
-                ),
-                expires_at=grant.expires_at,
-                refresh_expires_at=grant.refresh_token_expires_at,
-            )
-        token = grant.access_token
-    return GitHub(endpoints(platform), token)
+    if account.refresh_token is None or (
+        account.refresh_expires_at is not None and account.refresh_expires_at <= now
+    ):
+        raise GitHubError(GitHubErrorKind.AUTH, f"the GitHub token has expired: {LOGIN_AGAIN}")
+    client_id = platform.settings.github_client_id
+    if client_id is None:
+        raise GitHubError(GitHubErrorKind.AUTH, "DEPLOYD_GITHUB_CLIENT_ID is not set")
+    vault = platform.vault
+    async with DeviceFlow(endpoints(platform)) as flow:
+        grant = await flow.refresh(client_id, vault.decrypt(account.refresh_token).decode())
+    async with platform.pool.connection() as conn:
+        await store.renew(
+            conn,
+            renewed=account.token,
+            token=vault.encrypt(grant.access_token.encode()),
+            refresh_token=vault.encrypt(grant.refresh_token.encode())
+            if grant.refresh_token
+            else None,
+            expires_at=grant.expires_at,
+            refresh_expires_at=grant.refresh_token_expires_at,
+        )
+    return grant.access_token

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator
+from typing import Literal
 
+from deployd.domain.errors import DomainError
 from deployd.engine import github as engine
 from deployd.protocol.errors import RpcError, forbidden, invalid, not_found, unavailable
 from deployd.protocol.events import EventType
@@ -25,10 +29,16 @@ from deployd.store import github as store
 
 from .core import Caller, Core
 
+log = logging.getLogger(__name__)
+USER_CODE = re.compile(r"[A-Z0-9-]{4,20}")
+"""What a device code looks like (`WDJB-MJHT`): anything else is not shown."""
+
 
 def rpc_error(exc: GitHubError) -> RpcError:
-    """GitHub's refusal as the CLI shows it: in words, never with a token."""
-    if exc.kind is GitHubErrorKind.AUTH:
+    """GitHub's refusal as the CLI shows it: in words, never with a token. A token GitHub
+    no longer takes is deployd's trouble, not the caller's role: unavailable, with the words
+    to log in again."""
+    if exc.kind is GitHubErrorKind.FORBIDDEN:
         return forbidden(str(exc))
     if exc.kind is GitHubErrorKind.NOT_FOUND:
         return not_found(str(exc))
@@ -62,62 +72,78 @@ async def login(
             "no GitHub OAuth app is configured: set DEPLOYD_GITHUB_CLIENT_ID to the client id "
             "of an OAuth app with the device flow enabled"
         )
-    flow = DeviceFlow(engine.endpoints(core.platform))
-    try:
-        code = await flow.start(client_id)
-    except GitHubError as exc:
-        await flow.aclose()
-        raise rpc_error(exc) from None
+    endpoints = engine.endpoints(core.platform)
+    async with DeviceFlow(endpoints) as flow:
+        try:
+            code = await flow.start(client_id)
+        except GitHubError as exc:
+            raise rpc_error(exc) from None
+    if not endpoints.on_web(code.verification_uri) or not USER_CODE.fullmatch(code.user_code):
+        raise unavailable("GitHub's answer to the login is not one deployd can show")
     started = GithubLoginStarted(
         user_code=code.user_code, verification_uri=code.verification_uri, expires_in=code.expires_in
     )
-    return started, _progress(core, caller, flow, code)
+    return started, _progress(core, caller, code)
 
 
 async def _progress(
-    core: Core, caller: Caller, flow: DeviceFlow, code: DeviceCode
+    core: Core, caller: Caller, code: DeviceCode
 ) -> AsyncIterator[GithubLoginProgress]:
+    """Every way this ends is said to the waiting CLI: it never waits on a silent stream."""
     said: asyncio.Queue[str] = asyncio.Queue()
-    waiting = asyncio.create_task(flow.poll(code, on_wait=said.put_nowait))
-    try:
-        while not waiting.done():
-            getter = asyncio.create_task(said.get())
-            await asyncio.wait({waiting, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                message = getter.result()
-                state = "slow_down" if "slow" in message else "waiting"
-                yield GithubLoginProgress(state=state, message=message)
-            else:
-                getter.cancel()
+    async with DeviceFlow(engine.endpoints(core.platform)) as flow:
+        waiting = asyncio.create_task(flow.poll(code, on_wait=said.put_nowait))
+        getter: asyncio.Task[str] | None = None
         try:
-            grant = waiting.result()
-            async with GitHub(engine.endpoints(core.platform), grant.access_token) as client:
-                user = await client.user()
-        except GitHubError as exc:
-            yield GithubLoginProgress(state=_failed(exc), message=str(exc))
-            return
-        await engine.save_login(core.platform, grant, user.login, caller.name)
-        await core.bus.publish(
-            EventType.GITHUB_LOGGED_IN,
-            f"{caller.name} connected deployd to GitHub as {user.login}",
-            actor=caller.name,
-            data={"login": user.login, "scope": grant.scope},
-        )
-        yield GithubLoginProgress(
-            state="done", message=f"logged in to GitHub as {user.login}", login=user.login
-        )
-    finally:
-        waiting.cancel()
-        with contextlib.suppress(asyncio.CancelledError, GitHubError):
-            await waiting
-        await flow.aclose()
+            while not waiting.done():
+                getter = asyncio.create_task(said.get())
+                await asyncio.wait({waiting, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    message = getter.result()
+                    state = "slow_down" if "less often" in message else "waiting"
+                    yield GithubLoginProgress(state=state, message=message)
+                else:
+                    getter.cancel()
+            try:
+                grant = waiting.result()
+            except GitHubError as exc:
+                yield GithubLoginProgress(state=_ended(exc), message=str(exc))
+                return
+            try:
+                async with GitHub(engine.endpoints(core.platform), grant.access_token) as client:
+                    user = await client.user()
+                await engine.save_login(core.platform, grant, user.login, caller.name)
+            except GitHubError as exc:
+                yield GithubLoginProgress(state="failed", message=str(exc))
+                return
+            except Exception:
+                log.exception("the GitHub login could not be finished")
+                yield GithubLoginProgress(
+                    state="failed", message="internal error; the daemon log has details"
+                )
+                return
+            await core.bus.publish(
+                EventType.GITHUB_LOGGED_IN,
+                f"{caller.name} connected deployd to GitHub as {user.login}",
+                actor=caller.name,
+                data={"login": user.login, "scope": grant.scope},
+            )
+            yield GithubLoginProgress(
+                state="done", message=f"logged in to GitHub as {user.login}", login=user.login
+            )
+        finally:
+            for task in (waiting, getter):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
 
 
-def _failed(exc: GitHubError) -> str:
-    text = str(exc)
-    if "denied" in text:
+def _ended(exc: GitHubError) -> Literal["denied", "expired", "failed"]:
+    """How the device flow's own refusal ended the login."""
+    if exc.kind is GitHubErrorKind.FORBIDDEN:
         return "denied"
-    if "expired" in text:
+    if exc.kind is GitHubErrorKind.AUTH:
         return "expired"
     return "failed"
 
@@ -128,6 +154,8 @@ async def repos(core: Core, caller: Caller, params: GithubReposParams) -> Github
             found = await client.repos(params.org)
     except GitHubError as exc:
         raise rpc_error(exc) from None
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
     return GithubReposResult(
         repos=[
             GithubRepo(
@@ -149,6 +177,8 @@ async def branches(
             found = await client.branches(params.repo)
     except GitHubError as exc:
         raise rpc_error(exc) from None
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
     return GithubBranchesResult(
         repo=params.repo,
         branches=[

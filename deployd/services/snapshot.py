@@ -27,11 +27,13 @@ TRAFFIC_SINCE = "1h"
 
 async def take(core: Core, caller: Caller) -> SnapshotResult:
     """The events end at `last_event_id`: a subscription with that `after_id` goes on
-    exactly where they stop, so a dashboard neither misses nor repeats one."""
-    status, listed, recent, traffic, dbs = await asyncio.gather(
+    exactly where they stop, so a dashboard neither misses nor repeats one. They are read
+    first: what happens after that is replayed to the subscriber, so an app created while
+    the rest is read is seen one way or the other, never lost between the two."""
+    recent = await events.list_events(core, caller, EventsListParams(limit=EVENTS))
+    status, listed, traffic, dbs = await asyncio.gather(
         system.status(core, caller),
         apps.list_apps(core, caller),
-        events.list_events(core, caller, EventsListParams(limit=EVENTS)),
         stats.show(core, caller, StatsParams(since=TRAFFIC_SINCE)),
         _databases(core, caller),
     )

@@ -66,13 +66,17 @@ async def save_account(
 async def renew(
     conn: Conn,
     *,
+    renewed: str,
     token: str,
     refresh_token: str | None,
     expires_at: datetime | None,
     refresh_expires_at: datetime | None,
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Replace the token `renewed` (as stored) with its renewal; False when a new login
+    replaced it meanwhile (the renewal is then dropped)."""
+    cursor = await conn.execute(
         """UPDATE github_account SET token = %s, refresh_token = %s, expires_at = %s,
-                  refresh_expires_at = %s WHERE id = 1""",
-        (token, refresh_token, expires_at, refresh_expires_at),
+                  refresh_expires_at = %s WHERE id = 1 AND token = %s""",
+        (token, refresh_token, expires_at, refresh_expires_at, renewed),
     )
+    return cursor.rowcount == 1

@@ -86,7 +86,10 @@ async def active(conn: Conn, app: str) -> JobRow | None:
 
 async def active_by_app(conn: Conn) -> dict[str, int]:
     """Every app with a job queued or running, and that job's id."""
-    cursor = await conn.execute("SELECT app, id FROM jobs WHERE state IN ('queued', 'running')")
+    cursor = await conn.execute(
+        """SELECT DISTINCT ON (app) app, id FROM jobs WHERE state IN ('queued', 'running')
+           ORDER BY app, id"""
+    )
     return {row["app"]: row["id"] for row in await cursor.fetchall()}
 
 

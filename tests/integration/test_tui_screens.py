@@ -24,6 +24,8 @@ from deployd.protocol.events import EVENT_NOTIFICATION, Event
 from tests.support.canned_daemon import T0, CannedDaemon, canned_daemon
 
 SnapCompare = Callable[..., bool]
+STREAMS = ("events", "log-stream")
+"""Workers that run as long as the screen: the others finish once answered."""
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +66,17 @@ async def ready(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, DeploydApp)
     await until(pilot, lambda: app.ready)
-    await pilot.pause(0.2)
+    await settled(pilot)
+
+
+async def settled(pilot: Pilot[Any]) -> None:
+    """Every call the screen made has been answered and drawn (not a guess of how long)."""
+    await pilot.pause(0.1)
+    await until(
+        pilot,
+        lambda: all(w.is_finished or w.group in STREAMS for w in pilot.app.workers),
+    )
+    await pilot.pause(0.1)
 
 
 async def on_shop(pilot: Pilot[Any], tab: str = "1") -> None:
@@ -74,7 +86,7 @@ async def on_shop(pilot: Pilot[Any], tab: str = "1") -> None:
     app.main.query_one(Explorer).select("shop")  # type: ignore[union-attr]
     await until(pilot, lambda: app.shown_app == "shop")
     await pilot.press(tab)
-    await pilot.pause(0.5)
+    await settled(pilot)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -101,7 +113,7 @@ def test_database_manager(snap_compare: SnapCompare, daemon: CannedDaemon) -> No
     async def manager(pilot: Pilot[Any]) -> None:
         await ready(pilot)
         await pilot.press("D")
-        await pilot.pause(0.5)
+        await settled(pilot)
 
     assert snap_compare(DeploydApp(daemon.path), terminal_size=(120, 40), run_before=manager)
 
