@@ -17,7 +17,8 @@
    dashboard repaints: that is intended. Target < 1 %.
 4. A flood of FLOOD log lines (chatty's GET /flood) into the Logs tab: the TUI's RSS
    before and after, and the time from asking for the flood to its last line ("flood
-   done") on the screen; in tmux, then in-process where `LogView.received` is read.
+   done") on the screen; in tmux, then in-process where `LogView.received` is read;
+   beside them, the same flood read from `logs.follow` by a plain client (no screen).
 
 As on a user's machine, the TUI in tmux may cache compiled modules (in a private
 PYTHONPYCACHEPREFIX, so the shared virtualenv is not written); its first start compiles
@@ -59,7 +60,7 @@ from _daemon import BIN, ctl, dev_daemon, free_port  # noqa: E402
 from deployctl.client import Client  # noqa: E402
 from deployctl.tui.app import DeploydApp  # noqa: E402
 from deployctl.tui.logview import LogView  # noqa: E402
-from deployd.protocol.apps import AppParams, AppsCreateParams  # noqa: E402
+from deployd.protocol.apps import AppParams, AppsCreateParams, LogsFollowParams  # noqa: E402
 from deployd.protocol.env import EnvSetParams  # noqa: E402
 
 APPS = 20
@@ -356,6 +357,22 @@ def flood_in_tmux(terminal: Terminal, port: int) -> dict[str, float]:
     }
 
 
+def flood_plain(socket: Path, port: int) -> float:
+    """The peer: the same flood read from `logs.follow` by a plain client, seconds to
+    "flood done" (what the daemon delivers, with no screen)."""
+    with Client(socket, timeout=600) as client:
+        _, lines = client.stream("logs.follow", LogsFollowParams(app=FLOOD_APP, lines=1))
+        next(lines)
+        started = time.perf_counter()
+        asked = ThreadPoolExecutor(1).submit(fetch, port, FLOOD_APP, f"/flood?lines={FLOOD}")
+        for line in lines:
+            if line["line"].endswith("flood done"):
+                break
+        took = time.perf_counter() - started
+        asked.result(60)
+        return took
+
+
 async def flood_in_process(socket: Path, port: int) -> dict[str, float]:
     me = psutil.Process()
     app = DeploydApp(socket)
@@ -472,6 +489,7 @@ def floods(terminal: Terminal, socket: Path, port: int) -> list[Figure]:
     tmux = flood_in_tmux(terminal, port)
     terminal.stop()
     inside = asyncio.run(flood_in_process(socket, port))
+    plain = flood_plain(socket, port)
     return [
         (
             f"{FLOOD:,} log lines to 'flood done' on screen, tmux",
@@ -490,6 +508,11 @@ def floods(terminal: Terminal, socket: Path, port: int) -> list[Figure]:
             f"{inside['received']:.2f} s / {inside['painted']:.2f} s "
             f"({inside['lines']:,.0f} received, {inside['buffered']:,.0f} kept); "
             f"longest stall of the event loop {ms(inside['stall'])}",
+            "",
+        ),
+        (
+            f"  the peer: {FLOOD:,} lines read from logs.follow by a plain client",
+            f"{plain:.2f} s ({FLOOD / plain:,.0f} lines/s)",
             "",
         ),
         (
