@@ -17,7 +17,11 @@ UNIX_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}\$?$"
 DURATION_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
 EVENT_KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 VERSION_PATTERN = r"^v?[0-9][0-9A-Za-z.+!-]{0,60}$"
-REPOSITORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/([A-Za-z0-9_-][A-Za-z0-9._-]{0,99}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,98}|\.\.[A-Za-z0-9._-]{1,98})$"
+REPOSITORY_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/"
+    r"([A-Za-z0-9_-][A-Za-z0-9._-]{0,99}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,98}|\.\.[A-Za-z0-9._-]{1,98})$"
+)
+"""`OWNER/NAME`, the name never `.` or `..` (the rust regex engine has no look-ahead)."""
 ORG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"
 
 UserName = Annotated[str, StringConstraints(pattern=USER_NAME_PATTERN)]
