@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from deployd.protocol import framing
 from deployd.protocol.errors import ErrorKind, RpcError
-from deployd.protocol.events import STREAM_ENDED_NOTIFICATION
+from deployd.protocol.events import StreamComplete, notification_params
 from deployd.protocol.methods import METHODS
 
 from .client import DaemonUnreachable
@@ -117,14 +117,12 @@ class AsyncClient:
             message = await self._notifications.get()
             if message is None:
                 raise self._closed or DaemonUnreachable("deployd closed the connection")
-            method = message.get("method")
-            if method == STREAM_ENDED_NOTIFICATION:
-                params = message.get("params") or {}
-                if params.get("kind") == "complete":
-                    return
-                raise RpcError(ErrorKind.UNAVAILABLE, str(params.get("reason", "stream ended")))
-            if method == expected:
-                yield message.get("params") or {}
+            try:
+                params = notification_params(message, expected)
+            except StreamComplete:
+                return
+            if params is not None:
+                yield params
 
     async def _read_all(self) -> None:
         try:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from deployd.protocol import framing, sockets
 from deployd.protocol.errors import ErrorKind, RpcError
-from deployd.protocol.events import STREAM_ENDED_NOTIFICATION
+from deployd.protocol.events import StreamComplete, notification_params
 from deployd.protocol.methods import METHODS
 
 
@@ -136,11 +136,9 @@ class Client:
                 message = self._read()
             except DaemonUnreachable:
                 return
-            method = message.get("method")
-            if method == STREAM_ENDED_NOTIFICATION:
-                params = message.get("params") or {}
-                if params.get("kind") == "complete":
-                    return
-                raise RpcError(ErrorKind.UNAVAILABLE, str(params.get("reason", "stream ended")))
-            if method == expected:
-                yield message.get("params") or {}
+            try:
+                params = notification_params(message, expected)
+            except StreamComplete:
+                return
+            if params is not None:
+                yield params

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from .common import EventKind, Params, Result
+from .errors import ErrorKind, RpcError
 
 EVENT_NOTIFICATION = "events.event"
 
@@ -182,6 +183,25 @@ class EventsSubscribeResult(Result):
 
 STREAM_ENDED_NOTIFICATION = "stream.ended"
 """Sent once when the daemon ends a stream (shutdown, or a subscriber that fell behind)."""
+
+
+class StreamComplete(Exception):
+    """The daemon ended a stream because it said all it had to say."""
+
+
+def notification_params(message: dict[str, Any], expected: str) -> dict[str, Any] | None:
+    """What a client of a stream makes of one message: the params of an `expected`
+    notification, None for anything else; `stream.ended` raises StreamComplete (said all)
+    or the RpcError it ended with. Shared by the CLI's and the TUI's clients."""
+    method = message.get("method")
+    if method == STREAM_ENDED_NOTIFICATION:
+        params = message.get("params") or {}
+        if params.get("kind") == "complete":
+            raise StreamComplete
+        raise RpcError(ErrorKind.UNAVAILABLE, str(params.get("reason", "stream ended")))
+    if method == expected:
+        return message.get("params") or {}
+    return None
 
 
 class StreamEnded(Result):

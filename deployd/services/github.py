@@ -148,14 +148,21 @@ def _ended(exc: GitHubError) -> Literal["denied", "expired", "failed"]:
     return "failed"
 
 
-async def repos(core: Core, caller: Caller, params: GithubReposParams) -> GithubReposResult:
+@contextlib.asynccontextmanager
+async def _account_client(core: Core) -> AsyncIterator[GitHub]:
+    """The account's client, its refusals in words the CLI shows."""
     try:
         async with await engine.client(core.platform) as client:
-            found = await client.repos(params.org)
+            yield client
     except GitHubError as exc:
         raise rpc_error(exc) from None
     except DomainError as exc:
         raise invalid(str(exc)) from None
+
+
+async def repos(core: Core, caller: Caller, params: GithubReposParams) -> GithubReposResult:
+    async with _account_client(core) as client:
+        found = await client.repos(params.org)
     return GithubReposResult(
         repos=[
             GithubRepo(
@@ -172,13 +179,8 @@ async def repos(core: Core, caller: Caller, params: GithubReposParams) -> Github
 async def branches(
     core: Core, caller: Caller, params: GithubBranchesParams
 ) -> GithubBranchesResult:
-    try:
-        async with await engine.client(core.platform) as client:
-            found = await client.branches(params.repo)
-    except GitHubError as exc:
-        raise rpc_error(exc) from None
-    except DomainError as exc:
-        raise invalid(str(exc)) from None
+    async with _account_client(core) as client:
+        found = await client.branches(params.repo)
     return GithubBranchesResult(
         repo=params.repo,
         branches=[
