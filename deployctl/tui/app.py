@@ -237,7 +237,7 @@ class DeploydApp(App[None]):
     def _on_link(self, link: Link, reason: str | None) -> None:
         self.link = link
         if link is Link.RECONNECTING:
-            self.sub_title = f"disconnected — reconnecting ({reason})"
+            self.sub_title = f"disconnected — reconnecting ({terminal_safe(reason or '')})"
         elif link is Link.LIVE and self.state.user:
             self.sub_title = (
                 f"{self.state.user} ({self.state.role.value}) · deployd {self.state.version}"
@@ -269,7 +269,6 @@ class DeploydApp(App[None]):
 
     def _repaint_feed(self) -> None:
         self._feed_due = False
-        self._traffic_at = time.monotonic()
         dashboard = self._in_main("#dashboard", Dashboard)
         if dashboard is not None:
             dashboard.refresh_feed()
