@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from deployd import failpoints
 from deployd.build import artifacts, native
@@ -97,7 +98,7 @@ class Job:
         self.recent.append(line)
         if self.build_log is not None:
             try:
-                with self.build_log.open("a") as fh:
+                with _build_log(self.build_log) as fh:
                     fh.write(line + "\n")
             except OSError as exc:  # a full log disk must not fail the deploy
                 log.warning("cannot write %s: %s", self.build_log, exc.strerror)
@@ -143,7 +144,8 @@ async def deploy(job: Job) -> None:
     await job.db(lambda c: job_store.set_release(c, job.row.id, release.id))
     job.build_log = platform.paths.app_logs(job.name) / f"build-{release.id}.log"
     job.build_log.parent.mkdir(parents=True, exist_ok=True)
-    job.build_log.touch()  # a build that prints nothing still has a (empty) build log
+    with _build_log(job.build_log):  # a build that prints nothing still has an empty log
+        pass
     config = await appconfig.values(platform, job.name, release.env_version)
     artifact, manifest = await building.fetch_and_build(job, config)
     built = await job.db(lambda c: release_store.get(c, release.id))
@@ -488,3 +490,10 @@ async def remove_build(platform: Platform, app: str, artifact: Path, releases: l
             log.warning("could not remove %s's images: %s", app, exc)
     artifacts.forget(artifact)  # first: a half-removed build must not count as built
     await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
+
+
+def _build_log(path: Path) -> TextIO:
+    """A build log opened to append: created 0640 (build output may name internal hosts
+    and paths, and is no one else's), never through a symbolic link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.fdopen(os.open(path, flags, 0o640), "a")
