@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import StringConstraints
@@ -74,3 +75,43 @@ class GithubBranch(Result):
 class GithubBranchesResult(Result):
     repo: str
     branches: list[GithubBranch]
+
+
+HOOK_PATH = "/hooks/github"
+"""Where `deployd web` receives GitHub's webhooks."""
+MAX_HOOK_BODY_BYTES = 25 * 1024 * 1024
+"""GitHub sends nothing larger; `deployd web` refuses a larger body before reading it."""
+
+
+class HookVerdict(StrEnum):
+    DEPLOYED = "deployed"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+
+class HookDeliveryParams(Params):
+    """A webhook as `deployd web` received it: the headers that matter and the raw body,
+    base64 (the signature is over its exact bytes). The daemon checks it: the secret never
+    leaves the daemon."""
+
+    event: Annotated[str, StringConstraints(max_length=100)] = ""
+    """X-GitHub-Event."""
+    delivery: Annotated[str, StringConstraints(max_length=100)] = ""
+    """X-GitHub-Delivery."""
+    signature: Annotated[str, StringConstraints(max_length=200)] = ""
+    """X-Hub-Signature-256 (`sha256=<hex>`)."""
+    hook_id: Annotated[str, StringConstraints(max_length=40)] = ""
+    """X-GitHub-Hook-ID."""
+    body: str = ""
+    """The raw body, base64."""
+    too_large: int | None = None
+    """Set instead of `body` when the body was refused for its size (its Content-Length)."""
+
+
+class HookDeliveryResult(Result):
+    status: int
+    """The HTTP status `deployd web` answers GitHub with."""
+    verdict: HookVerdict
+    reason: str
+    job: int | None = None
