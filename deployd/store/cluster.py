@@ -13,10 +13,15 @@ import pwd
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from deployd import atomic
 
 PORT = 5432
 DB_USER = "deployd"
@@ -38,6 +43,8 @@ listen_addresses = '{listen}'
 password_encryption = scram-sha-256
 max_connections = 200
 """
+REACH_FILE = "deployd-reach.conf"
+REACH_INCLUDE = f"\ninclude_if_exists = '{REACH_FILE}'\n"
 APPS_HBA = """# Written by deployd.
 local all all                trust
 host  all all 127.0.0.1/32   scram-sha-256
@@ -47,6 +54,15 @@ host  all all ::1/128        scram-sha-256
 
 class ClusterError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """A Docker bridge whose containers reach the apps' cluster: it listens on the
+    bridge's gateway too, and takes passwords from the bridge's subnet."""
+
+    gateway: IPv4Address
+    subnet: IPv4Network
 
 
 def free_loopback_port() -> int:
@@ -165,14 +181,44 @@ class PrivateCluster:
         result = self._run("pg_ctl", "-D", str(self.data), "status", check=False)
         return result.returncode == 0
 
-    def start(self) -> bool:
-        """Start the server unless it already runs (left by a crashed daemon). True if started."""
+    def start(self, bridges: Sequence[Bridge] = ()) -> bool:
+        """Start the server unless it already runs (left by a crashed daemon). True if
+        started. `bridges`: where else it listens (the apps' cluster only); one already
+        running that listens elsewhere is restarted."""
+        changed = self.on_loopback and self._reach(bridges)
         if self.running():
+            if changed:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
             return False
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60", "start"
         )
         return True
+
+    def _reach(self, bridges: Sequence[Bridge]) -> bool:
+        """Write where the server listens and whom it asks for a password: loopback and
+        each bridge. True if that changed."""
+        listen = ",".join(["127.0.0.1", *(str(b.gateway) for b in bridges)])
+        reach = f"# Written by deployd at each start.\nlisten_addresses = '{listen}'\n"
+        hba = APPS_HBA + "".join(f"host  all all {b.subnet}   scram-sha-256\n" for b in bridges)
+        owner = None
+        if self._user is not None:
+            entry = self._account()
+            owner = (entry.pw_uid, entry.pw_gid)
+        conf = self.data / "postgresql.conf"
+        text = conf.read_text()
+        if REACH_INCLUDE not in text:  # a cluster made by an older deployd
+            atomic.write(conf, text + REACH_INCLUDE, 0o600, owner)
+        changed = False
+        for path, text in ((self.data / REACH_FILE, reach), (self.data / "pg_hba.conf", hba)):
+            try:
+                if path.read_text() == text:
+                    continue
+            except FileNotFoundError:
+                pass
+            atomic.write(path, text, 0o600, owner)
+            changed = True
+        return changed
 
     def stop(self) -> None:
         if self.running():
