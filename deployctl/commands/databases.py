@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -323,7 +324,7 @@ def backups(name: str, json: JsonFlag = False) -> None:
                 str(b.tables) if b.tables is not None else "-",
                 str(b.rows) if b.rows is not None else "-",
                 _where(b),
-                b.error or (f"remote copy failed: {b.remote_error}" if b.remote_error else ""),
+                b.error or _remote_problem(b),
             ]
             for b in result.backups
         ],
@@ -331,11 +332,31 @@ def backups(name: str, json: JsonFlag = False) -> None:
 
 
 def _where(backup: BackupInfo) -> str:
+    if backup.status == "deleted" and backup.remote == "copied":
+        return "remote (not deleted yet)"
     if backup.status != "verified":
         return "-"
     if backup.remote in ("failed", "running"):
         return f"local (remote {backup.remote})"
     return backup.location
+
+
+def _remote_problem(backup: BackupInfo) -> str:
+    """What is wrong with the copy off this host, and what happens next."""
+    if not backup.remote_error:
+        return ""
+    if backup.remote == "copied":  # of a pruned backup
+        return f"remote copy not deleted yet (tried again later): {backup.remote_error}"
+    if backup.remote != "failed":
+        return ""
+    tries = f"attempt {backup.remote_attempts}/{backup.remote_attempts_max}"
+    if backup.status != "verified":
+        return f"remote copy failed ({tries}): {backup.remote_error}"
+    if backup.remote_next_try_at is None:
+        return f"remote copy failed ({tries}, given up): {backup.remote_error}"
+    wait = (backup.remote_next_try_at - datetime.now(UTC)).total_seconds()
+    then = f"next in {_about(wait)}" if wait > 0 else "next: due now"
+    return f"remote copy failed ({tries}, {then}): {backup.remote_error}"
 
 
 @app.command("schedule")

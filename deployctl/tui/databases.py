@@ -88,7 +88,7 @@ def backup_row(backup: BackupInfo) -> tuple[str | Text, ...]:
         f"{backup.tables or 0} tables, {backup.rows or 0:,} rows",
         cell(backup.location + (f" ({backup.remote})" if backup.remote else "")),
         cell(backup.trigger),
-        cell(backup.error),
+        cell(backup.error or (f"remote: {backup.remote_error}" if backup.remote_error else None)),
     )
 
 

@@ -158,6 +158,14 @@ class BackupInfo(Result):
     remote: Literal["running", "copied", "failed", "deleted"] | None = None
     """The copy on remote storage (None: none was attempted)."""
     remote_error: str | None = None
+    """Why the copy failed; on a `copied` copy of a `deleted` backup, why it could not be
+    deleted yet (it is tried again)."""
+    remote_attempts: int | None = None
+    """Tries of the copy so far (None: none was attempted)."""
+    remote_attempts_max: int | None = None
+    """Tries a copy gets before it is given up."""
+    remote_next_try_at: datetime | None = None
+    """When a failed copy is tried again (None: it did not fail, or its tries are over)."""
 
 
 class DbBackupsResult(Result):

@@ -56,7 +56,7 @@ from deployd.runtime.oneoff import Handoff, HandoffError, run_attached
 from deployd.store import apps as app_store
 from deployd.store import databases as store
 from deployd.store import remote as remote_store
-from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
+from deployd.store.databases import BackupRow, BackupStatus, BackupTrigger, DatabaseRow
 from deployd.store.remote import CopyRow, CopyStatus
 from deployd.unix.accounts import Account
 from deployd.vault.keyring import VaultKeyError
@@ -324,6 +324,13 @@ async def _existing(core: Core, name: str) -> DatabaseRow:
 
 def backup_info(row: BackupRow, copy: CopyRow | None = None) -> BackupInfo:
     copied = copy is not None and copy.status is CopyStatus.COPIED
+    next_try = None  # a failed copy of a verified backup is tried again, a few times
+    if (
+        copy is not None
+        and copy.status is CopyStatus.FAILED
+        and row.status is BackupStatus.VERIFIED
+    ):
+        next_try = rules.copy_retry_at(copy.attempts, copy.finished_at or copy.started_at)
     return BackupInfo(
         id=row.id,
         database=row.database,
@@ -339,6 +346,9 @@ def backup_info(row: BackupRow, copy: CopyRow | None = None) -> BackupInfo:
         location="local+remote" if copied else "local",
         remote=copy.status.value if copy is not None else None,
         remote_error=copy.error if copy is not None else None,
+        remote_attempts=copy.attempts if copy is not None else None,
+        remote_attempts_max=rules.COPY_ATTEMPTS if copy is not None else None,
+        remote_next_try_at=next_try,
     )
 
 

@@ -437,6 +437,9 @@ def test_backups_are_copied_off_the_host_encrypted_and_tracked_apart(
     assert "was not copied off this host" in events and "test-secret" not in events
     listed = ok(platform.deployctl("db", "backups", "copied")).stdout
     assert "local (remote failed)" in listed
+    assert re.search(
+        r"remote copy failed \(attempt 1/10, next in [45] min\): .*NoSuchBucket", listed
+    )
     ok(platform.deployctl("db", "drop", "copied", "--yes"))
 
 
