@@ -217,4 +217,11 @@ def copy_retry_at(attempts: int, failed_at: datetime) -> datetime | None:
     failure, doubling up to 6 hours; None once it has had its tries."""
     if attempts >= COPY_ATTEMPTS:
         return None
-    return failed_at + min(timedelta(minutes=5) * (1 << (attempts - 1)), timedelta(hours=6))
+    return failed_at + retry_delay(attempts)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failure of work off the host: 5 minutes after the
+    first, doubling up to 6 hours (a copy's deletion is tried that way for as long as it
+    fails: a copy retention pruned is never forgotten)."""
+    return min(timedelta(minutes=5) * (1 << min(attempts - 1, 16)), timedelta(hours=6))

@@ -318,14 +318,14 @@ _ALL = (
     Method("databases.list", NoParams, databases.DbListResult, Role.VIEWER),
     Method(
         "databases.show",
-        databases.DbParams,
+        databases.DbShowParams,
         databases.DbInfo,
         Role.VIEWER,
         summary="password masked",
     ),
     Method(
         "databases.reveal",
-        databases.DbParams,
+        databases.DbShowParams,
         databases.DbInfo,
         Role.DEPLOYER,
         audited=True,

@@ -19,6 +19,7 @@ from deployd.domain.databases import (
     due,
     overdue,
     parse_schedule,
+    retry_delay,
     to_prune,
     url,
 )
@@ -151,6 +152,7 @@ def test_a_failed_copy_is_tried_again_later_and_later_then_given_up() -> None:
     assert delays[1] == failed + timedelta(minutes=10)
     assert delays[7] == failed + timedelta(hours=6)  # capped
     assert delays[-1] is None  # its tries are over
+    assert retry_delay(1000) == timedelta(hours=6)  # a deletion is tried for as long as it fails
 
 
 @pytest.mark.parametrize(
