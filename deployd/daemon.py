@@ -39,6 +39,7 @@ from deployd.engine.selfupdate import SelfUpdater
 from deployd.lifecycle import InstanceLock, Notifier, feed_watchdog
 from deployd.monitor.backups import BackupScheduler
 from deployd.monitor.certificates import Renewer
+from deployd.monitor.github import GithubWorker
 from deployd.monitor.metrics import MetricsSampler
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
@@ -412,6 +413,7 @@ class Daemon:
             asyncio.create_task(backups.run(), name="backups"),
             asyncio.create_task(TrafficIngester(platform).run(), name="traffic"),
             asyncio.create_task(MetricsSampler(platform).run(), name="metrics"),
+            asyncio.create_task(GithubWorker(platform).run(), name="github"),
         ]
         self._supervisor = supervisor
         core.jobs.start()
