@@ -139,7 +139,11 @@ async def delete(platform: Platform, name: str, actor: str) -> int:
             await asyncio.to_thread(platform.systemd.forget, name)
         async with platform.pool.connection() as conn:
             await store.delete(conn, name)
-        for directory in (platform.paths.app_dir(name), platform.paths.app_logs(name)):
+        for directory in (
+            platform.paths.app_dir(name),
+            platform.paths.app_logs(name),
+            platform.paths.data_dir / "github" / f"{name}.git",  # a GitHub source's mirror
+        ):
             await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
         try:  # last: whatever the app left running is stopped with its account
             await platform.accounts.remove(name)
