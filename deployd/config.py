@@ -173,6 +173,9 @@ class Settings(BaseSettings):
     github_hook_url: str | None = None
     """Where GitHub sends webhooks, if not `https://<control_domain>/hooks/github` (a
     local stand-in: http to a loopback address)."""
+    web_user: str = Field(default="deployd-web", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    """The Unix user `deployd web` runs as (deployd-web.service's DynamicUser): its calls
+    may carry a webhook's body, up to 25 MB."""
     github_forks: bool = False
     """Pull requests from forks get previews too (their code then runs on this host)."""
     preview_ttl: float = Field(default=7 * 86400.0, gt=0)
