@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     """GitHub Enterprise: `https://HOST/api/v3`."""
     github_url: str = "https://github.com"
     """Where people approve a login and repositories are cloned from."""
+    web_listen: str = "127.0.0.1"
+    """The address `deployd web` (GitHub's webhooks) listens on; expose it through nginx on a
+    domain with TLS rather than on a public address."""
+    web_port: int = Field(default=8090, ge=1, le=65535)
     public_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses that count as this host for `domains verify` (behind NAT: the public one);
     default the host's own non-loopback addresses."""
@@ -181,6 +185,12 @@ class Settings(BaseSettings):
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
             ipaddress.ip_network(item, strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("web_listen")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        ipaddress.ip_address(value)  # an address, not a name: what is listened on is exact
         return value
 
     @field_validator("dns_servers")
