@@ -107,6 +107,28 @@ def size(n: int) -> str:
     return str(n)
 
 
+BLOCKS = "▁▂▃▄▅▆▇█"
+SPARKLINE_WIDTH = 60
+
+
+def sparkline(values: list[float], width: int = SPARKLINE_WIDTH, *, low: float = 0.0) -> str:
+    """One character per value (the values folded into `width` by their maximum), from
+    `low` (the lowest block) to the largest value (the highest)."""
+    if not values:
+        return ""
+    if len(values) > width:
+        step = len(values) / width
+        values = [
+            max(values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)])
+            for i in range(width)
+        ]
+    top = (max(values) - low) or 1.0
+    return "".join(
+        BLOCKS[max(0, min(len(BLOCKS) - 1, int((v - low) / top * (len(BLOCKS) - 1) + 0.5)))]
+        for v in values
+    )
+
+
 def release(number: int | None) -> str:
     """Releases are numbered per app and shown as Heroku shows them: v1, v2, ..."""
     return f"v{number}" if number is not None else "-"

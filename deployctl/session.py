@@ -32,8 +32,14 @@ class Session:
                 raise
         return client
 
-    def call(self, method: str, params: BaseModel | dict[str, Any] | None = None) -> Any:
-        with self.connect() as client:
+    def call(
+        self,
+        method: str,
+        params: BaseModel | dict[str, Any] | None = None,
+        *,
+        timeout: float | None = 60.0,
+    ) -> Any:
+        with self.connect(timeout) as client:
             return client.call(method, params)
 
 

@@ -165,10 +165,26 @@ class Settings(BaseSettings):
     """GitHub Enterprise: `https://HOST/api/v3`."""
     github_url: str = "https://github.com"
     """Where people approve a login and repositories are cloned from."""
+    control_domain: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?$"
+    )
+    """The host name of deployd's own web part (`deployd web`): GitHub's webhooks reach
+    `https://<control_domain>/hooks/github` through nginx."""
+    github_hook_url: str | None = None
+    """Where GitHub sends webhooks, if not `https://<control_domain>/hooks/github` (a
+    local stand-in: http to a loopback address)."""
+    web_user: str = Field(default="deployd-web", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    """The Unix user `deployd web` runs as (deployd-web.service's DynamicUser): its calls
+    may carry a webhook's body, up to 25 MB."""
     web_listen: str = "127.0.0.1"
     """The address `deployd web` (GitHub's webhooks) listens on; expose it through nginx on a
     domain with TLS rather than on a public address."""
     web_port: int = Field(default=8090, ge=1, le=65535)
+    github_forks: bool = False
+    """Pull requests from forks get previews too (their code then runs on this host)."""
+    preview_ttl: float = Field(default=7 * 86400.0, gt=0)
+    """Seconds a preview app lives without a push before the reaper removes it (a closed
+    pull request whose event was missed)."""
     public_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses that count as this host for `domains verify` (behind NAT: the public one);
     default the host's own non-loopback addresses."""
@@ -203,9 +219,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a port: {port!r}")
         return value
 
-    @field_validator("github_api_url", "github_url")
+    @field_validator("github_api_url", "github_url", "github_hook_url")
     @classmethod
-    def _github_url(cls, value: str, info: ValidationInfo) -> str:
+    def _github_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         try:
             return check_base_url(value, f"DEPLOYD_{(info.field_name or '').upper()}")
         except DomainError as exc:

@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +39,7 @@ from deployd.engine.selfupdate import SelfUpdater
 from deployd.lifecycle import InstanceLock, Notifier, feed_watchdog
 from deployd.monitor.backups import BackupScheduler
 from deployd.monitor.certificates import Renewer
+from deployd.monitor.github import GithubWorker
 from deployd.monitor.metrics import MetricsSampler
 from deployd.monitor.reconciler import Reconciler
 from deployd.monitor.supervisor import Supervisor
@@ -53,13 +55,13 @@ from deployd.proxy.acme import Certbot
 from deployd.proxy.nginx import Nginx, ProxyError
 from deployd.rpc.server import RpcServer
 from deployd.runtime import appmount
-from deployd.runtime.docker import DockerRuntime, instance_prefix
+from deployd.runtime.docker import DockerRuntime, default_bridge, instance_prefix
 from deployd.runtime.process import ProcessRuntime
 from deployd.runtime.systemd import SystemdRuntime
 from deployd.services import apps, deploys, users
 from deployd.services.core import Caller, Core
 from deployd.store import migrate
-from deployd.store.cluster import PrivateCluster, find_pg_bindir
+from deployd.store.cluster import Bridge, PrivateCluster, find_pg_bindir
 from deployd.store.db import make_pool
 from deployd.unix.accounts import Account, myself
 from deployd.upgrade.layout import Installation
@@ -164,7 +166,7 @@ class Daemon:
             await asyncio.to_thread(self.cluster.start)
             await asyncio.to_thread(self.cluster.ensure_database)
         if self.apps_cluster is not None and self.apps_cluster.initialised:
-            await asyncio.to_thread(self.apps_cluster.start)  # apps reach it as they start
+            await self._start_apps_cluster(self.apps_cluster)  # apps reach it as they start
         try:
             await self._with_database(database_conninfo(self.settings, self.cluster))
         finally:
@@ -327,7 +329,7 @@ class Daemon:
         async def made_and_started() -> None:
             if await asyncio.to_thread(cluster.init):
                 self.announce(f"initialised the apps' PostgreSQL cluster in {cluster.data}")
-            await asyncio.to_thread(cluster.start)
+            await self._start_apps_cluster(cluster)
 
         return AppsServer(
             lambda: cluster.conninfo("postgres"),
@@ -335,6 +337,18 @@ class Daemon:
             prepare=made_and_started,
             connection_limit=limit,
         )
+
+    async def _start_apps_cluster(self, cluster: PrivateCluster) -> None:
+        """Start the apps' dev cluster on loopback and, when the Docker Engine is there, on
+        its bridge's gateway: containers on the bridge reach their databases there."""
+        found = await asyncio.to_thread(default_bridge, self.settings.docker_host)
+        bridges = []
+        if found is not None:
+            try:
+                bridges.append(Bridge(IPv4Address(found[0]), IPv4Network(found[1])))
+            except ValueError:
+                log.warning("the Docker bridge's address %r is not one PostgreSQL can use", found)
+        await asyncio.to_thread(cluster.start, bridges)
 
     def _check_isolation(self) -> None:
         """As root, every app runs as its own account, which must reach its directory; as
@@ -399,6 +413,7 @@ class Daemon:
             asyncio.create_task(backups.run(), name="backups"),
             asyncio.create_task(TrafficIngester(platform).run(), name="traffic"),
             asyncio.create_task(MetricsSampler(platform).run(), name="metrics"),
+            asyncio.create_task(GithubWorker(platform).run(), name="github"),
         ]
         self._supervisor = supervisor
         core.jobs.start()

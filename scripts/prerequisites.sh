@@ -11,7 +11,9 @@ DEV_EXTRAS=(curl)
 # What the test suite's tests need beyond that; without them those tests are skipped
 # (they fail instead under DEPLOYD_TEST_REQUIRE_ALL=1, as in CI).
 # docker-compose: CI's check of compose.yaml (Debian 12: 1.29; Debian 13: the v2 plugin).
-TEST_EXTRAS=(docker.io busybox-static systemd certbot pebble debootstrap age shellcheck docker-compose)
+# gcc, python3-dev, libpq-dev: a public sample app's psycopg2, which pip builds from source.
+TEST_EXTRAS=(docker.io busybox-static systemd certbot pebble debootstrap age shellcheck docker-compose
+             gcc python3-dev libpq-dev)
 # The uv this checkout is developed with; UV_VERSION=... picks another.
 UV_VERSION="${UV_VERSION:-0.13.9}"
 
@@ -36,6 +38,8 @@ present() {
         pebble) _command pebble && _command pebble-challtestsrv ;;
         python3) [ -x /usr/bin/python3 ] ;;
         docker-compose) _command docker-compose || docker compose version >/dev/null 2>&1 ;;
+        python3-dev) [ -e "$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("include"))' 2>/dev/null)/Python.h" ] ;;
+        libpq-dev) [ -e /usr/include/postgresql/libpq-fe.h ] ;;
         *) _command "$1" ;;
     esac
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from deployd.protocol.databases import (
     DbRestoreResult,
     DbScheduleResult,
     RemoteInfo,
+    SizeHistory,
 )
 
 from .. import render
@@ -82,6 +84,38 @@ def list_databases(json: JsonFlag = False) -> None:
         render.failure(problem)
 
 
+def _about(seconds: float) -> str:
+    """A span in one rounded unit, as a chart's caption says it: `7 d`, `5 h`, `40 min`."""
+    if seconds >= 1.5 * 86400:
+        return f"{round(seconds / 86400)} d"
+    if seconds >= 1.5 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{max(1, round(seconds / 60))} min"
+
+
+def size_history(history: SizeHistory | None, width: int = render.SPARKLINE_WIDTH) -> str:
+    """The size over the range as a sparkline (lowest to highest size) of `width` columns
+    at most, and its growth."""
+    if history is None:
+        return "-"
+    points = history.points
+    if not points:
+        return "no samples in the range (the daemon takes one every 5 minutes)"
+    if len(points) == 1:
+        return f"{render.size(points[0].bytes)} at {render.when(points[0].at)} (one sample)"
+    values = [float(p.bytes) for p in points]
+    grown = points[-1].bytes - points[0].bytes
+    span = _about((points[-1].at - points[0].at).total_seconds())
+    growth = f"{'+' if grown >= 0 else '-'}{render.size(abs(grown))} in {span}"
+    return f"{render.sparkline(values, width, low=min(values))}  {growth}"
+
+
+def _chart_width() -> int:
+    """The sparkline's columns: 60, fewer on a narrow terminal (the row fits one line)."""
+    room = render.out().width - len("last verified backup") - 2 - len("  +1023.9 MiB in 23 h")
+    return max(12, min(render.SPARKLINE_WIDTH, room))
+
+
 def _show(info: DbInfo) -> None:
     rows = [
         ("name", info.name),
@@ -93,6 +127,7 @@ def _show(info: DbInfo) -> None:
         ("linked", _linked(info) or "-"),
         ("kept by restores", ", ".join(info.kept) or "-"),
         ("size", _size(info.size_bytes)),
+        ("size over time", size_history(info.size_history, width=_chart_width())),
         ("connections", str(info.connections) if info.connections is not None else "-"),
         ("schedule", info.schedule or "none (`deployctl db schedule`)"),
         (
@@ -116,11 +151,17 @@ def show(
     reveal: Annotated[
         bool, typer.Option("--reveal", help="Show the password (recorded in the audit log).")
     ] = False,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since", help="The size's history: 90m, 2h, 7d, 2w, or 2026-11-01..2026-11-15."
+        ),
+    ] = "7d",
     json: JsonFlag = False,
 ) -> None:
-    """Host, port, database and user; the password only with --reveal."""
+    """Host, port, database and user, its size over time; the password only with --reveal."""
     result: DbInfo = session(json).call(
-        "databases.reveal" if reveal else "databases.show", {"name": name}
+        "databases.reveal" if reveal else "databases.show", {"name": name, "since": since}
     )
     if json:
         render.emit_json(result)
@@ -283,7 +324,7 @@ def backups(name: str, json: JsonFlag = False) -> None:
                 str(b.tables) if b.tables is not None else "-",
                 str(b.rows) if b.rows is not None else "-",
                 _where(b),
-                b.error or (f"remote copy failed: {b.remote_error}" if b.remote_error else ""),
+                b.error or _remote_problem(b),
             ]
             for b in result.backups
         ],
@@ -291,11 +332,31 @@ def backups(name: str, json: JsonFlag = False) -> None:
 
 
 def _where(backup: BackupInfo) -> str:
+    if backup.status == "deleted" and backup.remote == "copied":
+        return "remote (not deleted yet)"
     if backup.status != "verified":
         return "-"
     if backup.remote in ("failed", "running"):
         return f"local (remote {backup.remote})"
     return backup.location
+
+
+def _remote_problem(backup: BackupInfo) -> str:
+    """What is wrong with the copy off this host, and what happens next."""
+    if not backup.remote_error:
+        return ""
+    if backup.remote == "copied":  # of a pruned backup
+        return f"remote copy not deleted yet (tried again later): {backup.remote_error}"
+    if backup.remote != "failed":
+        return ""
+    tries = f"attempt {backup.remote_attempts}/{backup.remote_attempts_max}"
+    if backup.status != "verified":
+        return f"remote copy failed ({tries}): {backup.remote_error}"
+    if backup.remote_next_try_at is None:
+        return f"remote copy failed ({tries}, given up): {backup.remote_error}"
+    wait = (backup.remote_next_try_at - datetime.now(UTC)).total_seconds()
+    then = f"next in {_about(wait)}" if wait > 0 else "next: due now"
+    return f"remote copy failed ({tries}, {then}): {backup.remote_error}"
 
 
 @app.command("schedule")

@@ -13,25 +13,6 @@ from deployd.protocol.system import DiskResult, TopResult
 from .. import render
 from ..session import JsonFlag, session
 
-BLOCKS = "▁▂▃▄▅▆▇█"
-WIDTH = 60
-
-
-def sparkline(values: list[float], width: int = WIDTH) -> str:
-    """One character per value (the values folded into `width` by their maximum)."""
-    if not values:
-        return ""
-    if len(values) > width:
-        step = len(values) / width
-        values = [
-            max(values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)])
-            for i in range(width)
-        ]
-    top = max(values) or 1.0
-    return "".join(
-        BLOCKS[min(len(BLOCKS) - 1, int(v / top * (len(BLOCKS) - 1) + 0.5))] for v in values
-    )
-
 
 def _ms(value: float | None) -> str:
     if value is None:
@@ -96,9 +77,9 @@ def stats(
     out.print(render.text(f"{app}: {span}", style="bold"))
     out.print(render.text(_summary(totals)))
     if result.series:
-        out.print(render.text(f"requests  {sparkline([p.requests for p in result.series])}"))
-        out.print(render.text(f"5xx       {sparkline([p.errors for p in result.series])}"))
-        out.print(render.text(f"p95       {sparkline([_p95(p) for p in result.series])}"))
+        out.print(render.text(f"requests  {render.sparkline([p.requests for p in result.series])}"))
+        out.print(render.text(f"5xx       {render.sparkline([p.errors for p in result.series])}"))
+        out.print(render.text(f"p95       {render.sparkline([_p95(p) for p in result.series])}"))
     classes = "  ".join(f"{k} {v:,}" for k, v in sorted(totals.statuses.items()))
     out.print(render.text(f"statuses  {classes or '-'}"))
     if result.unparsed:
@@ -209,6 +190,6 @@ def _follow(app: str, json: bool) -> None:
             render.out().print(
                 render.text(
                     f"{point.at:%H:%M:%S} {point.requests:>6} req/s  {classes:<24} "
-                    f"p95 {_ms(point.p95_ms):>7}  {sparkline(recent, 30)}"
+                    f"p95 {_ms(point.p95_ms):>7}  {render.sparkline(recent, 30)}"
                 )
             )

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from deployd.protocol.apps import JobInfo
 from deployd.protocol.databases import (
@@ -25,6 +25,8 @@ from deployd.protocol.databases import (
     DbMigrateParams,
     DbParams,
     DbRestoreParams,
+    DbShowParams,
+    SizeHistory,
 )
 from deployd.protocol.errors import RpcError
 
@@ -65,6 +67,15 @@ def facts(db: DbInfo, *, may_reveal: bool) -> Table:
     return table
 
 
+def size_caption(history: SizeHistory) -> str:
+    """What the chart under it shows: the last 7 days' size, and how much it grew."""
+    points = history.points
+    if len(points) < 2:
+        return "size, last 7 days: not measured yet (every 5 minutes)"
+    grown = (points[-1].bytes - points[0].bytes) / 2**20
+    return f"size, last 7 days: {grown:+.1f} MiB"
+
+
 def backup_row(backup: BackupInfo) -> tuple[str | Text, ...]:
     status = Text(
         backup.status, style={"verified": "green", "failed": "red"}.get(backup.status, "")
@@ -77,7 +88,7 @@ def backup_row(backup: BackupInfo) -> tuple[str | Text, ...]:
         f"{backup.tables or 0} tables, {backup.rows or 0:,} rows",
         cell(backup.location + (f" ({backup.remote})" if backup.remote else "")),
         cell(backup.trigger),
-        cell(backup.error),
+        cell(backup.error or (f"remote: {backup.remote_error}" if backup.remote_error else None)),
     )
 
 
@@ -103,7 +114,10 @@ class DatabaseManager(Screen[None]):
         with Vertical():
             yield DataTable(id="dbs", cursor_type="row")
             with Horizontal(id="db-lower"):
-                yield Static(id="db-facts", classes="panel")
+                with Vertical(id="db-left", classes="panel"):
+                    yield Static(id="db-facts")
+                    yield Static(id="db-size-caption", classes="caption")
+                    yield Sparkline([], id="db-size")
                 yield DataTable(id="backups", cursor_type="row")
         yield Footer()
 
@@ -180,6 +194,16 @@ class DatabaseManager(Screen[None]):
         shown = self.revealed if self.revealed and self.revealed.name == db.name else db
         may_reveal = self.state.may("databases.reveal")
         self.query_one("#db-facts", Static).update(facts(shown, may_reveal=may_reveal))
+        try:
+            detail: DbInfo = await self.daemon.call("databases.show", DbShowParams(name=db.name))
+        except (RpcError, DaemonUnreachable):
+            detail = db  # the list's facts stay; the backups below say what went wrong
+        history = detail.size_history or SizeHistory(
+            since=db.created_at, until=db.created_at, points=[]
+        )
+        self.query_one("#db-size-caption", Static).update(size_caption(history))
+        points = history.points if len(history.points) > 1 else []
+        self.query_one("#db-size", Sparkline).data = [p.bytes for p in points]
         try:
             result: DbBackupsResult = await self.daemon.call(
                 "databases.backups", DbParams(name=db.name)

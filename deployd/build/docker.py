@@ -26,6 +26,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from deployd.domain.databases import docker_hosts
+
 from .artifacts import write_marker
 from .native import BuildError
 
@@ -111,6 +113,7 @@ async def run_once(
             command=[command],
             environment=env,
             network_mode="host" if network == "host" else "bridge",
+            extra_hosts=docker_hosts(network),
             detach=True,
         )
         try:

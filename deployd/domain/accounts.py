@@ -46,3 +46,10 @@ def psql_account(prefix: str) -> str:
 def own_accounts(prefix: str) -> tuple[str, ...]:
     """The accounts deployd makes for itself, beside one per app."""
     return (nginx_account(prefix), psql_account(prefix))
+
+
+def fetch_account(prefix: str) -> str:
+    """Who fetches private repositories with the GitHub token: never an app's account
+    (an app could read the token while git runs), nor root (git in a tree from the
+    internet)."""
+    return prefix.rstrip("-") + "_git"

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from . import envvars
 from .errors import DomainError
@@ -50,6 +50,37 @@ def check_variable(variable: str) -> str:
 def url(*, host: str, port: int, name: str, password: str) -> str:
     """What a linked app is given: `postgres://NAME:PASSWORD@HOST:PORT/NAME`."""
     return f"postgres://{name}:{quote(password, safe='')}@{host}:{port}/{name}"
+
+
+DOCKER_HOST_ALIAS = "host.docker.internal"
+"""The name a container on a Docker bridge has for the host (mapped to the bridge's gateway
+with `host-gateway`, as Docker Desktop does)."""
+
+
+def docker_hosts(network: str) -> dict[str, str]:
+    """The extra `/etc/hosts` entries of a container on `network` (docker SDK
+    `extra_hosts`): on a bridge, the host's name for its linked databases."""
+    return {} if network == "host" else {DOCKER_HOST_ALIAS: "host-gateway"}
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def seen_from_bridge(url: str) -> str:
+    """The URL as a container on a Docker bridge must use it: there, loopback is the
+    container itself, so a linked database on the host's loopback is reached through the
+    bridge's gateway instead. Any other URL is returned as it is."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return url
+    if parts.scheme not in ("postgres", "postgresql") or host not in LOOPBACK_HOSTS:
+        return url
+    credentials, _, _ = parts.netloc.rpartition("@")
+    where = DOCKER_HOST_ALIAS if port is None else f"{DOCKER_HOST_ALIAS}:{port}"
+    netloc = f"{credentials}@{where}" if credentials else where
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def before_restore_name(name: str, at: datetime) -> str:
@@ -186,4 +217,11 @@ def copy_retry_at(attempts: int, failed_at: datetime) -> datetime | None:
     failure, doubling up to 6 hours; None once it has had its tries."""
     if attempts >= COPY_ATTEMPTS:
         return None
-    return failed_at + min(timedelta(minutes=5) * (1 << (attempts - 1)), timedelta(hours=6))
+    return failed_at + retry_delay(attempts)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failure of work off the host: 5 minutes after the
+    first, doubling up to 6 hours (a copy's deletion is tried that way for as long as it
+    fails: a copy retention pruned is never forgotten)."""
+    return min(timedelta(minutes=5) * (1 << min(attempts - 1, 16)), timedelta(hours=6))

@@ -176,32 +176,34 @@ def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str)
     The loop is the ingester's hot path, so what repeats is worked out once per batch and
     looked up after: a second's minute and salt, a status, a response time's bucket, a
     path, a visitor's hash. A value seen for the first time is checked then; a line with
-    one that is not a number is unparsed."""
+    one that is not a number is unparsed. A line's values are only appended to its
+    minute's lists; they are counted at the end, by Counter's C loop."""
     batch = Batch()
-    minutes = batch.minutes
-    seconds_seen: dict[str, tuple[Rollup, int] | None] = {}
+    tallies: dict[int, _Tally] = {}
+    seconds_seen: dict[str, tuple[_Tally, int] | None] = {}
     codes: dict[str, int | None] = {}
     buckets: dict[str, int | None] = {}
     paths: dict[str, str] = {}
     pseudonyms: dict[tuple[int, str, str], str] = {}
+    unparsed = internal = 0
     for line in lines:
         try:  # a line of another length does not unpack
             (version, msec, status, sent, took, _method, _host, uri, referer, agent, client,
              check) = line.split("\t")  # fmt: skip
         except ValueError:
-            batch.unparsed += 1
+            unparsed += 1
             continue
         if version != VERSION:
-            batch.unparsed += 1
+            unparsed += 1
             continue
         if check == check_token and check_token:
-            batch.internal += 1
+            internal += 1
             continue
         second = msec.partition(".")[0]
         try:
             found = seconds_seen[second]
         except KeyError:
-            found = seconds_seen[second] = _minute_of(second, minutes)
+            found = seconds_seen[second] = _tally_of(second, tallies)
         code = codes.get(status, -1)
         if code == -1:
             code = codes[status] = int(status) if status.isdigit() else None
@@ -209,41 +211,71 @@ def ingest(lines: Iterable[str], salt_of: Mapping[int, bytes], check_token: str)
         if slot == -1:
             slot = buckets[took] = _bucket_of(took)
         if found is None or code is None or slot is None or not sent.isdigit():
-            batch.unparsed += 1
+            unparsed += 1
             continue
-        rollup, day = found
-        rollup.requests += 1
-        rollup.bytes += int(sent)
-        rollup.statuses[code] += 1
-        rollup.latency[slot] += 1
+        tally, day = found
+        tally.codes.append(code)
+        tally.slots.append(slot)
+        tally.sent.append(sent)
         path = paths.get(uri)
         if path is None:
             path = paths[uri] = uri.split("?", 1)[0][:MAX_FIELD]
-        rollup.paths[path] += 1
+        tally.paths.append(path)
         if referer != "-":
-            rollup.referrers[referer[:MAX_FIELD]] += 1
+            tally.referrers.append(referer[:MAX_FIELD])
         agent = agent[:MAX_FIELD]
-        rollup.agents[agent] += 1
+        tally.agents.append(agent)
         seen = (day, client, agent)
         known = pseudonyms.get(seen)
         if known is None:
             salt = salt_of.get(day)
             known = pseudonyms[seen] = visitor(salt, client, agent) if salt else ""
         if known:
-            rollup.visitors[known] += 1
+            tally.visitors.append(known)
+    batch.unparsed, batch.internal = unparsed, internal
+    for minute, tally in tallies.items():
+        batch.minutes[minute] = tally.counted()
     return batch
 
 
-def _minute_of(second: str, minutes: dict[int, Rollup]) -> tuple[Rollup, int] | None:
-    """The rollup of the minute an epoch second (as text) falls in, and its day."""
+@dataclass(slots=True)
+class _Tally:
+    """One minute's values as the lines gave them, counted once at the end."""
+
+    codes: list[int] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    referrers: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    visitors: list[str] = field(default_factory=list)
+
+    def counted(self) -> Rollup:
+        latency = [0] * len(BUCKETS)
+        for slot, count in Counter(self.slots).items():
+            latency[slot] = count
+        return Rollup(
+            len(self.codes),
+            sum(map(int, self.sent)),
+            Counter(self.codes),
+            latency,
+            Counter(self.paths),
+            Counter(self.referrers),
+            Counter(self.agents),
+            Counter(self.visitors),
+        )
+
+
+def _tally_of(second: str, tallies: dict[int, _Tally]) -> tuple[_Tally, int] | None:
+    """The tally of the minute an epoch second (as text) falls in, and its day."""
     if not second.isdigit() or len(second) > 12:
         return None
     at = int(second)
     minute = at - at % 60
-    rollup = minutes.get(minute)
-    if rollup is None:
-        rollup = minutes[minute] = Rollup()
-    return rollup, at // 86400
+    tally = tallies.get(minute)
+    if tally is None:
+        tally = tallies[minute] = _Tally()
+    return tally, at // 86400
 
 
 def _bucket_of(took: str) -> int | None:

@@ -100,6 +100,16 @@ class AppAccounts:
         )
         return account
 
+    async def fetcher(self) -> Account:
+        """The account private repositories are fetched as, with a token (made on first
+        use); the daemon's own when it is not root."""
+        if not self.isolated:
+            return accounts.myself()
+        account, _ = await asyncio.to_thread(
+            accounts.ensure, naming.fetch_account(self.prefix), "deployd's token fetches"
+        )
+        return account
+
 
 def _app_dir(path: Path, account: Account) -> None:
     """A directory of the app's own, made (by the daemon, in its directory) if missing;

@@ -12,8 +12,10 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from deployd.build import native
+from deployd.domain import databases as database_rules
 from deployd.domain import envvars
 from deployd.domain.masking import Masker
+from deployd.store import databases as database_store
 from deployd.store import env as store
 from deployd.store import vault as vault_store
 from deployd.store.apps import SlotRow
@@ -107,6 +109,22 @@ async def refresh_masks(platform: Platform, app: str | None = None) -> None:
     platform.masks.set({name: Masker(found) for name, found in pairs.items()})
 
 
+async def seen_from_container(
+    platform: Platform, app: str, config: dict[str, str], *, bridge: bool
+) -> dict[str, str]:
+    """The config as a container sees it: on a Docker bridge, loopback is the container
+    itself, so the URLs of the app's linked databases name the host's gateway instead
+    (`host.docker.internal`, which deployd maps into every bridge container)."""
+    if not bridge:
+        return config
+    async with platform.pool.connection() as conn:
+        linked = {link.variable for link in await database_store.links(conn, app=app)}
+    return {
+        name: database_rules.seen_from_bridge(value) if name in linked else value
+        for name, value in config.items()
+    }
+
+
 def platform_env(
     release: ReleaseRow,
     slot: str,
@@ -147,10 +165,15 @@ async def write_process_env(
     artifact: Path,
     process: str,
     port: int | None,
+    *,
+    bridge: bool = False,
 ) -> Path:
-    """Render the env file a process will start with: this release's config, its PORT."""
+    """Render the env file a process will start with: this release's config, its PORT
+    (`bridge`: it starts in a container on a Docker bridge)."""
     app, version = slot.app, release.env_version
-    config = await values(platform, app, version)
+    config = await seen_from_container(
+        platform, app, await values(platform, app, version), bridge=bridge
+    )
     path = env_file(platform, app, slot.name, process)
     at_app = platform.app_mount and release.runtime != "docker"
     write_env_file(  # the daemon's own: only the process's launcher (root) reads it

@@ -30,8 +30,10 @@ from deployd.domain.runtimes import choose_runtime
 from deployd.domain.sources import Limits, Snapshot, SourceError
 from deployd.protocol.events import EventType
 from deployd.runtime.docker import DockerUnavailable
-from deployd.sources import git, local
+from deployd.sources import git, git_askpass, local
 from deployd.sources.capture import capture
+from deployd.sources.github import GitHubError
+from deployd.store import github as github_store
 from deployd.store import releases as release_store
 from deployd.store.apps import AppRow
 from deployd.unix.accounts import Account, AccountError
@@ -39,6 +41,7 @@ from deployd.unix.accounts import Account, AccountError
 if TYPE_CHECKING:
     from .pipeline import Job
 
+from . import github as github_account
 from .platform import Platform
 
 
@@ -219,6 +222,8 @@ async def _fetch(job: Job, account: Account, tar: Path) -> tuple[str, Snapshot]:
     await job.step(JobStep.FETCH, f"fetching {ref or 'the default branch'} from {source}")
     if git.is_local(source):
         repo = git.Repo.local(source, source_reader(platform, app))
+    elif await _from_github(platform, job.name, source):
+        repo = await _github_mirror(platform, job.name, source)
     else:
         repo = await _mirror(platform, job.name, source, account)
     if ref is None:
@@ -243,6 +248,51 @@ async def _mirror(platform: Platform, app: str, url: str, account: Account) -> g
     await asyncio.to_thread(_fresh_mirror_dir, path, account)
     await git.clone_mirror(url, str(path), account, timeout, size)
     return repo
+
+
+async def _from_github(platform: Platform, app: str, url: str) -> bool:
+    """The app follows a GitHub repository (`github connect`) and this is its URL."""
+    async with platform.pool.connection() as conn:
+        connection = await github_store.connection(conn, app)
+    return connection is not None and url.startswith(platform.settings.github_url + "/")
+
+
+async def _github_mirror(platform: Platform, app: str, url: str) -> git.Repo:
+    """The mirror of a GitHub repository, fetched with the account's token by deployd's
+    fetch account (never the app's: it could read the token while git runs), in a
+    directory of that account's that no app can enter."""
+    settings = platform.settings
+    fetcher = await platform.accounts.fetcher()
+    base = platform.paths.data_dir / "github"
+    await asyncio.to_thread(_private_dir, base)
+    path = base / f"{app}.git"
+    repo = git.Repo.mirror(str(path), fetcher)
+    timeout, size = settings.fetch_timeout, settings.max_source_size
+    try:
+        secret = await github_account.token(platform)
+    except GitHubError as exc:
+        raise DeployFailed(f"cannot fetch {url} from GitHub: {exc}") from None
+    try:
+        with git_askpass.askpass(secret, url, fetcher, platform.paths.run_dir / "askpass") as env:
+            if _owned_dir(path, fetcher) and await git.is_repository(repo):
+                await git.fetch(repo.with_env(env), timeout, size)
+            else:
+                await asyncio.to_thread(_fresh_mirror_dir, path, fetcher)
+                await git.clone_mirror(url, str(path), fetcher, timeout, size, env=env)
+    except git_askpass.AskpassError as exc:
+        raise DeployFailed(f"cannot fetch {url} from GitHub: {exc}") from None
+    return repo
+
+
+def _private_dir(path: Path) -> None:
+    """deployd's own directory that other accounts may cross but not list."""
+    path.mkdir(mode=0o711, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, os.geteuid(), os.getegid())
+        os.fchmod(fd, 0o711)
+    finally:
+        os.close(fd)
 
 
 def _owned_dir(path: Path, account: Account) -> bool:

@@ -51,7 +51,12 @@ async def save_login(platform: Platform, grant: Grant, login: str, by: str | Non
 
 
 async def client(platform: Platform) -> GitHub:
-    """A client with the account's token, renewed first if it is about to run out.
+    """A client with the account's token (see `token`)."""
+    return GitHub(endpoints(platform), await token(platform))
+
+
+async def token(platform: Platform) -> str:
+    """The account's token, renewed first if it is about to run out.
 
     Renewals take a lock and read the account again under it: a refresh token is good
     once, so two callers near expiry must not both spend it; and the renewal is stored only
@@ -63,8 +68,8 @@ async def client(platform: Platform) -> GitHub:
             if account.expires_at is not None and account.expires_at - RENEW_BEFORE <= datetime.now(
                 UTC
             ):
-                return GitHub(endpoints(platform), await _renew(platform, account))
-    return GitHub(endpoints(platform), platform.vault.decrypt(account.token).decode())
+                return await _renew(platform, account)
+    return platform.vault.decrypt(account.token).decode()
 
 
 async def _account(platform: Platform) -> store.AccountRow:

@@ -167,14 +167,19 @@ async def fetch(platform: Platform, backup: BackupRow, target: Path) -> None:
         await asyncio.to_thread(sealed.unlink, missing_ok=True)
 
 
-async def delete(platform: Platform, backup: BackupRow) -> None:
-    """Delete a backup's copy (retention); a failure leaves the record as it was."""
+async def delete(platform: Platform, backup: BackupRow) -> bool:
+    """Delete a backup's copy (retention). False when it could not be: the copy stays
+    `copied` with the reason, and the scheduler tries again later."""
     where = await remote(platform)
     if where is None:
-        return
+        return False
     try:
         await asyncio.to_thread(where.bucket.delete, where.key(backup))
-    except StorageError:
-        return
+    except StorageError as exc:
+        log.warning("the copy of backup %s was not deleted: %s (tried again later)", backup.id, exc)
+        async with platform.pool.connection() as conn:
+            await store.delete_failed(conn, backup.id, str(exc))
+        return False
     async with platform.pool.connection() as conn:
         await store.copy_deleted(conn, backup.id)
+    return True

@@ -87,7 +87,12 @@ async def prepare(platform: Platform, app: str, name: str) -> OneOff:
 
 
 async def _environment(platform: Platform, one: OneOff) -> dict[str, str]:
-    config = await appconfig.values(platform, one.app, one.release.env_version)
+    config = await appconfig.seen_from_container(
+        platform,
+        one.app,
+        await appconfig.values(platform, one.app, one.release.env_version),
+        bridge=one.image is not None and one.network == "bridge",
+    )
     env = appconfig.platform_env(
         one.release, one.slot.name, one.artifact, one.name, at_app=one.at_app
     )

@@ -320,12 +320,16 @@ async def run_release_command(
     at_app = platform.app_mount and image is None
     env = appconfig.platform_env(release, target.name, artifact, at_app=at_app)
     if image is not None:
+        network = manifest.docker_network or platform.settings.docker_network
+        seen = await appconfig.seen_from_container(
+            platform, name, config, bridge=network == "bridge"
+        )
         await docker_build.run_once(
             platform.docker.client(),
             image,
             command,
-            env={**env, **config},
-            network=manifest.docker_network or platform.settings.docker_network,
+            env={**env, **seen},
+            network=network,
             log=job.output,
         )
     else:

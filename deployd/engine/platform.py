@@ -85,6 +85,8 @@ class Platform:
 
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wake_jobs: Callable[[], None] = lambda: None
+    wake_github: Callable[[], None] = lambda: None
+    """The GitHub worker: a delivery was recorded that asks for work."""
     """Set by the job runner: look for queued jobs now rather than at the next poll."""
 
     def mask(self, app: str | None, text: str) -> str:

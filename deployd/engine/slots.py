@@ -408,10 +408,18 @@ async def launch(
         else f"v{release.version} starts in the {slot} slot: {formation.describe(counted)}",
     )
     started: list[Started] = []
+    image = image_of(artifact)
+    network = manifest.docker_network or platform.settings.docker_network
     for process in planned:
         name = str(process.name)
         env_file = await appconfig.write_process_env(
-            platform, row, release, artifact, name, process.port
+            platform,
+            row,
+            release,
+            artifact,
+            name,
+            process.port,
+            bridge=image is not None and network == "bridge",
         )
         spec = LaunchSpec(
             app=app,
@@ -427,9 +435,9 @@ async def launch(
             quiet_path=_probed_path(manifest) if process.port is not None else None,
             process=name,
             user=account.owner,
-            app_mount=platform.app_mount and image_of(artifact) is None,
-            image=image_of(artifact),
-            network=manifest.docker_network or platform.settings.docker_network,
+            app_mount=platform.app_mount and image is None,
+            image=image,
+            network=network,
             memory_bytes=manifest.memory_bytes,
             cpus=manifest.cpus,
         )

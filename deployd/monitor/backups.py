@@ -37,6 +37,9 @@ class BackupScheduler:
         self._overdue: set[str] = set()
         """Databases already said to be overdue (said again once a backup verifies)."""
         self._ticks = 0
+        self._deletes: dict[int, tuple[int, datetime]] = {}
+        """Copies of pruned backups whose deletion failed: the tries, and when the next is
+        due (in memory: after a restart they are tried at once)."""
 
     async def run(self) -> None:
         """The loop; `recover` runs first, before the daemon takes calls."""
@@ -108,11 +111,19 @@ class BackupScheduler:
             if await asyncio.to_thread(local.exists):
                 async with engine.held(self.platform, backup.database):
                     await offsite.copy(self.platform, backup, local)
+        self._deletes = {k: v for k, v in self._deletes.items() if k in orphans}
         for backup_id in orphans:
+            tries, due_at = self._deletes.get(backup_id, (0, now))
+            if due_at > now:
+                continue
             async with self.platform.pool.connection() as conn:
                 backup = await store.backup(conn, backup_id)
-            if backup is not None:
-                await offsite.delete(self.platform, backup)
+            if backup is None:
+                continue
+            if await offsite.delete(self.platform, backup):
+                self._deletes.pop(backup_id, None)
+            else:
+                self._deletes[backup_id] = (tries + 1, now + rules.retry_delay(tries + 1))
 
     async def _run(self, db: DatabaseRow, scheduled_for: datetime) -> int:
         async with self.platform.pool.connection() as conn:  # first: never twice for one time

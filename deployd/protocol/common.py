@@ -23,6 +23,7 @@ REPOSITORY_PATTERN = (
 )
 """`OWNER/NAME`, the name never `.` or `..` (the rust regex engine has no look-ahead)."""
 ORG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"
+DELIVERY_PATTERN = r"^[0-9A-Fa-f-]{8,64}$"
 
 UserName = Annotated[str, StringConstraints(pattern=USER_NAME_PATTERN)]
 UnixUserName = Annotated[str, StringConstraints(pattern=UNIX_USER_PATTERN)]
@@ -45,6 +46,7 @@ PATTERN_WORDS = {
     VERSION_PATTERN: "a version, like 1.4.2 or v1.4.2",
     REPOSITORY_PATTERN: "a GitHub repository, OWNER/NAME",
     ORG_PATTERN: "a GitHub account or organisation name",
+    DELIVERY_PATTERN: "a webhook delivery id, as `github deliveries` shows it",
 }
 """What each pattern asks for, in words: a person is never shown a regular expression."""
 

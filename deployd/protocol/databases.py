@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 
 from .apps import AppName, JobInfo
 from .common import APP_NAME_PATTERN, ENV_NAME_PATTERN, Params, Result
+from .stats import Since
 
 DbName = Annotated[str, StringConstraints(pattern=APP_NAME_PATTERN)]
 """Checked again by the daemon (reserved names)."""
@@ -17,6 +18,13 @@ Variable = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
 
 class DbParams(Params):
     name: DbName
+
+
+class DbShowParams(Params):
+    name: DbName
+    since: Since = "7d"
+    """The range of the size history: as `stats.show` takes it (`90m`, `7d`, `2w`, or
+    `2026-11-01..2026-11-15`)."""
 
 
 class DbDropParams(Params):
@@ -69,6 +77,23 @@ class DbLink(Result):
     variable: str
 
 
+class SizePoint(Result):
+    at: datetime
+    bytes: int
+
+
+class SizeHistory(Result):
+    """A database's size as the daemon sampled it (every 5 minutes), thinned to at most
+    200 points, evenly spread over time; the first and last samples of the range are
+    kept as they are, so the growth between them is exact."""
+
+    since: datetime
+    until: datetime
+    """The range asked for (samples start when the database was created)."""
+    points: list[SizePoint]
+    """Oldest first; empty when none was recorded in the range."""
+
+
 class DbInfo(Result):
     name: str
     host: str | None
@@ -99,6 +124,8 @@ class DbInfo(Result):
     reachable: bool = True
     """False when the apps' PostgreSQL did not answer (size and connections unknown)."""
     problem: str | None = None
+    size_history: SizeHistory | None = None
+    """Only from `databases.show` and `databases.reveal`."""
 
 
 class DbListResult(Result):
@@ -131,6 +158,14 @@ class BackupInfo(Result):
     remote: Literal["running", "copied", "failed", "deleted"] | None = None
     """The copy on remote storage (None: none was attempted)."""
     remote_error: str | None = None
+    """Why the copy failed; on a `copied` copy of a `deleted` backup, why it could not be
+    deleted yet (it is tried again)."""
+    remote_attempts: int | None = None
+    """Tries of the copy so far (None: none was attempted)."""
+    remote_attempts_max: int | None = None
+    """Tries a copy gets before it is given up."""
+    remote_next_try_at: datetime | None = None
+    """When a failed copy is tried again (None: it did not fail, or its tries are over)."""
 
 
 class DbBackupsResult(Result):

@@ -74,6 +74,12 @@ class EventType(StrEnum):
     TOKEN_CREATED = "token.created"  # noqa: S105 (a kind, not a secret)
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 (a kind, not a secret)
     GITHUB_LOGGED_IN = "github.logged_in"
+    GITHUB_CONNECTED = "github.connected"
+    GITHUB_DISCONNECTED = "github.disconnected"
+    GITHUB_DELIVERY = "github.delivery"
+    GITHUB_HOOK_REJECTED = "github.hook_rejected"
+    GITHUB_PREVIEW_CREATED = "github.preview_created"
+    GITHUB_PREVIEW_REMOVED = "github.preview_removed"
     TRAFFIC_REGRESSED = "traffic.regressed"
     HOST_DISK = "host.disk"
     HOST_SAMPLE = "host.sample"

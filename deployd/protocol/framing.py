@@ -15,6 +15,9 @@ from .errors import ErrorKind, RpcError
 
 MAX_LINE_BYTES = 1024 * 1024
 """A request line longer than this is refused and the connection closed."""
+MAX_TRUSTED_LINE_BYTES = 40 * 1024 * 1024
+"""The same for admins and deployd's own web part: room for a webhook body (GitHub sends
+up to 25 MB), base64 in its `github.receive` call."""
 
 RequestId = int | str | None
 
@@ -47,10 +50,10 @@ def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
-def decode_request(line: bytes) -> Request:
+def decode_request(line: bytes, limit: int = MAX_LINE_BYTES) -> Request:
     """Parse one line into a request, or raise BadRequest."""
-    if len(line) > MAX_LINE_BYTES:
-        raise BadRequest(ErrorKind.INVALID_REQUEST, f"request larger than {MAX_LINE_BYTES} bytes")
+    if len(line) > limit:
+        raise BadRequest(ErrorKind.INVALID_REQUEST, f"request larger than {limit} bytes")
     try:
         message = json.loads(line)
     except (UnicodeDecodeError, ValueError) as exc:

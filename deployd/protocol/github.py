@@ -10,9 +10,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
-from .common import ORG_PATTERN, REPOSITORY_PATTERN, Params, Result
+from .apps import AppName, GitRef
+from .common import DELIVERY_PATTERN, ORG_PATTERN, REPOSITORY_PATTERN, Params, Result
 
 Repository = Annotated[str, StringConstraints(pattern=REPOSITORY_PATTERN)]
 """`OWNER/NAME`."""
@@ -115,3 +116,86 @@ class HookDeliveryResult(Result):
     verdict: HookVerdict
     reason: str
     job: int | None = None
+
+
+class GithubConnectParams(Params):
+    app: AppName
+    repo: Repository
+    branch: GitRef | None = None
+    """None: the repository's default branch."""
+    previews: bool = False
+    """Pull requests from the same repository get preview apps."""
+    deploy: bool = True
+    """Deploy the branch's head now (the CLI follows the job)."""
+    preview_exclude: list[Annotated[str, StringConstraints(max_length=255)]] = Field(
+        default_factory=list, max_length=100
+    )
+    """Variables of the app its previews are not given (besides its databases' URLs)."""
+
+
+class GithubConnection(Result):
+    app: str
+    repo: str
+    branch: str
+    hook_id: int | None
+    hook_url: str
+    previews: bool
+    private: bool = False
+    created_app: bool = False
+    """The app did not exist: connect made it."""
+    connected_by: str | None = None
+    connected_at: datetime | None = None
+    job: int | None = None
+    """The deploy it started."""
+    preview_apps: list[str] = Field(default_factory=list)
+    preview_exclude: list[str] = Field(default_factory=list)
+
+
+class GithubAppParams(Params):
+    app: AppName
+
+
+class GithubDeliveriesParams(Params):
+    app: AppName
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class GithubDelivery(Result):
+    id: int
+    received_at: datetime
+    delivery: str
+    event: str
+    verdict: HookVerdict
+    reason: str
+    commit: str | None = None
+    target: str | None = None
+    """The app it deployed (the app, or a preview of it)."""
+    job: int | None = None
+    reported: str
+    """Statuses on GitHub: no, pending, done, gave_up."""
+    report_error: str | None = None
+
+
+class GithubDeliveriesResult(Result):
+    app: str
+    deliveries: list[GithubDelivery]
+
+
+class GithubRedeliverParams(Params):
+    app: AppName
+    delivery: Annotated[str, StringConstraints(pattern=DELIVERY_PATTERN)]
+    """X-GitHub-Delivery, as `github deliveries` shows it."""
+
+
+class GithubRedeliverResult(Result):
+    app: str
+    delivery: str
+    message: str
+
+
+class GithubDisconnectResult(Result):
+    app: str
+    repo: str
+    hook_removed: bool
+    message: str
+    previews_removed: list[str] = Field(default_factory=list)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deployd.protocol import framing
+from deployd.protocol.common import Role
 from deployd.protocol.errors import ErrorKind, RpcError, forbidden, unavailable
 from deployd.protocol.events import STREAM_ENDED_NOTIFICATION, StreamEnded
 from deployd.protocol.methods import METHODS
@@ -55,6 +56,15 @@ class Connection:
         self.tasks: set[asyncio.Task[None]] = set()
         self.streams = 0
         self.closing = False
+        self.max_line = (
+            framing.MAX_TRUSTED_LINE_BYTES
+            if caller.identity.role is Role.ADMIN
+            or caller.identity.unix_user == core.settings.web_user
+            else framing.MAX_LINE_BYTES
+        )
+        # asyncio has no public way to set a reader's limit after the server made it; the
+        # server's is the small one, raised here for the callers a webhook comes through
+        reader._limit = self.max_line + 2  # type: ignore[attr-defined]
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.write_lock:
@@ -79,7 +89,7 @@ class Connection:
                 except ValueError:  # the line outgrew the reader's limit
                     err = RpcError(
                         ErrorKind.INVALID_REQUEST,
-                        f"request larger than {framing.MAX_LINE_BYTES} bytes",
+                        f"request larger than {self.max_line} bytes",
                     )
                     await self.send(framing.error(None, err))
                     break
@@ -100,7 +110,7 @@ class Connection:
     async def _handle(self, line: bytes) -> None:
         try:
             try:
-                request = framing.decode_request(line)
+                request = framing.decode_request(line, self.max_line)
             except framing.BadRequest as exc:
                 await self.send(framing.error(exc.request_id, exc))
                 return

@@ -30,6 +30,7 @@ import psutil
 import requests.exceptions
 from docker.types import LogConfig
 
+from deployd.domain.databases import docker_hosts
 from deployd.domain.envfile import parse
 
 from .base import Handle, LaunchSpec, StartError
@@ -80,13 +81,35 @@ def container_options(spec: LaunchSpec, name: str, instance: str) -> dict[str, A
         options["command"] = [spec.command]
     if spec.network == "host":
         options["network_mode"] = "host"
-    elif spec.port is not None:  # it listens on PORT; only loopback reaches it, via nginx
-        options["ports"] = {f"{spec.port}/tcp": ("127.0.0.1", spec.port)}
+    else:  # the host is `host.docker.internal`: linked databases are reached there
+        options["extra_hosts"] = docker_hosts(spec.network)
+        if spec.port is not None:  # it listens on PORT; only loopback reaches it, via nginx
+            options["ports"] = {f"{spec.port}/tcp": ("127.0.0.1", spec.port)}
     if spec.memory_bytes:
         options["mem_limit"] = spec.memory_bytes
     if spec.cpus:
         options["nano_cpus"] = int(spec.cpus * 1e9)
     return options
+
+
+def default_bridge(base_url: str | None) -> tuple[str, str] | None:
+    """(gateway, subnet) of the Engine's default bridge, IPv4, where its containers find
+    the host; None when the Engine is not there (blocking)."""
+    try:
+        client = (
+            docker.DockerClient(base_url=base_url, version="auto")
+            if base_url
+            else docker.from_env(version="auto")
+        )
+        with contextlib.closing(client):
+            configs = client.networks.get("bridge").attrs.get("IPAM", {}).get("Config") or []
+    except ENGINE_ERRORS:
+        return None
+    for config in configs:
+        gateway, subnet = config.get("Gateway"), config.get("Subnet")
+        if gateway and subnet and ":" not in subnet:
+            return str(gateway), str(subnet)
+    return None
 
 
 class DockerRuntime:

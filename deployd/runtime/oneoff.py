@@ -29,6 +29,8 @@ from typing import Any, Protocol
 import docker
 import docker.errors
 
+from deployd.domain.databases import docker_hosts
+
 HANDOFF_SECONDS = 10.0
 FORWARDED = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP})
 """Signals a client may forward to its one-off process."""
@@ -191,7 +193,9 @@ def run_in_container(
         tty=False,
         labels={"deployd.oneoff": "1"},
         host_config=api.create_host_config(
-            network_mode="host" if network == "host" else "bridge", init=True
+            network_mode="host" if network == "host" else "bridge",
+            init=True,
+            extra_hosts=docker_hosts(network),
         ),
     )
     container = created["Id"]

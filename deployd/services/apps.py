@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
-from deployd.domain.ports import pick_ports
 from deployd.domain.sources import SourceError
-from deployd.engine import building, pipeline, sites, slots
+from deployd.engine import applications
 from deployd.protocol.apps import (
     AppInfo,
     AppParams,
@@ -22,8 +20,6 @@ from deployd.protocol.apps import (
 )
 from deployd.protocol.errors import conflict, forbidden, invalid, not_found, unavailable
 from deployd.protocol.events import EventType
-from deployd.proxy.nginx import ProxyError
-from deployd.runtime.ports import is_free
 from deployd.sources import git, local
 from deployd.store import apps as store
 from deployd.store import domains as domain_store
@@ -110,43 +106,21 @@ async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInf
     await _check_runtime(core, params.runtime)
     await _check_address(core, params.name)
     reader_uid = await _check_readable(core, caller, kind, source)
-    async with core.pool.connection() as conn:
-        if await store.get(conn, params.name) is not None:
-            raise conflict(f"app {params.name} already exists")
     try:
-        account = await core.platform.accounts.prepare(params.name)
-    except (AccountError, OSError) as exc:
-        raise unavailable(f"cannot make the app's account: {exc}") from None
-    async with core.pool.connection() as conn, conn.transaction():
-        await conn.execute("LOCK TABLE slots IN EXCLUSIVE MODE")  # one port allocation at a time
-        if await store.get(conn, params.name) is not None:
-            raise conflict(f"app {params.name} already exists")
-        try:
-            ports = pick_ports(core.platform.ports, await store.all_ports(conn), is_free)
-        except DomainError as exc:
-            raise conflict(str(exc)) from None
-        app = await store.insert(
-            conn,
+        app, slot_rows = await applications.create(
+            core.platform,
             name=params.name,
             source_kind=kind,
             source=source,
             branch=params.branch,
             runtime=params.runtime,
-            ports=ports,
             source_uid=reader_uid,
+            actor=caller.name,
         )
-        slot_rows = await store.slots(conn, params.name)
-    try:
-        await sites.open_site(core.platform, params.name)
-    except ProxyError as exc:  # the reconciler tries again; the app exists all the same
-        log.error("could not write %s's nginx site: %s", params.name, exc)
-    await core.bus.publish(
-        EventType.APP_CREATED,
-        f"{caller.name} created {params.name} from {source}",
-        app=params.name,
-        actor=caller.name,
-        data={"source": source, "ports": ports, "account": account.name},
-    )
+    except (applications.AppExists, applications.NoPorts) as exc:
+        raise conflict(str(exc)) from None
+    except applications.CannotPrepare as exc:
+        raise unavailable(str(exc)) from None
     return _info(core, app, slot_rows, None)
 
 
@@ -220,57 +194,13 @@ async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
     return _info(core, *await _get(core, params.name))
 
 
-async def _rest(core: Core, row: SlotRow) -> None:
-    """Stop a slot through the table (so its end is no crash to the supervisor), looking
-    again if the supervisor moves it meanwhile; a container may have no pid."""
-    for _ in range(5):
-        try:
-            await slots.rest(core.platform, row.app, row)
-            break
-        except slots.StaleSlot:
-            row = (await slots.load(core.platform, row.app))[row.name]
-    await slots.stop_process(core.platform, row)
-
-
 async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteResult:
-    async with core.platform.lock(params.name):
-        _, slot_rows, job, _ = await _get(core, params.name)
-        if job is not None:
-            raise conflict(f"{params.name} has job {job} under way: wait for it, then delete")
-        drain = core.platform.drains.pop(params.name, None)
-        if drain is not None:
-            drain.cancel()
-        stopped = 0
-        for row in slot_rows:
-            stopped += row.pid is not None
-            await _rest(core, row)
-        await asyncio.to_thread(core.platform.nginx.apply, params.name, None)
-        core.platform.nginx.forget(params.name)
-        async with core.pool.connection() as conn:
-            releases = await release_store.for_app(conn, params.name, limit=100_000)
-        for key in {r.build_key for r in releases if r.build_key}:
-            tags = [r.version for r in releases if r.build_key == key]
-            artifact = building.artifact_dir(core.platform, params.name, key)
-            await pipeline.remove_build(core.platform, params.name, artifact, tags)
-        if core.platform.systemd_host:
-            await asyncio.to_thread(core.platform.systemd.forget, params.name)
-        async with core.pool.connection() as conn:
-            await store.delete(conn, params.name)
-        for directory in (
-            core.platform.paths.app_dir(params.name),
-            core.platform.paths.app_logs(params.name),
-        ):
-            await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
-        try:  # last: whatever the app left running is stopped with its account
-            await core.platform.accounts.remove(params.name)
-        except AccountError as exc:
-            log.warning("could not remove %s's account: %s", params.name, exc)
-    await core.bus.publish(
-        EventType.APP_DELETED,
-        f"{caller.name} deleted {params.name}",
-        app=params.name,
-        actor=caller.name,
-        data={"stopped_slots": stopped},
-    )
-    core.platform.masks.drop(params.name)
+    try:
+        stopped = await applications.delete(core.platform, params.name, caller.name)
+    except LookupError:
+        raise not_found(f"no app named {params.name}") from None
+    except applications.AppBusy as busy:
+        raise conflict(
+            f"{params.name} has job {busy.job} under way: wait for it, then delete"
+        ) from None
     return AppsDeleteResult(name=params.name, stopped_slots=stopped)

@@ -15,8 +15,10 @@ from typing import Any
 import psycopg
 
 from deployd.domain import databases as rules
+from deployd.domain import series
 from deployd.domain.errors import DomainError
 from deployd.domain.lifecycle import JobKind
+from deployd.domain.traffic import parse_since
 from deployd.engine import appconfig, offsite
 from deployd.engine import databases as engine
 from deployd.postgres.server import ServerUnavailable, Usage
@@ -40,9 +42,12 @@ from deployd.protocol.databases import (
     DbRestoreResult,
     DbScheduleParams,
     DbScheduleResult,
+    DbShowParams,
     DbUnlinkParams,
     RemoteInfo,
     RemoteSetParams,
+    SizeHistory,
+    SizePoint,
 )
 from deployd.protocol.errors import RpcError, conflict, invalid, not_found, unavailable
 from deployd.protocol.events import EventType
@@ -51,7 +56,7 @@ from deployd.runtime.oneoff import Handoff, HandoffError, run_attached
 from deployd.store import apps as app_store
 from deployd.store import databases as store
 from deployd.store import remote as remote_store
-from deployd.store.databases import BackupRow, BackupTrigger, DatabaseRow
+from deployd.store.databases import BackupRow, BackupStatus, BackupTrigger, DatabaseRow
 from deployd.store.remote import CopyRow, CopyStatus
 from deployd.unix.accounts import Account
 from deployd.vault.keyring import VaultKeyError
@@ -163,26 +168,38 @@ async def list_databases(core: Core, caller: Caller) -> DbListResult:
     )
 
 
-async def _show(core: Core, name: str, *, reveal: bool) -> DbInfo:
+async def _show(core: Core, params: DbShowParams, *, reveal: bool) -> DbInfo:
     try:
-        row = await engine.get(core.platform, name)
+        since, until = parse_since(params.since, datetime.now(UTC))  # as `stats --since`
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
+    try:
+        row = await engine.get(core.platform, params.name)
     except engine.NoSuchDatabase as exc:
         raise not_found(str(exc)) from None
     async with core.pool.connection() as conn:
-        links = await store.links(conn, database=name)
-        last = (await store.last_backups(conn)).get(name, {})
+        links = await store.links(conn, database=row.name)
+        last = (await store.last_backups(conn)).get(row.name, {})
+        # not the samples of an earlier database of the same name
+        samples = await store.sizes(conn, row.name, max(since, row.created_at), until)
     usage, problem = await _usage(core)
     if reveal and usage is None:
         raise unavailable(problem or "the apps' PostgreSQL is unreachable")
-    return await _info(core, row, links, usage, problem, last, reveal=reveal)
+    info = await _info(core, row, links, usage, problem, last, reveal=reveal)
+    history = SizeHistory(
+        since=since,
+        until=until,
+        points=[SizePoint(at=at, bytes=size) for at, size in series.downsample(samples)],
+    )
+    return info.model_copy(update={"size_history": history})
 
 
-async def show(core: Core, caller: Caller, params: DbParams) -> DbInfo:
-    return await _show(core, params.name, reveal=False)
+async def show(core: Core, caller: Caller, params: DbShowParams) -> DbInfo:
+    return await _show(core, params, reveal=False)
 
 
-async def reveal(core: Core, caller: Caller, params: DbParams) -> DbInfo:
-    return await _show(core, params.name, reveal=True)
+async def reveal(core: Core, caller: Caller, params: DbShowParams) -> DbInfo:
+    return await _show(core, params, reveal=True)
 
 
 async def create(core: Core, caller: Caller, params: DbCreateParams) -> DbInfo:
@@ -207,7 +224,7 @@ async def create(core: Core, caller: Caller, params: DbCreateParams) -> DbInfo:
                 **exc.details,
             ) from None
         job = linked.job
-    info = await _show(core, row.name, reveal=False)
+    info = await _show(core, DbShowParams(name=row.name), reveal=False)
     return info.model_copy(update={"job": job})
 
 
@@ -307,6 +324,13 @@ async def _existing(core: Core, name: str) -> DatabaseRow:
 
 def backup_info(row: BackupRow, copy: CopyRow | None = None) -> BackupInfo:
     copied = copy is not None and copy.status is CopyStatus.COPIED
+    next_try = None  # a failed copy of a verified backup is tried again, a few times
+    if (
+        copy is not None
+        and copy.status is CopyStatus.FAILED
+        and row.status is BackupStatus.VERIFIED
+    ):
+        next_try = rules.copy_retry_at(copy.attempts, copy.finished_at or copy.started_at)
     return BackupInfo(
         id=row.id,
         database=row.database,
@@ -322,6 +346,9 @@ def backup_info(row: BackupRow, copy: CopyRow | None = None) -> BackupInfo:
         location="local+remote" if copied else "local",
         remote=copy.status.value if copy is not None else None,
         remote_error=copy.error if copy is not None else None,
+        remote_attempts=copy.attempts if copy is not None else None,
+        remote_attempts_max=rules.COPY_ATTEMPTS if copy is not None else None,
+        remote_next_try_at=next_try,
     )
 
 

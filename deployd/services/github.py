@@ -9,23 +9,50 @@ import re
 from collections.abc import AsyncIterator
 from typing import Literal
 
+from deployd.domain import apps as app_rules
+from deployd.domain import envvars
+from deployd.domain import github as github_rules
 from deployd.domain.errors import DomainError
+from deployd.engine import applications
 from deployd.engine import github as engine
-from deployd.protocol.errors import RpcError, forbidden, invalid, not_found, unavailable
+from deployd.engine import github_connect as connecting
+from deployd.engine import github_hooks as hooks
+from deployd.protocol.errors import (
+    RpcError,
+    conflict,
+    forbidden,
+    invalid,
+    not_found,
+    unavailable,
+)
 from deployd.protocol.events import EventType
 from deployd.protocol.github import (
     GithubAccount,
+    GithubAppParams,
     GithubBranch,
     GithubBranchesParams,
     GithubBranchesResult,
+    GithubConnection,
+    GithubConnectParams,
+    GithubDeliveriesParams,
+    GithubDeliveriesResult,
+    GithubDelivery,
+    GithubDisconnectResult,
     GithubLoginProgress,
     GithubLoginStarted,
+    GithubRedeliverParams,
+    GithubRedeliverResult,
     GithubRepo,
     GithubReposParams,
     GithubReposResult,
+    HookDeliveryParams,
+    HookDeliveryResult,
+    HookVerdict,
 )
 from deployd.sources.github import DeviceCode, DeviceFlow, GitHub, GitHubError, GitHubErrorKind
+from deployd.store import apps as app_store
 from deployd.store import github as store
+from deployd.store.github import ConnectionRow
 
 from .core import Caller, Core
 
@@ -187,4 +214,147 @@ async def branches(
             GithubBranch(name=branch.name, sha=branch.sha, protected=branch.protected)
             for branch in found
         ],
+    )
+
+
+async def receive(core: Core, caller: Caller, params: HookDeliveryParams) -> HookDeliveryResult:
+    """A webhook `deployd web` received: checked, recorded and answered here; any peer may
+    hand one over, since only GitHub knows the secret that makes it count."""
+    received = await hooks.receive(core.platform, params)
+    return HookDeliveryResult(
+        status=received.status, verdict=received.verdict, reason=received.reason, job=received.job
+    )
+
+
+async def connect(core: Core, caller: Caller, params: GithubConnectParams) -> GithubConnection:
+    try:
+        if params.branch is not None:
+            app_rules.check_ref(params.branch)
+        app_rules.check_app_name(params.app)
+        github_rules.check_repository(params.repo)
+        exclude = [envvars.check_name(name) for name in params.preview_exclude]
+    except DomainError as exc:
+        raise invalid(str(exc)) from None
+    async with core.pool.connection() as conn:
+        existing = await store.connection(conn, params.app)
+    if existing is not None and existing.preview_of is not None:
+        raise conflict(
+            f"{params.app} is a preview of {existing.preview_of}: it follows its pull request"
+        )
+    try:
+        done = await connecting.connect(
+            core.platform,
+            app=params.app,
+            repo=params.repo,
+            branch=params.branch,
+            previews_on=params.previews,
+            preview_exclude=exclude,
+            deploy=params.deploy,
+            actor=caller.name,
+        )
+    except connecting.NoHookUrl as exc:
+        raise unavailable(str(exc)) from None
+    except GitHubError as exc:
+        raise rpc_error(exc) from None
+    except (applications.AppExists, applications.NoPorts) as exc:
+        raise conflict(str(exc)) from None
+    except applications.CannotPrepare as exc:
+        raise unavailable(str(exc)) from None
+    return _connection(
+        done.connection, private=done.private, created=done.created_app, job=done.job
+    )
+
+
+def _connection(
+    row: ConnectionRow,
+    *,
+    private: bool = False,
+    created: bool = False,
+    job: int | None = None,
+    previews: list[str] | None = None,
+) -> GithubConnection:
+    return GithubConnection(
+        app=row.app,
+        repo=row.repo,
+        branch=row.branch,
+        hook_id=row.hook_id,
+        hook_url=row.hook_url,
+        previews=row.previews,
+        private=private,
+        created_app=created,
+        connected_by=row.connected_by,
+        connected_at=row.connected_at,
+        job=job,
+        preview_apps=previews or [],
+        preview_exclude=row.preview_exclude,
+    )
+
+
+async def show(core: Core, caller: Caller, params: GithubAppParams) -> GithubConnection:
+    async with core.pool.connection() as conn:
+        row = await store.connection(conn, params.app)
+        if row is None:
+            raise not_found(f"{params.app} is not connected to GitHub")
+        previews = [p.app for p in await store.previews_of(conn, params.app)]
+    return _connection(row, previews=previews)
+
+
+async def deliveries(
+    core: Core, caller: Caller, params: GithubDeliveriesParams
+) -> GithubDeliveriesResult:
+    async with core.pool.connection() as conn:
+        if await app_store.get(conn, params.app) is None:
+            raise not_found(f"no app named {params.app}")
+        rows = await store.deliveries(conn, params.app, params.limit)
+    return GithubDeliveriesResult(
+        app=params.app,
+        deliveries=[
+            GithubDelivery(
+                id=row.id,
+                received_at=row.received_at,
+                delivery=row.delivery,
+                event=row.event,
+                verdict=HookVerdict(row.verdict),
+                reason=row.reason,
+                commit=row.commit_sha,
+                target=row.target,
+                job=row.job_id,
+                reported=row.reported,
+                report_error=row.report_error,
+            )
+            for row in rows
+        ],
+    )
+
+
+async def redeliver(
+    core: Core, caller: Caller, params: GithubRedeliverParams
+) -> GithubRedeliverResult:
+    try:
+        message = await connecting.redeliver(core.platform, params.app, params.delivery)
+    except LookupError as exc:
+        raise not_found(str(exc)) from None
+    except GitHubError as exc:
+        raise rpc_error(exc) from None
+    return GithubRedeliverResult(app=params.app, delivery=params.delivery, message=message)
+
+
+async def disconnect(core: Core, caller: Caller, params: GithubAppParams) -> GithubDisconnectResult:
+    try:
+        row, removed, previews = await connecting.disconnect(core.platform, params.app, caller.name)
+    except LookupError as exc:
+        raise not_found(str(exc)) from None
+    except GitHubError as exc:
+        raise rpc_error(exc) from None
+    said = (
+        f"removed the webhook on {row.repo}"
+        if removed
+        else f"the webhook on {row.repo} is shared with another app: kept"
+    )
+    return GithubDisconnectResult(
+        app=params.app,
+        repo=row.repo,
+        hook_removed=removed,
+        message=f"{params.app} no longer follows {row.repo}; {said}",
+        previews_removed=previews,
     )

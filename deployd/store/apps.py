@@ -227,3 +227,15 @@ async def set_slot_runtime(conn: Conn, app: str, name: str, runtime: str) -> Non
 
 async def set_runtime(conn: Conn, name: str, runtime: str) -> None:
     await conn.execute("UPDATE apps SET runtime = %s WHERE name = %s", (runtime, name))
+
+
+async def set_source(
+    conn: Conn, name: str, source_kind: str, source: str, branch: str | None
+) -> None:
+    """A new source from the next deploy (`github connect`); read as the daemon's own
+    account, since a network source has no reader of its own."""
+    await conn.execute(
+        """UPDATE apps SET source_kind = %s, source = %s, branch = %s, source_uid = NULL
+           WHERE name = %s""",
+        (source_kind, source, branch, name),
+    )

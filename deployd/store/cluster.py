@@ -4,19 +4,34 @@ It listens on a Unix socket in that directory only (no TCP port is taken) and tr
 local connections: the directory's 0700 mode is the access control. initdb and postgres
 refuse to run as root, so when the caller is root the cluster belongs to an unprivileged
 account (Debian's `postgres`) and every pg_ctl call runs as it.
+
+The apps' cluster (`on_loopback`) also speaks TLS on loopback, with a self-signed
+certificate of its own, as Debian's packaged server does with its snakeoil one: apps
+written for Heroku ask for it (dj-database-url's `ssl_require=True` is `sslmode=require`,
+which encrypts without checking whose certificate it is) and cannot connect without it.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from psycopg import sql
+
+from deployd import atomic
 
 PORT = 5432
 DB_USER = "deployd"
@@ -38,15 +53,31 @@ listen_addresses = '{listen}'
 password_encryption = scram-sha-256
 max_connections = 200
 """
+REACH_FILE = "deployd-reach.conf"
+REACH_INCLUDE = f"\ninclude_if_exists = '{REACH_FILE}'\n"
 APPS_HBA = """# Written by deployd.
 local all all                trust
 host  all all 127.0.0.1/32   scram-sha-256
 host  all all ::1/128        scram-sha-256
 """
+TLS_CONF = """
+# Written by deployd: TLS for apps that require it (sslmode=require), with the
+# self-signed server.crt/server.key of this data directory.
+ssl = on
+"""
 
 
 class ClusterError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """A Docker bridge whose containers reach the apps' cluster: it listens on the
+    bridge's gateway too, and takes passwords from the bridge's subnet."""
+
+    gateway: IPv4Address
+    subnet: IPv4Network
 
 
 def free_loopback_port() -> int:
@@ -165,14 +196,46 @@ class PrivateCluster:
         result = self._run("pg_ctl", "-D", str(self.data), "status", check=False)
         return result.returncode == 0
 
-    def start(self) -> bool:
-        """Start the server unless it already runs (left by a crashed daemon). True if started."""
+    def start(self, bridges: Sequence[Bridge] = ()) -> bool:
+        """Start the server unless it already runs (left by a crashed daemon). True if
+        started. `bridges`: where else it listens (the apps' cluster only); one already
+        running that listens elsewhere is restarted."""
+        changed = self.on_loopback and self._reach(bridges)
         if self.running():
+            if changed:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
             return False
+        if self.on_loopback:
+            self._ensure_tls()
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60", "start"
         )
         return True
+
+    def _reach(self, bridges: Sequence[Bridge]) -> bool:
+        """Write where the server listens and whom it asks for a password: loopback and
+        each bridge. True if that changed."""
+        listen = ",".join(["127.0.0.1", *(str(b.gateway) for b in bridges)])
+        reach = f"# Written by deployd at each start.\nlisten_addresses = '{listen}'\n"
+        hba = APPS_HBA + "".join(f"host  all all {b.subnet}   scram-sha-256\n" for b in bridges)
+        owner = None
+        if self._user is not None:
+            entry = self._account()
+            owner = (entry.pw_uid, entry.pw_gid)
+        conf = self.data / "postgresql.conf"
+        text = conf.read_text()
+        if REACH_INCLUDE not in text:  # a cluster made by an older deployd
+            atomic.write(conf, text + REACH_INCLUDE, 0o600, owner)
+        changed = False
+        for path, text in ((self.data / REACH_FILE, reach), (self.data / "pg_hba.conf", hba)):
+            try:
+                if path.read_text() == text:
+                    continue
+            except FileNotFoundError:
+                pass
+            atomic.write(path, text, 0o600, owner)
+            changed = True
+        return changed
 
     def stop(self) -> None:
         if self.running():
@@ -191,6 +254,23 @@ class PrivateCluster:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+    def _ensure_tls(self) -> None:
+        """A certificate and `ssl = on`, unless it has them: an apps' cluster made before
+        deployd gave it TLS gets it at its next start."""
+        conf = self.data / "postgresql.conf"
+        if TLS_CONF in conf.read_text():
+            return
+        pem_certificate, pem_key = self_signed_certificate()
+        owner = None
+        if self._user is not None:
+            entry = self._account()
+            owner = (entry.pw_uid, entry.pw_gid)
+        # postgres refuses a key others may read
+        atomic.write(self.data / "server.key", pem_key, mode=0o600, owner=owner)
+        atomic.write(self.data / "server.crt", pem_certificate, mode=0o644, owner=owner)
+        with conf.open("a") as written:
+            written.write(TLS_CONF)  # last: a start cut short before it makes both again
 
     def _give_to_owner(self) -> None:
         if self._user is None:
@@ -243,3 +323,29 @@ class PrivateCluster:
             detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             raise ClusterError(f"{tool} failed: " + " / ".join(detail))
         return result
+
+
+def self_signed_certificate() -> tuple[bytes, bytes]:
+    """(certificate, private key) in PEM for the apps' server on loopback, for ten years:
+    sslmode=require checks no certificate, so nothing is gained by signing it elsewhere."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "deployd apps' PostgreSQL")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        certificate.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )

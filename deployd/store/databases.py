@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from deployd.domain.databases import Every, Schedule
+from deployd.domain.series import Sample
 
 from .db import Row
 
@@ -275,6 +276,16 @@ async def record_usage(conn: Conn, database: str, size_bytes: int, connections: 
         "INSERT INTO database_sizes (database, size_bytes, connections) VALUES (%s, %s, %s)",
         (database, size_bytes, connections),
     )
+
+
+async def sizes(conn: Conn, database: str, since: datetime, until: datetime) -> list[Sample]:
+    """The database's recorded sizes from `since` to `until`, oldest first."""
+    cursor = await conn.execute(
+        """SELECT at, size_bytes FROM database_sizes
+           WHERE database = %s AND at >= %s AND at <= %s ORDER BY at""",
+        (database, since, until),
+    )
+    return [(r["at"], r["size_bytes"]) for r in await cursor.fetchall()]
 
 
 async def record_migration(

@@ -80,3 +80,251 @@ async def renew(
         (token, refresh_token, expires_at, refresh_expires_at, renewed),
     )
     return cursor.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRow:
+    app: str
+    repo: str
+    branch: str
+    hook_id: int | None
+    hook_url: str
+    secret: str
+    """The webhook's HMAC secret, encrypted with the vault's key."""
+    previews: bool
+    preview_exclude: list[str]
+    """Variables of the app its previews are not given."""
+    preview_of: str | None
+    pull_request: int | None
+    connected_by: str | None
+    connected_at: datetime
+
+
+_CONNECTION = """app, repo, branch, hook_id, hook_url, secret, previews, preview_exclude,
+    preview_of, pull_request, connected_by, connected_at"""
+
+
+async def connection(conn: Conn, app: str) -> ConnectionRow | None:
+    cursor = await conn.execute(
+        f"SELECT {_CONNECTION} FROM github_connections WHERE app = %s", (app,)
+    )
+    row = await cursor.fetchone()
+    return ConnectionRow(**row) if row else None
+
+
+async def connections_of(conn: Conn, repo: str) -> list[ConnectionRow]:
+    """The apps (never previews) connected to `repo` (GitHub's names ignore case)."""
+    cursor = await conn.execute(
+        f"""SELECT {_CONNECTION} FROM github_connections
+            WHERE lower(repo) = lower(%s) AND preview_of IS NULL ORDER BY app""",
+        (repo,),
+    )
+    return [ConnectionRow(**r) for r in await cursor.fetchall()]
+
+
+async def previews_of(conn: Conn, app: str) -> list[ConnectionRow]:
+    cursor = await conn.execute(
+        f"SELECT {_CONNECTION} FROM github_connections WHERE preview_of = %s ORDER BY app",
+        (app,),
+    )
+    return [ConnectionRow(**r) for r in await cursor.fetchall()]
+
+
+async def all_previews(conn: Conn) -> list[ConnectionRow]:
+    cursor = await conn.execute(
+        f"SELECT {_CONNECTION} FROM github_connections WHERE preview_of IS NOT NULL"
+    )
+    return [ConnectionRow(**r) for r in await cursor.fetchall()]
+
+
+async def save_connection(
+    conn: Conn,
+    *,
+    app: str,
+    repo: str,
+    branch: str,
+    hook_id: int | None,
+    hook_url: str,
+    secret: str,
+    previews: bool,
+    by: str | None,
+    preview_exclude: list[str] | None = None,
+    preview_of: str | None = None,
+    pull_request: int | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO github_connections
+               (app, repo, branch, hook_id, hook_url, secret, previews, preview_exclude,
+                preview_of, pull_request, connected_by)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (app) DO UPDATE SET
+               repo = EXCLUDED.repo, branch = EXCLUDED.branch, hook_id = EXCLUDED.hook_id,
+               hook_url = EXCLUDED.hook_url, secret = EXCLUDED.secret,
+               previews = EXCLUDED.previews, preview_exclude = EXCLUDED.preview_exclude,
+               preview_of = EXCLUDED.preview_of, pull_request = EXCLUDED.pull_request,
+               connected_by = EXCLUDED.connected_by, connected_at = now()""",
+        (app, repo, branch, hook_id, hook_url, secret, previews, preview_exclude or [],
+         preview_of, pull_request, by),
+    )  # fmt: skip
+
+
+async def last_activity(conn: Conn, app: str) -> datetime | None:
+    """When a delivery last asked something of `app` (a preview's last push)."""
+    cursor = await conn.execute(
+        "SELECT max(received_at) AS at FROM github_deliveries WHERE target = %s", (app,)
+    )
+    row = await cursor.fetchone()
+    return row["at"] if row else None
+
+
+async def remove_connection(conn: Conn, app: str) -> None:
+    await conn.execute("DELETE FROM github_connections WHERE app = %s", (app,))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    id: int
+    received_at: datetime
+    delivery: str
+    event: str
+    app: str | None
+    repo: str | None
+    verdict: str
+    reason: str
+    size: int
+    verified: bool
+    commit_sha: str | None
+    target: str | None
+    pull_request: int | None
+    job_id: int | None
+    deployment_id: int | None
+    reported: str
+    report_error: str | None
+    redeliver: bool
+
+
+_DELIVERY = """id, received_at, delivery, event, app, repo, verdict, reason, size, verified,
+    commit_sha, target, pull_request, job_id, deployment_id, reported, report_error, redeliver"""
+KEEP_DELIVERIES = 1000
+"""Deliveries kept per app (and for no app): older ones are forgotten."""
+
+
+async def record_delivery(
+    conn: Conn,
+    *,
+    delivery: str,
+    event: str,
+    app: str | None,
+    repo: str | None,
+    verdict: str,
+    reason: str,
+    size: int,
+    verified: bool,
+    commit_sha: str | None = None,
+    target: str | None = None,
+    pull_request: int | None = None,
+) -> DeliveryRow:
+    cursor = await conn.execute(
+        f"""INSERT INTO github_deliveries
+                (delivery, event, app, repo, verdict, reason, size, verified, commit_sha,
+                 target, pull_request)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_DELIVERY}""",
+        (delivery, event, app, repo, verdict, reason, size, verified, commit_sha, target,
+         pull_request),
+    )  # fmt: skip
+    row = await cursor.fetchone()
+    assert row is not None
+    await conn.execute(
+        """DELETE FROM github_deliveries WHERE app IS NOT DISTINCT FROM %(app)s AND id <= (
+               SELECT id FROM github_deliveries WHERE app IS NOT DISTINCT FROM %(app)s
+               ORDER BY id DESC OFFSET %(keep)s LIMIT 1)""",
+        {"app": app, "keep": KEEP_DELIVERIES},
+    )
+    return DeliveryRow(**row)
+
+
+async def acted_on(conn: Conn, app: str, delivery: str) -> DeliveryRow | None:
+    """The verified delivery of this id deployd acted on for `app`, unless a redelivery of
+    it was asked for."""
+    cursor = await conn.execute(
+        f"""SELECT {_DELIVERY} FROM github_deliveries
+            WHERE app = %s AND delivery = %s AND verified AND verdict <> 'duplicate'
+              AND NOT redeliver
+            ORDER BY id DESC LIMIT 1""",
+        (app, delivery),
+    )
+    row = await cursor.fetchone()
+    return DeliveryRow(**row) if row else None
+
+
+async def allow_redelivery(conn: Conn, app: str, delivery: str) -> None:
+    await conn.execute(
+        "UPDATE github_deliveries SET redeliver = true WHERE app = %s AND delivery = %s",
+        (app, delivery),
+    )
+
+
+async def redelivered(conn: Conn, app: str, delivery: str) -> None:
+    """The redelivery arrived: later copies are duplicates again."""
+    await conn.execute(
+        "UPDATE github_deliveries SET redeliver = false WHERE app = %s AND delivery = %s",
+        (app, delivery),
+    )
+
+
+async def deliveries(conn: Conn, app: str, limit: int) -> list[DeliveryRow]:
+    cursor = await conn.execute(
+        f"""SELECT {_DELIVERY} FROM github_deliveries WHERE app = %s
+            ORDER BY id DESC LIMIT %s""",
+        (app, limit),
+    )
+    return [DeliveryRow(**r) for r in await cursor.fetchall()]
+
+
+async def open_deliveries(conn: Conn) -> list[DeliveryRow]:
+    """Deploying deliveries whose deploy is not started or not yet reported to GitHub."""
+    cursor = await conn.execute(
+        f"""SELECT {_DELIVERY} FROM github_deliveries
+            WHERE verdict = 'deployed' AND reported <> 'done' AND reported <> 'gave_up'
+            ORDER BY id"""
+    )
+    return [DeliveryRow(**r) for r in await cursor.fetchall()]
+
+
+async def set_job(conn: Conn, delivery_id: int, job_id: int) -> None:
+    await conn.execute(
+        "UPDATE github_deliveries SET job_id = %s WHERE id = %s", (job_id, delivery_id)
+    )
+
+
+async def supersede(conn: Conn, delivery_id: int, reason: str) -> None:
+    """A waiting delivery a newer one replaced: nothing to deploy or report."""
+    await conn.execute(
+        """UPDATE github_deliveries SET verdict = 'ignored', reason = %s, reported = 'done'
+           WHERE id = %s""",
+        (reason, delivery_id),
+    )
+
+
+async def set_reported(
+    conn: Conn, delivery_id: int, reported: str, error: str | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE github_deliveries SET reported = %s, report_error = %s WHERE id = %s",
+        (reported, error, delivery_id),
+    )
+
+
+async def delivery(conn: Conn, delivery_id: int) -> DeliveryRow | None:
+    cursor = await conn.execute(
+        f"SELECT {_DELIVERY} FROM github_deliveries WHERE id = %s", (delivery_id,)
+    )
+    row = await cursor.fetchone()
+    return DeliveryRow(**row) if row else None
+
+
+async def set_deployment(conn: Conn, delivery_id: int, deployment_id: int) -> None:
+    await conn.execute(
+        "UPDATE github_deliveries SET deployment_id = %s WHERE id = %s",
+        (deployment_id, delivery_id),
+    )

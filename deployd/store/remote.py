@@ -111,9 +111,18 @@ async def copy_failed(conn: Conn, backup_id: int, error: str) -> None:
 
 async def copy_deleted(conn: Conn, backup_id: int) -> None:
     await conn.execute(
-        """UPDATE backup_copies SET status = 'deleted'
+        """UPDATE backup_copies SET status = 'deleted', error = NULL
            WHERE backup_id = %s AND location = 'remote'""",
         (backup_id,),
+    )
+
+
+async def delete_failed(conn: Conn, backup_id: int, error: str) -> None:
+    """A copy whose deletion failed stays `copied`, saying why it is still there."""
+    await conn.execute(
+        """UPDATE backup_copies SET error = %s
+           WHERE backup_id = %s AND location = 'remote' AND status = 'copied'""",
+        (error, backup_id),
     )
 
 

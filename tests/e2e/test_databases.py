@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
+import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -330,6 +333,51 @@ def test_a_schedule_says_when_it_runs_next(platform: RunningDaemon, shop: str) -
     assert off["schedule"] is None
 
 
+def test_db_show_charts_the_size_the_daemon_recorded(platform: RunningDaemon) -> None:
+    """A week of samples (one every 5 minutes, as the daemon takes them) comes back thinned
+    to a chart's points, its ends exact; `--since` takes what `stats --since` takes. (The
+    daemon may add a sample of its own, the newest, while the test runs.)"""
+    ok(platform.deployctl("db", "create", "sizedb"))
+    now = datetime.now(UTC)
+    week = [(now - timedelta(minutes=5 * n), (300 - n // 12) * 2**20) for n in range(1, 2016)]
+    oldest, newest = week[-1], week[0]
+    with psycopg.connect(platform.env["DEPLOYD_DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("UPDATE databases SET created_at = %s WHERE name = 'sizedb'", (oldest[0],))
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO database_sizes (database, at, size_bytes, connections) "
+                "VALUES ('sizedb', %s, %s, 0)",
+                week,
+            )
+            cursor.execute(  # an earlier database of the same name is not charted
+                "INSERT INTO database_sizes VALUES ('sizedb', %s, 1, 0)", (now - timedelta(days=9),)
+            )
+
+    shown = as_json(platform.deployctl("db", "show", "sizedb", "--json"))
+    points = [
+        (datetime.fromisoformat(p["at"]), p["bytes"]) for p in shown["size_history"]["points"]
+    ]
+    assert 100 <= len(points) <= 200
+    assert points[0] == oldest
+    ours = [p for p in points if p[0] <= newest[0]]
+    assert [b for _, b in ours] == sorted(b for _, b in ours)  # it grew, in order
+    assert points[-1] == newest or points[-1][0] > newest[0]  # or the daemon's own sample
+
+    two_days = as_json(platform.deployctl("db", "show", "sizedb", "--since", "2d", "--json"))
+    recent = two_days["size_history"]["points"]
+    assert 2 <= len(recent) <= 200
+    assert all(datetime.fromisoformat(p["at"]) >= now - timedelta(days=2) for p in recent)
+    past = platform.deployctl("db", "show", "sizedb", "--since", "2020-01-01..2020-01-02", "--json")
+    assert as_json(past)["size_history"]["points"] == []
+
+    human = ok(platform.deployctl("db", "show", "sizedb")).stdout
+    line = next(row for row in human.splitlines() if row.startswith("size over time"))
+    assert re.search(r"  [▁-█]{60}  [+-][0-9.]+ (B|KiB|MiB) in 7 d$", line), line
+    wrong = platform.deployctl("db", "show", "sizedb", "--since", "yesterday")
+    assert wrong.returncode == 2 and "90m, 2h, 7d or 2w" in wrong.stderr, wrong.stderr
+    ok(platform.deployctl("db", "drop", "sizedb", "--yes"))
+
+
 @pytest.mark.skipif(
     not shutil.which("age") and not os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"),
     reason="needs age (apt-get install age)",
@@ -389,6 +437,9 @@ def test_backups_are_copied_off_the_host_encrypted_and_tracked_apart(
     assert "was not copied off this host" in events and "test-secret" not in events
     listed = ok(platform.deployctl("db", "backups", "copied")).stdout
     assert "local (remote failed)" in listed
+    assert re.search(
+        r"remote copy failed \(attempt 1/10, next in [45] min\): .*NoSuchBucket", listed
+    )
     ok(platform.deployctl("db", "drop", "copied", "--yes"))
 
 

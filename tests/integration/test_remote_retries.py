@@ -1,6 +1,8 @@
 """Copies off the host are tried again: one that failed (the bucket was missing) is made
-at its next due try, not before; a pruned backup whose copy could not be deleted then has
-it deleted at a later tick. Real S3 API (a local moto server), age, PostgreSQL."""
+at its next due try, not before, and `db backups` says which try it was and when the next
+is; a pruned backup whose copy the storage refused to delete keeps it recorded, with the
+reason, and has it deleted at a later tick, after a back-off. Real S3 API (a local moto
+server), age, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from deployd.config import Settings
+from deployd.domain.databases import COPY_ATTEMPTS
 from deployd.engine import databases as engine
 from deployd.engine import offsite
 from deployd.monitor.backups import BackupScheduler
+from deployd.services.databases import backup_info
 from deployd.store import databases as store
 from deployd.store import remote as remote_store
 from deployd.store.cluster import PrivateCluster
@@ -70,9 +74,16 @@ def test_a_failed_copy_is_made_at_its_next_try_and_a_failed_delete_is_done_later
             async with platform.pool.connection() as conn:
                 copy = (await remote_store.copies(conn, [backup.id]))[backup.id]
             assert copy.status is CopyStatus.FAILED and "NoSuchBucket" in (copy.error or "")
+            failed_at = copy.finished_at or datetime.now(UTC)
+            shown = backup_info(backup, copy)  # what `db backups` says
+            assert (shown.remote, shown.remote_attempts, shown.remote_attempts_max) == (
+                "failed",
+                1,
+                COPY_ATTEMPTS,
+            )
+            assert shown.remote_next_try_at == failed_at + timedelta(minutes=5)
             s3.create_bucket(Bucket=BUCKET)  # the storage is back
 
-            failed_at = copy.finished_at or datetime.now(UTC)
             clock = [failed_at + timedelta(minutes=2)]
             scheduler = BackupScheduler(platform, clock=lambda: clock[0])
             await scheduler.tick()
@@ -84,13 +95,25 @@ def test_a_failed_copy_is_made_at_its_next_try_and_a_failed_delete_is_done_later
             assert copy.status is CopyStatus.COPIED and copy.attempts == 2
             assert stored() == [f"deployd/retried/{backup.id}.dump.age"]
 
-            async with platform.pool.connection() as conn:  # pruned; its copy's delete failed
+            good = stage.settings  # pruned while the storage refuses the deletion
+            stage.settings = good.model_copy(update={"backup_s3_bucket": "elsewhere"})
+            assert await offsite.delete(platform, backup) is False
+            async with platform.pool.connection() as conn:
                 await store.mark_deleted(conn, [backup.id])
+                copy = (await remote_store.copies(conn, [backup.id]))[backup.id]
+                pruned = await store.backup(conn, backup.id)
+            assert copy.status is CopyStatus.COPIED and "NoSuchBucket" in (copy.error or "")
+            assert pruned is not None and backup_info(pruned, copy).remote == "copied"
+            await scheduler.tick()  # tried again at once, refused again: kept, tried later
+            stage.settings = good  # the storage takes deletions again
+            await scheduler.tick()
+            assert stored() == [f"deployd/retried/{backup.id}.dump.age"]  # not due yet
+            clock[0] += timedelta(minutes=6)
             await scheduler.tick()
             assert stored() == []
             async with platform.pool.connection() as conn:
                 copy = (await remote_store.copies(conn, [backup.id]))[backup.id]
-            assert copy.status is CopyStatus.DELETED
+            assert copy.status is CopyStatus.DELETED and copy.error is None
             await platform.databases.drop("retried")
 
     asyncio.run(main())

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import pwd
+import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deployd.protocol.errors import ErrorCode
-from tests.support.daemon import RunningDaemon
+from tests.support.daemon import RunningDaemon, world_readable_tempdir
+from tests.support.unix_users import relay_as
 
 
 def raw_connect(daemon: RunningDaemon, timeout: float = 10.0) -> socket.socket:
@@ -111,20 +116,51 @@ def test_invalid_params_never_echo_the_value(daemon: RunningDaemon) -> None:
     assert "s3cret" not in daemon.output()
 
 
-def test_a_line_over_one_mebibyte_is_refused_and_the_connection_closed(
-    daemon: RunningDaemon,
-) -> None:
+def _too_long(path: Path, size: int) -> dict[str, Any]:
     big = b'{"jsonrpc":"2.0","id":1,"method":"system.hello","params":{"client":"'
-    big += b"x" * (1024 * 1024 + 10) + b'"}}\n'
-    with raw_connect(daemon) as sock:
+    big += b"x" * size + b'"}}\n'
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(path))
         # the daemon may close before we finish writing; its reply is there all the same
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(big)
         reader = sock.makefile("rb")
-        reply = json.loads(reader.readline())
-        assert reply["error"]["code"] == ErrorCode.INVALID_REQUEST
-        assert "larger than" in reply["error"]["message"]
+        reply: dict[str, Any] = json.loads(reader.readline())
         assert reader.readline() == b""  # closed
+    return reply
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as another user")
+def test_a_line_over_one_mebibyte_is_refused_and_the_connection_closed(
+    daemon: RunningDaemon,
+) -> None:
+    daemon.call("users.add", {"name": "longliner", "role": "deployer", "unix_user": "nobody"})
+    base = world_readable_tempdir("deployd-relay-")
+    try:
+        with relay_as(pwd.getpwnam("nobody"), daemon.socket, base / "relay") as relay:
+            reply = _too_long(relay, 1024 * 1024 + 10)
+    finally:
+        daemon.call("users.remove", {"name": "longliner"})
+        shutil.rmtree(base, ignore_errors=True)
+    assert reply["error"]["code"] == ErrorCode.INVALID_REQUEST
+    assert "larger than 1048576 bytes" in reply["error"]["message"]
+    assert_alive(daemon)
+
+
+def test_an_admin_may_send_a_webhooks_body_but_not_more(daemon: RunningDaemon) -> None:
+    """Admins and deployd's web part hand over webhook bodies (GitHub: up to 25 MB)."""
+    body = "x" * (30 * 1024 * 1024)
+    reply = exchange(
+        daemon,
+        json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "system.hello", "params": {"client": body}}
+        ).encode()
+        + b"\n",
+    )
+    assert "larger than" not in json.dumps(reply)  # read whole: answered on its merits
+    refused = _too_long(daemon.socket, 41 * 1024 * 1024)
+    assert refused["error"]["code"] == ErrorCode.INVALID_REQUEST
     assert_alive(daemon)
 
 

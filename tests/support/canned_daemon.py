@@ -31,7 +31,15 @@ from deployd.protocol.apps import (
     SlotInfo,
 )
 from deployd.protocol.common import Identity, Role
-from deployd.protocol.databases import BackupInfo, DbBackupsResult, DbInfo, DbLink, DbListResult
+from deployd.protocol.databases import (
+    BackupInfo,
+    DbBackupsResult,
+    DbInfo,
+    DbLink,
+    DbListResult,
+    SizeHistory,
+    SizePoint,
+)
 from deployd.protocol.domains import DomainInfo, DomainsListResult
 from deployd.protocol.env import EnvListResult, EnvVar
 from deployd.protocol.events import Event, EventsSubscribeResult, HostSample
@@ -290,6 +298,21 @@ def canned(role: Role) -> dict[str, BaseModel]:
             percentile_error=0.01,
         ),
         "databases.list": DbListResult(databases=DATABASES),
+        "databases.show": DATABASES[0].model_copy(
+            update={
+                "size_history": SizeHistory(
+                    since=T0 - timedelta(days=7),
+                    until=T0,
+                    points=[  # a week, one point every 2 hours: grows by day, not at night
+                        SizePoint(
+                            at=T0 - timedelta(hours=2 * n),
+                            bytes=9 * 2**20 - (n // 12) * 2**19 - (n % 12 > 6) * 2**17,
+                        )
+                        for n in range(84, -1, -1)
+                    ],
+                )
+            }
+        ),
         "databases.backups": DbBackupsResult(
             database="shopdb",
             backups=[

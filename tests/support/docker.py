@@ -7,7 +7,9 @@ Debian's static busybox and its applets, imported with `docker import`.
 from __future__ import annotations
 
 import io
+import re
 import shutil
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -30,14 +32,40 @@ def engine() -> docker.DockerClient | None:
 
 def ensure_base_image(client: docker.DockerClient) -> str:
     """The busybox image (made once per Engine); returns its name."""
+    return _imported(client, BASE_IMAGE, [])
+
+
+PSQL_IMAGE = "deployd-test/busybox-psql:latest"
+
+
+def ensure_psql_image(client: docker.DockerClient) -> str:
+    """The busybox image with the host's own psql and the libraries it links (made once
+    per Engine): a container app that talks to PostgreSQL, with nothing pulled."""
+    psql = next(Path("/usr/lib/postgresql").glob("*/bin/psql"))
+    linked = subprocess.run(["ldd", str(psql)], capture_output=True, text=True, check=True)
+    files = [psql]
+    for line in linked.stdout.splitlines():
+        found = re.search(r"(/\S+) \(0x", line)
+        if found:
+            files.append(Path(found[1]))
+    return _imported(client, PSQL_IMAGE, files)
+
+
+def _imported(client: docker.DockerClient, image: str, files: list[Path]) -> str:
+    """`image`, imported from busybox and `files` (at their own paths, links resolved)
+    unless the Engine has it."""
     try:
-        client.images.get(BASE_IMAGE)
-        return BASE_IMAGE
+        client.images.get(image)
+        return image
     except docker.errors.ImageNotFound:
         pass
     busybox = Path(shutil.which("busybox") or "/bin/busybox")
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
+        for path in files:
+            tar.add(path.resolve(), str(path).lstrip("/"))
+        if files:
+            tar.add(files[0].resolve(), "bin/" + files[0].name)
         for directory in ("bin", "tmp", "etc", "www"):
             info = tarfile.TarInfo(directory)
             info.type, info.mode, info.mtime = (
@@ -55,6 +83,6 @@ def ensure_base_image(client: docker.DockerClient) -> str:
         info = tarfile.TarInfo("etc/passwd")
         info.size = len(passwd)
         tar.addfile(info, io.BytesIO(passwd))
-    repository, tag = BASE_IMAGE.split(":")
+    repository, tag = image.split(":")
     client.api.import_image_from_data(data.getvalue(), repository=repository, tag=tag)
-    return BASE_IMAGE
+    return image

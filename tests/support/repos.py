@@ -66,11 +66,29 @@ class Repo:
 
 def repository(base: Path, name: str, files: dict[str, str]) -> str:
     """A git repository holding exactly `files`; returns its file:// URL."""
-    work, bare = base / name, base / f"{name}.git"
+    work = base / name
     work.mkdir(exist_ok=True)
     for path, content in files.items():
         (work / path).parent.mkdir(parents=True, exist_ok=True)
         (work / path).write_text(content)
+    return _published(base, name)
+
+
+def from_tree(base: Path, name: str, source: Path, leave_out: tuple[str, ...] = ()) -> str:
+    """A git repository of a directory's files byte for byte (images too, the executable
+    bit kept), but its top-level files named in `leave_out`; returns its file:// URL."""
+
+    def ignored(directory: str, names: list[str]) -> list[str]:
+        top = Path(directory) == source
+        return [n for n in names if n == "__pycache__" or (top and n in leave_out)]
+
+    shutil.copytree(source, base / name, ignore=ignored)
+    return _published(base, name)
+
+
+def _published(base: Path, name: str) -> str:
+    """Commits what base/name holds and pushes it to base/name.git's main."""
+    work, bare = base / name, base / f"{name}.git"
     git(base, "init", "-q", "--bare", "--initial-branch=main", str(bare))
     git(work, "init", "-q", "--initial-branch=main")
     git(work, "add", "-A")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from deployd.domain import databases as rules
 from deployd.domain.databases import (
     COPY_ATTEMPTS,
     Every,
@@ -18,6 +19,7 @@ from deployd.domain.databases import (
     due,
     overdue,
     parse_schedule,
+    retry_delay,
     to_prune,
     url,
 )
@@ -150,3 +152,30 @@ def test_a_failed_copy_is_tried_again_later_and_later_then_given_up() -> None:
     assert delays[1] == failed + timedelta(minutes=10)
     assert delays[7] == failed + timedelta(hours=6)  # capped
     assert delays[-1] is None  # its tries are over
+    assert retry_delay(1000) == timedelta(hours=6)  # a deletion is tried for as long as it fails
+
+
+@pytest.mark.parametrize(
+    ("given", "seen"),
+    [
+        (
+            "postgres://shop:p%40ss@127.0.0.1:5433/shop",
+            "postgres://shop:p%40ss@host.docker.internal:5433/shop",
+        ),
+        ("postgresql://a@localhost/a", "postgresql://a@host.docker.internal/a"),
+        ("postgres://a:b@[::1]:5432/a", "postgres://a:b@host.docker.internal:5432/a"),
+        ("postgres://a:b@db.internal:5432/a", "postgres://a:b@db.internal:5432/a"),
+        ("https://127.0.0.1:8080/", "https://127.0.0.1:8080/"),
+        ("postgres://a:b@127.0.0.1:99999/a", "postgres://a:b@127.0.0.1:99999/a"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_a_bridge_container_reaches_a_loopback_database_through_the_host(
+    given: str, seen: str
+) -> None:
+    assert rules.seen_from_bridge(given) == seen
+
+
+def test_only_bridge_containers_get_the_hosts_name() -> None:
+    assert rules.docker_hosts("bridge") == {"host.docker.internal": "host-gateway"}
+    assert rules.docker_hosts("host") == {}

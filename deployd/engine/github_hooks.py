@@ -1,0 +1,360 @@
+"""GitHub's webhooks as the daemon takes them: which app a delivery is for, whether GitHub
+signed it with that app's secret, what it asks, and a record of every one.
+
+`receive` answers within a request: it checks and records, and leaves the work to
+`advance` (the GitHub worker's pass), which starts the deploys the deliveries asked for,
+makes and removes preview apps, and reports each deploy back to GitHub as a commit status
+and a deployment. Everything `advance` has still to do is in the deliveries table, so a
+daemon that stops at any point finishes it at its next pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from deployd.domain import github as rules
+from deployd.domain.errors import DomainError
+from deployd.domain.github import Action
+from deployd.domain.lifecycle import JobKind, JobState
+from deployd.domain.text import excerpt
+from deployd.protocol.events import EventType
+from deployd.protocol.github import HookDeliveryParams, HookVerdict
+from deployd.sources.github import GitHubError
+from deployd.store import github as store
+from deployd.store import jobs as job_store
+from deployd.store.github import ConnectionRow, DeliveryRow
+
+from . import github as account
+from . import previews
+from .platform import Platform
+
+log = logging.getLogger(__name__)
+
+ACTOR = "github"
+"""Who the deploys a webhook starts are by, in jobs, events and the audit log."""
+REPORT_FOR = timedelta(hours=1)
+"""How long a deploy's report to GitHub is tried again before it is given up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    status: int
+    verdict: HookVerdict
+    reason: str
+    app: str | None = None
+    job: int | None = None
+
+
+async def receive(platform: Platform, hook: HookDeliveryParams) -> Received:
+    """Check and record one delivery, and say so in an event; the deploy it asks for is
+    started by `advance`."""
+    received = await _receive(platform, hook)
+    delivery = excerpt(hook.delivery, 64) or "without an id"
+    if received.status == 401:
+        kind, message = EventType.GITHUB_HOOK_REJECTED, f"a webhook was refused: {received.reason}"
+    else:
+        kind = EventType.GITHUB_DELIVERY
+        message = f"webhook {excerpt(hook.event, 40)}: {received.verdict.value}, {received.reason}"
+    await platform.bus.publish(
+        kind,
+        f"{message} (delivery {delivery})",
+        app=received.app,
+        actor=ACTOR,
+        data={
+            "delivery": hook.delivery,
+            "event": hook.event,
+            "verdict": received.verdict.value,
+            "reason": received.reason,
+        },
+    )
+    return received
+
+
+async def _receive(platform: Platform, hook: HookDeliveryParams) -> Received:
+    if hook.too_large is not None:
+        return await _refuse(
+            platform, hook, 413, f"the body is {hook.too_large} bytes: more than GitHub sends"
+        )
+    try:
+        body = base64.b64decode(hook.body, validate=True)
+    except (binascii.Error, ValueError):
+        return await _refuse(platform, hook, 400, "the body was not handed over as base64")
+    if len(body) > rules.MAX_DELIVERY_BYTES:
+        return await _refuse(platform, hook, 413, f"the body is {len(body)} bytes", size=len(body))
+    try:
+        document = rules.payload(body)
+    except DomainError as exc:
+        return await _refuse(platform, hook, 400, str(exc), size=len(body))
+    repository = document.get("repository")
+    repo = repository.get("full_name") if isinstance(repository, dict) else None
+    if not isinstance(repo, str) or not rules.REPOSITORY.fullmatch(repo):
+        return await _refuse(platform, hook, 400, "no repository in the body", size=len(body))
+    async with platform.pool.connection() as conn:
+        candidates = await store.connections_of(conn, repo)
+    if not candidates:
+        return await _refuse(
+            platform, hook, 404, f"no app is connected to {repo}", size=len(body), repo=repo
+        )
+    connection = _signed_by(platform, candidates, hook, body)
+    if connection is None:
+        why = "bad signature" if hook.signature else "no signature"
+        app = candidates[0].app
+        return await _refuse(
+            platform, hook, 401, f"{why} for {repo}", size=len(body), repo=repo, app=app
+        )
+    return await _verified(platform, connection, hook, document, len(body))
+
+
+def _signed_by(
+    platform: Platform, candidates: list[ConnectionRow], hook: HookDeliveryParams, body: bytes
+) -> ConnectionRow | None:
+    """The connection whose secret signed the body (the one its hook id names first)."""
+    ordered = sorted(candidates, key=lambda c: str(c.hook_id) != hook.hook_id)
+    for connection in ordered:
+        secret = platform.vault.decrypt(connection.secret)
+        if rules.signed(secret, body, hook.signature):
+            return connection
+    return None
+
+
+async def _verified(
+    platform: Platform,
+    connection: ConnectionRow,
+    hook: HookDeliveryParams,
+    document: dict[str, Any],
+    size: int,
+) -> Received:
+    app = connection.app
+    async with platform.pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"github:{app}",))
+        earlier = await store.acted_on(conn, app, hook.delivery) if hook.delivery else None
+        if earlier is not None:
+            reason = f"already received at {earlier.received_at:%Y-%m-%d %H:%M:%S} UTC"
+            await _record(conn, hook, app, connection.repo, HookVerdict.DUPLICATE, reason, size)
+            return Received(200, HookVerdict.DUPLICATE, reason, app)
+        await store.redelivered(conn, app, hook.delivery)
+        intent = rules.intent(
+            hook.event,
+            document,
+            branch=connection.branch,
+            previews=connection.previews,
+            forks=platform.settings.github_forks,
+        )
+        if intent.action is Action.NOTHING:
+            await _record(
+                conn, hook, app, connection.repo, HookVerdict.IGNORED, intent.reason, size
+            )
+            return Received(200, HookVerdict.IGNORED, intent.reason, app)
+        target = app
+        if intent.pull_request is not None:
+            target = previews.name_for(app, intent.pull_request)
+        if intent.action is Action.CLOSE_PREVIEW:
+            reason = f"{intent.reason}: {target} is removed"
+        else:
+            reason = f"{intent.reason}: {target} deploys {intent.commit and intent.commit[:12]}"
+        await _record(
+            conn,
+            hook,
+            app,
+            connection.repo,
+            HookVerdict.DEPLOYED,
+            reason,
+            size,
+            commit=intent.commit,
+            target=target,
+            pull_request=intent.pull_request,
+        )
+    platform.wake_github()
+    return Received(202, HookVerdict.DEPLOYED, reason, app)
+
+
+async def _record(
+    conn: store.Conn,
+    hook: HookDeliveryParams,
+    app: str | None,
+    repo: str | None,
+    verdict: HookVerdict,
+    reason: str,
+    size: int,
+    *,
+    verified: bool = True,
+    commit: str | None = None,
+    target: str | None = None,
+    pull_request: int | None = None,
+) -> DeliveryRow:
+    return await store.record_delivery(
+        conn,
+        delivery=hook.delivery,
+        event=hook.event or "(none)",
+        app=app,
+        repo=repo,
+        verdict=verdict.value,
+        reason=reason,
+        size=size,
+        verified=verified,
+        commit_sha=commit,
+        target=target,
+        pull_request=pull_request,
+    )
+
+
+async def _refuse(
+    platform: Platform,
+    hook: HookDeliveryParams,
+    status: int,
+    reason: str,
+    *,
+    size: int = 0,
+    repo: str | None = None,
+    app: str | None = None,
+    verified: bool = False,
+) -> Received:
+    async with platform.pool.connection() as conn:
+        await _record(
+            conn,
+            hook,
+            app,
+            repo,
+            HookVerdict.REJECTED,
+            reason,
+            size or (hook.too_large or 0),
+            verified=verified,
+        )
+    return Received(status, HookVerdict.REJECTED, reason, app)
+
+
+# -- the worker's pass
+
+
+async def advance(platform: Platform) -> None:
+    """Do what the recorded deliveries still ask: start waiting deploys (the newest per
+    app), make or remove previews, report deploys to GitHub."""
+    async with platform.pool.connection() as conn:
+        open_ = await store.open_deliveries(conn)
+    newest: dict[str, int] = {}
+    for delivery in open_:
+        if delivery.job_id is None and delivery.target is not None:
+            newest[delivery.target] = delivery.id
+    for delivery in open_:
+        try:
+            await _advance_one(platform, delivery, newest)
+        except Exception:
+            log.exception("GitHub delivery %d could not be carried on", delivery.id)
+
+
+async def _advance_one(platform: Platform, delivery: DeliveryRow, newest: dict[str, int]) -> None:
+    target = delivery.target
+    assert target is not None and delivery.app is not None
+    if delivery.job_id is None:
+        if newest.get(target) != delivery.id:
+            async with platform.pool.connection() as conn:
+                await store.supersede(
+                    conn, delivery.id, f"{delivery.reason}; a later one replaced it"
+                )
+            return
+        if delivery.commit_sha is None:  # a closed pull request: its preview goes
+            if await previews.remove(platform, target, ACTOR):
+                async with platform.pool.connection() as conn:
+                    await store.set_reported(conn, delivery.id, "done")
+            return
+        if delivery.pull_request is not None:
+            await previews.ensure(platform, delivery.app, delivery.pull_request, target, ACTOR)
+        async with platform.pool.connection() as conn:
+            try:
+                job = await job_store.enqueue(
+                    conn,
+                    app=target,
+                    kind=JobKind.DEPLOY,
+                    params={"ref": delivery.commit_sha},
+                    actor=ACTOR,
+                )
+            except job_store.AppBusy:
+                return  # the app's current job ends first; the next pass starts it
+            await store.set_job(conn, delivery.id, job.id)
+        platform.wake_jobs()
+        delivery = await _reload(platform, delivery.id)
+    await _report(platform, delivery)
+
+
+async def _reload(platform: Platform, delivery_id: int) -> DeliveryRow:
+    async with platform.pool.connection() as conn:
+        found = await store.delivery(conn, delivery_id)
+    assert found is not None
+    return found
+
+
+async def _report(platform: Platform, delivery: DeliveryRow) -> None:
+    """Tell GitHub where the deploy is: pending once it is started, then how it ended."""
+    assert delivery.job_id is not None
+    commit = delivery.commit_sha
+    assert commit is not None
+    async with platform.pool.connection() as conn:
+        job = await job_store.get(conn, delivery.job_id)
+        connection = await store.connection(conn, delivery.app or "")
+    if job is None or connection is None:
+        await _reported(platform, delivery, "gave_up", "the app or its deploy is gone")
+        return
+    finished = job.state in (JobState.SUCCEEDED, JobState.FAILED)
+    if delivery.reported == "pending" and not finished:
+        return
+    target = delivery.target or connection.app
+    url = platform.url(target)
+    try:
+        async with await account.client(platform) as github:
+            if delivery.reported == "no":
+                await github.set_status(
+                    connection.repo,
+                    commit,
+                    "pending",
+                    f"deploying to {target} (job {job.id})",
+                )
+                deployment = await github.create_deployment(
+                    connection.repo,
+                    commit,
+                    target,
+                    f"deployd job {job.id}",
+                    transient=delivery.pull_request is not None,
+                    production=delivery.pull_request is None,
+                )
+                async with platform.pool.connection() as conn:
+                    await store.set_deployment(conn, delivery.id, deployment)
+                await github.set_deployment_status(
+                    connection.repo, deployment, "in_progress", url, f"job {job.id}"
+                )
+                await _reported(platform, delivery, "pending")
+                delivery = await _reload(platform, delivery.id)
+            if not finished:
+                return
+            ok = job.state is JobState.SUCCEEDED
+            said = f"live at {url}" if ok else f"failed: {job.error or 'see deployctl'}"
+            await github.set_status(
+                connection.repo,
+                commit,
+                "success" if ok else "failure",
+                said,
+                target_url=url if ok else None,
+            )
+            if delivery.deployment_id is not None:
+                await github.set_deployment_status(
+                    connection.repo,
+                    delivery.deployment_id,
+                    "success" if ok else "failure",
+                    url if ok else None,
+                    said,
+                )
+        await _reported(platform, delivery, "done")
+    except GitHubError as exc:
+        late = datetime.now(UTC) - delivery.received_at > REPORT_FOR
+        await _reported(platform, delivery, "gave_up" if late else delivery.reported, str(exc))
+
+
+async def _reported(
+    platform: Platform, delivery: DeliveryRow, reported: str, error: str | None = None
+) -> None:
+    async with platform.pool.connection() as conn:
+        await store.set_reported(conn, delivery.id, reported, error)
