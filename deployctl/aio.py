@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -31,6 +31,8 @@ from .client import DaemonUnreachable
 READ_LIMIT = 16 * 1024 * 1024
 """The longest line we accept from the daemon: a log line of a megabyte must not end the
 stream (asyncio's default limit is 64 KiB)."""
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class AsyncClient:
@@ -82,6 +84,14 @@ class AsyncClient:
         reply = await self._request(method, params)
         return METHODS[method].result.model_validate(reply["result"])
 
+    async def call_as(
+        self, result: type[M], method: str, params: BaseModel | dict[str, Any] | None = None
+    ) -> M:
+        """`call` with the result's model named by the caller, so the answer is typed: for
+        code that serves one method (the web process's webhook receiver) rather than many."""
+        reply = await self._request(method, params)
+        return result.model_validate(reply["result"])
+
     async def stream(
         self, method: str, params: BaseModel | dict[str, Any] | None = None
     ) -> tuple[Any, AsyncIterator[dict[str, Any]]]:
@@ -109,6 +119,9 @@ class AsyncClient:
             await self._writer.drain()
         except OSError as exc:
             self._pending.pop(request_id, None)
+            if future.done():  # the daemon said why before it closed (a line too long)
+                return await future
+            future.cancel()
             raise DaemonUnreachable(f"lost the connection to deployd: {exc}") from None
         return await future
 

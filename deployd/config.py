@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     web_user: str = Field(default="deployd-web", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     """The Unix user `deployd web` runs as (deployd-web.service's DynamicUser): its calls
     may carry a webhook's body, up to 25 MB."""
+    web_listen: str = "127.0.0.1"
+    """The address `deployd web` (GitHub's webhooks) listens on; expose it through nginx on a
+    domain with TLS rather than on a public address."""
+    web_port: int = Field(default=8090, ge=1, le=65535)
     github_forks: bool = False
     """Pull requests from forks get previews too (their code then runs on this host)."""
     preview_ttl: float = Field(default=7 * 86400.0, gt=0)
@@ -197,6 +201,12 @@ class Settings(BaseSettings):
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
             ipaddress.ip_network(item, strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("web_listen")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        ipaddress.ip_address(value)  # an address, not a name: what is listened on is exact
         return value
 
     @field_validator("dns_servers")

@@ -520,13 +520,3 @@ def _mask_own_logs(masks: Masks) -> None:
     for handler in logging.getLogger().handlers:
         if not isinstance(handler.formatter, MaskingFormatter):
             handler.setFormatter(MaskingFormatter(handler.formatter or logging.Formatter(), masks))
-
-
-def configure_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # a line per change otherwise

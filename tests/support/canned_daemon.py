@@ -43,9 +43,10 @@ from deployd.protocol.databases import (
 from deployd.protocol.domains import DomainInfo, DomainsListResult
 from deployd.protocol.env import EnvListResult, EnvVar
 from deployd.protocol.events import Event, EventsSubscribeResult, HostSample
+from deployd.protocol.github import HookDeliveryResult, HookVerdict
 from deployd.protocol.snapshot import SnapshotResult
 from deployd.protocol.stats import AppStats, StatsResult, Totals
-from deployd.protocol.system import DatabaseStatus, HostFacts, StatusResult
+from deployd.protocol.system import DatabaseStatus, HelloResult, HostFacts, StatusResult
 
 T0 = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 
@@ -333,6 +334,13 @@ def canned(role: Role) -> dict[str, BaseModel]:
                 for n in (3, 2, 1)
             ],
         ),
+        "system.hello": HelloResult(protocol=1, version="0.1.0", identity=status(role).identity),
+        "github.receive": HookDeliveryResult(
+            status=202,
+            verdict=HookVerdict.DEPLOYED,
+            reason="push to main of acme/shop: deploying 1234567 as job 43",
+            job=43,
+        ),
         "events.subscribe": EventsSubscribeResult(subscribed=True, last_id=9),
         "logs.follow": LogsFollowStarted(following="shop"),
     }
@@ -347,6 +355,8 @@ class CannedDaemon:
         self.answers = {name: model.model_dump(mode="json") for name, model in canned(role).items()}
         self.connections: set[socket.socket] = set()
         self.calls: list[str] = []
+        self.params: list[dict[str, Any]] = []
+        """Each call's params, in the order the calls came."""
         self._server: socketserver.ThreadingUnixStreamServer | None = None
         self._lock = threading.Lock()
 
@@ -375,6 +385,7 @@ class CannedDaemon:
     def _answer(self, conn: socket.socket, request: dict[str, Any]) -> None:
         method = request["method"]
         self.calls.append(method)
+        self.params.append(request.get("params") or {})
         result = self.answers.get(method)
         if result is None:
             from deployd.protocol.errors import ErrorKind, RpcError

@@ -1,0 +1,8 @@
+"""`deployd web`: the web side of deployd, a separate process that is only a client of the
+daemon's socket, like the CLI and the TUI.
+
+It holds no rights of its own: it never imports the services, the store or the engine
+(import-linter holds it to `deployd.protocol` and deployctl's clients), so every check of
+roles, every validation, masking and audit record stays in the daemon's one dispatcher.
+Today it receives GitHub's webhooks (`hooks.py`); the web GUI (issue 17) will add pages.
+"""
