@@ -5,9 +5,10 @@ relies on, which serves HTTPS once any certificate exists."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 from deployd.domain.slots import SLOT_NAMES
-from deployd.proxy.nginx import Baseline, Live, Site
+from deployd.proxy.nginx import Baseline, Control, Live, Site
 from deployd.store import domains as domain_store
 from deployd.store import processes as process_store
 from deployd.store.db import Row
@@ -56,7 +57,25 @@ async def serve(platform: Platform, app: str, live: Live | None, parked: str = "
 
 
 async def apply_baseline(platform: Platform) -> bool:
-    """Bring the baseline in line with the store (HTTPS once any certificate exists)."""
+    """Bring the baseline in line with the store (HTTPS once any certificate exists) and
+    the settings (deployd's own name, `DEPLOYD_CONTROL_DOMAIN`, served by `deployd web`)."""
     async with platform.pool.connection() as conn:
         https = bool(await domain_store.with_certificates(conn))
-    return await asyncio.to_thread(platform.nginx.apply_baseline, Baseline(https=https))
+    baseline = Baseline(https=https, control=control(platform))
+    return await asyncio.to_thread(platform.nginx.apply_baseline, baseline)
+
+
+def control(platform: Platform) -> Control | None:
+    settings = platform.settings
+    if not settings.control_domain:
+        return None
+    pem = platform.certbot.pem_path(settings.control_domain)
+    address = ipaddress.ip_address(settings.web_listen)
+    if address.is_unspecified:  # listening everywhere: loopback is one of them
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return Control(
+        name=settings.control_domain,
+        upstream=f"{host}:{settings.web_port}",
+        pem=pem if pem.exists() else None,
+    )

@@ -11,9 +11,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from deployd.domain.domains import CertState, renewal_due, retry_at
+from deployd.engine import sites
 from deployd.engine.platform import Platform
 from deployd.protocol.events import EventType
-from deployd.proxy.acme import AcmeError
+from deployd.proxy.acme import AcmeError, describe
 from deployd.store import domains as store
 from deployd.store.db import Row
 
@@ -32,8 +33,50 @@ class Renewer:
                 log.exception("certificate check failed; trying again later")
             await asyncio.sleep(self.platform.settings.acme_check_interval)
 
+    async def control(self) -> bool:
+        """deployd's own name (`DEPLOYD_CONTROL_DOMAIN`): its certificate issued when there
+        is none, renewed when due, then served (the baseline); True if attempted."""
+        platform = self.platform
+        domain = platform.settings.control_domain
+        if not domain:
+            return False
+        pem = platform.certbot.pem_path(domain)
+        now = datetime.now(UTC)
+        try:
+            not_after = describe(pem.read_bytes(), domain).not_after
+        except (OSError, ValueError):
+            not_after = None
+        if not_after is not None and not_after - now > timedelta(
+            days=platform.settings.acme_renew_days
+        ):
+            return False
+        try:
+            cert = await asyncio.to_thread(
+                platform.certbot.issue, domain, renew=not_after is not None
+            )
+        except AcmeError as exc:
+            await platform.bus.publish(
+                EventType.CERT_RENEWAL_FAILED,
+                f"the certificate of {domain} (deployd's own name) could not be issued: {exc}",
+                actor="deployd",
+                data={"domain": domain},
+            )
+            return True
+        await sites.apply_baseline(platform)
+        await platform.bus.publish(
+            EventType.CERT_RENEWED,
+            f"{domain} (deployd's own name) has a certificate until {cert.not_after:%Y-%m-%d}",
+            actor="deployd",
+            data={"domain": domain, "not_after": cert.not_after.isoformat()},
+        )
+        return True
+
     async def check_all(self) -> int:
         """Renew what is due; returns how many were attempted."""
+        try:
+            await self.control()
+        except Exception:
+            log.exception("the certificate of deployd's own name could not be checked")
         async with self.platform.pool.connection() as conn:
             rows = await store.with_certificates(conn)
         now = datetime.now(UTC)

@@ -59,11 +59,23 @@ LEGACY_BASELINE = "deployd_baseline.conf"
 
 
 @dataclass(frozen=True, slots=True)
+class Control:
+    """deployd's own host name (`DEPLOYD_CONTROL_DOMAIN`): `deployd web` behind it."""
+
+    name: str
+    upstream: str
+    """host:port of `deployd web`."""
+    pem: Path | None = None
+    """Its certificate and key, once issued: then it is served over HTTPS only."""
+
+
+@dataclass(frozen=True, slots=True)
 class Baseline:
     """The default servers (and, for the private nginx, what nginx.conf would set)."""
 
     https: bool = False
     """Some site serves HTTPS: a default TLS server refuses handshakes for other names."""
+    control: Control | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +260,9 @@ class Nginx:
             private=self.prefix is not None,
             listen=self.listen,
             https_listen=self.https_listen,
-            https=baseline.https,
+            https=baseline.https or (baseline.control is not None and baseline.control.pem),
+            https_suffix="" if self.https_port == 443 else f":{self.https_port}",
+            control=baseline.control,
             webroot=self.webroot,
             log_format_name=traffic.FORMAT_NAME,
             log_format=traffic.LOG_FORMAT,

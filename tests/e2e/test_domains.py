@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import stat
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from deployd.domain.accounts import nginx_account, prefix_for
 from deployd.store.cluster import PrivateCluster
 from tests.e2e.conftest import fetch
 from tests.support.acme import CHALLTESTSRV, PEBBLE, Pebble, pebble
-from tests.support.daemon import RunningDaemon, free_port, serve, world_readable_tempdir
+from tests.support.daemon import BIN, RunningDaemon, free_port, serve, world_readable_tempdir
 from tests.support.load import hammering
 from tests.support.repos import EXAMPLE
 from tests.support.waiting import wait_for
@@ -104,6 +105,25 @@ def https_get(
     lines = head.decode().split("\r\n")
     headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
     return int(lines[0].split()[1]), headers, body.decode(errors="replace"), serial
+
+
+def https_post(port: int, host: str, cafile: Path, path: str, body: bytes) -> tuple[int, str]:
+    context = ssl.create_default_context(cafile=str(cafile))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nX-GitHub-Event: push\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        conn.sendall(head.encode() + body)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    status_line, _, rest = data.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()
 
 
 def https_port(daemon: RunningDaemon) -> int:
@@ -275,3 +295,46 @@ def test_renewal_serves_the_new_certificate_without_a_failed_request(
         listed = domains(daemon, "renewed")[0]
         assert listed["last_error"] and listed["next_attempt_at"]
         ok(daemon.deployctl("apps", "delete", "renewed", "--yes"))
+
+
+def test_deployds_own_name_gets_a_certificate_and_reaches_deployd_web(fresh_db: str) -> None:
+    """DEPLOYD_CONTROL_DOMAIN: issued at start, served over HTTPS, plain HTTP redirected,
+    and GitHub's webhook path proxied to `deployd web`, which asks the daemon."""
+    http_port, web_port, control = free_port(), free_port(), "deployd.example.test"
+    extra = {"DEPLOYD_CONTROL_DOMAIN": control, "DEPLOYD_WEB_PORT": str(web_port)}
+    with (
+        pebble(http_port) as acme,
+        serve(fresh_db, settings(acme, http_port, **extra)) as daemon,
+    ):
+        web = subprocess.Popen(
+            [str(BIN / "deployd"), "web", "--port", str(web_port), "--socket", str(daemon.socket)],
+            env=daemon.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            events: list[str] = []
+
+            def issued() -> bool:
+                listed = json.loads(ok(daemon.deployctl("events", "--json")).stdout)  # type: ignore[attr-defined]
+                events[:] = [e["message"] for e in listed["events"] if control in e["message"]]
+                return bool(events)
+
+            wait_for(issued, timeout=60)
+            assert "has a certificate until" in events[0], events
+            roots = acme.roots()
+            wait_for(lambda: https_get(https_port(daemon), control, roots, "/healthz")[0] == 200)
+            body = https_get(https_port(daemon), control, roots, "/healthz")[2]
+            assert json.loads(body)["daemon_answers"] is True, body
+            hooked = https_post(https_port(daemon), control, roots, "/hooks/github", b"[]")
+            assert hooked[0] == 400 and "not an object" in hooked[1], hooked
+            plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+            plain.request("POST", "/hooks/github", body=b"{}", headers={"Host": control})
+            redirected = plain.getresponse()
+            assert redirected.status == 308
+            assert redirected.getheader("location") == (
+                f"https://{control}:{https_port(daemon)}/hooks/github"
+            )
+        finally:
+            web.terminate()
+            web.wait(10)
