@@ -30,6 +30,10 @@ class NoHookUrl(Exception):
     pass
 
 
+class AlreadyConnected(Exception):
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class Connected:
     connection: ConnectionRow
@@ -66,6 +70,12 @@ async def connect(
     actor: str,
 ) -> Connected:
     url = hook_url(platform)
+    async with platform.pool.connection() as conn:
+        earlier = await store.connection(conn, app)
+    if earlier is not None and earlier.repo.lower() != repo.lower():
+        raise AlreadyConnected(
+            f"{app} follows {earlier.repo}: `deployctl github disconnect {app}` first"
+        )
     secret = secrets.token_hex(32)
     async with await account.client(platform) as github:
         found = await github.repository(repo)

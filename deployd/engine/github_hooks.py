@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -231,9 +232,29 @@ async def _refuse(
 # -- the worker's pass
 
 
-async def advance(platform: Platform) -> None:
+@dataclass(slots=True)
+class Retries:
+    """When each delivery may be tried again after GitHub refused or failed its report: 5 s,
+    then twice as long each time, up to 5 minutes (the worker's own, in memory: a
+    restarted daemon tries at once)."""
+
+    due: dict[int, tuple[int, float]] = field(default_factory=dict)
+
+    def ready(self, delivery: int) -> bool:
+        return self.due.get(delivery, (0, 0.0))[1] <= time.monotonic()
+
+    def failed(self, delivery: int) -> None:
+        tries = self.due.get(delivery, (0, 0.0))[0] + 1
+        self.due[delivery] = (tries, time.monotonic() + min(300.0, 5.0 * 2 ** (tries - 1)))
+
+    def done(self, delivery: int) -> None:
+        self.due.pop(delivery, None)
+
+
+async def advance(platform: Platform, retries: Retries | None = None) -> None:
     """Do what the recorded deliveries still ask: start waiting deploys (the newest per
     app), make or remove previews, report deploys to GitHub."""
+    retries = retries if retries is not None else Retries()
     async with platform.pool.connection() as conn:
         open_ = await store.open_deliveries(conn)
     newest: dict[str, int] = {}
@@ -241,27 +262,35 @@ async def advance(platform: Platform) -> None:
         if delivery.job_id is None and delivery.target is not None:
             newest[delivery.target] = delivery.id
     for delivery in open_:
+        if not retries.ready(delivery.id):
+            continue
         try:
-            await _advance_one(platform, delivery, newest)
+            if await _advance_one(platform, delivery, newest):
+                retries.done(delivery.id)
+            else:
+                retries.failed(delivery.id)
+        except previews.PreviewRefused as exc:
+            await _reported(platform, delivery, "gave_up", str(exc))
         except Exception:
             log.exception("GitHub delivery %d could not be carried on", delivery.id)
+            retries.failed(delivery.id)
 
 
-async def _advance_one(platform: Platform, delivery: DeliveryRow, newest: dict[str, int]) -> None:
+async def _advance_one(platform: Platform, delivery: DeliveryRow, newest: dict[str, int]) -> bool:
+    """False when GitHub refused or failed the report (tried again after a while)."""
     target = delivery.target
     assert target is not None and delivery.app is not None
     if delivery.job_id is None:
         if newest.get(target) != delivery.id:
+            replaced = f"{delivery.reason}; a later one replaced it"
             async with platform.pool.connection() as conn:
-                await store.supersede(
-                    conn, delivery.id, f"{delivery.reason}; a later one replaced it"
-                )
-            return
+                await store.supersede(conn, delivery.id, replaced)
+            return True
         if delivery.commit_sha is None:  # a closed pull request: its preview goes
             if await previews.remove(platform, target, ACTOR):
                 async with platform.pool.connection() as conn:
                     await store.set_reported(conn, delivery.id, "done")
-            return
+            return True
         if delivery.pull_request is not None:
             await previews.ensure(platform, delivery.app, delivery.pull_request, target, ACTOR)
         async with platform.pool.connection() as conn:
@@ -274,11 +303,11 @@ async def _advance_one(platform: Platform, delivery: DeliveryRow, newest: dict[s
                     actor=ACTOR,
                 )
             except job_store.AppBusy:
-                return  # the app's current job ends first; the next pass starts it
+                return True  # the app's current job ends first; the next pass starts it
             await store.set_job(conn, delivery.id, job.id)
         platform.wake_jobs()
         delivery = await _reload(platform, delivery.id)
-    await _report(platform, delivery)
+    return await _report(platform, delivery)
 
 
 async def _reload(platform: Platform, delivery_id: int) -> DeliveryRow:
@@ -288,7 +317,7 @@ async def _reload(platform: Platform, delivery_id: int) -> DeliveryRow:
     return found
 
 
-async def _report(platform: Platform, delivery: DeliveryRow) -> None:
+async def _report(platform: Platform, delivery: DeliveryRow) -> bool:
     """Tell GitHub where the deploy is: pending once it is started, then how it ended."""
     assert delivery.job_id is not None
     commit = delivery.commit_sha
@@ -298,10 +327,10 @@ async def _report(platform: Platform, delivery: DeliveryRow) -> None:
         connection = await store.connection(conn, delivery.app or "")
     if job is None or connection is None:
         await _reported(platform, delivery, "gave_up", "the app or its deploy is gone")
-        return
+        return True
     finished = job.state in (JobState.SUCCEEDED, JobState.FAILED)
     if delivery.reported == "pending" and not finished:
-        return
+        return True
     target = delivery.target or connection.app
     url = platform.url(target)
     try:
@@ -329,7 +358,7 @@ async def _report(platform: Platform, delivery: DeliveryRow) -> None:
                 await _reported(platform, delivery, "pending")
                 delivery = await _reload(platform, delivery.id)
             if not finished:
-                return
+                return True
             ok = job.state is JobState.SUCCEEDED
             said = f"live at {url}" if ok else f"failed: {job.error or 'see deployctl'}"
             await github.set_status(
@@ -351,6 +380,8 @@ async def _report(platform: Platform, delivery: DeliveryRow) -> None:
     except GitHubError as exc:
         late = datetime.now(UTC) - delivery.received_at > REPORT_FOR
         await _reported(platform, delivery, "gave_up" if late else delivery.reported, str(exc))
+        return False
+    return True
 
 
 async def _reported(

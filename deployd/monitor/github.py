@@ -24,13 +24,14 @@ class GithubWorker:
         self.platform = platform
         self._wake = asyncio.Event()
         self._reaped = 0.0
+        self._retries = github_hooks.Retries()
         platform.wake_github = self._wake.set
 
     async def run(self) -> None:
         while True:
             self._wake.clear()
             try:
-                await github_hooks.advance(self.platform)
+                await github_hooks.advance(self.platform, self._retries)
                 if time.monotonic() - self._reaped > REAP_SECONDS:
                     self._reaped = time.monotonic()
                     ttl = timedelta(seconds=self.platform.settings.preview_ttl)

@@ -254,6 +254,8 @@ async def connect(core: Core, caller: Caller, params: GithubConnectParams) -> Gi
         )
     except connecting.NoHookUrl as exc:
         raise unavailable(str(exc)) from None
+    except connecting.AlreadyConnected as exc:
+        raise conflict(str(exc)) from None
     except GitHubError as exc:
         raise rpc_error(exc) from None
     except (applications.AppExists, applications.NoPorts) as exc:
