@@ -196,6 +196,22 @@ def test_a_push_to_the_branch_deploys_it_and_github_is_told_how_it_went(
     assert deployment.statuses[-1].environment_url.startswith("http://shop.")
 
 
+def test_pushes_in_a_row_end_with_the_last_one_live(
+    platform: RunningDaemon, gh: GitHubStandIn
+) -> None:
+    """A push while a deploy runs waits for it; of those waiting, only the newest goes."""
+    for number in range(4):
+        gh.push(REPO, "main", {"version.txt": f"row{number}\n"})
+    wait_for(lambda: (served(platform, "shop") or {}).get("version") == "row3", timeout=90)
+    recent = [d for d in deliveries(platform) if d["event"] == "push"][:4]
+    assert all(d["verdict"] in ("deployed", "ignored") for d in recent), recent
+    assert recent[0]["verdict"] == "deployed"
+    time.sleep(1)
+    assert served(platform, "shop")["version"] == "row3"  # type: ignore[index]
+    gh.push(REPO, "main", {"version.txt": "two\n"})
+    wait_for(lambda: (served(platform, "shop") or {}).get("version") == "two", timeout=60)
+
+
 def test_pushes_elsewhere_and_pings_are_recorded_and_deploy_nothing(
     platform: RunningDaemon, gh: GitHubStandIn
 ) -> None:
