@@ -32,9 +32,10 @@ class GithubWorker:
             self._wake.clear()
             try:
                 await github_hooks.advance(self.platform, self._retries)
-                if time.monotonic() - self._reaped > REAP_SECONDS:
+                ttl_seconds = self.platform.settings.preview_ttl
+                if time.monotonic() - self._reaped > min(REAP_SECONDS, ttl_seconds / 4):
                     self._reaped = time.monotonic()
-                    ttl = timedelta(seconds=self.platform.settings.preview_ttl)
+                    ttl = timedelta(seconds=ttl_seconds)
                     for name in await previews.reap(self.platform, ttl, github_hooks.ACTOR):
                         log.info("removed preview %s: nothing pushed to it for %s", name, ttl)
             except Exception:

@@ -56,6 +56,8 @@ FILES = {
     "deployd.toml": '[health]\npath = "/"\ninterval = 0.1\npasses = 1\n\n[deploy]\ndrain = 0.2\n',
 }
 REPO = "octocat/shop"
+PREVIEW_TTL = 40
+"""Seconds a preview lives without a push (the reaper looks every TTL / 4)."""
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,7 @@ def platform(
         "DEPLOYD_GITHUB_API_URL": gh.api_url,
         "DEPLOYD_GITHUB_URL": gh.web_url,
         "DEPLOYD_GITHUB_HOOK_URL": f"http://127.0.0.1:{web_port}/hooks/github",
+        "DEPLOYD_PREVIEW_TTL": str(PREVIEW_TTL),
     }
     try:
         with serve(pg_cluster.conninfo("e2e_github_hooks"), env) as running:
@@ -305,6 +308,23 @@ def test_a_pull_request_gets_a_preview_that_goes_when_it_closes(
     events = as_json(platform.deployctl("events", "--kind", "github", "--json"))["events"]
     kinds = [e["kind"] for e in events]
     assert "github.preview_created" in kinds and "github.preview_removed" in kinds
+
+
+def test_a_preview_whose_close_never_came_is_reaped_after_its_ttl(
+    platform: RunningDaemon, gh: GitHubStandIn
+) -> None:
+    gh.push(REPO, "feature/z", {"version.txt": "forgotten\n"}, start_point="main")
+    number = gh.open_pull_request(REPO, "feature/z")
+    preview = f"shop-pr-{number}"
+    wait_for(lambda: (served(platform, preview) or {}).get("version") == "forgotten", timeout=90)
+    made = time.monotonic()
+
+    def reaped() -> bool:
+        names = [a["name"] for a in as_json(platform.deployctl("apps", "list", "--json"))["apps"]]
+        return preview not in names
+
+    wait_for(reaped, timeout=PREVIEW_TTL * 2 + 30)
+    assert time.monotonic() - made >= PREVIEW_TTL - 10  # not before its time
 
 
 def test_redeliver_has_github_send_a_delivery_again_and_it_is_acted_on(
