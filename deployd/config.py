@@ -173,15 +173,18 @@ class Settings(BaseSettings):
     github_hook_url: str | None = None
     """Where GitHub sends webhooks, if not `https://<control_domain>/hooks/github` (a
     local stand-in: http to a loopback address)."""
-    web_user: str = Field(default="deployd-web", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
-    """The Unix user `deployd web` runs as (deployd-web.service's DynamicUser): its calls
-    may carry a webhook's body, up to 25 MB."""
+    web_user: str = Field(default="deployd_web", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    """The Unix user `deployd web` runs as (deployd-web.service's): its calls may carry a
+    webhook's body, up to 25 MB. With an underscore, which no app's name has, so no app's
+    account can ever be it."""
     web_listen: str = "127.0.0.1"
     """The address `deployd web` (GitHub's webhooks) listens on; expose it through nginx on a
     domain with TLS rather than on a public address."""
     web_port: int = Field(default=8090, ge=1, le=65535)
     github_forks: bool = False
     """Pull requests from forks get previews too (their code then runs on this host)."""
+    preview_limit: int = Field(default=10, ge=0, le=1000)
+    """Previews one app may have at once (each is an app: an account, ports, a build)."""
     preview_ttl: float = Field(default=7 * 86400.0, gt=0)
     """Seconds a preview app lives without a push before the reaper removes it (a closed
     pull request whose event was missed)."""

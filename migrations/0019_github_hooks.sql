@@ -27,6 +27,7 @@ CREATE TABLE github_deliveries (
     verdict       text NOT NULL CHECK (verdict IN ('deployed', 'ignored', 'rejected', 'duplicate')),
     reason        text NOT NULL,
     size          integer NOT NULL DEFAULT 0,
+    body_sha256   text,                     -- a signed body sent again under another id is a duplicate
     verified      boolean NOT NULL DEFAULT false,
     commit_sha    text,                     -- what a deploying delivery deploys
     target        text,                     -- the app it deploys (the app, or a preview of it)
@@ -38,6 +39,7 @@ CREATE TABLE github_deliveries (
     redeliver     boolean NOT NULL DEFAULT false  -- a redelivery was asked: act on it again
 );
 CREATE INDEX github_deliveries_app ON github_deliveries (app, id);
-CREATE INDEX github_deliveries_delivery ON github_deliveries (delivery);
+CREATE INDEX github_deliveries_delivery ON github_deliveries (app, delivery);
+CREATE INDEX github_deliveries_body ON github_deliveries (app, body_sha256);
 CREATE INDEX github_deliveries_open ON github_deliveries (id)
     WHERE verdict = 'deployed' AND reported <> 'done' AND reported <> 'gave_up';

@@ -32,6 +32,7 @@ DELIVERY_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
 MAX_DELIVERY_BYTES = 25 * 1024 * 1024
 """GitHub caps a webhook payload at 25 MB; anything larger is not GitHub."""
 SIGNATURE_PREFIX = "sha256="
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_repository(full_name: str) -> str:
@@ -89,8 +90,11 @@ def signed(secret: bytes, body: bytes, signature: str | None) -> bool:
     compared in constant time."""
     if not signature or not signature.startswith(SIGNATURE_PREFIX):
         return False
+    given = signature[len(SIGNATURE_PREFIX) :].strip().lower()
+    if not _HEX_DIGEST.fullmatch(given):  # compare_digest takes ASCII only
+        return False
     expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature[len(SIGNATURE_PREFIX) :].strip().lower())
+    return hmac.compare_digest(expected, given)
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -164,12 +168,12 @@ def intent(
             return Intent(Action.NOTHING, "a push without a commit", repository, pushed)
         return Intent(Action.DEPLOY, f"a push to {pushed}", repository, pushed, commit)
     if event == "pull_request":
-        return _pull_request(body, repository, previews=previews, forks=forks)
+        return _pull_request(body, repository, branch=branch, previews=previews, forks=forks)
     return Intent(Action.NOTHING, f"{excerpt(event, 40)} events do not deploy", repository)
 
 
 def _pull_request(
-    body: dict[str, Any], repository: str | None, *, previews: bool, forks: bool
+    body: dict[str, Any], repository: str | None, *, branch: str, previews: bool, forks: bool
 ) -> Intent:
     action = body.get("action")
     pull = _object(body.get("pull_request"))
@@ -179,6 +183,14 @@ def _pull_request(
     if not previews:
         return Intent(
             Action.NOTHING, "previews are off for this app", repository, pull_request=number
+        )
+    base = _object(pull.get("base")).get("ref")
+    if base != branch:
+        return Intent(
+            Action.NOTHING,
+            f"#{number} is into {excerpt(str(base), 60)}, not {branch}",
+            repository,
+            pull_request=number,
         )
     head = _object(pull.get("head"))
     head_repository = _text(head.get("repo"), "full_name")
@@ -195,9 +207,9 @@ def _pull_request(
         return Intent(
             Action.NOTHING, f"#{number} {excerpt(str(action), 30)}", repository, pull_request=number
         )
-    branch = head.get("ref")
+    head_branch = head.get("ref")
     commit = head.get("sha")
-    if not isinstance(branch, str) or not REF.fullmatch(branch) or ".." in branch:
+    if not isinstance(head_branch, str) or not REF.fullmatch(head_branch) or ".." in head_branch:
         return Intent(
             Action.NOTHING,
             f"#{number}: a branch name deployd refuses",
@@ -208,7 +220,7 @@ def _pull_request(
         return Intent(
             Action.NOTHING, f"#{number} without a commit", repository, pull_request=number
         )
-    return Intent(Action.PREVIEW, f"#{number} {action}", repository, branch, commit, number)
+    return Intent(Action.PREVIEW, f"#{number} {action}", repository, head_branch, commit, number)
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -221,9 +233,13 @@ def _text(parent: object, key: str) -> str | None:
 
 
 def preview_name(app: str, number: int) -> str:
-    """`<app>-pr-<n>`, cut so it stays an app name (at most 32 characters)."""
+    """`<app>-pr-<n>`; an app name too long for that (32 characters at most) is cut and
+    marked with a short hash of it, so two long names never share a preview's."""
     suffix = f"-pr-{number}"
-    name = app[: 32 - len(suffix)].rstrip("-") + suffix
-    if len(name) > 32:
+    if len(app) + len(suffix) <= 32:
+        return app + suffix
+    mark = "-" + hashlib.sha256(app.encode()).hexdigest()[:4]
+    room = 32 - len(suffix) - len(mark)
+    if room < 1:
         raise DomainError(f"pull request number {number} is too large for a preview name")
-    return name
+    return app[:room].rstrip("-") + mark + suffix

@@ -8,7 +8,9 @@ app's previews, and the connection; the app keeps its source and its releases.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import shutil
 from dataclasses import dataclass
 
 from deployd.domain.lifecycle import JobKind
@@ -76,7 +78,15 @@ async def connect(
         raise AlreadyConnected(
             f"{app} follows {earlier.repo}: `deployctl github disconnect {app}` first"
         )
-    secret = secrets.token_hex(32)
+    async with platform.pool.connection() as conn:
+        sharing = [
+            c for c in await store.connections_of(conn, repo) if c.app != app and c.hook_url == url
+        ]
+    # one webhook per repository and URL: apps that follow the same repository (one per
+    # branch) share its secret, or the newest would lock the others out
+    secret = (
+        platform.vault.decrypt(sharing[0].secret).decode() if sharing else secrets.token_hex(32)
+    )
     async with await account.client(platform) as github:
         found = await github.repository(repo)
         if found.archived:
@@ -163,6 +173,9 @@ async def disconnect(
             removed.append(preview.app)
     async with platform.pool.connection() as conn:
         await store.remove_connection(conn, app)
+    # the mirror is of that repository: a later connect to another starts afresh
+    mirror = platform.paths.data_dir / "github" / f"{app}.git"
+    await asyncio.to_thread(shutil.rmtree, mirror, ignore_errors=True)
     await platform.bus.publish(
         EventType.GITHUB_DISCONNECTED,
         f"{actor} disconnected {app} from {connection.repo}",

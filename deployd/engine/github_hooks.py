@@ -10,8 +10,10 @@ daemon that stops at any point finishes it at its next pass.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -39,6 +41,11 @@ log = logging.getLogger(__name__)
 ACTOR = "github"
 """Who the deploys a webhook starts are by, in jobs, events and the audit log."""
 REPORT_FOR = timedelta(hours=1)
+UNNAMED_HOOK_BYTES = 1024 * 1024
+"""A delivery without X-GitHub-Hook-ID is tried against every connected app's secret only
+up to this size (GitHub always names its hook)."""
+MAX_SIZE = 2**31 - 1
+"""A size as recorded (a Content-Length can claim anything)."""
 """How long a deploy's report to GitHub is tried again before it is given up."""
 
 
@@ -51,13 +58,41 @@ class Received:
     job: int | None = None
 
 
+class Notices:
+    """Refusals of deliveries nobody signed are said at most once a minute, with how many
+    there were: anyone on the internet can send them, and the events are for people."""
+
+    EVERY = 60.0
+
+    def __init__(self) -> None:
+        self.last = -self.EVERY
+        self.quiet = 0
+
+    def due(self) -> int | None:
+        """None: stay quiet; else how many were kept quiet before this one."""
+        now = time.monotonic()
+        if now - self.last < self.EVERY:
+            self.quiet += 1
+            return None
+        said, self.last, self.quiet = self.quiet, now, 0
+        return said
+
+
+NOTICES = Notices()
+
+
 async def receive(platform: Platform, hook: HookDeliveryParams) -> Received:
     """Check and record one delivery, and say so in an event; the deploy it asks for is
     started by `advance`."""
     received = await _receive(platform, hook)
     delivery = excerpt(hook.delivery, 64) or "without an id"
-    if received.status == 401:
-        kind, message = EventType.GITHUB_HOOK_REJECTED, f"a webhook was refused: {received.reason}"
+    if received.verdict is HookVerdict.REJECTED:
+        quiet = NOTICES.due()
+        if quiet is None:
+            return received
+        more = f" ({quiet} more refused in the minute before)" if quiet else ""
+        kind = EventType.GITHUB_HOOK_REJECTED
+        message = f"a webhook was refused: {received.reason}{more}"
     else:
         kind = EventType.GITHUB_DELIVERY
         message = f"webhook {excerpt(hook.event, 40)}: {received.verdict.value}, {received.reason}"
@@ -77,50 +112,80 @@ async def receive(platform: Platform, hook: HookDeliveryParams) -> Received:
 
 
 async def _receive(platform: Platform, hook: HookDeliveryParams) -> Received:
+    """Nothing of the body is read before a connected app's secret signs it: until then
+    it is anybody's bytes. The signature is checked (and the JSON parsed) in a thread, so
+    a large body never holds the daemon's loop."""
     if hook.too_large is not None:
-        return await _refuse(
-            platform, hook, 413, f"the body is {hook.too_large} bytes: more than GitHub sends"
-        )
+        reason = f"the body is {hook.too_large} bytes: more than GitHub sends"
+        return await _refuse(platform, hook, 413, reason, size=hook.too_large)
     try:
         body = base64.b64decode(hook.body, validate=True)
     except (binascii.Error, ValueError):
         return await _refuse(platform, hook, 400, "the body was not handed over as base64")
     if len(body) > rules.MAX_DELIVERY_BYTES:
         return await _refuse(platform, hook, 413, f"the body is {len(body)} bytes", size=len(body))
+    async with platform.pool.connection() as conn:
+        candidates = await store.hooked(conn)
+    if hook.hook_id:
+        candidates = [c for c in candidates if str(c.hook_id) == hook.hook_id]
+    elif len(body) > UNNAMED_HOOK_BYTES:  # GitHub names its hook: no need to try every secret
+        candidates = []
+    signers = await asyncio.to_thread(_signed_by, platform, candidates, hook, body)
+    if not signers:
+        why = "bad signature" if hook.signature else "no signature"
+        # shown with the app whose hook it names, apart from that app's signed deliveries
+        named = candidates[0].app if hook.hook_id and len(candidates) == 1 else None
+        return await _refuse(
+            platform,
+            hook,
+            401,
+            f"{why}: no connected app's secret signs it",
+            size=len(body),
+            app=named,
+        )
     try:
-        document = rules.payload(body)
+        document = await asyncio.to_thread(rules.payload, body)
     except DomainError as exc:
-        return await _refuse(platform, hook, 400, str(exc), size=len(body))
+        return await _refuse(platform, hook, 400, str(exc), size=len(body), app=signers[0].app)
     repository = document.get("repository")
     repo = repository.get("full_name") if isinstance(repository, dict) else None
     if not isinstance(repo, str) or not rules.REPOSITORY.fullmatch(repo):
-        return await _refuse(platform, hook, 400, "no repository in the body", size=len(body))
-    async with platform.pool.connection() as conn:
-        candidates = await store.connections_of(conn, repo)
-    if not candidates:
+        return await _refuse(
+            platform, hook, 400, "no repository in the body", size=len(body), app=signers[0].app
+        )
+    followers = [c for c in signers if c.repo.lower() == repo.lower()]
+    if not followers:
         return await _refuse(
             platform, hook, 404, f"no app is connected to {repo}", size=len(body), repo=repo
         )
-    connection = _signed_by(platform, candidates, hook, body)
-    if connection is None:
-        why = "bad signature" if hook.signature else "no signature"
-        app = candidates[0].app
-        return await _refuse(
-            platform, hook, 401, f"{why} for {repo}", size=len(body), repo=repo, app=app
-        )
-    return await _verified(platform, connection, hook, document, len(body))
+    digest = hashlib.sha256(body).hexdigest()
+    answers = [
+        await _verified(platform, connection, hook, document, len(body), digest)
+        for connection in followers
+    ]
+    return _together(answers)
+
+
+def _together(answers: list[Received]) -> Received:
+    """One answer for GitHub when the delivery concerned several apps (one repository
+    followed on two branches): deployed if any deploys, the reasons side by side."""
+    if len(answers) == 1:
+        return answers[0]
+    first = next((a for a in answers if a.verdict is HookVerdict.DEPLOYED), answers[0])
+    reason = "; ".join(f"{a.app}: {a.reason}" for a in answers)
+    return Received(first.status, first.verdict, reason, first.app, first.job)
 
 
 def _signed_by(
     platform: Platform, candidates: list[ConnectionRow], hook: HookDeliveryParams, body: bytes
-) -> ConnectionRow | None:
-    """The connection whose secret signed the body (the one its hook id names first)."""
-    ordered = sorted(candidates, key=lambda c: str(c.hook_id) != hook.hook_id)
-    for connection in ordered:
+) -> list[ConnectionRow]:
+    """The connections whose secret signed the body (blocking: run it in a thread)."""
+    signers = []
+    for connection in candidates:
         secret = platform.vault.decrypt(connection.secret)
         if rules.signed(secret, body, hook.signature):
-            return connection
-    return None
+            signers.append(connection)
+    return signers
 
 
 async def _verified(
@@ -129,16 +194,19 @@ async def _verified(
     hook: HookDeliveryParams,
     document: dict[str, Any],
     size: int,
+    digest: str,
 ) -> Received:
     app = connection.app
     async with platform.pool.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"github:{app}",))
-        earlier = await store.acted_on(conn, app, hook.delivery) if hook.delivery else None
+        earlier = await store.acted_on(conn, app, hook.delivery, digest)
         if earlier is not None:
             reason = f"already received at {earlier.received_at:%Y-%m-%d %H:%M:%S} UTC"
-            await _record(conn, hook, app, connection.repo, HookVerdict.DUPLICATE, reason, size)
+            await _record(
+                conn, hook, app, connection.repo, HookVerdict.DUPLICATE, reason, size, digest
+            )
             return Received(200, HookVerdict.DUPLICATE, reason, app)
-        await store.redelivered(conn, app, hook.delivery)
+        await store.redelivered(conn, app, hook.delivery, digest)
         intent = rules.intent(
             hook.event,
             document,
@@ -148,7 +216,7 @@ async def _verified(
         )
         if intent.action is Action.NOTHING:
             await _record(
-                conn, hook, app, connection.repo, HookVerdict.IGNORED, intent.reason, size
+                conn, hook, app, connection.repo, HookVerdict.IGNORED, intent.reason, size, digest
             )
             return Received(200, HookVerdict.IGNORED, intent.reason, app)
         target = app
@@ -166,6 +234,7 @@ async def _verified(
             HookVerdict.DEPLOYED,
             reason,
             size,
+            digest,
             commit=intent.commit,
             target=target,
             pull_request=intent.pull_request,
@@ -182,6 +251,7 @@ async def _record(
     verdict: HookVerdict,
     reason: str,
     size: int,
+    digest: str | None = None,
     *,
     verified: bool = True,
     commit: str | None = None,
@@ -196,8 +266,9 @@ async def _record(
         repo=repo,
         verdict=verdict.value,
         reason=reason,
-        size=size,
+        size=min(size, MAX_SIZE),
         verified=verified,
+        body_sha256=digest,
         commit_sha=commit,
         target=target,
         pull_request=pull_request,
@@ -281,13 +352,23 @@ async def _advance_one(platform: Platform, delivery: DeliveryRow, newest: dict[s
     target = delivery.target
     assert target is not None and delivery.app is not None
     if delivery.job_id is None:
+        async with platform.pool.connection() as conn:
+            following = await store.connection(conn, delivery.app)
+        if following is None:  # disconnected (or deleted) since
+            await _reported(
+                platform, delivery, "gave_up", f"{delivery.app} no longer follows GitHub"
+            )
+            return True
         if newest.get(target) != delivery.id:
             replaced = f"{delivery.reason}; a later one replaced it"
             async with platform.pool.connection() as conn:
                 await store.supersede(conn, delivery.id, replaced)
             return True
         if delivery.commit_sha is None:  # a closed pull request: its preview goes
-            if await previews.remove(platform, target, ACTOR):
+            assert delivery.pull_request is not None
+            if await previews.remove(
+                platform, target, ACTOR, of=(delivery.app, delivery.pull_request)
+            ):
                 async with platform.pool.connection() as conn:
                     await store.set_reported(conn, delivery.id, "done")
             return True
@@ -295,16 +376,17 @@ async def _advance_one(platform: Platform, delivery: DeliveryRow, newest: dict[s
             await previews.ensure(platform, delivery.app, delivery.pull_request, target, ACTOR)
         async with platform.pool.connection() as conn:
             try:
-                job = await job_store.enqueue(
-                    conn,
-                    app=target,
-                    kind=JobKind.DEPLOY,
-                    params={"ref": delivery.commit_sha},
-                    actor=ACTOR,
-                )
+                async with conn.transaction():  # the job and its delivery's note of it, or neither
+                    job = await job_store.enqueue(
+                        conn,
+                        app=target,
+                        kind=JobKind.DEPLOY,
+                        params={"ref": delivery.commit_sha},
+                        actor=ACTOR,
+                    )
+                    await store.set_job(conn, delivery.id, job.id)
             except job_store.AppBusy:
                 return True  # the app's current job ends first; the next pass starts it
-            await store.set_job(conn, delivery.id, job.id)
         platform.wake_jobs()
         delivery = await _reload(platform, delivery.id)
     return await _report(platform, delivery)

@@ -46,6 +46,14 @@ async def ensure(platform: Platform, app: str, pull_request: int, name: str, act
         if mine is None or mine.preview_of != app or mine.pull_request != pull_request:
             raise PreviewRefused(f"{name} is an app of its own, not the preview of #{pull_request}")
         return False
+    async with platform.pool.connection() as conn:
+        made = len(await store.previews_of(conn, app))
+    limit = platform.settings.preview_limit
+    if made >= limit:
+        raise PreviewRefused(
+            f"{app} has {made} previews already (DEPLOYD_PREVIEW_LIMIT={limit}): close a pull "
+            "request or raise the limit"
+        )
     await applications.create(
         platform,
         name=name,
@@ -87,15 +95,21 @@ async def ensure(platform: Platform, app: str, pull_request: int, name: str, act
     return True
 
 
-async def remove(platform: Platform, name: str, actor: str) -> bool:
-    """Remove a preview and the databases linked to it alone. True when it is gone (or
-    was never made); False while a job of it is under way (the next pass tries again)."""
+async def remove(
+    platform: Platform, name: str, actor: str, of: tuple[str, int] | None = None
+) -> bool:
+    """Remove a preview (of app and pull request `of`, when given) and the databases
+    linked to it alone. True when it is gone (or was never made, or is not that preview:
+    left alone); False while a job of it is under way (the next pass tries again)."""
     async with platform.pool.connection() as conn:
         mine = await store.connection(conn, name)
         if await app_store.get(conn, name) is None:
             return True
         if mine is None or mine.preview_of is None:
             log.warning("%s is not a preview: it is left alone", name)
+            return True
+        if of is not None and (mine.preview_of, mine.pull_request) != of:
+            log.warning("%s is not the preview of %s #%d: it is left alone", name, *of)
             return True
         own = [link.database for link in await database_store.links(conn, app=name)]
         alone = [
@@ -124,7 +138,8 @@ async def remove(platform: Platform, name: str, actor: str) -> bool:
 
 
 async def reap(platform: Platform, ttl: timedelta, actor: str) -> list[str]:
-    """Remove previews nothing was pushed to for `ttl`: their close event was missed."""
+    """Remove previews nothing was pushed to for `ttl` (their close event was missed), and
+    those whose app no longer follows GitHub."""
     now = datetime.now(UTC)
     removed = []
     async with platform.pool.connection() as conn:
@@ -132,6 +147,8 @@ async def reap(platform: Platform, ttl: timedelta, actor: str) -> list[str]:
     for preview in found:
         async with platform.pool.connection() as conn:
             last = await store.last_activity(conn, preview.app) or preview.connected_at
-        if now - last > ttl and await remove(platform, preview.app, actor):
+            parent = await store.connection(conn, preview.preview_of or "")
+        orphan = parent is None  # its app was disconnected or deleted
+        if (orphan or now - last > ttl) and await remove(platform, preview.app, actor):
             removed.append(preview.app)
     return removed

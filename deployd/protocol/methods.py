@@ -139,8 +139,8 @@ _ALL = (
         github.HookDeliveryParams,
         github.HookDeliveryResult,
         Role.VIEWER,
-        mutating=True,
-        summary="a webhook GitHub sent, as `deployd web` received it",
+        summary="a webhook GitHub sent, as `deployd web` received it (the daemon audits the "
+        "signed ones itself: anybody can send the others)",
     ),
     Method(
         "auth.login",

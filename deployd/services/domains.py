@@ -131,6 +131,8 @@ async def _may_attach(core: Core, app: str, name: str, tls: bool) -> Row | None:
         raise conflict(f"{name} is attached to {existing['app']}: detach it there first")
     if existing is not None and (existing["tls"] or not tls):
         raise conflict(f"{name} is already attached to {app}")
+    if name == core.settings.control_domain:
+        raise conflict(f"{name} is deployd's own name (DEPLOYD_CONTROL_DOMAIN): no app may have it")
     owner = rules.address_owner(name, core.settings.base_domain)
     if owner is not None and owner != app:
         raise conflict(

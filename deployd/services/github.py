@@ -9,6 +9,9 @@ import re
 from collections.abc import AsyncIterator
 from typing import Literal
 
+import psycopg
+import psycopg_pool
+
 from deployd.domain import apps as app_rules
 from deployd.domain import envvars
 from deployd.domain import github as github_rules
@@ -54,6 +57,7 @@ from deployd.store import apps as app_store
 from deployd.store import github as store
 from deployd.store.github import ConnectionRow
 
+from . import audit
 from .core import Caller, Core
 
 log = logging.getLogger(__name__)
@@ -221,6 +225,18 @@ async def receive(core: Core, caller: Caller, params: HookDeliveryParams) -> Hoo
     """A webhook `deployd web` received: checked, recorded and answered here; any peer may
     hand one over, since only GitHub knows the secret that makes it count."""
     received = await hooks.receive(core.platform, params)
+    if received.verdict is not HookVerdict.REJECTED:  # signed by a connected app's secret
+        try:
+            await audit.record(
+                core,
+                caller,
+                method="github.receive",
+                target=received.app,
+                outcome=received.verdict.value,
+                detail=f"{params.event} {params.delivery}: {received.reason}",
+            )
+        except (psycopg.Error, psycopg_pool.PoolTimeout):
+            log.exception("could not audit webhook delivery %s", params.delivery)
     return HookDeliveryResult(
         status=received.status, verdict=received.verdict, reason=received.reason, job=received.job
     )

@@ -142,7 +142,9 @@ async def resolve(repo: Repo, ref: str) -> str:
     """The commit a branch, tag or (abbreviated) sha names."""
     candidates = [f"refs/heads/{ref}", f"refs/tags/{ref}"]
     if SHA.fullmatch(ref):
-        candidates.append(ref)
+        # a whole sha is that commit, whatever a branch may be named; a short one is tried
+        # last, after the names it could also be
+        candidates.insert(0 if len(ref) == 40 else 2, ref)
     for candidate in candidates:
         try:
             done = await repo.git(

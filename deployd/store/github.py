@@ -193,6 +193,7 @@ class DeliveryRow:
     reason: str
     size: int
     verified: bool
+    body_sha256: str | None
     commit_sha: str | None
     target: str | None
     pull_request: int | None
@@ -204,9 +205,11 @@ class DeliveryRow:
 
 
 _DELIVERY = """id, received_at, delivery, event, app, repo, verdict, reason, size, verified,
-    commit_sha, target, pull_request, job_id, deployment_id, reported, report_error, redeliver"""
+    body_sha256, commit_sha, target, pull_request, job_id, deployment_id, reported,
+    report_error, redeliver"""
 KEEP_DELIVERIES = 1000
-"""Deliveries kept per app (and for no app): older ones are forgotten."""
+"""Deliveries kept per app (and for no app), signed ones and the others apart (a flood of
+forged ones never pushes out the real history): older ones are forgotten."""
 
 
 async def record_delivery(
@@ -220,38 +223,45 @@ async def record_delivery(
     reason: str,
     size: int,
     verified: bool,
+    body_sha256: str | None = None,
     commit_sha: str | None = None,
     target: str | None = None,
     pull_request: int | None = None,
 ) -> DeliveryRow:
+    """Record a delivery; the oldest beyond `KEEP_DELIVERIES` of its app (or of no app),
+    signed or not as it is, are forgotten, never one whose work is still to be done."""
     cursor = await conn.execute(
         f"""INSERT INTO github_deliveries
-                (delivery, event, app, repo, verdict, reason, size, verified, commit_sha,
-                 target, pull_request)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_DELIVERY}""",
-        (delivery, event, app, repo, verdict, reason, size, verified, commit_sha, target,
-         pull_request),
+                (delivery, event, app, repo, verdict, reason, size, verified, body_sha256,
+                 commit_sha, target, pull_request)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_DELIVERY}""",
+        (delivery, event, app, repo, verdict, reason, size, verified, body_sha256, commit_sha,
+         target, pull_request),
     )  # fmt: skip
     row = await cursor.fetchone()
     assert row is not None
     await conn.execute(
-        """DELETE FROM github_deliveries WHERE app IS NOT DISTINCT FROM %(app)s AND id <= (
-               SELECT id FROM github_deliveries WHERE app IS NOT DISTINCT FROM %(app)s
-               ORDER BY id DESC OFFSET %(keep)s LIMIT 1)""",
-        {"app": app, "keep": KEEP_DELIVERIES},
+        """DELETE FROM github_deliveries
+            WHERE app IS NOT DISTINCT FROM %(app)s AND verified = %(verified)s
+              AND NOT (verdict = 'deployed' AND reported IN ('no', 'pending'))
+              AND id <= (SELECT id FROM github_deliveries
+                         WHERE app IS NOT DISTINCT FROM %(app)s AND verified = %(verified)s
+                         ORDER BY id DESC OFFSET %(keep)s LIMIT 1)""",
+        {"app": app, "verified": verified, "keep": KEEP_DELIVERIES},
     )
     return DeliveryRow(**row)
 
 
-async def acted_on(conn: Conn, app: str, delivery: str) -> DeliveryRow | None:
-    """The verified delivery of this id deployd acted on for `app`, unless a redelivery of
-    it was asked for."""
+async def acted_on(conn: Conn, app: str, delivery: str, body_sha256: str) -> DeliveryRow | None:
+    """The verified delivery deployd acted on for `app` with this id or this exact body (a
+    signed body sent again under a new id), unless a redelivery of it was asked for."""
     cursor = await conn.execute(
         f"""SELECT {_DELIVERY} FROM github_deliveries
-            WHERE app = %s AND delivery = %s AND verified AND verdict <> 'duplicate'
-              AND NOT redeliver
+            WHERE app = %(app)s AND verified AND verdict <> 'duplicate' AND NOT redeliver
+              AND ((delivery = %(delivery)s AND %(delivery)s <> '')
+                   OR body_sha256 = %(digest)s)
             ORDER BY id DESC LIMIT 1""",
-        (app, delivery),
+        {"app": app, "delivery": delivery, "digest": body_sha256},
     )
     row = await cursor.fetchone()
     return DeliveryRow(**row) if row else None
@@ -264,12 +274,22 @@ async def allow_redelivery(conn: Conn, app: str, delivery: str) -> None:
     )
 
 
-async def redelivered(conn: Conn, app: str, delivery: str) -> None:
+async def redelivered(conn: Conn, app: str, delivery: str, body_sha256: str) -> None:
     """The redelivery arrived: later copies are duplicates again."""
     await conn.execute(
-        "UPDATE github_deliveries SET redeliver = false WHERE app = %s AND delivery = %s",
-        (app, delivery),
+        """UPDATE github_deliveries SET redeliver = false
+           WHERE app = %s AND redeliver AND (delivery = %s OR body_sha256 = %s)""",
+        (app, delivery, body_sha256),
     )
+
+
+async def hooked(conn: Conn) -> list[ConnectionRow]:
+    """Every app (never a preview) that has a webhook."""
+    cursor = await conn.execute(
+        f"""SELECT {_CONNECTION} FROM github_connections
+            WHERE preview_of IS NULL ORDER BY app"""
+    )
+    return [ConnectionRow(**r) for r in await cursor.fetchall()]
 
 
 async def deliveries(conn: Conn, app: str, limit: int) -> list[DeliveryRow]:

@@ -72,6 +72,10 @@ def declared_length(request: Request) -> int | None:
     return int(value)
 
 
+BODY_SECONDS = 30.0
+"""How long a body may take to arrive (GitHub sends it at once; nginx buffers it first)."""
+
+
 async def read_bounded(request: Request, limit: int) -> tuple[bytes | None, int]:
     """The body, or None with the bytes read so far once more than `limit` arrived: reading
     stops there, and the rest is never taken from the client."""
@@ -94,10 +98,14 @@ async def receive(request: Request) -> Response:
         return await _too_large(link, headers, declared)
     async with bodies:
         try:
-            body, size = await read_bounded(request, MAX_HOOK_BODY_BYTES)
+            async with asyncio.timeout(BODY_SECONDS):
+                body, size = await read_bounded(request, MAX_HOOK_BODY_BYTES)
         except ClientDisconnect:
             log.info("hook %r (%r): the sender left before its body arrived", *_names(headers))
             return Response(status_code=400)
+        except TimeoutError:  # a sender dribbling bytes would hold a slot for everyone
+            log.info("hook %r (%r): the body took longer than %s s", *_names(headers), BODY_SECONDS)
+            return _answer(408, None, f"the body did not arrive within {BODY_SECONDS:.0f} s")
         if body is None:
             return await _too_large(link, headers, size)
         params = HookDeliveryParams(**headers, body=base64.b64encode(body).decode("ascii"))

@@ -50,7 +50,6 @@ def test_web_port_runs_deployd_web_on_the_dev_socket_until_dev_stops(root: Path)
         assert child.cmdline()[-2:] == ["--socket", str(dev.socket)]
         health = wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").json())
         assert health["web"] == "ok" and health["daemon_answers"] is True  # the real daemon
-        assert health["daemon_version"]
         assert f"deployd web: http://127.0.0.1:{port}/" in dev.output()
         for body in (b"not json", b"x" * 2 * 1024 * 1024):  # past the 1 MiB of other callers
             reply = httpx.post(
@@ -58,8 +57,8 @@ def test_web_port_runs_deployd_web_on_the_dev_socket_until_dev_stops(root: Path)
                 content=body,
                 headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64},
             )
-            assert reply.status_code == 400, reply.text  # the real daemon's verdict
-            assert reply.json()["verdict"] == "rejected"
+            assert reply.status_code == 401, reply.text  # the real daemon's verdict: no
+            assert reply.json()["verdict"] == "rejected"  # connected app's secret signs it
     finally:
         assert dev.stop() == 0
     wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE)

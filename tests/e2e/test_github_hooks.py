@@ -139,7 +139,7 @@ def served(platform: RunningDaemon, app: str) -> dict[str, Any] | None:
 
 def deliveries(platform: RunningDaemon, app: str = "shop") -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = as_json(
-        platform.deployctl("github", "deliveries", app, "--json")
+        platform.deployctl("github", "deliveries", app, "--json", "--limit", "1000")
     )["deliveries"]
     return found
 
@@ -238,30 +238,40 @@ def test_forged_replayed_oversized_and_malformed_deliveries_are_refused_and_reco
 ) -> None:
     (hook,) = gh.hooks(REPO)
     assert hook.secret is not None
-    forged = gh.send_raw(web, push_body(), signature="sha256=" + "0" * 64)
+    named = {"X-GitHub-Hook-ID": str(hook.id)}
+    forged = gh.send_raw(web, push_body(), signature="sha256=" + "0" * 64, headers=named)
     assert forged.status_code == 401
-    unsigned = gh.send_raw(web, push_body())
+    unsigned = gh.send_raw(web, push_body(), headers=named)
     assert unsigned.status_code == 401
     said = [(d["verdict"], d["reason"]) for d in deliveries(platform)[:2]]
-    assert said == [("rejected", "no signature for octocat/shop"),
-                    ("rejected", "bad signature for octocat/shop")]  # fmt: skip
+    assert said == [("rejected", "no signature: no connected app's secret signs it"),
+                    ("rejected", "bad signature: no connected app's secret signs it")]  # fmt: skip
     events = as_json(platform.deployctl("events", "--kind", "github", "--json"))["events"]
-    assert sum(e["kind"] == "github.hook_rejected" for e in events) == 2
+    refused = [e["message"] for e in events if e["kind"] == "github.hook_rejected"]
+    assert len(refused) == 1 and "bad signature" in refused[0]  # at most one a minute
+    for _ in range(50):  # a flood of forged ones never pushes out the signed history
+        gh.send_raw(web, push_body(), signature="sha256=" + "1" * 64, headers=named)
+    assert any(d["verdict"] == "deployed" for d in deliveries(platform))
+    weird = gh.send_raw(web, push_body(), signature="sha256=" + "é" * 64, headers=named)
+    assert weird.status_code == 401
 
     # a delivery GitHub really sent, sent again by someone who recorded it
     real = gh.deliveries(REPO, event="push")[-1]
     replayed = gh.send_raw(web, real.request_body, secret=hook.secret, guid=real.guid)
     assert replayed.status_code == 200 and json.loads(replayed.body)["verdict"] == "duplicate"
+    renamed = gh.send_raw(web, real.request_body, secret=hook.secret)  # a new delivery id
+    assert renamed.status_code == 200 and json.loads(renamed.body)["verdict"] == "duplicate"
 
     # hostile branch names never reach git
     for ref in ("refs/heads/$(touch /tmp/owned)", "refs/heads/../../etc", "refs/tags/v1"):
         answer = gh.send_raw(web, push_body(ref), secret=hook.secret)
         assert answer.status_code == 200 and json.loads(answer.body)["verdict"] == "ignored"
 
-    status, body = post_hook(web, b"[1, 2]", {"X-GitHub-Event": "push"})
-    assert status == 400 and "not an object" in body["reason"]
-    status, body = post_hook(web, b"{not json", {"X-GitHub-Event": "push"})
-    assert status == 400 and "not JSON" in body["reason"]
+    for raw, why in ((b"[1, 2]", "not an object"), (b"{not json", "not JSON")):
+        signed = gh.send_raw(web, raw, secret=hook.secret)
+        assert signed.status_code == 400 and why in json.loads(signed.body)["reason"]
+        status, _ = post_hook(web, raw, {"X-GitHub-Event": "push"})
+        assert status == 401  # unsigned: not even read
     other = gh.send_raw(web, push_body(repo="octocat/other"), secret=hook.secret)
     assert other.status_code == 404 and "no app is connected" in json.loads(other.body)["reason"]
 
@@ -345,6 +355,23 @@ def test_redeliver_has_github_send_a_delivery_again_and_it_is_acted_on(
     wait_for(acted, timeout=60)
     refused = platform.deployctl("github", "redeliver", "shop", "0" * 36)
     assert refused.returncode == 1 and "no delivery" in refused.stderr
+
+
+def test_two_apps_follow_one_repository_on_two_branches(
+    platform: RunningDaemon, gh: GitHubStandIn
+) -> None:
+    """They share its one webhook (and secret): a push deploys the app of its branch."""
+    gh.push(REPO, "develop", {"version.txt": "staging\n"}, start_point="main")
+    ok(platform.deployctl("github", "connect", "staging", REPO, "--branch", "develop"))
+    assert len(gh.hooks(REPO)) == 1
+    assert (served(platform, "staging") or {}).get("version") == "staging"
+    gh.push(REPO, "develop", {"version.txt": "staging2\n"})
+    wait_for(lambda: (served(platform, "staging") or {}).get("version") == "staging2", timeout=60)
+    gh.push(REPO, "main", {"version.txt": "three\n"})
+    wait_for(lambda: (served(platform, "shop") or {}).get("version") == "three", timeout=60)
+    assert (served(platform, "staging") or {}).get("version") == "staging2"
+    said = ok(platform.deployctl("github", "disconnect", "staging"))
+    assert "shared with another app: kept" in said.stdout and len(gh.hooks(REPO)) == 1
 
 
 def test_disconnect_removes_the_webhook_on_github(

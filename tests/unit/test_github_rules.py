@@ -99,13 +99,16 @@ def test_a_ping_and_other_events_do_nothing_and_say_so() -> None:
     )
 
 
-def pull(action: str, head_repo: str = "ada/shop", number: int = 7) -> dict[str, object]:
+def pull(
+    action: str, head_repo: str = "ada/shop", number: int = 7, base: str = "main"
+) -> dict[str, object]:
     return {
         "action": action,
         "number": number,
         "repository": {"full_name": "ada/shop"},
         "pull_request": {
-            "head": {"ref": "feature/x", "sha": SHA, "repo": {"full_name": head_repo}}
+            "head": {"ref": "feature/x", "sha": SHA, "repo": {"full_name": head_repo}},
+            "base": {"ref": base},
         },
     }
 
@@ -128,12 +131,20 @@ def test_pull_requests_make_previews_only_when_asked_and_not_from_forks() -> Non
         "pull_request", pull("opened", "eve/shop"), branch="main", previews=True, forks=True
     )
     assert allowed.action is Action.PREVIEW
+    elsewhere = github.intent("pull_request", pull("opened", base="develop"), branch="main",
+                              previews=True)  # fmt: skip
+    assert elsewhere.action is Action.NOTHING and "into 'develop', not main" in elsewhere.reason
 
 
 def test_preview_names_stay_app_names() -> None:
     assert github.preview_name("shop", 12) == "shop-pr-12"
     long = github.preview_name("a" * 32, 123456)
     assert len(long) <= 32 and long.endswith("-pr-123456")
+    # two long names that share their start never share a preview's name
+    eu = github.preview_name("acme-storefront-production-eu", 1)
+    us = github.preview_name("acme-storefront-production-us", 1)
+    assert eu != us and len(eu) <= 32 and len(us) <= 32
+    assert github.preview_name("a" * 26, 1) == "a" * 26 + "-pr-1"  # it fits: as it is
 
 
 def test_repository_names() -> None:
