@@ -8,7 +8,7 @@ import logging
 from deployd.domain import apps as rules
 from deployd.domain.errors import DomainError
 from deployd.domain.sources import SourceError
-from deployd.engine import applications
+from deployd.engine import applications, github_connect
 from deployd.protocol.apps import (
     AppInfo,
     AppParams,
@@ -21,6 +21,7 @@ from deployd.protocol.apps import (
 from deployd.protocol.errors import conflict, forbidden, invalid, not_found, unavailable
 from deployd.protocol.events import EventType
 from deployd.sources import git, local
+from deployd.sources.github import GitHubError
 from deployd.store import apps as store
 from deployd.store import domains as domain_store
 from deployd.store import jobs as job_store
@@ -195,6 +196,12 @@ async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
 
 
 async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteResult:
+    try:  # an app that follows GitHub stops first: its webhook and previews go too
+        await github_connect.disconnect(core.platform, params.name, caller.name)
+    except LookupError:
+        pass
+    except GitHubError as exc:
+        log.warning("deleting %s: its webhook on GitHub stays (%s)", params.name, exc)
     try:
         stopped = await applications.delete(core.platform, params.name, caller.name)
     except LookupError:

@@ -383,3 +383,12 @@ def test_disconnect_removes_the_webhook_on_github(
     gone = platform.deployctl("github", "show", "shop")
     assert gone.returncode == 1 and "not connected" in gone.stderr
     assert served(platform, "shop") is not None  # the app stays
+
+
+def test_deleting_an_app_removes_its_webhook_on_github(
+    platform: RunningDaemon, gh: GitHubStandIn
+) -> None:
+    ok(platform.deployctl("github", "connect", "other", "octocat/other", "--no-deploy"))
+    assert len(gh.hooks("octocat/other")) == 1
+    ok(platform.deployctl("apps", "delete", "other", "--yes"))
+    assert gh.hooks("octocat/other") == []
