@@ -159,8 +159,14 @@ def test_an_admin_may_send_a_webhooks_body_but_not_more(daemon: RunningDaemon) -
         + b"\n",
     )
     assert "larger than" not in json.dumps(reply)  # read whole: answered on its merits
-    refused = _too_long(daemon.socket, 41 * 1024 * 1024)
-    assert refused["error"]["code"] == ErrorCode.INVALID_REQUEST
+    try:
+        refused = _too_long(daemon.socket, 41 * 1024 * 1024)
+    except ConnectionResetError:
+        # closed with megabytes unread (refused: an accepted line keeps the connection), the
+        # kernel may reset it before the answer is read
+        pass
+    else:
+        assert refused["error"]["code"] == ErrorCode.INVALID_REQUEST
     assert_alive(daemon)
 
 
