@@ -26,10 +26,11 @@ LOGIN_COOKIE = "deployd_login"
 
 async def read_form(request: Request) -> dict[str, str]:
     """The fields of an `application/x-www-form-urlencoded` body (each field's first value);
-    413 past FORM_BYTES, 415 for any other kind of body."""
+    none for any other kind of body (which then lacks its CSRF token: 403); 413 past
+    FORM_BYTES."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        raise HTTPException(415, "a form was expected")
+        return {}
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
