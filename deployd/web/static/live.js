@@ -105,6 +105,8 @@
   }
 
   function host(fields) {
+    var waiting = document.querySelector("[data-host-waiting]");
+    if (waiting) waiting.remove();
     Object.keys(fields).forEach(function (key) {
       document.querySelectorAll('[data-host="' + key + '"]').forEach(function (cell) {
         cell.textContent = fields[key];
