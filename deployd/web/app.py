@@ -29,8 +29,9 @@ from .link import DaemonLink, DaemonUnreachable
 from .sessions import Sessions
 from .throttle import Throttle
 
-MACHINES = (HOOK_PATH, "/healthz")
-"""Paths machines call: their errors are JSON."""
+MACHINES = ("/hooks/", "/healthz")
+"""Paths machines call: their errors are JSON (as are those of any caller that does not
+ask for HTML: a script's fetch)."""
 
 
 async def healthz(request: Request) -> Response:
@@ -48,7 +49,8 @@ async def healthz(request: Request) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if request.url.path in MACHINES:
+    person = "text/html" in request.headers.get("accept", "")
+    if request.url.path.startswith(MACHINES) or not person:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     return web(request).templates.TemplateResponse(
         request,

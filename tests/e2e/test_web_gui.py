@@ -116,10 +116,19 @@ def test_a_viewer_is_offered_no_deploy_and_the_daemon_refuses_a_forged_one(web: 
         assert page.status_code == 200 and "hello" in page.text
         assert "/apps/hello/deploy" not in page.text and "/rollback" not in page.text
         forged = client.post("/apps/hello/deploy", data={"csrf": csrf_of(page.text)})
-        assert forged.status_code == 403
-        assert "deploys.start needs the deployer role; watcher is viewer" in forged.text
+        assert forged.status_code == 403  # a script's POST: the daemon's words in JSON
+        assert forged.json() == {
+            "error": "deploys.start needs the deployer role; watcher is viewer"
+        }
+        as_a_page = client.post(
+            "/apps/hello/deploy",
+            data={"csrf": csrf_of(page.text)},
+            headers={"Accept": "text/html"},
+        )
+        assert as_a_page.status_code == 403 and "<h1>Refused</h1>" in as_a_page.text
+        assert "watcher is viewer" in as_a_page.text
     refused = [e for e in web.audit("deploys.start") if e.actor == "watcher"]
-    assert [(e.outcome, e.target) for e in refused] == [("forbidden", "hello")]
+    assert [(e.outcome, e.target) for e in refused] == [("forbidden", "hello")] * 2
 
 
 def test_a_deploy_from_the_page_is_made_as_its_person(web: DevWeb) -> None:
