@@ -149,7 +149,8 @@ def dev(
         typer.Option(
             min=1024,
             max=65535,
-            help="Also run `deployd web` (GitHub's webhooks) on 127.0.0.1 at this port",
+            help="Also run `deployd web` (the web GUI, GitHub's webhooks) on 127.0.0.1 at "
+            "this port",
         ),
     ] = None,
 ) -> None:
@@ -177,7 +178,10 @@ def _web_child(settings: Settings, port: int | None) -> Iterator[None]:
     command += ["--port", str(port), "--socket", str(settings.paths.socket)]
     env = {**os.environ, "DEPLOYD_ROOT": str(settings.root)}
     child = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
-    typer.echo(f"deployd web: http://127.0.0.1:{port}/ (GitHub's webhooks at /hooks/github)")
+    typer.echo(
+        f"deployd web: http://127.0.0.1:{port}/ (log in as a deployd user; "
+        "GitHub's webhooks at /hooks/github)"
+    )
     try:
         yield
     finally:
@@ -215,8 +219,9 @@ def web(
         ),
     ] = None,
 ) -> None:
-    """Receive GitHub's webhooks (POST /hooks/github) and hand them to the daemon: a client
-    of its socket like deployctl, with no rights of its own."""
+    """Serve the web GUI and receive GitHub's webhooks (POST /hooks/github): a client of the
+    daemon's socket like deployctl, with no rights of its own (people log in as deployd
+    users, and act as themselves)."""
     from pydantic import ValidationError
 
     from deployd.web.server import WebConfig
@@ -227,7 +232,10 @@ def web(
     except ValidationError as exc:
         raise _fail(f"invalid settings: {exc}") from None
     config = WebConfig(
-        listen=settings.web_listen, port=settings.web_port, socket=settings.paths.socket
+        listen=settings.web_listen,
+        port=settings.web_port,
+        socket=settings.paths.socket,
+        stream_seconds=settings.web_stream_seconds,
     )
     serve_web(config)
 

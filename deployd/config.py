@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     """The address `deployd web` (GitHub's webhooks) listens on; expose it through nginx on a
     domain with TLS rather than on a public address."""
     web_port: int = Field(default=8090, ge=1, le=65535)
+    web_stream_seconds: float = Field(default=600.0, gt=0, le=86400)
+    """How long a web page's live stream lasts before the browser opens it again from the
+    last event it saw: a session that ended stops its stream within it."""
     github_forks: bool = False
     """Pull requests from forks get previews too (their code then runs on this host)."""
     preview_limit: int = Field(default=10, ge=0, le=1000)

@@ -12,8 +12,9 @@ DEV_EXTRAS=(curl)
 # (they fail instead under DEPLOYD_TEST_REQUIRE_ALL=1, as in CI).
 # docker-compose: CI's check of compose.yaml (Debian 12: 1.29; Debian 13: the v2 plugin).
 # gcc, python3-dev, libpq-dev: a public sample app's psycopg2, which pip builds from source.
+# chromium: the web GUI's tests drive Debian's (Playwright from PyPI, never its own browser).
 TEST_EXTRAS=(docker.io busybox-static systemd certbot pebble debootstrap age shellcheck docker-compose
-             gcc python3-dev libpq-dev)
+             gcc python3-dev libpq-dev chromium)
 # The uv this checkout is developed with; UV_VERSION=... picks another.
 UV_VERSION="${UV_VERSION:-0.13.9}"
 

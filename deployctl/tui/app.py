@@ -40,6 +40,7 @@ from deployd.protocol.stats import StatsParams, StatsResult
 
 from ..aio import AsyncClient, Backoff, Link
 from ..client import DaemonUnreachable
+from ..state import State
 from ..terminal import terminal_safe, text
 from .daemon import Daemon
 from .dashboard import Dashboard
@@ -48,7 +49,6 @@ from .deploying import DeployScreen
 from .detail import TABS, AppDetail, DomainsTab, EnvTab, ReleasesTab
 from .explorer import Explorer
 from .modals import AttachDomain, Choose, Confirm, EditEnv, NewApp, NewDatabase, Sender
-from .state import State
 
 CHOICE_SECONDS = 0.15
 TRAFFIC_SECONDS = 60.0

@@ -11,8 +11,8 @@ from textual.widgets import DataTable, Input, Static
 
 from deployd.protocol.events import Event
 
+from ..state import BADGE_STYLE, Badge, State
 from ..terminal import cell
-from .state import BADGE_STYLE, Badge, State
 
 GiB = 1024**3
 FEED_SHOWN = 200

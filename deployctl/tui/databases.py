@@ -31,12 +31,12 @@ from deployd.protocol.databases import (
 from deployd.protocol.errors import RpcError
 
 from ..client import DaemonUnreachable
+from ..state import State
 from ..terminal import cell, text
 from .daemon import Daemon
 from .deploying import DeployScreen
 from .detail import size, when
 from .modals import Confirm, NewDatabase
-from .state import State
 
 
 def facts(db: DbInfo, *, may_reveal: bool) -> Table:

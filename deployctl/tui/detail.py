@@ -30,10 +30,10 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.stats import StatsParams, StatsResult
 
 from ..client import DaemonUnreachable
+from ..state import BADGE_STYLE, State
 from ..terminal import cell
 from .daemon import Daemon
 from .logview import LogView
-from .state import BADGE_STYLE, State
 
 TABS = ("overview", "domains", "env", "releases", "logs", "analytics", "database")
 

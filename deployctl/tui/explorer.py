@@ -11,8 +11,8 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
+from ..state import BADGE_STYLE, State
 from ..terminal import one_line
-from .state import BADGE_STYLE, State
 
 
 def entry(state: State, name: str) -> Text:

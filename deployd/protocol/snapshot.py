@@ -12,7 +12,7 @@ from .apps import AppInfo
 from .common import Result
 from .databases import DbInfo
 from .events import Event, HostSample
-from .stats import AppStats
+from .stats import AppStats, Point
 from .system import StatusResult
 
 
@@ -27,4 +27,6 @@ class SnapshotResult(Result):
     """The latest `host.sample`; None until the daemon has taken one."""
     traffic: list[AppStats] = Field(default_factory=list)
     """Each app's last hour."""
+    traffic_series: list[Point] = Field(default_factory=list)
+    """Every app's requests minute by minute over the last hour, added up."""
     databases: list[DbInfo] = Field(default_factory=list)

@@ -62,7 +62,7 @@ class StatsResult(Result):
     apps: list[AppStats]
     """Every app with traffic (`app` unset), or the one asked for."""
     series: list[Point] = Field(default_factory=list)
-    """The app's requests per period (only for one app)."""
+    """The app's requests per period; without an app, every app's added up."""
     by: By | None = None
     breakdown: list[Entry] = Field(default_factory=list)
     unparsed: int = 0

@@ -74,6 +74,8 @@ def measure(launchers: list[int], interval: float = 0.3) -> dict[int, Usage]:
     """Per launcher pid, its app's usage (blocking for `interval`: call it in a thread).
     Launchers with no child (gone, or a container's) are left out."""
     trees = {pid: tree for pid in launchers if (tree := _tree(pid))}
+    if not trees:
+        return {}  # nothing to measure: no reason to wait
     before = {pid: _cpu_seconds(tree) for pid, tree in trees.items()}
     start = time.monotonic()
     time.sleep(interval)

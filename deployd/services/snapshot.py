@@ -45,6 +45,7 @@ async def take(core: Core, caller: Caller) -> SnapshotResult:
         last_event_id=newest_first[0].id if newest_first else 0,
         host=core.platform.readings.host,
         traffic=traffic.apps,
+        traffic_series=traffic.series,
         databases=dbs,
     )
 

@@ -86,6 +86,7 @@ async def show(core: Core, caller: Caller, params: StatsParams) -> StatsResult:
             until=until,
             resolution=period.value,
             apps=apps,
+            series=_summed(found),
             percentile_error=rules.ERROR,
         )
     rows = found.get(params.app, [])
@@ -97,7 +98,7 @@ async def show(core: Core, caller: Caller, params: StatsParams) -> StatsResult:
         until=until,
         resolution=period.value,
         apps=apps,
-        series=[_point(row) for row in rows],
+        series=[_point(row.at, row.rollup) for row in rows],
         by=params.by,
         breakdown=_breakdown(whole, params, visitors),
         unparsed=unparsed,
@@ -105,13 +106,22 @@ async def show(core: Core, caller: Caller, params: StatsParams) -> StatsResult:
     )
 
 
-def _point(row: Stored) -> Point:
+def _point(at: datetime, rollup: Rollup) -> Point:
     return Point(
-        at=row.at,
-        requests=row.rollup.requests,
-        errors=sum(n for code, n in row.rollup.statuses.items() if code >= 500),
-        p95_ms=rules.percentile(row.rollup.latency, 0.95),
+        at=at,
+        requests=rollup.requests,
+        errors=sum(n for code, n in rollup.statuses.items() if code >= 500),
+        p95_ms=rules.percentile(rollup.latency, 0.95),
     )
+
+
+def _summed(found: dict[str, list[Stored]]) -> list[Point]:
+    """Every app's periods added up, period by period (the dashboard's sparkline)."""
+    periods: dict[datetime, list[Stored]] = {}
+    for rows in found.values():
+        for row in rows:
+            periods.setdefault(row.at, []).append(row)
+    return [_point(at, store.merged(rows)) for at, rows in sorted(periods.items())]
 
 
 def _breakdown(whole: Rollup, params: StatsParams, visitors: list[tuple[str, int]]) -> list[Entry]:

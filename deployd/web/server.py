@@ -13,6 +13,8 @@ from pathlib import Path
 import uvicorn
 
 from .app import create_app
+from .guard import STREAM_SECONDS
+from .headers import SecurityHeaders
 from .link import DaemonLink
 
 TRUSTED_PROXIES = "127.0.0.1,::1"
@@ -23,11 +25,15 @@ class WebConfig:
     listen: str
     port: int
     socket: Path
+    stream_seconds: float = STREAM_SECONDS
 
 
 def uvicorn_config(config: WebConfig, link: DaemonLink | None = None) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(link or DaemonLink(config.socket)),
+        # outside Starlette's own error middleware too, so a 500 carries the headers
+        SecurityHeaders(
+            create_app(link or DaemonLink(config.socket), stream_seconds=config.stream_seconds)
+        ),
         host=config.listen,
         port=config.port,
         proxy_headers=True,

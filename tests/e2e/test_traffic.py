@@ -126,6 +126,11 @@ def test_stats_equal_what_nginx_logged(platform: RunningDaemon, app: str) -> Non
     assert found["series"] and sum(p["requests"] for p in found["series"]) == len(MIX)
     summary = json.loads(ok(platform.deployctl("stats", "--json")).stdout)
     assert {a["app"]: a["totals"]["requests"] for a in summary["apps"]}[app] == len(MIX)
+    everyone = sum(a["totals"]["requests"] for a in summary["apps"])  # the dashboard's chart
+    assert sum(p["requests"] for p in summary["series"]) == everyone
+    snapshot: Any = platform.call("system.snapshot")
+    hour = sum(a.totals.requests for a in snapshot.traffic)
+    assert hour >= len(MIX) and sum(p.requests for p in snapshot.traffic_series) == hour
 
 
 def test_people_get_a_chart_in_eighty_columns(platform: RunningDaemon, app: str) -> None:

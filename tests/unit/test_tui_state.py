@@ -7,8 +7,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+from deployctl.state import FEED_SIZE, Badge, State
 from deployctl.tui.logview import LINE_CHARS, shown
-from deployctl.tui.state import FEED_SIZE, Badge, State
 from deployd.protocol.common import Role
 from deployd.protocol.events import Event
 from tests.support.canned_daemon import canned

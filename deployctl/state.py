@@ -1,8 +1,9 @@
-"""What the screens show, kept from one snapshot and then the event stream.
+"""What the screens show, kept from one snapshot and then the event stream: the TUI's and
+the web pages' alike.
 
 Pure: no I/O and no widgets, so the rules (which badge an app wears, which events make
-the screen ask the daemon again) are tested without a terminal. `apply()` says what an
-event changed; the app turns that into the few calls and repaints it needs.
+the screen ask the daemon again) are tested without a terminal or a browser. `apply()`
+says what an event changed; the screen turns that into the few calls and repaints it needs.
 """
 
 from __future__ import annotations

@@ -1,0 +1,177 @@
+"""`GET /events`: the daemon's events for the person logged in, as Server-Sent Events.
+
+One `events.subscribe` over a connection that presented their token, from the id the
+browser last saw (`Last-Event-ID` when it reconnects by itself, else `?after=` from the
+page), so a dropped connection or a tab that slept misses nothing and repeats nothing.
+Each stored event is sent with its `id:`; what it changes is sent after it: an app's new
+badge (asked again with `apps.show`, as the TUI does), the host's figures.
+
+A stream lasts `stream_seconds` (10 minutes), then ends and the browser comes back at
+once with its last id: a session that ended or a token revoked meanwhile stops it there,
+and no proxy holds a connection for ever. A comment every 15 s keeps proxies from
+closing an idle one. Without a session the answer is one `signed-out` event, which the
+page turns into a link to log in (an error status would only make the browser retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from deployctl.state import State
+from deployd.protocol.apps import AppInfo, AppParams
+from deployd.protocol.errors import RpcError
+from deployd.protocol.events import Event, EventsSubscribeParams, EventType
+
+from . import views
+from .guard import Web, session_of, web
+from .link import DaemonUnreachable, TokenRefused
+from .sessions import Session
+
+log = logging.getLogger("deployd.web.live")
+
+KEEPALIVE_SECONDS = 15.0
+RETRY_MS = 2000
+"""How long the browser waits before it reconnects to a stream that ended."""
+FAMILIES = sorted({kind.split(".")[0] for kind in EventType})
+"""Every family of events, `host` included (its samples reach only those who ask)."""
+HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def resume_from(request: Request) -> int | None:
+    """The last id the browser saw: its Last-Event-ID, else the page's `after`."""
+    for raw in (request.headers.get("last-event-id"), request.query_params.get("after")):
+        if raw is not None and raw.strip().isdigit() and len(raw.strip()) <= 18:
+            return int(raw)
+    return None
+
+
+def subscription(request: Request) -> EventsSubscribeParams:
+    app = request.query_params.get("app")
+    after = resume_from(request)
+    try:
+        if app:  # an app's page: its events (host samples are about no app)
+            return EventsSubscribeParams(app=AppParams(name=app).name, after_id=after)
+    except ValidationError:
+        pass
+    return EventsSubscribeParams(kinds=FAMILIES, after_id=after)
+
+
+async def events(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return _once("signed-out", {"login": "/login"})
+    here = web(request)
+    params = subscription(request)
+    return StreamingResponse(
+        _relay(here, session, params), media_type="text/event-stream", headers=HEADERS
+    )
+
+
+def _once(kind: str, data: dict[str, Any]) -> Response:
+    return Response(views.sse(kind, data), media_type="text/event-stream", headers=HEADERS)
+
+
+async def _relay(here: Web, session: Session, params: EventsSubscribeParams) -> AsyncIterator[str]:
+    yield f"retry: {RETRY_MS}\n\n"
+    ends = time.monotonic() + here.stream_seconds
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    try:
+        async with here.link.as_user(session.token) as daemon:
+            _, items = await daemon.stream("events.subscribe", params)
+            pump = asyncio.create_task(_pump(items, queue))
+            try:
+                relay = Relay(here, session, State(role=daemon.identity.role))
+                yield views.sse("live", {"user": daemon.identity.user})
+                while (left := ends - time.monotonic()) > 0:
+                    try:
+                        async with asyncio.timeout(min(KEEPALIVE_SECONDS, left)):
+                            item = await queue.get()
+                    except TimeoutError:
+                        yield ": keepalive\n\n"
+                        continue
+                    if item is None:
+                        return  # the daemon ended it: the browser comes back with its id
+                    for frame in relay.frames(item):
+                        yield frame
+                    if queue.empty():  # caught up: each app changed is asked for once
+                        for frame in await relay.apps_changed():
+                            yield frame
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+    except TokenRefused:
+        here.sessions.close(session.id)
+        yield views.sse("signed-out", {"login": "/login"})
+    except (RpcError, DaemonUnreachable, TimeoutError) as exc:
+        log.info("an event stream of %s ended: %s", session.user, exc)
+
+
+async def _pump(items: AsyncIterator[dict[str, Any]], queue: asyncio.Queue[Any]) -> None:
+    try:
+        async for item in items:
+            queue.put_nowait(item)
+    except (RpcError, DaemonUnreachable) as exc:
+        log.info("the daemon ended an event stream: %s", exc)
+    finally:
+        queue.put_nowait(None)
+
+
+class Relay:
+    """Events in, frames out; the apps they changed are asked for again once the burst is
+    over (a deploy publishes a dozen events in a second: one `apps.show`, not twelve)."""
+
+    def __init__(self, here: Web, session: Session, state: State) -> None:
+        self.here = here
+        self.session = session
+        self.state = state
+        self.changed: dict[str, bool] = {}
+        """App → whether it must be asked again (else only its badge is sent again)."""
+
+    def frames(self, item: dict[str, Any]) -> list[str]:
+        try:
+            event = Event.model_validate(item)
+        except ValidationError:
+            return []  # an event this version cannot read: the pages go without it
+        change = self.state.apply(event)
+        if change.host:
+            return [views.sse("host", views.host_fields(self.state.host))]
+        if not change.feed:
+            return []
+        frames = [views.sse("feed", views.feed_item(event), event.id)]
+        if change.removed_app:
+            self.changed.pop(change.removed_app, None)
+            frames.append(views.sse("removed", {"name": change.removed_app}))
+        for name, again in ((change.refetch_app, True), (change.badge_of, False)):
+            if name:
+                self.changed[name] = self.changed.get(name, False) or again
+        return frames
+
+    async def apps_changed(self) -> list[str]:
+        changed, self.changed = self.changed, {}
+        frames = []
+        for name, again in changed.items():
+            if again or name not in self.state.apps:
+                await self._refetch(name)
+            if name in self.state.apps:
+                frames.append(views.sse("app", views.app_row(self.state, name)))
+        return frames
+
+    async def _refetch(self, name: str) -> None:
+        """The app as it is now, on a connection of its own (the stream holds the first)."""
+        try:
+            async with self.here.link.as_user(self.session.token) as daemon:
+                info = await daemon.call(AppInfo, "apps.show", AppParams(name=name))
+        except (RpcError, TokenRefused, DaemonUnreachable, TimeoutError) as exc:
+            log.info("%s could not be asked again: %s", name, exc)
+            return
+        self.state.apps[name] = info

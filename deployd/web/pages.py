@@ -1,0 +1,145 @@
+"""The pages: the dashboard, the apps, an app; and the actions an app's page offers.
+
+Each page is drawn from the daemon's answers to the person's own calls, and names the
+event id it is current to (`data-after`), from which its live stream carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from deployctl.state import State
+from deployd.protocol.apps import (
+    AppInfo,
+    AppParams,
+    AppsPsResult,
+    DeploysRollbackParams,
+    DeploysStartParams,
+    JobInfo,
+    ReleasesListParams,
+    ReleasesListResult,
+)
+from deployd.protocol.common import NoParams
+from deployd.protocol.events import EventsListParams, EventsListResult
+from deployd.protocol.snapshot import SnapshotResult
+from deployd.protocol.stats import StatsParams, StatsResult
+
+from . import views
+from .guard import Visit, action, page
+
+FEED_SHOWN = 100
+APP_EVENTS = 30
+RELEASES_SHOWN = 10
+
+
+def app_name(request: Request) -> str:
+    """The app the path names; 404 for a name no app can have."""
+    name = str(request.path_params["name"])
+    try:
+        return AppParams(name=name).name
+    except ValidationError:
+        raise HTTPException(404, "no app has such a name") from None
+
+
+def _apps(snapshot: SnapshotResult, state: State) -> list[dict[str, object]]:
+    traffic = {stats.app: stats for stats in snapshot.traffic}
+    return [views.app_row(state, name, traffic) for name in sorted(state.apps)]
+
+
+@page
+async def dashboard(visit: Visit) -> Response:
+    snapshot = await visit.daemon.call(SnapshotResult, "system.snapshot", NoParams())
+    state = State.from_snapshot(snapshot)
+    requests = views.per_minute(snapshot.traffic_series, datetime.now(UTC))
+    return visit.render(
+        "dashboard.html",
+        {
+            "status": snapshot.status,
+            "host": views.host_fields(snapshot.host),
+            "counts": views.counts(state),
+            "apps": _apps(snapshot, state),
+            "feed": [views.feed_item(e) for e in list(state.feed)[:FEED_SHOWN]],
+            "spark": views.spark(requests),
+            "requests_hour": sum(requests),
+            "requests_peak": max(requests),
+            "after": snapshot.last_event_id,
+            "events_url": "/events",
+        },
+    )
+
+
+@page
+async def apps(visit: Visit) -> Response:
+    snapshot = await visit.daemon.call(SnapshotResult, "system.snapshot", NoParams())
+    state = State.from_snapshot(snapshot)
+    return visit.render(
+        "apps.html",
+        {"apps": _apps(snapshot, state), "after": snapshot.last_event_id, "events_url": "/events"},
+    )
+
+
+@page
+async def app(visit: Visit) -> Response:
+    name = app_name(visit.request)
+    info = await visit.daemon.call(AppInfo, "apps.show", AppParams(name=name))
+    ps, releases, recent, stats = await asyncio.gather(
+        visit.daemon.call(AppsPsResult, "apps.ps", AppParams(name=name)),
+        visit.daemon.call(
+            ReleasesListResult,
+            "releases.list",
+            ReleasesListParams(app=name, limit=RELEASES_SHOWN),
+        ),
+        visit.daemon.call(
+            EventsListResult, "events.list", EventsListParams(app=name, limit=APP_EVENTS)
+        ),
+        visit.daemon.call(StatsResult, "stats.show", StatsParams(app=name, since="1h")),
+    )
+    state = State(role=visit.daemon.identity.role, apps={name: info})
+    for event in recent.events:  # oldest first: the marks (a crash loop) as they came
+        state.apply(event)
+    requests = views.per_minute(stats.series, datetime.now(UTC))
+    kept = [r for r in releases.releases if r.kept and not r.live]
+    return visit.render(
+        "app.html",
+        {
+            "app": info,
+            "row": views.app_row(state, name),
+            "ps": ps,
+            "releases": releases.releases,
+            "can_roll_back": bool(kept),
+            "feed": [views.feed_item(e) for e in list(state.feed)],
+            "spark": views.spark(requests),
+            "requests_hour": sum(requests),
+            "requests_peak": max(requests),
+            "after": recent.events[-1].id if recent.events else 0,
+            "events_url": f"/events?app={name}",
+        },
+    )
+
+
+@action
+async def deploy(visit: Visit, fields: dict[str, str]) -> Response:
+    name = app_name(visit.request)
+    job = await visit.daemon.call(JobInfo, "deploys.start", DeploysStartParams(app=name))
+    visit.session.notice = f"Deploy of {name} started (job {job.id})."
+    return RedirectResponse(f"/apps/{name}", status_code=303)
+
+
+@action
+async def rollback(visit: Visit, fields: dict[str, str]) -> Response:
+    name = app_name(visit.request)
+    to = fields.get("to", "").strip()
+    try:
+        params = DeploysRollbackParams(app=name, to=int(to) if to else None)
+    except ValueError:  # pydantic's ValidationError is one
+        raise HTTPException(400, "`to` must be a release's number") from None
+    job = await visit.daemon.call(JobInfo, "deploys.rollback", params)
+    target = f"v{params.to}" if params.to else "the release before"
+    visit.session.notice = f"Rollback of {name} to {target} started (job {job.id})."
+    return RedirectResponse(f"/apps/{name}", status_code=303)

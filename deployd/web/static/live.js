@@ -1,0 +1,155 @@
+// deployd web: keeps a page current from /events (Server-Sent Events), without a reload.
+// The stream resumes from the last event id seen (the browser sends Last-Event-ID when it
+// reconnects by itself; `after` when this script opens it again), and the header says
+// "disconnected — reconnecting" whenever it is down. Text only: never innerHTML.
+(function () {
+  "use strict";
+  var body = document.body;
+  var source = body.dataset.events;
+  var FEED_ROWS = 200;
+  var lastId = body.dataset.after || "";
+  var badge = document.getElementById("live");
+  var stream = null;
+  var wait = 1000;
+
+  function time(iso) {
+    var d = new Date(iso);
+    return isNaN(d) ? iso : d.toLocaleTimeString([], { hour12: false });
+  }
+  document.querySelectorAll(".feed time[datetime]").forEach(function (t) {
+    t.textContent = time(t.dateTime);
+  });
+  if (!source || !window.EventSource) return;
+
+  function say(text, kind) {
+    if (!badge) return;
+    badge.textContent = text;
+    badge.className = "live " + kind;
+  }
+
+  function cell(row, text, cls) {
+    var td = row.insertCell(-1);
+    td.textContent = text;
+    if (cls) td.className = cls;
+    return td;
+  }
+
+  function addFeed(item) {
+    var table = document.getElementById("feed");
+    if (!table) return;
+    if (table.dataset.app && item.app !== table.dataset.app) return;
+    var rows = table.tBodies[0];
+    if (rows.querySelector('tr[data-id="' + item.id + '"]')) return;
+    var row = rows.insertRow(0);
+    row.dataset.id = item.id;
+    row.className = "fresh" + (item.bad ? " bad" : "");
+    var t = document.createElement("time");
+    t.dateTime = item.at;
+    t.textContent = time(item.at);
+    cell(row, "", "time").appendChild(t);
+    cell(row, item.kind, "kind");
+    cell(row, item.app, "app");
+    cell(row, item.message, "msg");
+    while (rows.rows.length > FEED_ROWS) rows.deleteRow(-1);
+  }
+
+  function byName(attribute, name) {
+    return document.querySelectorAll("[" + attribute + '="' + CSS.escape(name) + '"]');
+  }
+
+  function newRow(app) {
+    var table = document.getElementById("apps");
+    var template = document.getElementById("app-row");
+    if (!table || !template) return;
+    var row = template.content.firstElementChild.cloneNode(true);
+    row.dataset.rowOf = app.name;
+    var links = row.querySelectorAll("a");
+    links[0].textContent = app.name;
+    links[0].href = "/apps/" + encodeURIComponent(app.name);
+    links[1].textContent = app.url;
+    links[1].href = app.url;
+    row.querySelector(".badge").dataset.badgeOf = app.name;
+    row.cells[2].dataset.releaseOf = app.name;
+    table.tBodies[0].appendChild(row);
+    var empty = document.getElementById("no-apps");
+    if (empty) empty.remove();
+  }
+
+  function recount() {
+    var counts = document.querySelectorAll("[data-count]");
+    if (!counts.length) return;
+    var seen = { all: 0 };
+    document.querySelectorAll("#apps [data-badge-of]").forEach(function (b) {
+      seen.all += 1;
+      seen[b.textContent] = (seen[b.textContent] || 0) + 1;
+    });
+    counts.forEach(function (c) { c.textContent = String(seen[c.dataset.count] || 0); });
+  }
+
+  function updateApp(app) {
+    if (!byName("data-row-of", app.name).length) newRow(app);
+    byName("data-badge-of", app.name).forEach(function (b) {
+      b.textContent = app.badge;
+      b.className = "badge b-" + app.badge;
+    });
+    byName("data-release-of", app.name).forEach(function (r) { r.textContent = app.release; });
+    var feed = document.getElementById("feed");
+    var stale = document.getElementById("stale");
+    if (stale && feed && feed.dataset.app === app.name) stale.classList.remove("hidden");
+    recount();
+  }
+
+  function removeApp(name) {
+    byName("data-row-of", name).forEach(function (r) { r.remove(); });
+    recount();
+  }
+
+  function host(fields) {
+    var waiting = document.querySelector("[data-host-waiting]");
+    if (waiting) waiting.remove();
+    Object.keys(fields).forEach(function (key) {
+      document.querySelectorAll('[data-host="' + key + '"]').forEach(function (cell) {
+        cell.textContent = fields[key];
+      });
+    });
+  }
+
+  function signedOut() {
+    if (stream) stream.close();
+    stream = null;
+    if (!badge) return;
+    badge.textContent = "";
+    badge.className = "live down";
+    var link = document.createElement("a");
+    link.href = "/login?next=" + encodeURIComponent(location.pathname);
+    link.textContent = "signed out — log in again";
+    badge.appendChild(link);
+  }
+
+  function on(kind, handle) {
+    stream.addEventListener(kind, function (message) {
+      if (message.lastEventId) lastId = message.lastEventId;
+      handle(JSON.parse(message.data));
+    });
+  }
+
+  function connect() {
+    var url = source + (source.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(lastId);
+    stream = new EventSource(url);
+    on("live", function () { say("live", "ok"); wait = 1000; });
+    on("feed", addFeed);
+    on("app", updateApp);
+    on("removed", function (data) { removeApp(data.name); });
+    on("host", host);
+    on("signed-out", signedOut);
+    stream.onerror = function () {
+      say("disconnected — reconnecting", "down");
+      if (stream && stream.readyState === EventSource.CLOSED) {
+        stream = null;  // refused (the web process or deployd is away): try again, slower
+        setTimeout(connect, wait);
+        wait = Math.min(wait * 2, 30000);
+      }
+    };
+  }
+  connect();
+})();

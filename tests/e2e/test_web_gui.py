@@ -1,0 +1,208 @@
+"""The web GUI over HTTP against `deployd dev --web-port`: logging in, what a session may
+do, forms from elsewhere, headers, and the live stream resuming where it stopped. The
+browser's view of the same is in test_web_browser.py."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from deployd.web.headers import CSP
+from tests.support.waiting import wait_for
+from tests.support.web import DevWeb, browser, csrf_of, dev_web, frames, log_in
+
+STREAM_SECONDS = 3
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[DevWeb]:
+    with dev_web("deployd-webgui-", {"DEPLOYD_WEB_STREAM_SECONDS": str(STREAM_SECONDS)}) as dev:
+        yield dev
+
+
+def test_pages_need_a_login_and_every_answer_carries_the_security_headers(web: DevWeb) -> None:
+    with browser(web, "198.51.100.1") as client:
+        for path in ("/", "/apps", "/apps/hello"):
+            away = client.get(path)
+            assert away.status_code == 303 and away.headers["location"] == f"/login?next={path}"
+        form = client.get("/login")
+        script = client.get("/static/live.js")
+        for answer in (away, form, script, client.get("/nowhere")):
+            assert answer.headers["content-security-policy"] == CSP
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["referrer-policy"] == "no-referrer"
+            assert answer.headers["x-frame-options"] == "DENY"
+        assert "'unsafe-inline'" not in CSP and "frame-ancestors 'none'" in CSP
+        assert form.headers["cache-control"] == "no-store"
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert re.findall(r"<script[^>]*>", form.text) == [
+            f'<script src="/static/live.js?v={_version()}" defer>'
+        ]  # no inline script at all
+        login_cookie = form.headers["set-cookie"]
+        assert "HttpOnly" in login_cookie and "SameSite=strict" in login_cookie
+        assert "Secure" not in login_cookie  # plain HTTP on loopback
+
+
+def test_a_session_cookie_is_secure_when_the_proxy_says_https(web: DevWeb) -> None:
+    password = web.add_user("tls", "viewer")
+    proxied = {"X-Forwarded-For": "198.51.100.2", "X-Forwarded-Proto": "https"}
+    form = httpx.get(f"{web.url}/login", headers=proxied)
+    nonce = form.cookies["deployd_login"]  # Secure: a client would send it only over TLS
+    assert "Secure" in form.headers["set-cookie"]
+    fields = {"csrf": csrf_of(form.text), "name": "tls", "password": password}
+    signed_in = httpx.post(
+        f"{web.url}/login",
+        data=fields,
+        headers={**proxied, "Cookie": f"deployd_login={nonce}"},
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    cookie = signed_in.headers.get_list("set-cookie")[0]
+    assert cookie.startswith("deployd_session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+
+
+def test_wrong_passwords_are_refused_and_the_sixth_attempt_waits(web: DevWeb) -> None:
+    password = web.add_user("guessed", "deployer")
+    with browser(web, "198.51.100.3") as client:
+        for _ in range(5):
+            refused = log_in(client, "guessed", "not-the-password")
+            assert refused.status_code == 403
+            assert "Wrong user name or password" in refused.text
+            assert "deployd_session" not in refused.headers.get("set-cookie", "")
+        slowed = log_in(client, "guessed", password)  # even the right one, for now
+        assert slowed.status_code == 429 and 0 < int(slowed.headers["retry-after"]) <= 30
+        assert "try again in" in slowed.text
+    with browser(web, "198.51.100.4") as elsewhere:  # the name is slowed from anywhere
+        assert log_in(elsewhere, "guessed", password).status_code == 429
+    with browser(web, "198.51.100.3") as same_address:  # and the address for any name
+        other = web.add_user("neighbour", "viewer")
+        assert log_in(same_address, "neighbour", other).status_code == 429
+    attempts = [e for e in web.audit("auth.login") if e.target == "guessed"]
+    assert [e.outcome for e in attempts] == ["forbidden"] * 5  # the sixth never reached it
+
+
+def test_forms_without_their_token_are_refused(web: DevWeb) -> None:
+    password = web.add_user("forged", "deployer")
+    with browser(web, "198.51.100.5") as client:
+        client.get("/login")
+        no_token = client.post("/login", data={"name": "forged", "password": password})
+        assert no_token.status_code == 403
+        with browser(web, "198.51.100.5") as stranger:  # a token, without its cookie
+            token = csrf_of(stranger.get("/login").text)
+        alien = httpx.post(
+            f"{web.url}/login",
+            data={"csrf": token, "name": "forged", "password": password},
+            headers={"X-Forwarded-For": "198.51.100.5"},
+        )
+        assert alien.status_code == 403
+        assert log_in(client, "forged", password).status_code == 303
+        real = csrf_of(client.get("/apps/hello").text)
+        for fields in ({}, {"csrf": ""}, {"csrf": real[:-2] + "xx"}):
+            assert client.post("/apps/hello/deploy", data=fields).status_code == 403
+            assert client.post("/logout", data=fields).status_code == 403
+        assert client.get("/").status_code == 200  # still logged in
+    assert not [e for e in web.audit("deploys.start") if e.actor == "forged"]
+
+
+def test_a_viewer_is_offered_no_deploy_and_the_daemon_refuses_a_forged_one(web: DevWeb) -> None:
+    password = web.add_user("watcher", "viewer")
+    with browser(web, "198.51.100.6") as client:
+        assert log_in(client, "watcher", password).status_code == 303
+        page = client.get("/apps/hello")
+        assert page.status_code == 200 and "hello" in page.text
+        assert "/apps/hello/deploy" not in page.text and "/rollback" not in page.text
+        forged = client.post("/apps/hello/deploy", data={"csrf": csrf_of(page.text)})
+        assert forged.status_code == 403  # a script's POST: the daemon's words in JSON
+        assert forged.json() == {
+            "error": "deploys.start needs the deployer role; watcher is viewer"
+        }
+        as_a_page = client.post(
+            "/apps/hello/deploy",
+            data={"csrf": csrf_of(page.text)},
+            headers={"Accept": "text/html"},
+        )
+        assert as_a_page.status_code == 403 and "<h1>Refused</h1>" in as_a_page.text
+        assert "watcher is viewer" in as_a_page.text
+    refused = [e for e in web.audit("deploys.start") if e.actor == "watcher"]
+    assert [(e.outcome, e.target) for e in refused] == [("forbidden", "hello")] * 2
+
+
+def test_a_deploy_from_the_page_is_made_as_its_person(web: DevWeb) -> None:
+    password = web.add_user("shipper", "deployer")
+    with browser(web, "198.51.100.7") as client:
+        assert log_in(client, "shipper", password).status_code == 303
+        page = client.get("/apps/hello")
+        assert 'id="deploy"' in page.text
+        started = client.post("/apps/hello/deploy", data={"csrf": csrf_of(page.text)})
+        assert started.status_code == 303 and started.headers["location"] == "/apps/hello"
+        assert re.search(r"Deploy of hello started \(job \d+\)", client.get("/apps/hello").text)
+    assert [e.outcome for e in web.audit("deploys.start") if e.actor == "shipper"] == ["ok"]
+    wait_for(lambda: web.daemon.call("apps.show", {"name": "hello"}).active_job is None, 120)  # type: ignore[attr-defined]
+
+
+def test_the_stream_resumes_from_the_last_event_id_and_repeats_nothing(web: DevWeb) -> None:
+    password = web.add_user("follower", "viewer")
+    with browser(web, "198.51.100.8") as client:
+        assert log_in(client, "follower", password).status_code == 303
+        page = client.get("/")
+        after = int(re.search(r'data-after="(\d+)"', page.text)[1])  # type: ignore[index]
+        web.add_user("during-1", "viewer")  # between the page and its stream
+        seen = _read_stream(client, {"after": str(after)}, until="during-1")
+        assert seen[:2] == [{"retry": "2000"}, {"event": "live", "data": '{"user":"follower"}'}]
+        last = int([f for f in seen if "id" in f][-1]["id"])
+        web.add_user("during-2", "viewer")  # while no stream is open
+        started = time.monotonic()
+        resumed = _read_stream(client, {"after": "0"}, last_event_id=last, until=None)
+        assert time.monotonic() - started < STREAM_SECONDS + 5  # the web process ended it
+        added = [
+            f["data"] for f in resumed if f.get("event") == "feed" and "user.added" in f["data"]
+        ]
+        assert len(added) == 1 and "during-2" in added[0]
+        assert all(int(f["id"]) > last for f in resumed if "id" in f)
+
+
+def test_logging_out_revokes_the_token_and_a_revoked_one_ends_the_session(web: DevWeb) -> None:
+    password = web.add_user("leaver", "viewer")
+    with browser(web, "198.51.100.9") as client:
+        assert log_in(client, "leaver", password).status_code == 303
+        tokens = web.daemon.call("tokens.list", {"name": "leaver"}).tokens  # type: ignore[attr-defined]
+        assert [t.kind for t in tokens] == ["session"]
+        out = client.post("/logout", data={"csrf": csrf_of(client.get("/").text)})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert client.get("/").status_code == 303
+        assert not web.daemon.call("tokens.list", {"name": "leaver"}).tokens  # type: ignore[attr-defined]
+        assert log_in(client, "leaver", password).status_code == 303
+        token = web.daemon.call("tokens.list", {"name": "leaver"}).tokens[0]  # type: ignore[attr-defined]
+        web.daemon.call("tokens.revoke", {"id": token.id})  # an admin, elsewhere
+        assert client.get("/").headers["location"] == "/login?next=/"
+        ended = _read_stream(client, {}, until=None)
+        assert [f["event"] for f in ended] == ["signed-out"]
+
+
+def _read_stream(
+    client: httpx.Client,
+    query: dict[str, str],
+    *,
+    until: str | None,
+    last_event_id: int | None = None,
+) -> list[dict[str, str]]:
+    """The frames of one /events stream, up to the user.added of `until`, or to its end."""
+    headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+    seen = []
+    with client.stream("GET", "/events", params=query, headers=headers) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for frame in frames(stream.iter_lines()):
+            seen.append(frame)
+            if until is not None and f"added {until} (" in frame.get("data", ""):
+                break
+    return seen
+
+
+def _version() -> str:
+    from deployd import __version__
+
+    return __version__
