@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright
 
 from tests.e2e.conftest import fetch
+from tests.support.daemon import world_readable_tempdir
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, dev_web
 
@@ -116,24 +117,38 @@ def test_five_wrong_passwords_slow_the_next_login_down(browser: Browser, web: De
         expect(page).to_have_url(re.compile(r"/login$"))
 
 
+SLOWPOKE = {
+    "Procfile": "web: exec python3 -m http.server $PORT\nrelease: sleep 3\n",
+    "index.html": "slowpoke\n",
+}
+"""An app whose deploy takes a few seconds (its release phase sleeps): long enough that
+its badge says `deploying` for a while, whatever the page coalesces."""
+
+
 def test_a_deploy_started_from_the_cli_appears_without_reloading(
     browser: Browser, web: DevWeb
 ) -> None:
     password = web.add_user("cy", "deployer")
+    source = world_readable_tempdir("deployd-slowpoke-") / "app"
+    source.mkdir()
+    for name, text in SLOWPOKE.items():
+        (source / name).write_text(text)
+    made = web.daemon.deployctl("apps", "create", "slowpoke", "--path", str(source))
+    assert made.returncode == 0, made.stderr
     with person(browser, "203.0.113.3") as context:
         page = context.new_page()
         log_in(page, web, "cy", password)
         expect(page.locator("#live")).to_have_text("live")
         page.evaluate("window.sameDocument = true")  # gone if the page were reloaded
-        started = web.daemon.deployctl("deploy", "hello", "--no-wait")
+        started = web.daemon.deployctl("deploy", "slowpoke", "--no-wait")
         assert started.returncode == 0, started.stderr
         feed = page.locator("#feed tbody tr")
         expect(feed.filter(has_text="deploy.started").first).to_be_visible()
-        expect(page.locator('[data-badge-of="hello"]')).to_have_text("deploying")
+        expect(page.locator('[data-badge-of="slowpoke"]')).to_have_text("deploying")
         expect(page.locator('[data-count="deploying"]')).to_have_text("1")
         expect(feed.filter(has_text="deploy.succeeded").first).to_be_visible(timeout=120_000)
-        expect(page.locator('[data-badge-of="hello"]')).to_have_text("live")
-        expect(page.locator('[data-release-of="hello"]')).not_to_have_text("v1")
+        expect(page.locator('[data-badge-of="slowpoke"]')).to_have_text("live")
+        expect(page.locator('[data-release-of="slowpoke"]')).to_have_text("v1")
         assert page.evaluate("window.sameDocument") is True
         ids = page.locator("#feed tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
         assert len(ids) == len(set(ids))  # nothing shown twice
