@@ -26,6 +26,9 @@ POLL_SECONDS = 2.0
 WATCH_GRACE = 1.0
 """Seconds a job someone asked for waits for its watcher (`deployctl deploy` watches right
 after it starts one): its first output lines are streamed live, never lost in between."""
+UNWATCHED = frozenset({"deployd", "github"})
+"""Actors whose jobs start at once: the daemon's own (a crash-loop rollback) and a webhook's
+(GitHub does not watch)."""
 RUNS = {
     JobKind.DEPLOY: pipeline.deploy,
     JobKind.ROLLBACK: pipeline.rollback,
@@ -60,7 +63,7 @@ class JobRunner:
         self._watchers.setdefault(job_id, asyncio.Event()).set()
 
     async def _wait_for_watcher(self, row: JobRow) -> None:
-        if row.actor == "deployd":  # the daemon's own jobs (a crash-loop rollback)
+        if row.actor in UNWATCHED:  # nobody is there to watch them
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
