@@ -41,12 +41,12 @@ log = logging.getLogger(__name__)
 ACTOR = "github"
 """Who the deploys a webhook starts are by, in jobs, events and the audit log."""
 REPORT_FOR = timedelta(hours=1)
+"""How long a deploy's report to GitHub is tried again before it is given up."""
 UNNAMED_HOOK_BYTES = 1024 * 1024
 """A delivery without X-GitHub-Hook-ID is tried against every connected app's secret only
 up to this size (GitHub always names its hook)."""
 MAX_SIZE = 2**31 - 1
 """A size as recorded (a Content-Length can claim anything)."""
-"""How long a deploy's report to GitHub is tried again before it is given up."""
 
 
 @dataclass(frozen=True, slots=True)
