@@ -196,6 +196,9 @@ async def show(core: Core, caller: Caller, params: AppParams) -> AppInfo:
 
 
 async def delete(core: Core, caller: Caller, params: AppParams) -> AppsDeleteResult:
+    _, _, job, _ = await _get(core, params.name)
+    if job is not None:  # before anything goes, its webhook included
+        raise conflict(f"{params.name} has job {job} under way: wait for it, then delete")
     try:  # an app that follows GitHub stops first: its webhook and previews go too
         await github_connect.disconnect(core.platform, params.name, caller.name)
     except LookupError:
