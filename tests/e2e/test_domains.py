@@ -327,7 +327,7 @@ def test_deployds_own_name_gets_a_certificate_and_reaches_deployd_web(fresh_db: 
             body = https_get(https_port(daemon), control, roots, "/healthz")[2]
             assert json.loads(body)["daemon_answers"] is True, body
             hooked = https_post(https_port(daemon), control, roots, "/hooks/github", b"[]")
-            assert hooked[0] == 400 and "not an object" in hooked[1], hooked
+            assert hooked[0] == 401 and "no connected app's secret" in hooked[1], hooked
             plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
             plain.request("POST", "/hooks/github", body=b"{}", headers={"Host": control})
             redirected = plain.getresponse()
