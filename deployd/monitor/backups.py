@@ -189,6 +189,7 @@ class BackupScheduler:
                 if db.name in usage:
                     found = usage[db.name]
                     await store.record_usage(conn, db.name, found.size_bytes, found.connections)
+            await store.thin_sizes(conn)
 
 
 def _remove_partials(backups: Path) -> None:

@@ -278,6 +278,27 @@ async def record_usage(conn: Conn, database: str, size_bytes: int, connections: 
     )
 
 
+SIZES_FINE_DAYS = 35
+"""Days the sizes are kept as sampled (every 5 minutes); older ones, one an hour."""
+SIZES_KEPT_DAYS = 400
+"""Days the sizes are kept at all."""
+
+
+async def thin_sizes(conn: Conn) -> int:
+    """Keep the size series small: after `SIZES_FINE_DAYS` only the first sample of each
+    hour stays, after `SIZES_KEPT_DAYS` none. Returns the samples removed."""
+    cursor = await conn.execute(
+        """DELETE FROM database_sizes s
+           WHERE s.at < now() - make_interval(days => %(kept)s)
+              OR (s.at < now() - make_interval(days => %(fine)s)
+                  AND EXISTS (SELECT 1 FROM database_sizes o  -- an earlier one that hour
+                              WHERE o.database = s.database
+                                AND o.at >= date_trunc('hour', s.at) AND o.at < s.at))""",
+        {"kept": SIZES_KEPT_DAYS, "fine": SIZES_FINE_DAYS},
+    )
+    return cursor.rowcount
+
+
 async def sizes(conn: Conn, database: str, since: datetime, until: datetime) -> list[Sample]:
     """The database's recorded sizes from `since` to `until`, oldest first."""
     cursor = await conn.execute(
