@@ -20,10 +20,15 @@ from deployd.store.db import Row
 
 log = logging.getLogger(__name__)
 
+CONTROL_RETRY_SECONDS = 600.0
+"""After a failed try at deployd's own name's certificate, the next one."""
+
 
 class Renewer:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        self.control_failed = False
+        """The last try at deployd's own name's certificate failed."""
 
     async def run(self) -> None:
         while True:
@@ -31,7 +36,10 @@ class Renewer:
                 await self.check_all()
             except Exception:
                 log.exception("certificate check failed; trying again later")
-            await asyncio.sleep(self.platform.settings.acme_check_interval)
+            interval = self.platform.settings.acme_check_interval
+            if self.control_failed:  # webhooks wait for it: sooner than a day
+                interval = min(interval, CONTROL_RETRY_SECONDS)
+            await asyncio.sleep(interval)
 
     async def control(self) -> bool:
         """deployd's own name (`DEPLOYD_CONTROL_DOMAIN`): its certificate issued when there
@@ -55,13 +63,16 @@ class Renewer:
                 platform.certbot.issue, domain, renew=not_after is not None
             )
         except AcmeError as exc:
+            self.control_failed = True
             await platform.bus.publish(
                 EventType.CERT_RENEWAL_FAILED,
-                f"the certificate of {domain} (deployd's own name) could not be issued: {exc}",
+                f"the certificate of {domain} (deployd's own name) could not be issued: {exc}"
+                f" (tried again in {CONTROL_RETRY_SECONDS / 60:.0f} minutes)",
                 actor="deployd",
                 data={"domain": domain},
             )
             return True
+        self.control_failed = False
         await sites.apply_baseline(platform)
         await platform.bus.publish(
             EventType.CERT_RENEWED,

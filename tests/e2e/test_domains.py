@@ -338,3 +338,23 @@ def test_deployds_own_name_gets_a_certificate_and_reaches_deployd_web(fresh_db: 
         finally:
             web.terminate()
             web.wait(10)
+
+
+def test_a_refused_certificate_for_deployds_own_name_is_said_and_tried_again_soon(
+    fresh_db: str,
+) -> None:
+    http_port, control = free_port(), "deployd.example.test"
+    with (
+        pebble(http_port, refuse=True) as acme,
+        serve(fresh_db, settings(acme, http_port, DEPLOYD_CONTROL_DOMAIN=control)) as daemon,
+    ):
+
+        def said() -> list[str]:
+            listed = json.loads(ok(daemon.deployctl("events", "--json")).stdout)  # type: ignore[attr-defined]
+            return [e["message"] for e in listed["events"] if control in e["message"]]
+
+        (message,) = wait_for(said, timeout=60)
+        assert "could not be issued" in message and "tried again in 10 minutes" in message
+        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        plain.request("GET", "/healthz", headers={"Host": control})
+        assert plain.getresponse().status == 502  # served over HTTP meanwhile (no web here)
