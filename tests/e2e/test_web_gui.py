@@ -247,6 +247,10 @@ def test_config_set_from_the_page_is_masked_everywhere_and_revealed_on_purpose(
         assert revealed.status_code == 200 and SECRET in revealed.text
         assert revealed.headers["cache-control"] == "no-store"
         assert SECRET not in client.get("/apps/hello").text  # masked again
+        bad = {"csrf": csrf_of(after), "name": "api-key", "value": SECRET}
+        refused = client.post("/apps/hello/env", data=bad, headers={"Accept": "text/html"})
+        assert refused.status_code == 400 and "api-key" in refused.text
+        assert SECRET not in refused.text  # a value is never echoed back
         no_token = client.post("/apps/hello/env/reveal", data={})
         assert no_token.status_code == 403 and SECRET not in no_token.text
         no_token = client.post("/apps/hello/env", data={"name": "API_KEY", "value": "other"})
