@@ -4,6 +4,7 @@ browser's view of the same is in test_web_browser.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -181,6 +182,155 @@ def test_logging_out_revokes_the_token_and_a_revoked_one_ends_the_session(web: D
         assert client.get("/").headers["location"] == "/login?next=/"
         ended = _read_stream(client, {}, until=None)
         assert [f["event"] for f in ended] == ["signed-out"]
+
+
+SECRET = "sk_live_from_the_web_4f9a2c"
+
+
+def _settled(web: DevWeb) -> None:
+    wait_for(lambda: web.daemon.call("apps.show", {"name": "hello"}).active_job is None, 120)  # type: ignore[attr-defined]
+
+
+def _env_json(web: DevWeb, *args: str) -> dict[str, str]:
+    listed = web.daemon.deployctl("env", "list", "hello", "--json", *args)
+    assert listed.returncode == 0, listed.stderr
+    return {v["name"]: v["value"] for v in json.loads(listed.stdout)["vars"]}
+
+
+def _env_table(html: str) -> str:
+    found = re.search(r'<table class="cards" id="env">.*?</table>', html, re.S)
+    assert found, html
+    return found[0]
+
+
+def _audit_json(web: DevWeb, method: str) -> list[dict[str, str]]:
+    listed = web.daemon.deployctl("audit", "--json", "--limit", "10000")
+    assert listed.returncode == 0, listed.stderr
+    return [e for e in json.loads(listed.stdout)["entries"] if e["method"] == method]
+
+
+def test_config_set_from_the_page_is_masked_everywhere_and_revealed_on_purpose(
+    web: DevWeb,
+) -> None:
+    _settled(web)
+    web.daemon.call("env.set", {"app": "hello", "set": {"OLD_FLAG": "x"}, "restart": False})
+    password = web.add_user("configurer", "deployer")
+    with browser(web, "198.51.100.10") as client:
+        assert log_in(client, "configurer", password).status_code == 303
+        page = client.get("/apps/hello")
+        assert 'id="env-edit"' in page.text and 'id="env-reveal"' in page.text
+        fields = {
+            "csrf": csrf_of(page.text),
+            "name": "API_KEY",
+            "value": SECRET,
+            "unset": "OLD_FLAG",
+        }
+        changed = client.post("/apps/hello/env", data=fields)
+        assert changed.status_code == 303, changed.text
+        after = client.get("/apps/hello").text
+        notice = re.search(r"Config version (\d+) of hello; restarting \(job (\d+)\)\.", after)
+        assert notice, after
+        assert SECRET not in after and SECRET[:4] + "…****" in after
+        assert "OLD_FLAG" not in _env_table(after)  # set and unset as one change: one version
+        history = web.daemon.call("env.history", {"app": "hello"}).versions  # type: ignore[attr-defined]
+        assert (history[0].version, history[0].set, history[0].unset, history[0].created_by) == (
+            int(notice[1]),
+            ["API_KEY"],
+            ["OLD_FLAG"],
+            "configurer",
+        )
+        assert _env_json(web) == {"API_KEY": SECRET[:4] + "…****"}
+        listed = web.daemon.deployctl("env", "list", "hello")
+        assert SECRET not in listed.stdout and "API_KEY" in listed.stdout
+
+        revealed = client.post("/apps/hello/env/reveal", data={"csrf": csrf_of(after)})
+        assert revealed.status_code == 200 and SECRET in revealed.text
+        assert revealed.headers["cache-control"] == "no-store"
+        assert SECRET not in client.get("/apps/hello").text  # masked again
+        bad = {"csrf": csrf_of(after), "name": "api-key", "value": SECRET}
+        refused = client.post("/apps/hello/env", data=bad, headers={"Accept": "text/html"})
+        assert refused.status_code == 400 and "api-key" in refused.text
+        assert SECRET not in refused.text  # a value is never echoed back
+        no_token = client.post("/apps/hello/env/reveal", data={})
+        assert no_token.status_code == 403 and SECRET not in no_token.text
+        no_token = client.post("/apps/hello/env", data={"name": "API_KEY", "value": "other"})
+        assert no_token.status_code == 403
+    reveals = [e for e in _audit_json(web, "env.reveal") if e["actor"] == "configurer"]
+    assert [(e["target"], e["outcome"]) for e in reveals] == [("hello", "ok")]
+    sets = [e for e in _audit_json(web, "env.set") if e["actor"] == "configurer"]
+    assert [(e["target"], e["outcome"]) for e in sets] == [("hello", "ok")]
+    assert _env_json(web, "--reveal") == {"API_KEY": SECRET}
+    _settled(web)
+
+
+def test_a_viewer_sees_config_masked_with_no_forms_and_forged_posts_are_refused(
+    web: DevWeb,
+) -> None:
+    _settled(web)
+    web.daemon.call("env.set", {"app": "hello", "set": {"VIEWED": SECRET}, "restart": False})
+    web.daemon.call(
+        "domains.attach", {"app": "hello", "domain": "seen.example.test", "verify_dns": False}
+    )
+    password = web.add_user("peeker", "viewer")
+    with browser(web, "198.51.100.11") as client:
+        assert log_in(client, "peeker", password).status_code == 303
+        page = client.get("/apps/hello")
+        assert page.status_code == 200 and "VIEWED" in page.text and SECRET not in page.text
+        assert "seen.example.test" in page.text
+        for form in ("/env/reveal", '/apps/hello/env"', '/domains"', "/domains/detach"):
+            assert form not in page.text, form
+        token = csrf_of(page.text)
+        forged = [
+            client.post("/apps/hello/env/reveal", data={"csrf": token}),
+            client.post("/apps/hello/env", data={"csrf": token, "name": "X", "value": "1"}),
+            client.post("/apps/hello/domains", data={"csrf": token, "domain": "p.example.test"}),
+            client.post(
+                "/apps/hello/domains/detach", data={"csrf": token, "domain": "seen.example.test"}
+            ),
+        ]
+        assert [f.status_code for f in forged] == [403] * 4
+        assert forged[0].json() == {"error": "env.reveal needs the deployer role; peeker is viewer"}
+        assert all(SECRET not in f.text for f in forged)
+    for method in ("env.reveal", "env.set", "domains.attach", "domains.detach"):
+        refused = [e for e in _audit_json(web, method) if e["actor"] == "peeker"]
+        assert [(e["outcome"], e["target"]) for e in refused] == [("forbidden", "hello")], method
+    assert "X" not in _env_json(web)
+    domains = web.daemon.call("domains.list", {"app": "hello"}).domains  # type: ignore[attr-defined]
+    assert [d.domain for d in domains] == ["seen.example.test"]
+    web.daemon.call("domains.detach", {"app": "hello", "domain": "seen.example.test"})
+
+
+def test_a_domain_is_attached_and_detached_from_the_page(web: DevWeb) -> None:
+    password = web.add_user("namer", "deployer")
+    with browser(web, "198.51.100.12") as client:
+        assert log_in(client, "namer", password).status_code == 303
+        page = client.get("/apps/hello")
+        assert 'id="domain-attach"' in page.text and "No domain attached" in page.text
+        token = csrf_of(page.text)
+        no_token = client.post("/apps/hello/domains", data={"domain": "www.hello.test"})
+        assert no_token.status_code == 403
+        attached = client.post(
+            "/apps/hello/domains", data={"csrf": token, "domain": "www.hello.test"}
+        )  # TLS and the DNS check unticked
+        assert attached.status_code == 303, attached.text
+        shown = client.get("/apps/hello").text
+        assert "www.hello.test attached to hello" in shown
+        row = re.search(
+            r"<tr>\s*<td class=\"name url\"><a [^>]*>www.hello.test</a></td>.*?</tr>", shown, re.S
+        )
+        assert row and 'data-label="TLS">no<' in row[0], shown
+        domains = web.daemon.call("domains.list", {"app": "hello"}).domains  # type: ignore[attr-defined]
+        assert [(d.domain, d.tls) for d in domains] == [("www.hello.test", False)]
+        detached = client.post(
+            "/apps/hello/domains/detach", data={"csrf": token, "domain": "www.hello.test"}
+        )
+        assert detached.status_code == 303, detached.text
+        shown = client.get("/apps/hello").text
+        assert "www.hello.test detached from hello" in shown and "No domain attached" in shown
+    assert not web.daemon.call("domains.list", {"app": "hello"}).domains  # type: ignore[attr-defined]
+    for method in ("domains.attach", "domains.detach"):
+        made = [e for e in _audit_json(web, method) if e["actor"] == "namer"]
+        assert [(e["outcome"], e["target"]) for e in made] == [("ok", "hello")], method
 
 
 def _read_stream(
