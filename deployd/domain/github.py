@@ -28,9 +28,6 @@ OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 """A GitHub user or organisation login."""
 REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 """`owner/name` as GitHub allows them (and never `.` or `..` as the name)."""
-DELIVERY_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
-MAX_DELIVERY_BYTES = 25 * 1024 * 1024
-"""GitHub caps a webhook payload at 25 MB; anything larger is not GitHub."""
 SIGNATURE_PREFIX = "sha256="
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 

@@ -60,13 +60,13 @@ class AppAccounts:
             account = accounts.myself()
         group = account.gid if self.isolated else -1
         app_dir = self.paths.app_dir(app)
-        _own_dir(app_dir.parent, 0o711)
-        _own_dir(app_dir, 0o710, group)
-        _own_dir(app_dir / "builds", 0o710, group)
-        _own_dir(app_dir / "tmp", 0o700)
+        own_dir(app_dir.parent, 0o711)
+        own_dir(app_dir, 0o710, group)
+        own_dir(app_dir / "builds", 0o710, group)
+        own_dir(app_dir / "tmp", 0o700)
         _app_dir(app_dir / "cache", account)
-        _own_dir(self.paths.app_logs(app).parent, 0o700)
-        _own_dir(self.paths.app_logs(app), 0o700)
+        own_dir(self.paths.app_logs(app).parent, 0o700)
+        own_dir(self.paths.app_logs(app), 0o700)
         return account
 
     async def remove(self, app: str) -> None:
@@ -127,7 +127,7 @@ def _app_dir(path: Path, account: Account) -> None:
         os.chown(path, *account.owner, follow_symlinks=False)
 
 
-def _own_dir(path: Path, mode: int, group: int = -1) -> None:
+def own_dir(path: Path, mode: int, group: int = -1) -> None:
     """A directory of the daemon's with exactly `mode` (and `group`), made if missing.
     Never follows a symlink: every parent is the daemon's."""
     path.mkdir(mode=mode, exist_ok=True)

@@ -142,7 +142,7 @@ async def delete(platform: Platform, name: str, actor: str) -> int:
         for directory in (
             platform.paths.app_dir(name),
             platform.paths.app_logs(name),
-            platform.paths.data_dir / "github" / f"{name}.git",  # a GitHub source's mirror
+            building.github_mirror(platform, name),
         ):
             await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
         try:  # last: whatever the app left running is stopped with its account

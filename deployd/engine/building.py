@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .pipeline import Job
 
 from . import github as github_account
+from .accounts import own_dir
 from .platform import Platform
 
 
@@ -257,15 +258,19 @@ async def _from_github(platform: Platform, app: str, url: str) -> bool:
     return connection is not None and url.startswith(platform.settings.github_url + "/")
 
 
+def github_mirror(platform: Platform, app: str) -> Path:
+    """Where the mirror of an app's GitHub repository is kept (by the fetch account)."""
+    return platform.paths.data_dir / "github" / f"{app}.git"
+
+
 async def _github_mirror(platform: Platform, app: str, url: str) -> git.Repo:
     """The mirror of a GitHub repository, fetched with the account's token by deployd's
     fetch account (never the app's: it could read the token while git runs), in a
     directory of that account's that no app can enter."""
     settings = platform.settings
     fetcher = await platform.accounts.fetcher()
-    base = platform.paths.data_dir / "github"
-    await asyncio.to_thread(_private_dir, base)
-    path = base / f"{app}.git"
+    path = github_mirror(platform, app)
+    await asyncio.to_thread(own_dir, path.parent, 0o711)  # crossed by the fetcher, not listed
     repo = git.Repo.mirror(str(path), fetcher)
     timeout, size = settings.fetch_timeout, settings.max_source_size
     try:
@@ -282,17 +287,6 @@ async def _github_mirror(platform: Platform, app: str, url: str) -> git.Repo:
     except git_askpass.AskpassError as exc:
         raise DeployFailed(f"cannot fetch {url} from GitHub: {exc}") from None
     return repo
-
-
-def _private_dir(path: Path) -> None:
-    """deployd's own directory that other accounts may cross but not list."""
-    path.mkdir(mode=0o711, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        os.fchown(fd, os.geteuid(), os.getegid())
-        os.fchmod(fd, 0o711)
-    finally:
-        os.close(fd)
 
 
 def _owned_dir(path: Path, account: Account) -> bool:

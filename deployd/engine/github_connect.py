@@ -21,7 +21,7 @@ from deployd.store import github as store
 from deployd.store import jobs as job_store
 from deployd.store.github import ConnectionRow
 
-from . import applications, previews
+from . import applications, building, previews
 from . import github as account
 from .platform import Platform
 
@@ -174,7 +174,7 @@ async def disconnect(
     async with platform.pool.connection() as conn:
         await store.remove_connection(conn, app)
     # the mirror is of that repository: a later connect to another starts afresh
-    mirror = platform.paths.data_dir / "github" / f"{app}.git"
+    mirror = building.github_mirror(platform, app)
     await asyncio.to_thread(shutil.rmtree, mirror, ignore_errors=True)
     await platform.bus.publish(
         EventType.GITHUB_DISCONNECTED,

@@ -26,7 +26,7 @@ from deployd.domain.github import Action
 from deployd.domain.lifecycle import JobKind, JobState
 from deployd.domain.text import excerpt
 from deployd.protocol.events import EventType
-from deployd.protocol.github import HookDeliveryParams, HookVerdict
+from deployd.protocol.github import MAX_HOOK_BODY_BYTES, HookDeliveryParams, HookVerdict
 from deployd.sources.github import GitHubError
 from deployd.store import github as store
 from deployd.store import jobs as job_store
@@ -122,7 +122,7 @@ async def _receive(platform: Platform, hook: HookDeliveryParams) -> Received:
         body = base64.b64decode(hook.body, validate=True)
     except (binascii.Error, ValueError):
         return await _refuse(platform, hook, 400, "the body was not handed over as base64")
-    if len(body) > rules.MAX_DELIVERY_BYTES:
+    if len(body) > MAX_HOOK_BODY_BYTES:
         return await _refuse(platform, hook, 413, f"the body is {len(body)} bytes", size=len(body))
     async with platform.pool.connection() as conn:
         candidates = await store.hooked(conn)
@@ -221,7 +221,7 @@ async def _verified(
             return Received(200, HookVerdict.IGNORED, intent.reason, app)
         target = app
         if intent.pull_request is not None:
-            target = previews.name_for(app, intent.pull_request)
+            target = rules.preview_name(app, intent.pull_request)
         if intent.action is Action.CLOSE_PREVIEW:
             reason = f"{intent.reason}: {target} is removed"
         else:

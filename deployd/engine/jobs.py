@@ -17,7 +17,7 @@ from deployd.store import jobs as store
 from deployd.store.jobs import JobRow
 from deployd.vault.keyring import VaultKeyError
 
-from . import pipeline, processes
+from . import github_hooks, pipeline, processes
 from .building import DeployFailed
 from .platform import Platform
 
@@ -26,7 +26,7 @@ POLL_SECONDS = 2.0
 WATCH_GRACE = 1.0
 """Seconds a job someone asked for waits for its watcher (`deployctl deploy` watches right
 after it starts one): its first output lines are streamed live, never lost in between."""
-UNWATCHED = frozenset({"deployd", "github"})
+UNWATCHED = frozenset({"deployd", github_hooks.ACTOR})
 """Actors whose jobs start at once: the daemon's own (a crash-loop rollback) and a webhook's
 (GitHub does not watch)."""
 RUNS = {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from deployd.domain import github as rules
 from deployd.protocol.events import EventType
 from deployd.store import apps as app_store
 from deployd.store import databases as database_store
@@ -27,10 +26,6 @@ log = logging.getLogger(__name__)
 
 class PreviewRefused(Exception):
     """The preview's name is taken by an app that is not this pull request's preview."""
-
-
-def name_for(app: str, pull_request: int) -> str:
-    return rules.preview_name(app, pull_request)
 
 
 async def ensure(platform: Platform, app: str, pull_request: int, name: str, actor: str) -> bool:
