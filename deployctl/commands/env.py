@@ -6,14 +6,19 @@ runs; `env import APP -` reads them from standard input instead.
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from deployd.protocol.env import EnvHistoryResult, EnvListResult, EnvSetParams, EnvSetResult
+from deployd.protocol.env import (
+    EnvHistoryResult,
+    EnvListResult,
+    EnvSetParams,
+    EnvSetResult,
+    dotenv_assignments,
+)
 
 from .. import render
 from ..session import JsonFlag, Session, session
@@ -127,19 +132,14 @@ def import_env(
     json: JsonFlag = False,
 ) -> None:
     """Set variables from a dotenv file (NAME=value lines; quotes and `export` allowed)."""
-    from dotenv import dotenv_values
-
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
-    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    missing = [k for k, v in parsed.items() if v is None]
-    if missing:
-        raise typer.BadParameter(
-            f"no value for {', '.join(missing)} (write NAME= for an empty one)", param_hint="FILE"
-        )
-    values = {k: v for k, v in parsed.items() if v is not None}
+    try:
+        values = dotenv_assignments(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None
     params = EnvSetParams(app=name, set=values, replace=replace, restart=not no_restart)
     _apply(session(json), params, no_wait, json)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Annotated
 
+from dotenv import dotenv_values
 from pydantic import Field, StringConstraints
 
 from .apps import AppName, JobInfo
@@ -71,3 +73,17 @@ class EnvVersion(Result):
 class EnvHistoryResult(Result):
     app: str
     versions: list[EnvVersion]
+
+
+def dotenv_assignments(text: str) -> dict[str, str]:
+    """The variables of a dotenv text (NAME=value lines; quotes, comments and `export`
+    allowed; `${X}` kept as written): what `env import` sets, from a file or a form.
+
+    Raises ValueError naming the variables without a value (a bare `NAME` line), never
+    quoting a value. Names are checked by `EnvSetParams`.
+    """
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    missing = [name for name, value in parsed.items() if value is None]
+    if missing:
+        raise ValueError(f"no value for {', '.join(missing)} (write NAME= for an empty one)")
+    return {name: value for name, value in parsed.items() if value is not None}

@@ -21,7 +21,7 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.github import HOOK_PATH
 from deployd.protocol.system import HelloParams, HelloResult
 
-from . import hooks, live, login, pages
+from . import config, domains, hooks, live, login, pages
 from .forms import LoginForms
 from .guard import STREAM_SECONDS, Web, templates, web
 from .headers import SecurityHeaders
@@ -74,10 +74,12 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/apps/{name}", pages.app, methods=["GET"]),
             Route("/apps/{name}/deploy", pages.deploy, methods=["POST"]),
             Route("/apps/{name}/rollback", pages.rollback, methods=["POST"]),
-            Route("/apps/{name}/env", pages.env_set, methods=["POST"]),
-            Route("/apps/{name}/env/reveal", pages.env_reveal, methods=["POST"]),
-            Route("/apps/{name}/domains", pages.domain_attach, methods=["POST"]),
-            Route("/apps/{name}/domains/detach", pages.domain_detach, methods=["POST"]),
+            Route("/apps/{name}/env", config.set_one, methods=["POST"]),
+            Route("/apps/{name}/env/import", config.imported, methods=["POST"]),
+            Route("/apps/{name}/env/reveal", config.reveal, methods=["POST"]),
+            Route("/apps/{name}/domains", domains.attach, methods=["POST"]),
+            Route("/apps/{name}/domains/verify", domains.verify, methods=["POST"]),
+            Route("/apps/{name}/domains/detach", domains.detach, methods=["POST"]),
             Route("/events", live.events, methods=["GET"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ],

@@ -24,17 +24,17 @@ FIELD = "csrf"
 LOGIN_COOKIE = "deployd_login"
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, limit: int = FORM_BYTES) -> dict[str, str]:
     """The fields of an `application/x-www-form-urlencoded` body (each field's first value);
     none for any other kind of body (which then lacks its CSRF token: 403); 413 past
-    FORM_BYTES."""
+    `limit` bytes."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return {}
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > FORM_BYTES:
+        if len(body) > limit:
             raise HTTPException(413, "the form is too large")
     fields: dict[str, str] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):

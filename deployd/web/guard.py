@@ -118,13 +118,18 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def action(handler: ActionHandler) -> Callable[[Request], Awaitable[Response]]:
+def action(
+    handler: ActionHandler, *, form_bytes: int = forms.FORM_BYTES
+) -> Callable[[Request], Awaitable[Response]]:
+    """A form's handler: 403 without a session or the session's CSRF token; 413 for a
+    body over `form_bytes` (a few fields, unless the form says it takes a file's worth)."""
+
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         session = session_of(request)
         if session is None:
             raise HTTPException(403, "you are not logged in (or your session ended): log in")
-        fields = await forms.read_form(request)
+        fields = await forms.read_form(request, form_bytes)
         forms.require(fields, session.csrf)
         return await _as(request, session, lambda visit: handler(visit, fields))
 

@@ -1,5 +1,5 @@
-"""The pages: the dashboard, the apps, an app; and the actions an app's page offers
-(deploy, roll back, its config, its domains).
+"""The pages: the dashboard, the apps, an app; and the deploy and roll back its page
+offers (its config's actions are in `config`, its domains' in `domains`).
 
 Each page is drawn from the daemon's answers to the person's own calls, and names the
 event id it is current to (`data-after`), from which its live stream carries on.
@@ -8,7 +8,6 @@ event id it is current to (`data-after`), from which its live stream carries on.
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -27,16 +26,9 @@ from deployd.protocol.apps import (
     ReleasesListParams,
     ReleasesListResult,
 )
-from deployd.protocol.common import ENV_NAME_PATTERN, NoParams
-from deployd.protocol.domains import (
-    DomainInfo,
-    DomainParams,
-    DomainsAttachParams,
-    DomainsDetachResult,
-    DomainsListParams,
-    DomainsListResult,
-)
-from deployd.protocol.env import EnvAppParams, EnvListResult, EnvSetParams, EnvSetResult
+from deployd.protocol.common import NoParams
+from deployd.protocol.domains import DomainsListParams, DomainsListResult
+from deployd.protocol.env import EnvAppParams, EnvHistoryParams, EnvHistoryResult, EnvListResult
 from deployd.protocol.events import EventsListParams, EventsListResult
 from deployd.protocol.snapshot import SnapshotResult
 from deployd.protocol.stats import StatsParams, StatsResult
@@ -47,6 +39,7 @@ from .guard import Visit, action, page
 FEED_SHOWN = 100
 APP_EVENTS = 30
 RELEASES_SHOWN = 10
+CONFIG_VERSIONS_SHOWN = 8
 
 
 def app_name(request: Request) -> str:
@@ -99,7 +92,7 @@ async def apps(visit: Visit) -> Response:
 async def app(visit: Visit) -> Response:
     name = app_name(visit.request)
     info = await visit.daemon.call(AppInfo, "apps.show", AppParams(name=name))
-    ps, releases, recent, stats, env, domains = await asyncio.gather(
+    ps, releases, recent, stats, (env, history), domains = await asyncio.gather(
         visit.daemon.call(AppsPsResult, "apps.ps", AppParams(name=name)),
         visit.daemon.call(
             ReleasesListResult,
@@ -110,7 +103,7 @@ async def app(visit: Visit) -> Response:
             EventsListResult, "events.list", EventsListParams(app=name, limit=APP_EVENTS)
         ),
         visit.daemon.call(StatsResult, "stats.show", StatsParams(app=name, since="1h")),
-        visit.daemon.call(EnvListResult, "env.list", EnvAppParams(app=name)),  # masked
+        _config(visit, name),
         visit.daemon.call(DomainsListResult, "domains.list", DomainsListParams(app=name)),
     )
     state = State(role=visit.daemon.identity.role, apps={name: info})
@@ -127,6 +120,7 @@ async def app(visit: Visit) -> Response:
             "releases": releases.releases,
             "can_roll_back": bool(kept),
             "env": env,
+            "config_versions": history.versions,
             "domains": domains.domains,
             "feed": [views.feed_item(e) for e in list(state.feed)],
             "spark": views.spark(requests),
@@ -135,6 +129,16 @@ async def app(visit: Visit) -> Response:
             "after": recent.events[-1].id if recent.events else 0,
             "events_url": f"/events?app={name}",
         },
+    )
+
+
+async def _config(visit: Visit, name: str) -> tuple[EnvListResult, EnvHistoryResult]:
+    """The config, masked, and its last versions (who changed which names, no values)."""
+    return await asyncio.gather(
+        visit.daemon.call(EnvListResult, "env.list", EnvAppParams(app=name)),
+        visit.daemon.call(
+            EnvHistoryResult, "env.history", EnvHistoryParams(app=name, limit=CONFIG_VERSIONS_SHOWN)
+        ),
     )
 
 
@@ -158,81 +162,3 @@ async def rollback(visit: Visit, fields: dict[str, str]) -> Response:
     target = f"v{params.to}" if params.to else "the release before"
     visit.session.notice = f"Rollback of {name} to {target} started (job {job.id})."
     return RedirectResponse(f"/apps/{name}", status_code=303)
-
-
-ENV_NAME_RULE = "uppercase letters, digits and underscores, not starting with a digit"
-
-
-def _env_name(fields: dict[str, str], key: str) -> str:
-    return fields.get(key, "").strip()
-
-
-@action
-async def env_reveal(visit: Visit, fields: dict[str, str]) -> Response:
-    """The values themselves, on this answer only (never kept, never redirected to): the
-    daemon checks the role and records the reveal in the audit log as this person."""
-    name = app_name(visit.request)
-    env = await visit.daemon.call(EnvListResult, "env.reveal", EnvAppParams(app=name))
-    return visit.render("env_revealed.html", {"app_name": name, "env": env})
-
-
-@action
-async def env_set(visit: Visit, fields: dict[str, str]) -> Response:
-    """Set one variable and unset one, as one config change (one version, one config
-    release). The value is never put in an answer: an error names the field only."""
-    name = app_name(visit.request)
-    key, unset = _env_name(fields, "name"), _env_name(fields, "unset")
-    value = fields.get("value", "")
-    if not key and not unset:
-        raise HTTPException(400, "name a variable to set or one to unset")
-    for field, given in (("name", key), ("unset", unset)):
-        if given and not re.fullmatch(ENV_NAME_PATTERN, given):
-            raise HTTPException(
-                400, f"the {field} {given!r} is not a variable's name: {ENV_NAME_RULE}"
-            )
-    if key and key == unset:
-        raise HTTPException(400, f"{key} cannot be both set and unset")
-    params = EnvSetParams(app=name, set={key: value} if key else {}, unset=[unset] if unset else [])
-    result = await visit.daemon.call(EnvSetResult, "env.set", params)
-    if not result.changed:
-        visit.session.notice = f"Config of {name} unchanged (version {result.version})."
-    elif result.job is not None:
-        visit.session.notice = (
-            f"Config version {result.version} of {name}; restarting (job {result.job.id})."
-        )
-    else:
-        visit.session.notice = (
-            f"Config version {result.version} of {name}; no release is live: "
-            "it applies at the next deploy."
-        )
-    return RedirectResponse(f"/apps/{name}#config", status_code=303)
-
-
-@action
-async def domain_attach(visit: Visit, fields: dict[str, str]) -> Response:
-    name = app_name(visit.request)
-    try:
-        params = DomainsAttachParams(
-            app=name,
-            domain=fields.get("domain", "").strip(),
-            tls="tls" in fields,
-            hsts="hsts" in fields,
-            verify_dns="verify_dns" in fields,
-        )
-    except ValidationError:
-        raise HTTPException(400, "name the domain to attach") from None
-    info = await visit.daemon.call(DomainInfo, "domains.attach", params)
-    visit.session.notice = f"{info.domain} attached to {name}: {info.url}"
-    return RedirectResponse(f"/apps/{name}#domains", status_code=303)
-
-
-@action
-async def domain_detach(visit: Visit, fields: dict[str, str]) -> Response:
-    name = app_name(visit.request)
-    try:
-        params = DomainParams(app=name, domain=fields.get("domain", "").strip())
-    except ValidationError:
-        raise HTTPException(400, "name the domain to detach") from None
-    gone = await visit.daemon.call(DomainsDetachResult, "domains.detach", params)
-    visit.session.notice = f"{gone.domain} detached from {name}."
-    return RedirectResponse(f"/apps/{name}#domains", status_code=303)

@@ -228,7 +228,10 @@ def test_config_set_from_the_page_is_masked_everywhere_and_revealed_on_purpose(
         changed = client.post("/apps/hello/env", data=fields)
         assert changed.status_code == 303, changed.text
         after = client.get("/apps/hello").text
-        notice = re.search(r"Config version (\d+) of hello; restarting \(job (\d+)\)\.", after)
+        notice = re.search(
+            r"Config version (\d+) of hello \(\+API_KEY, -OLD_FLAG\); restarting \(job (\d+)\)\.",
+            after,
+        )
         assert notice, after
         assert SECRET not in after and SECRET[:4] + "…****" in after
         assert "OLD_FLAG" not in _env_table(after)  # set and unset as one change: one version
@@ -263,6 +266,49 @@ def test_config_set_from_the_page_is_masked_everywhere_and_revealed_on_purpose(
     _settled(web)
 
 
+def test_a_dotenv_text_is_imported_staged_and_the_changes_are_listed_without_values(
+    web: DevWeb,
+) -> None:
+    _settled(web)
+    web.daemon.call("env.set", {"app": "hello", "set": {"STALE": "old"}, "restart": False})
+    password = web.add_user("importer", "deployer")
+    dotenv = f'# from the laptop\nexport IMPORTED_KEY="{SECRET}"\nPOOL=5\n'
+    with browser(web, "198.51.100.13") as client:
+        assert log_in(client, "importer", password).status_code == 303
+        page = client.get("/apps/hello")
+        token = csrf_of(page.text)
+        fields = {"csrf": token, "dotenv": dotenv, "replace": "1", "stage": "1"}
+        imported = client.post("/apps/hello/env/import", data=fields)
+        assert imported.status_code == 303, imported.text
+        after = client.get("/apps/hello").text
+        notice = re.search(r"Config version (\d+) of hello \(([^)]*)\) staged", after)
+        assert notice, after
+        assert set(notice[2].split(", ")) >= {"+IMPORTED_KEY", "+POOL", "-STALE"}
+        assert SECRET not in after  # masked in the table, the notice and the history
+        history = re.search(r'<table class="cards" id="config-history">.*?</table>', after, re.S)
+        assert history and "+IMPORTED_KEY" in history[0] and "importer" in history[0], after
+        listed = web.daemon.call("env.list", {"app": "hello"})
+        assert listed.version == int(notice[1]) and listed.live_version != listed.version  # type: ignore[attr-defined]
+        assert "STALE" not in _env_json(web) and "POOL" in _env_json(web)
+
+        missing = client.post(
+            "/apps/hello/env/import",
+            data={"csrf": token, "dotenv": f"LONE\nOTHER={SECRET}\n"},
+            headers={"Accept": "text/html"},
+        )
+        assert missing.status_code == 400 and "no value for LONE" in missing.text
+        assert SECRET not in missing.text
+        bad = client.post(
+            "/apps/hello/env/import",
+            data={"csrf": token, "dotenv": f"lower-case={SECRET}\n"},
+            headers={"Accept": "text/html"},
+        )
+        assert bad.status_code == 400 and "lower-case" in bad.text and SECRET not in bad.text
+    assert _env_json(web, "--reveal")["IMPORTED_KEY"] == SECRET
+    web.daemon.call("env.set", {"app": "hello", "unset": ["IMPORTED_KEY", "POOL"]})
+    _settled(web)
+
+
 def test_a_viewer_sees_config_masked_with_no_forms_and_forged_posts_are_refused(
     web: DevWeb,
 ) -> None:
@@ -277,7 +323,14 @@ def test_a_viewer_sees_config_masked_with_no_forms_and_forged_posts_are_refused(
         page = client.get("/apps/hello")
         assert page.status_code == 200 and "VIEWED" in page.text and SECRET not in page.text
         assert "seen.example.test" in page.text
-        for form in ("/env/reveal", '/apps/hello/env"', '/domains"', "/domains/detach"):
+        assert "/domains/verify" in page.text  # a viewer may check DNS, not change anything
+        for form in (
+            "/env/reveal",
+            '/apps/hello/env"',
+            "/env/import",
+            '/domains"',
+            "/domains/detach",
+        ):
             assert form not in page.text, form
         token = csrf_of(page.text)
         forged = [
@@ -318,7 +371,17 @@ def test_a_domain_is_attached_and_detached_from_the_page(web: DevWeb) -> None:
         row = re.search(
             r"<tr>\s*<td class=\"name url\"><a [^>]*>www.hello.test</a></td>.*?</tr>", shown, re.S
         )
-        assert row and 'data-label="TLS">no<' in row[0], shown
+        assert row and 'data-label="TLS">no<' in row[0] and "not checked" in row[0], shown
+        checked = client.post(
+            "/apps/hello/domains/verify", data={"csrf": token, "domain": "www.hello.test"}
+        )
+        assert checked.status_code == 303, checked.text
+        shown = client.get("/apps/hello").text
+        assert re.search(r"www.hello.test: DNS not ready: .+ \(points at ", shown), shown
+        row = re.search(
+            r"<tr>\s*<td class=\"name url\"><a [^>]*>www.hello.test</a></td>.*?</tr>", shown, re.S
+        )
+        assert row and "not checked" not in row[0], shown  # the check is kept
         domains = web.daemon.call("domains.list", {"app": "hello"}).domains  # type: ignore[attr-defined]
         assert [(d.domain, d.tls) for d in domains] == [("www.hello.test", False)]
         detached = client.post(
