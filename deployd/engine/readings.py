@@ -4,9 +4,10 @@ sampler's to a dashboard that starts between two `host.sample` events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deployd.protocol.events import HostSample
+from deployd.runtime.usage import CpuClock
 
 STALE_SECONDS = 30.0
 """A pass older than this says nothing about now (the ingester passes every 5 s at most
@@ -39,3 +40,6 @@ class Readings:
     deployd was down, which is no rate)."""
     host: HostSample | None = None
     """The sampler's latest `host.sample`."""
+    cpu: CpuClock = field(default_factory=CpuClock)
+    """The apps' processes' last CPU readings, for `apps.ps` and `system.top` (a page that
+    asks again within a minute gets its answer without waiting out a sampling interval)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -70,24 +70,71 @@ def _main(tree: list[psutil.Process]) -> int:
     return current.pid
 
 
-def measure(launchers: list[int], interval: float = 0.3) -> dict[int, Usage]:
-    """Per launcher pid, its app's usage (blocking for `interval`: call it in a thread).
-    Launchers with no child (gone, or a container's) are left out."""
+FRESH_SECONDS = 60.0
+"""A reading older than this is not a start to measure from (the usage would be an average
+over too long to say anything about now)."""
+
+
+Reading = tuple[float, float]
+"""(`time.monotonic()`, the CPU seconds a launcher's tree had used then)."""
+
+
+@dataclass
+class CpuClock:
+    """Each launcher's last reading: a measurement soon after another (a page reloaded,
+    `ps` asked twice) starts from it and waits only what is left of the interval, usually
+    nothing, instead of sleeping the whole interval every time."""
+
+    seen: dict[int, Reading] = field(default_factory=dict)
+
+    def start(
+        self, trees: dict[int, list[psutil.Process]], interval: float
+    ) -> tuple[dict[int, Reading], float]:
+        """Each tree's reading to measure from, and how long to wait still."""
+        now = time.monotonic()
+        known = {pid: self.seen.get(pid) for pid in trees}
+        fresh = {
+            pid: r for pid, r in known.items() if r is not None and now - r[0] <= FRESH_SECONDS
+        }
+        if len(fresh) == len(trees):
+            newest = max(r[0] for r in fresh.values())
+            return fresh, max(interval - (now - newest), 0.0)
+        return {pid: (now, _cpu_seconds(tree)) for pid, tree in trees.items()}, interval
+
+    def keep(self, readings: dict[int, Reading]) -> None:
+        now = time.monotonic()
+        kept = {pid: r for pid, r in self.seen.items() if now - r[0] <= FRESH_SECONDS}
+        self.seen = {**kept, **readings}
+
+
+def measure(
+    launchers: list[int], interval: float = 0.3, clock: CpuClock | None = None
+) -> dict[int, Usage]:
+    """Per launcher pid, its app's usage: CPU over at least `interval` (blocking for what
+    `clock` has not seen already: call it in a thread). Launchers with no child (gone, or
+    a container's) are left out."""
     trees = {pid: tree for pid in launchers if (tree := _tree(pid))}
     if not trees:
         return {}  # nothing to measure: no reason to wait
-    before = {pid: _cpu_seconds(tree) for pid, tree in trees.items()}
-    start = time.monotonic()
-    time.sleep(interval)
-    elapsed = max(time.monotonic() - start, 1e-3)
+    clock = clock or CpuClock()
+    before, wait = clock.start(trees, interval)
+    time.sleep(wait)
+    now = time.monotonic()
+    after = {pid: (now, _cpu_seconds(tree)) for pid, tree in trees.items()}
+    clock.keep(after)
     return {
         pid: Usage(
             pid=_main(tree),
-            cpu_percent=round(100 * max(_cpu_seconds(tree) - before[pid], 0.0) / elapsed, 1),
+            cpu_percent=_percent(before[pid], after[pid]),
             rss_bytes=_rss(tree),
         )
         for pid, tree in trees.items()
     }
+
+
+def _percent(before: Reading, after: Reading) -> float:
+    elapsed = max(after[0] - before[0], 1e-3)
+    return round(100 * max(after[1] - before[1], 0.0) / elapsed, 1)
 
 
 @dataclass(frozen=True, slots=True)

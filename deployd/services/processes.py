@@ -53,7 +53,8 @@ async def ps(core: Core, caller: Caller, params: AppParams) -> AppsPsResult:
         live = await app_store.live(conn, params.name)
     manifest = live.release.built_manifest() if live and live.release.manifest else None
     counted = await slots.counts(core.platform, params.name, manifest) if manifest else {}
-    usage = await asyncio.to_thread(measure, [p.pid for p in running if p.pid is not None])
+    pids = [p.pid for p in running if p.pid is not None]
+    usage = await asyncio.to_thread(measure, pids, clock=core.platform.readings.cpu)
     live_first = sorted(running, key=lambda p: (p.slot != app.live_slot, p.slot, p.name))
     return AppsPsResult(
         app=params.name,
