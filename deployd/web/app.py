@@ -21,7 +21,7 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.github import HOOK_PATH
 from deployd.protocol.system import HelloParams, HelloResult
 
-from . import config, domains, hooks, live, login, pages
+from . import config, domains, hooks, lifecycle, live, login, pages
 from .forms import LoginForms
 from .guard import STREAM_SECONDS, Web, templates, web
 from .headers import SecurityHeaders
@@ -74,6 +74,10 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/apps/{name}", pages.app, methods=["GET"]),
             Route("/apps/{name}/deploy", pages.deploy, methods=["POST"]),
             Route("/apps/{name}/rollback", pages.rollback, methods=["POST"]),
+            Route("/apps/{name}/restart", lifecycle.restart, methods=["POST"]),
+            Route("/apps/{name}/stop", lifecycle.stop, methods=["POST"]),
+            Route("/apps/{name}/start", lifecycle.start, methods=["POST"]),
+            Route("/apps/{name}/scale", lifecycle.scale, methods=["POST"]),
             Route("/apps/{name}/env", config.set_one, methods=["POST"]),
             Route("/apps/{name}/env/import", config.imported, methods=["POST"]),
             Route("/apps/{name}/env/reveal", config.reveal, methods=["POST"]),

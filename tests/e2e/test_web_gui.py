@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from deployd.web.headers import CSP
+from tests.e2e.conftest import fetch
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, browser, csrf_of, dev_web, frames, log_in
 
@@ -419,3 +420,58 @@ def _version() -> str:
     from deployd import __version__
 
     return __version__
+
+
+def _web_processes(web: DevWeb) -> list[str]:
+    ps = web.daemon.call("apps.ps", {"name": "hello"})
+    return sorted(
+        p.name  # type: ignore[attr-defined]
+        for p in ps.processes  # type: ignore[attr-defined]
+        if p.release == ps.live_release and p.state == "up"  # type: ignore[attr-defined]
+    )
+
+
+def test_processes_are_scaled_restarted_stopped_and_started_from_the_page(web: DevWeb) -> None:
+    _settled(web)
+    password = web.add_user("operator", "deployer")
+    with browser(web, "198.51.100.14") as client:
+        assert log_in(client, "operator", password).status_code == 303
+        page = client.get("/apps/hello").text
+        assert (
+            'id="scale"' in page
+            and 'name="scale.web" type="number" min="0" max="100" value="1"' in page
+        )
+        token = csrf_of(page)
+        scaled = client.post("/apps/hello/scale", data={"csrf": token, "scale.web": "2"})
+        assert scaled.status_code == 303, scaled.text
+        assert "Scaling (web=2) of hello started" in client.get("/apps/hello").text
+        wait_for(lambda: _web_processes(web) == ["web.1", "web.2"], 120)
+        before = {p.name: p.pid for p in web.daemon.call("apps.ps", {"name": "hello"}).processes}  # type: ignore[attr-defined]
+
+        restarted = client.post("/apps/hello/restart", data={"csrf": token})
+        assert restarted.status_code == 303
+        _settled(web)
+        after = {p.name: p.pid for p in web.daemon.call("apps.ps", {"name": "hello"}).processes}  # type: ignore[attr-defined]
+        assert set(after) >= {"web.1", "web.2"} and after["web.1"] != before["web.1"]
+
+        bad = client.post(
+            "/apps/hello/scale",
+            data={"csrf": token, "scale.web": "many"},
+            headers={"Accept": "text/html"},
+        )
+        assert bad.status_code == 400 and "web=many" in bad.text and "Traceback" not in bad.text
+
+        assert client.post("/apps/hello/stop", data={"csrf": token}).status_code == 303
+        _settled(web)
+        stopped = client.get("/apps/hello").text
+        assert 'id="start"' in stopped and 'id="restart"' not in stopped and "(stopped)" in stopped
+        assert fetch(web.daemon, "hello")[0] == 503
+        assert client.post("/apps/hello/start", data={"csrf": token}).status_code == 303
+        _settled(web)
+        client.post("/apps/hello/scale", data={"csrf": token, "scale.web": "1"})
+        _settled(web)
+    assert _web_processes(web) == ["web.1"]
+    assert fetch(web.daemon, "hello")[0] == 200
+    for method in ("apps.scale", "apps.restart", "apps.stop", "apps.start"):
+        made = [e for e in _audit_json(web, method) if e["actor"] == "operator"]
+        assert made and all(e["target"] == "hello" for e in made), method
