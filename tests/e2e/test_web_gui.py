@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -423,12 +424,8 @@ def _version() -> str:
 
 
 def _web_processes(web: DevWeb) -> list[str]:
-    ps = web.daemon.call("apps.ps", {"name": "hello"})
-    return sorted(
-        p.name  # type: ignore[attr-defined]
-        for p in ps.processes  # type: ignore[attr-defined]
-        if p.release == ps.live_release and p.state == "up"  # type: ignore[attr-defined]
-    )
+    ps: Any = web.daemon.call("apps.ps", {"name": "hello"})
+    return sorted(p.name for p in ps.processes if p.release == ps.live_release and p.state == "up")
 
 
 def test_processes_are_scaled_restarted_stopped_and_started_from_the_page(web: DevWeb) -> None:
