@@ -86,7 +86,10 @@ def size_chart(
         area=area,
         top=size(high),
         bottom=size(low),
-        caption=f"{size(points[-1].bytes)} now, {growth(grown)} since {when(start)}",
+        caption=(
+            f"{growth(grown)} since {when(start)} "
+            f"(from {size(points[0].bytes)} to {size(points[-1].bytes)})"
+        ),
         first=when(start),
         last=when(end),
     )

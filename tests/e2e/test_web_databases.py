@@ -11,12 +11,15 @@ import html
 import re
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from deployd.store.cluster import PrivateCluster
 from tests.e2e.test_web_browser import ARGS, CHROMIUM, DESKTOP, PHONE, log_in, person
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, browser, csrf_of, dev_web
@@ -297,6 +300,7 @@ def test_the_wizard_in_a_browser_and_the_pages_at_desktop_and_phone_widths(
         page.get_by_role("link", name="Databases", exact=True).click()  # the top nav
         expect(page.locator("#databases")).to_contain_text("shopdb")
     _settled(web)
+    _a_week_of_sizes(web, "shopdb")
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         with person(chromium, f"203.0.113.{41 + len(size)}", viewport) as context:
             page = context.new_page()
@@ -309,6 +313,25 @@ def test_the_wizard_in_a_browser_and_the_pages_at_desktop_and_phone_widths(
             ):
                 page.goto(f"{web.url}{path}")
                 expect(page.locator("h1")).to_be_visible()
+                if name == "database":  # the week the daemon recorded, drawn by the server
+                    expect(page.locator("#db-size-caption")).to_contain_text("since")
+                    expect(page.locator("svg.size-chart polyline")).to_have_count(1)
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], f"{name} scrolls sideways at {size}: {width}"
                 page.screenshot(path=shots / f"{name}-{size}.png", full_page=True)
+
+
+def _a_week_of_sizes(web: DevWeb, name: str) -> None:
+    """The samples the daemon would have taken over a week (every 5 minutes, growing by
+    day), put where it keeps them, as test_databases.py does: a chart with a history."""
+    now = datetime.now(UTC)
+    week = [(now - timedelta(minutes=5 * n), (7000 - n * 2) * 2**10) for n in range(1, 2016)]
+    store = PrivateCluster(web.daemon.root / "pg").conninfo()
+    with psycopg.connect(store, autocommit=True) as conn:
+        conn.execute("UPDATE databases SET created_at = %s WHERE name = %s", (week[-1][0], name))
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO database_sizes (database, at, size_bytes, connections) "
+                "VALUES (%s, %s, %s, 0)",
+                [(name, at, size) for at, size in week],
+            )

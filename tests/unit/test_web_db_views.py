@@ -30,7 +30,8 @@ def test_a_chart_runs_left_to_right_by_time_with_the_largest_at_the_top() -> Non
     assert [x for x, _ in xy] == [0.0, 50.0, 600.0]  # placed by time, not by index
     assert xy[0][1] == 98.0 and xy[-1][1] == 2.0  # smallest at the bottom, largest on top
     assert chart.top == "4.0 KiB" and chart.bottom == "1.0 KiB"
-    assert chart.caption.startswith("4.0 KiB now, +3.0 KiB since ")
+    assert chart.caption.startswith("+3.0 KiB since ")
+    assert chart.caption.endswith("(from 1.0 KiB to 4.0 KiB)")
     assert chart.area.startswith("0,100 ") and chart.area.endswith(" 600,100")
     assert chart.first and chart.last
 
