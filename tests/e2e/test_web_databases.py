@@ -6,6 +6,7 @@ refused by the daemon; then the wizard once more in Chromium, with screenshots."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import re
@@ -20,6 +21,9 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from deployd.store.cluster import PrivateCluster
+from deployd.web import db_pages
+from deployd.web.app import create_app
+from deployd.web.link import DaemonLink
 from tests.e2e.test_web_browser import ARGS, CHROMIUM, DESKTOP, PHONE, log_in, person
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, browser, csrf_of, dev_web
@@ -250,6 +254,42 @@ def test_unlink_then_drop_after_the_name_is_typed_keeps_a_final_backup(web: DevW
         ), listed
         assert 'data-db="webdb"' not in listed
         assert client.get("/databases/webdb", headers=HTML).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_backup_longer_than_the_page_waits_goes_on_and_the_page_says_it_started(
+    web: DevWeb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web app in this process (the page waits no time at all for the answer) against
+    the dev daemon: the backup goes on after the redirect, as the person, and is listed."""
+    monkeypatch.setattr(db_pages, "ANSWER_WAIT", 0.0)
+    password = await asyncio.to_thread(web.add_user, "patient", "deployer")
+    await asyncio.to_thread(web.daemon.call, "databases.create", {"name": "slowdb"})
+    app = create_app(DaemonLink(web.daemon.socket))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        form = await client.get("/login")
+        fields = {"csrf": csrf_of(form.text), "name": "patient", "password": password}
+        assert (await client.post("/login", data=fields)).status_code == 303
+        token = csrf_of((await client.get("/databases/slowdb")).text)
+        started = await client.post("/databases/slowdb/backup", data={"csrf": token})
+        assert started.status_code == 303
+        page = (await client.get("/databases/slowdb")).text
+        assert _notice(page) == (
+            "Backup of slowdb started; it is listed below once verified (the activity says when)."
+        )
+
+        async def listed() -> str:
+            for _ in range(600):
+                page = (await client.get("/databases/slowdb")).text
+                if 'data-label="status">verified<' in page:  # recorded `running` first
+                    return page
+                await asyncio.sleep(0.1)
+            raise AssertionError("the backup never showed")
+
+        assert "Back up now" in await listed()
+    made = [e for e in web.audit("databases.backup") if e.target == "slowdb"]
+    assert [(e.actor, e.outcome) for e in made] == [("patient", "ok")]
 
 
 @pytest.fixture(scope="module")
