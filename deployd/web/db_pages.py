@@ -161,7 +161,7 @@ async def backup(visit: Visit, fields: dict[str, str]) -> Response:
     done = await _long(visit, BackupInfo, "databases.backup", DbParams(name=name))
     if done is None:
         visit.session.notice = (
-            f"Backup of {name} started; it is listed below once verified (the activity says when)."
+            f"Backup of {name} started: the activity below says when it is verified."
         )
     else:
         row = db_views.backup_row(done)

@@ -276,7 +276,7 @@ async def test_a_backup_longer_than_the_page_waits_goes_on_and_the_page_says_it_
         assert started.status_code == 303
         page = (await client.get("/databases/slowdb")).text
         assert _notice(page) == (
-            "Backup of slowdb started; it is listed below once verified (the activity says when)."
+            "Backup of slowdb started: the activity below says when it is verified."
         )
 
         async def listed() -> str:
