@@ -57,6 +57,8 @@ FAMILY = "db"
 EVENTS_URL = f"/events?family={FAMILY}"
 NAME_RULE = "lowercase letters, digits and dashes, starting with a letter (at most 32)"
 VARIABLE_RULE = "uppercase letters, digits and underscores, not starting with a digit"
+RESERVED_HERE = "new"
+"""/databases/new is the wizard: a database of that name would have no page here."""
 _running: set[asyncio.Task[Any]] = set()
 """Long calls that outlived their page's answer (kept so they are not collected)."""
 
@@ -182,6 +184,7 @@ def _backup_id(fields: dict[str, str]) -> int:
 async def restore_confirm(visit: Visit) -> Response:
     """What a restore does, and the box the person types the database's name in."""
     name = db_name(visit.request)
+    _may(visit, "databases.restore", f"restoring {name}")
     chosen = _backup_id(dict(visit.request.query_params))
     info, backups = await asyncio.gather(
         visit.daemon.call(DbInfo, "databases.show", DbShowParams(name=name)),
@@ -301,8 +304,10 @@ async def unlink(visit: Visit, fields: dict[str, str]) -> Response:
 @action
 async def drop(visit: Visit, fields: dict[str, str]) -> Response:
     name = db_name(visit.request)
-    _confirmed(fields, name, f"dropping {name}")
-    done = await _long(visit, DbDropResult, "databases.drop", DbDropParams(name=name))
+    kept_only = fields.get("kept_only") == "1"
+    _confirmed(fields, name, f"dropping {'the copies kept of ' if kept_only else ''}{name}")
+    params = DbDropParams(name=name, kept_only=kept_only)
+    done = await _long(visit, DbDropResult, "databases.drop", params)
     if done is None:
         visit.session.notice = (
             f"Dropping {name} started: a final backup first, then the database goes "
@@ -310,21 +315,24 @@ async def drop(visit: Visit, fields: dict[str, str]) -> Response:
         )
     else:
         final = f"; its final backup is {done.final_backup.id}" if done.final_backup else ""
-        visit.session.notice = f"Dropped {', '.join(done.dropped)}{final}."
-    return RedirectResponse("/databases", status_code=303)
+        visit.session.notice = f"Dropped {', '.join(done.dropped) or 'nothing'}{final}."
+    return RedirectResponse(f"/databases/{name}" if kept_only else "/databases", status_code=303)
+
+
+def _may(visit: Visit, method: str, what: str) -> None:
+    """A page that only leads to `method` is not shown to a role the daemon refuses it."""
+    identity = visit.daemon.identity
+    if not may(identity, method):
+        raise HTTPException(
+            403, f"{what} needs the deployer role; {identity.user} is {identity.role.value}"
+        )
 
 
 @page
 async def new(visit: Visit) -> Response:
     """The wizard: a name, and optionally an app to link it to (preselected from `?app=`,
     as the app's Database tab sends it)."""
-    identity = visit.daemon.identity
-    if not may(identity, "databases.create"):
-        raise HTTPException(
-            403,
-            f"creating a database needs the deployer role; {identity.user} is "
-            f"{identity.role.value}",
-        )
+    _may(visit, "databases.create", "creating a database")
     apps = await visit.daemon.call(AppsListResult, "apps.list", NoParams())
     wanted = visit.request.query_params.get("app", "")
     names = sorted(a.name for a in apps.apps)
@@ -342,6 +350,8 @@ async def new(visit: Visit) -> Response:
 async def create(visit: Visit, fields: dict[str, str]) -> Response:
     name, app = _field(fields, "name"), _field(fields, "app")
     variable = _field(fields, "variable") or "DATABASE_URL"
+    if name == RESERVED_HERE:
+        raise HTTPException(400, f"{name!r} is this wizard's address: choose another name")
     try:
         params = DbCreateParams(name=name, app=app or None, variable=variable)
     except ValidationError as exc:

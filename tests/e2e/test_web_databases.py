@@ -114,6 +114,7 @@ def test_bad_input_gives_a_clear_page_and_a_form_without_its_token_is_refused(
             ({"name": "ok-name", "app": "hello", "variable": "db-url"}, "the variable 'db-url'"),
             ({"name": "ok-name", "app": "No App"}, "the app 'No App' is not valid"),
             ({"name": ""}, "the name is missing"),
+            ({"name": "new"}, "'new' is this wizard's address"),
         ):
             refused = client.post("/databases", data={"csrf": token, **fields}, headers=HTML)
             assert refused.status_code == 400, refused.text
@@ -204,6 +205,8 @@ def test_a_viewer_sees_no_controls_and_forged_posts_are_refused_by_the_daemon(
         assert client.get("/databases/new", headers=HTML).status_code == 403
         token = csrf_of(page.text)
         backup = str(web.daemon.call("databases.backups", {"name": "webdb"}).backups[0].id)  # type: ignore[attr-defined]
+        confirm = client.get(f"/databases/webdb/restore?backup={backup}", headers=HTML)
+        assert confirm.status_code == 403 and "onlooker is viewer" in confirm.text
         forged = {
             "databases.reveal": ("/databases/webdb/reveal", {}),
             "databases.backup": ("/databases/webdb/backup", {}),
@@ -241,6 +244,12 @@ def test_unlink_then_drop_after_the_name_is_typed_keeps_a_final_backup(web: DevW
         assert re.match(r"webdb unlinked from hello: DATABASE_URL unset", _notice(page))
         assert 'id="db-drop"' in page and "a final backup is taken and verified first" in page
         _settled(web)
+        kept = web.daemon.call("databases.show", {"name": "webdb"}).kept  # type: ignore[attr-defined]
+        assert len(kept) == 1 and 'id="db-drop-kept"' in page
+        copies = {"csrf": token, "confirm": "webdb", "kept_only": "1"}
+        assert client.post("/databases/webdb/drop", data=copies).status_code == 303
+        page = client.get("/databases/webdb").text
+        assert _notice(page) == f"Dropped {kept[0]}." and 'id="db-drop-kept"' not in page
         wrong = client.post(
             "/databases/webdb/drop", data={"csrf": token, "confirm": "web"}, headers=HTML
         )
@@ -249,9 +258,7 @@ def test_unlink_then_drop_after_the_name_is_typed_keeps_a_final_backup(web: DevW
         dropped = client.post("/databases/webdb/drop", data={"csrf": token, "confirm": "webdb"})
         assert dropped.status_code == 303 and dropped.headers["location"] == "/databases"
         listed = client.get("/databases").text
-        assert re.search(
-            r"Dropped webdb, webdb-before-restore-\d+; its final backup is \d+\.", _notice(listed)
-        ), listed
+        assert re.search(r"Dropped webdb; its final backup is \d+\.", _notice(listed)), listed
         assert 'data-db="webdb"' not in listed
         assert client.get("/databases/webdb", headers=HTML).status_code == 404
 
