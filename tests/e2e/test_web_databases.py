@@ -348,6 +348,7 @@ def test_the_wizard_in_a_browser_and_the_pages_at_desktop_and_phone_widths(
         expect(page.locator("#databases")).to_contain_text("shopdb")
     _settled(web)
     _a_week_of_sizes(web, "shopdb")
+    backup = web.daemon.call("databases.backups", {"name": "shopdb"}).backups[0].id  # type: ignore[attr-defined]
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         with person(chromium, f"203.0.113.{41 + len(size)}", viewport) as context:
             page = context.new_page()
@@ -357,6 +358,7 @@ def test_the_wizard_in_a_browser_and_the_pages_at_desktop_and_phone_widths(
                 ("database", "/databases/shopdb"),
                 ("database-new", "/databases/new?app=hello"),
                 ("app-database", "/apps/hello/database"),
+                ("database-restore", f"/databases/shopdb/restore?backup={backup}"),
             ):
                 page.goto(f"{web.url}{path}")
                 expect(page.locator("h1")).to_be_visible()

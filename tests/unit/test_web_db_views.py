@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from starlette.requests import Request
+
 from deployd.protocol.databases import BackupInfo, SizeHistory, SizePoint
 from deployd.web import db_views
+from deployd.web.live import FAMILIES, subscription
 
 T0 = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 
@@ -98,3 +101,15 @@ def test_a_destructive_action_needs_the_name_typed_exactly() -> None:
 def test_a_schedule_is_the_words_typed_and_nothing_is_off() -> None:
     assert db_views.schedule_words(" weekly  sun 04:30 ") == ["weekly", "sun", "04:30"]
     assert db_views.schedule_words("") == ["off"]
+
+
+def test_a_database_page_streams_the_db_family_and_nothing_else_narrows_that_way() -> None:
+    def asked(query: str) -> tuple[list[str], str | None, int | None]:
+        request = Request({"type": "http", "query_string": query.encode(), "headers": []})
+        params = subscription(request)
+        return list(params.kinds), params.app, params.after_id
+
+    assert asked("family=db&after=7") == (["db"], None, 7)
+    assert asked("family=host")[0] == FAMILIES  # host samples are asked for by the dashboard
+    assert asked("family=nonsense")[0] == FAMILIES
+    assert asked("app=hello&family=db") == ([], "hello", None)  # an app's page: its events
