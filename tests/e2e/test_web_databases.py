@@ -162,6 +162,14 @@ def test_a_backup_made_on_the_page_restores_the_data_after_the_name_is_typed(
         assert f'<tr data-backup="{backup}">' in page
         assert f"/databases/webdb/restore?backup={backup}" in page
 
+        scheduled = client.post(
+            "/databases/webdb/schedule",
+            data={"csrf": token, "schedule": "daily 03:00", "keep": "7"},
+        )
+        assert scheduled.status_code == 303
+        said = _notice(client.get("/databases/webdb").text)
+        assert said.startswith("webdb is backed up daily at 03:00 UTC, keeping 7; next at "), said
+
         psql(url, "DELETE FROM notes")
         confirm = client.get(f"/databases/webdb/restore?backup={backup}")
         assert confirm.status_code == 200 and "Type <code>webdb</code> to confirm" in confirm.text
@@ -243,6 +251,9 @@ def test_unlink_then_drop_after_the_name_is_typed_keeps_a_final_backup(web: DevW
         page = client.get("/databases/webdb").text
         assert re.match(r"webdb unlinked from hello: DATABASE_URL unset", _notice(page))
         assert 'id="db-drop"' in page and "a final backup is taken and verified first" in page
+        bad_link = {"csrf": token, "app": "hello", "variable": "database_url"}
+        refused = client.post("/databases/webdb/link", data=bad_link, headers=HTML)
+        assert refused.status_code == 400 and "the variable &#39;database_url&#39;" in refused.text
         _settled(web)
         kept = web.daemon.call("databases.show", {"name": "webdb"}).kept  # type: ignore[attr-defined]
         assert len(kept) == 1 and 'id="db-drop-kept"' in page
