@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from deployd.protocol.apps import AppInfo, AppParams, AppsListResult, JobInfo
-from deployd.protocol.common import NoParams
+from deployd.protocol.common import APP_NAME_PATTERN, ENV_NAME_PATTERN, PATTERN_WORDS, NoParams
 from deployd.protocol.databases import (
     BackupInfo,
     DbBackupsResult,
@@ -55,8 +55,14 @@ LONG_SECONDS = 6 * 3600.0
 EVENTS_SHOWN = 30
 FAMILY = "db"
 EVENTS_URL = f"/events?family={FAMILY}"
-NAME_RULE = "lowercase letters, digits and dashes, starting with a letter (at most 32)"
-VARIABLE_RULE = "uppercase letters, digits and underscores, not starting with a digit"
+RULES = {
+    "name": PATTERN_WORDS[APP_NAME_PATTERN],
+    "app": PATTERN_WORDS[APP_NAME_PATTERN],
+    "variable": PATTERN_WORDS[ENV_NAME_PATTERN],
+}
+"""The words for each field's pattern, as the CLI says them."""
+SHOWN = 40
+"""The most of a refused value an error page repeats."""
 RESERVED_HERE = "new"
 """/databases/new is the wizard: a database of that name would have no page here."""
 _running: set[asyncio.Task[Any]] = set()
@@ -273,14 +279,14 @@ def _link_params(name: str, fields: dict[str, str]) -> DbLinkParams:
 
 def _which(exc: ValidationError, **given: str) -> str:
     """What was wrong, by field: the value named (names are no secret), the rule said."""
-    rules = {"name": NAME_RULE, "app": NAME_RULE, "variable": VARIABLE_RULE}
     said = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
-        if field in rules:
-            shown = given.get(field, "")
+        if field in RULES:
+            value = given.get(field, "")
+            shown = value if len(value) <= SHOWN else value[:SHOWN] + "…"
             said.append(
-                f"the {field} {shown!r} is not valid: {rules[field]}"
+                f"the {field} {shown!r} is not valid: {RULES[field]}"
                 if shown
                 else f"the {field} is missing"
             )
