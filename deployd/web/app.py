@@ -21,7 +21,7 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.github import HOOK_PATH
 from deployd.protocol.system import HelloParams, HelloResult
 
-from . import config, domains, hooks, lifecycle, live, login, pages
+from . import config, db_pages, domains, hooks, lifecycle, live, login, pages
 from .forms import LoginForms
 from .guard import STREAM_SECONDS, Web, templates, web
 from .headers import SecurityHeaders
@@ -84,6 +84,19 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/apps/{name}/domains", domains.attach, methods=["POST"]),
             Route("/apps/{name}/domains/verify", domains.verify, methods=["POST"]),
             Route("/apps/{name}/domains/detach", domains.detach, methods=["POST"]),
+            Route("/databases", db_pages.databases, methods=["GET"]),
+            Route("/databases", db_pages.create, methods=["POST"]),
+            Route("/databases/new", db_pages.new, methods=["GET"]),
+            Route("/databases/{name}", db_pages.database, methods=["GET"]),
+            Route("/databases/{name}/reveal", db_pages.reveal, methods=["POST"]),
+            Route("/databases/{name}/backup", db_pages.backup, methods=["POST"]),
+            Route("/databases/{name}/restore", db_pages.restore_confirm, methods=["GET"]),
+            Route("/databases/{name}/restore", db_pages.restore, methods=["POST"]),
+            Route("/databases/{name}/schedule", db_pages.schedule, methods=["POST"]),
+            Route("/databases/{name}/link", db_pages.link, methods=["POST"]),
+            Route("/databases/{name}/unlink", db_pages.unlink, methods=["POST"]),
+            Route("/databases/{name}/drop", db_pages.drop, methods=["POST"]),
+            Route("/apps/{name}/database", db_pages.app_database, methods=["GET"]),
             Route("/events", live.events, methods=["GET"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ],

@@ -62,6 +62,9 @@ def subscription(request: Request) -> EventsSubscribeParams:
             return EventsSubscribeParams(app=AppParams(name=app).name, after_id=after)
     except ValidationError:
         pass
+    family = request.query_params.get("family")
+    if family in FAMILIES and family != "host":  # a section's page: its family (`db`)
+        return EventsSubscribeParams(kinds=[family], after_id=after)
     return EventsSubscribeParams(kinds=FAMILIES, after_id=after)
 
 
