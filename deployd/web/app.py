@@ -21,7 +21,7 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.github import HOOK_PATH
 from deployd.protocol.system import HelloParams, HelloResult
 
-from . import hooks, live, login, pages
+from . import deploys, hooks, live, login, pages, wizard
 from .forms import LoginForms
 from .guard import STREAM_SECONDS, Web, templates, web
 from .headers import SecurityHeaders
@@ -71,6 +71,11 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/logout", login.logout, methods=["POST"]),
             Route("/", pages.dashboard, methods=["GET"]),
             Route("/apps", pages.apps, methods=["GET"]),
+            # the new-app wizard and a deploy's page (before /apps/{name}: `new` is no app)
+            Route("/apps/new", wizard.show, methods=["GET"]),
+            Route("/apps/new", wizard.submit, methods=["POST"]),
+            Route("/apps/{name}/deploys/{job}", deploys.show, methods=["GET"]),
+            Route("/apps/{name}/deploys/{job}/events", deploys.events, methods=["GET"]),
             Route("/apps/{name}", pages.app, methods=["GET"]),
             Route("/apps/{name}/deploy", pages.deploy, methods=["POST"]),
             Route("/apps/{name}/rollback", pages.rollback, methods=["POST"]),
