@@ -74,7 +74,7 @@ class Progress:
             return "steps"
         if kind is EventType.DEPLOY_LIVE:
             self._close(event.at, "done")
-            self.steps.append(Step("live", event.message, event.at, event.at, "done"))
+            self.steps.append(Step("live", event.message, event.at, None, "done"))  # a moment
             return "steps"
         if kind in (EventType.DEPLOY_SUCCEEDED, EventType.DEPLOY_FAILED):
             failed = kind is EventType.DEPLOY_FAILED

@@ -144,7 +144,8 @@ async def submit(visit: Visit, fields: dict[str, str]) -> Response:
             result = await visit.daemon.call(
                 EnvSetResult, "env.set", EnvSetParams(app=app.name, set=config)
             )
-            done.append(f"with config version {result.version} ({len(config)} variables)")
+            count = f"{len(config)} variable{'s' if len(config) > 1 else ''}"
+            done.append(f"with config version {result.version} ({count})")
         if "deploy" not in fields:
             visit.session.notice = " ".join(done) + ". Deploy it when you are ready."
             return RedirectResponse(f"/apps/{app.name}", status_code=303)

@@ -80,6 +80,8 @@
     if (stream) stream.close();
     stream = null;
     say("finished", "ok");
+    var leaving = document.getElementById("leaving");
+    if (leaving) leaving.remove();
   }
 
   function signedOut() {
