@@ -19,7 +19,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Request,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.conftest import fetch
 from tests.support.daemon import world_readable_tempdir
@@ -38,6 +45,8 @@ ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+STREAM_SECONDS = 3
+"""Shorter than a deploy of SLOWPOKE: its page's stream ends mid-deploy and comes back."""
 LONG = 120_000
 """A deploy builds and starts a real app: generous under a loaded CI machine."""
 SECRET = "s3cret-wizard-value"
@@ -65,7 +74,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def web() -> Iterator[DevWeb]:
-    with dev_web("deployd-webwiz-") as dev:
+    env = {"DEPLOYD_WEB_STREAM_SECONDS": str(STREAM_SECONDS)}
+    with dev_web("deployd-webwiz-", env) as dev:
         yield dev
 
 
@@ -132,6 +142,8 @@ def test_create_and_deploy_an_app_through_the_wizard(
 ) -> None:
     with person(browser, "198.51.100.1") as context:
         page = logged_in(context, web, "wiz", deployer)
+        opened: list[Request] = []
+        page.on("request", lambda r: opened.append(r) if r.url.endswith("/events") else None)
         page.get_by_role("link", name="New app").click()
         expect(page.get_by_role("heading", name="New app")).to_be_visible()
         page.screenshot(path=shots / "new-app-desktop.png", full_page=True)
@@ -161,6 +173,8 @@ def test_create_and_deploy_an_app_through_the_wizard(
         assert page.evaluate("window.sameDocument") is True
         assert page.locator('#steps tr[data-step="fetch"] td.state').text_content() == "done"
         assert SECRET not in page.content()
+        assert page.locator('#steps tr[data-step="release"]').count() == 1  # resumed, not doubled
+        assert len([r for r in opened if "/deploys/" in r.url]) >= 2  # it came back mid-deploy
         page.screenshot(path=shots / "deploy-done-desktop.png", full_page=True)
     assert answer(web, "slowpoke") == "slowpoke one\n"
     env = web.daemon.call("env.list", {"app": "slowpoke"})
@@ -209,6 +223,42 @@ def test_deploy_again_then_roll_back_in_the_browser(
     assert answer(web, "slowpoke") == "slowpoke one\n"
 
 
+BROKEN = {
+    "Procfile": "web: exec python3 -m http.server $PORT\n"
+    "release: echo the-migration-broke; exit 3\n",
+    "index.html": "broken\n",
+}
+
+
+def test_a_failed_deploy_says_where_and_why_without_a_reload(
+    browser: Browser, web: DevWeb, deployer: str
+) -> None:
+    """An app from a directory on the server (the wizard's other source), whose release
+    phase fails: the page says at which step, and the output that says why."""
+    source = world_readable_tempdir("deployd-webwiz-broken-") / "app"
+    source.mkdir()
+    for name, text in BROKEN.items():
+        (source / name).write_text(text)
+    with person(browser, "198.51.100.6") as context:
+        page = logged_in(context, web, "wiz", deployer)
+        page.goto(f"{web.url}/apps/new")
+        page.get_by_label("App name").fill("broken")
+        page.get_by_label("a directory on this server").check()
+        page.get_by_label("Directory").fill(str(source))
+        page.get_by_role("button", name="Create app").click()
+        expect(page).to_have_url(re.compile(r"/apps/broken/deploys/\d+$"))
+        page.evaluate("window.sameDocument = true")
+        outcome = page.locator("#outcome")
+        expect(outcome).to_contain_text("Deploy failed at release.", timeout=LONG)
+        expect(page.locator("#outcome-error")).to_contain_text("the-migration-broke")
+        expect(page.locator('#steps tr[data-step="release"] td.state')).to_have_text("failed")
+        expect(page.locator("#outcome-url")).to_be_hidden()
+        assert page.evaluate("window.sameDocument") is True
+        page.reload()  # drawn by the server alike
+        expect(outcome).to_contain_text("Deploy failed at release.")
+        expect(page.locator('#steps tr[data-step="release"] td.state')).to_have_text("failed")
+
+
 def test_a_viewer_sees_no_new_app_and_the_daemon_refuses_a_forged_form(
     browser: Browser, web: DevWeb
 ) -> None:
@@ -219,6 +269,9 @@ def test_a_viewer_sees_no_new_app_and_the_daemon_refuses_a_forged_form(
         page.goto(f"{web.url}/apps")
         expect(page.get_by_role("heading", name="Apps")).to_be_visible()
         expect(page.get_by_role("link", name="New app")).to_have_count(0)
+        page.goto(f"{web.url}/apps/new")
+        expect(page.get_by_role("heading", name="Refused")).to_be_visible()
+        page.goto(f"{web.url}/apps")
         forge = """async () => {
             const token = document.querySelector('input[name="csrf"]').value;
             const body = new URLSearchParams({csrf: token, name: 'forged', source: 'git',
