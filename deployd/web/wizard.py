@@ -35,8 +35,7 @@ from .guard import STATUS_OF_KIND, Visit, action, may, page
 VARIABLE_ROWS = 4
 """Rows for config variables on the form; more can be set on the app's page after."""
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
-SOURCES = ("git", "path")
-KEPT = ("name", "source", "git", "branch", "path", "runtime")
+KEPT = ("name", "git", "branch", "path", "runtime")
 """The fields shown again when the form is refused: none of them is a secret (a
 variable's name is kept, its value never)."""
 
@@ -57,7 +56,6 @@ def _require_role(visit: Visit) -> None:
 
 def _form(visit: Visit, given: dict[str, str], error: Refused | None, status: int) -> Response:
     kept = {key: given.get(key, "") for key in KEPT}
-    kept["source"] = kept["source"] if kept["source"] in SOURCES else "git"
     kept["runtime"] = kept["runtime"] if kept["runtime"] in RUNTIMES else "auto"
     names = [given.get(f"var{i}", "") for i in range(VARIABLE_ROWS)]
     return visit.render(
@@ -81,15 +79,13 @@ async def show(visit: Visit) -> Response:
 
 
 def create_params(fields: dict[str, str]) -> AppsCreateParams:
-    source = fields.get("source", "git")
-    if source not in SOURCES:
-        raise Refused("source", "choose a git repository or a directory on the server")
-    git = fields.get("git", "").strip() if source == "git" else ""
-    path = fields.get("path", "").strip() if source == "path" else ""
-    if source == "git" and not git:
-        raise Refused("git", "give the repository's URL (file://, https://, ssh://)")
-    if source == "path" and not path:
-        raise Refused("path", "give the directory's absolute path on the server")
+    """The app's source is whichever of the two is filled in (a choice to tick besides
+    would only be one more thing to get wrong)."""
+    git, path = fields.get("git", "").strip(), fields.get("path", "").strip()
+    if not git and not path:
+        raise Refused("git", "give a repository's URL, or a directory on the server")
+    if git and path:
+        raise Refused("path", "give one source: a repository's URL or a directory, not both")
     if path and not path.startswith("/"):
         raise Refused("path", "the directory's path must be absolute (start with /)")
     try:

@@ -243,8 +243,7 @@ def test_a_failed_deploy_says_where_and_why_without_a_reload(
         page = logged_in(context, web, "wiz", deployer)
         page.goto(f"{web.url}/apps/new")
         page.get_by_label("App name").fill("broken")
-        page.get_by_label("a directory on this server").check()
-        page.get_by_label("Directory").fill(str(source))
+        page.get_by_label("Directory", exact=True).fill(str(source))
         page.get_by_role("button", name="Create app").click()
         expect(page).to_have_url(re.compile(r"/apps/broken/deploys/\d+$"))
         page.evaluate("window.sameDocument = true")
@@ -274,7 +273,7 @@ def test_a_viewer_sees_no_new_app_and_the_daemon_refuses_a_forged_form(
         page.goto(f"{web.url}/apps")
         forge = """async () => {
             const token = document.querySelector('input[name="csrf"]').value;
-            const body = new URLSearchParams({csrf: token, name: 'forged', source: 'git',
+            const body = new URLSearchParams({csrf: token, name: 'forged',
                 git: 'https://example.com/x.git', runtime: 'auto', deploy: '1'});
             const answer = await fetch('/apps/new', {method: 'POST', body,
                 headers: {Accept: 'text/html'}});
@@ -295,7 +294,6 @@ def test_bad_forms_are_refused_plainly_and_echo_no_secret(web: DevWeb, deployer:
         fields = {
             "csrf": token,
             "name": "Bad_Name",
-            "source": "git",
             "git": "https://example.com/x.git",
             "runtime": "auto",
             "var0": "API_KEY",

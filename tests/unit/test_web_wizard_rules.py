@@ -26,23 +26,21 @@ def event(event_id: int, kind: str, message: str, seconds: float, **data: object
 
 
 def test_the_form_becomes_the_protocols_params_or_names_the_field_to_fix() -> None:
-    params = create_params(
-        {"name": "shop", "source": "git", "git": "https://x.test/a.git", "branch": "main"}
-    )
+    params = create_params({"name": "shop", "git": "https://x.test/a.git", "branch": "main"})
     assert (params.git, params.branch, params.path, params.runtime) == (
         "https://x.test/a.git",
         "main",
         None,
         "auto",
     )
-    local = create_params({"name": "shop", "source": "path", "path": "/srv/a", "branch": "x"})
+    local = create_params({"name": "shop", "path": "/srv/a", "branch": "x"})
     assert (local.path, local.branch, local.git) == ("/srv/a", None, None)  # branch is git's
     for fields, field in (
-        ({"name": "Shop", "source": "git", "git": "u"}, "name"),
-        ({"name": "shop", "source": "git"}, "git"),
-        ({"name": "shop", "source": "path", "path": "rel/dir"}, "path"),
-        ({"name": "shop", "source": "svn", "git": "u"}, "source"),
-        ({"name": "shop", "source": "git", "git": "u", "runtime": "vm"}, "runtime"),
+        ({"name": "Shop", "git": "u"}, "name"),
+        ({"name": "shop"}, "git"),
+        ({"name": "shop", "path": "rel/dir"}, "path"),
+        ({"name": "shop", "git": "u", "path": "/srv/a"}, "path"),
+        ({"name": "shop", "git": "u", "runtime": "vm"}, "runtime"),
     ):
         with pytest.raises(Refused) as refused:
             create_params(fields)
