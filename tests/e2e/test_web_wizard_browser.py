@@ -231,7 +231,7 @@ BROKEN = {
 
 
 def test_a_failed_deploy_says_where_and_why_without_a_reload(
-    browser: Browser, web: DevWeb, deployer: str
+    browser: Browser, web: DevWeb, deployer: str, shots: Path
 ) -> None:
     """An app from a directory on the server (the wizard's other source), whose release
     phase fails: the page says at which step, and the output that says why."""
@@ -253,6 +253,7 @@ def test_a_failed_deploy_says_where_and_why_without_a_reload(
         expect(page.locator('#steps tr[data-step="release"] td.state')).to_have_text("failed")
         expect(page.locator("#outcome-url")).to_be_hidden()
         assert page.evaluate("window.sameDocument") is True
+        page.screenshot(path=shots / "deploy-failed-desktop.png", full_page=True)
         page.reload()  # drawn by the server alike
         expect(outcome).to_contain_text("Deploy failed at release.")
         expect(page.locator('#steps tr[data-step="release"] td.state')).to_have_text("failed")
