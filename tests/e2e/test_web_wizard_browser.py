@@ -339,7 +339,12 @@ def test_screenshots_of_the_wizard_and_a_deploy(
     job = web.daemon.call("deploys.start", {"app": "hello"}).id  # type: ignore[attr-defined]
     with person(browser, f"198.51.100.{20 + len(size)}", viewport) as context:
         page = logged_in(context, web, "wiz", deployer)
-        for name, path in (("new-app", "/apps/new"), ("deploy", f"/apps/hello/deploys/{job}")):
+        pages = (
+            ("new-app", "/apps/new"),
+            ("deploy", f"/apps/hello/deploys/{job}"),
+            ("dashboard-new-app", "/"),
+        )
+        for name, path in pages:
             page.goto(f"{web.url}{path}")
             if name == "deploy":
                 expect(page.locator("#outcome")).to_contain_text("is live.", timeout=LONG)
