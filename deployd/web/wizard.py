@@ -132,8 +132,8 @@ async def submit(visit: Visit, fields: dict[str, str]) -> Response:
         return _form(visit, fields, refused, 400)
     try:
         app = await visit.daemon.call(AppInfo, "apps.create", params)
-    except RpcError as exc:  # a name taken, a source the daemon refuses: the form again
-        return _form(visit, fields, Refused("name", exc.message), STATUS_OF_KIND.get(exc.kind, 502))
+    except RpcError as exc:  # a name taken, a source refused: the form again, in its words
+        return _form(visit, fields, Refused("", exc.message), STATUS_OF_KIND.get(exc.kind, 502))
     done = [f"Created {app.name}"]
     try:
         if config:
