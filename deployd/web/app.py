@@ -71,7 +71,8 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/logout", login.logout, methods=["POST"]),
             Route("/", pages.dashboard, methods=["GET"]),
             Route("/apps", pages.apps, methods=["GET"]),
-            # the new-app wizard and a deploy's page (before /apps/{name}: `new` is no app)
+            # the new-app wizard and a deploy's page; /apps/new before /apps/{name} (an app
+            # named `new` has no page of its own here: the CLI and TUI still show it)
             Route("/apps/new", wizard.show, methods=["GET"]),
             Route("/apps/new", wizard.submit, methods=["POST"]),
             Route("/apps/{name}/deploys/{job}", deploys.show, methods=["GET"]),
