@@ -79,7 +79,7 @@
     finished = true;
     if (stream) stream.close();
     stream = null;
-    say("finished", "ok");
+    say("finished", "");
     var leaving = document.getElementById("leaving");
     if (leaving) leaving.remove();
   }
