@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from deployctl.state import JOB_FINISHED
 from deployd.protocol.events import Event, EventType
 
 from . import views
 
 OUTPUT_KEPT = 500
 """The build output lines a page holds (the build log keeps them all)."""
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED = JOB_FINISHED
 
 
 @dataclass
