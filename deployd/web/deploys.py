@@ -40,7 +40,7 @@ from deployd.protocol.events import Event, EventsListParams, EventsListResult
 from . import views
 from .guard import Visit, Web, page, session_of, web
 from .link import DaemonUnreachable, TokenRefused, UserConnection
-from .live import HEADERS, KEEPALIVE_SECONDS, RETRY_MS, _pump
+from .live import HEADERS, KEEPALIVE_SECONDS, RETRY_MS, queue_items
 from .pages import app_name
 from .sessions import Session
 from .steps import FINISHED, OUTPUT_KEPT, Progress, progress_of
@@ -143,7 +143,7 @@ async def _relay(here: Web, session: Session, name: str, number: int) -> AsyncIt
             if not isinstance(first, JobInfo) or first.app != name:
                 yield views.sse("end", {"why": f"{name} has no job {number}"})
                 return
-            pump = asyncio.create_task(_pump(items, queue))
+            pump = asyncio.create_task(queue_items(items, queue))
             try:
                 yield views.sse("live", {"user": daemon.identity.user})
                 async for frame in _frames(here, session, name, first, queue, ends):
