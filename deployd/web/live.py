@@ -117,6 +117,8 @@ async def _relay(here: Web, session: Session, params: EventsSubscribeParams) -> 
 
 
 async def queue_items(items: AsyncIterator[dict[str, Any]], queue: asyncio.Queue[Any]) -> None:
+    """A stream's items onto `queue`, then None when it ends: the relay waits on the queue
+    with a timeout (keepalives), never on the stream itself (cancelling would end it)."""
     try:
         async for item in items:
             queue.put_nowait(item)
