@@ -24,6 +24,9 @@ FEED_SIZE = 500
 """Events kept for the activity feed; older ones are a `deployctl events` away."""
 
 RANK = {Role.VIEWER: 0, Role.DEPLOYER: 1, Role.ADMIN: 2}
+JOB_FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+"""A job's states once it is over: the TUI's deploy screen and the web's deploy page stop
+following it there."""
 
 
 class Badge(StrEnum):

@@ -20,11 +20,12 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.events import Event, EventType
 
 from ..aio import AsyncClient, Link
+from ..state import JOB_FINISHED
 from ..terminal import one_line, terminal_safe
 from .daemon import Daemon
 from .logview import LINE_CHARS
 
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED = JOB_FINISHED
 
 
 def step_line(event: Event) -> Text | None:

@@ -21,7 +21,7 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.github import HOOK_PATH
 from deployd.protocol.system import HelloParams, HelloResult
 
-from . import config, db_pages, domains, hooks, lifecycle, live, login, pages
+from . import config, db_pages, deploys, domains, hooks, lifecycle, live, login, pages, wizard
 from .forms import LoginForms
 from .guard import STREAM_SECONDS, Web, templates, web
 from .headers import SecurityHeaders
@@ -71,6 +71,12 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/logout", login.logout, methods=["POST"]),
             Route("/", pages.dashboard, methods=["GET"]),
             Route("/apps", pages.apps, methods=["GET"]),
+            # the wizards live under /new/, where no app's or database's name can be
+            Route("/new/app", wizard.show, methods=["GET"]),
+            Route("/new/app", wizard.submit, methods=["POST"]),
+            Route("/new/database", db_pages.new, methods=["GET"]),
+            Route("/apps/{name}/deploys/{job}", deploys.show, methods=["GET"]),
+            Route("/apps/{name}/deploys/{job}/events", deploys.events, methods=["GET"]),
             Route("/apps/{name}", pages.app, methods=["GET"]),
             Route("/apps/{name}/deploy", pages.deploy, methods=["POST"]),
             Route("/apps/{name}/rollback", pages.rollback, methods=["POST"]),
@@ -86,7 +92,6 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/apps/{name}/domains/detach", domains.detach, methods=["POST"]),
             Route("/databases", db_pages.databases, methods=["GET"]),
             Route("/databases", db_pages.create, methods=["POST"]),
-            Route("/databases/new", db_pages.new, methods=["GET"]),
             Route("/databases/{name}", db_pages.database, methods=["GET"]),
             Route("/databases/{name}/reveal", db_pages.reveal, methods=["POST"]),
             Route("/databases/{name}/backup", db_pages.backup, methods=["POST"]),

@@ -63,8 +63,6 @@ RULES = {
 """The words for each field's pattern, as the CLI says them."""
 SHOWN = 40
 """The most of a refused value an error page repeats."""
-RESERVED_HERE = "new"
-"""/databases/new is the wizard: a database of that name would have no page here."""
 _running: set[asyncio.Task[Any]] = set()
 """Long calls that outlived their page's answer (kept so they are not collected)."""
 
@@ -356,8 +354,6 @@ async def new(visit: Visit) -> Response:
 async def create(visit: Visit, fields: dict[str, str]) -> Response:
     name, app = _field(fields, "name"), _field(fields, "app")
     variable = _field(fields, "variable") or "DATABASE_URL"
-    if name == RESERVED_HERE:
-        raise HTTPException(400, f"{name!r} is this wizard's address: choose another name")
     try:
         params = DbCreateParams(name=name, app=app or None, variable=variable)
     except ValidationError as exc:

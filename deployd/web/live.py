@@ -90,7 +90,7 @@ async def _relay(here: Web, session: Session, params: EventsSubscribeParams) -> 
     try:
         async with here.link.as_user(session.token) as daemon:
             _, items = await daemon.stream("events.subscribe", params)
-            pump = asyncio.create_task(_pump(items, queue))
+            pump = asyncio.create_task(queue_items(items, queue))
             try:
                 relay = Relay(here, session, State(role=daemon.identity.role))
                 yield views.sse("live", {"user": daemon.identity.user})
@@ -119,7 +119,9 @@ async def _relay(here: Web, session: Session, params: EventsSubscribeParams) -> 
         log.info("an event stream of %s ended: %s", session.user, exc)
 
 
-async def _pump(items: AsyncIterator[dict[str, Any]], queue: asyncio.Queue[Any]) -> None:
+async def queue_items(items: AsyncIterator[dict[str, Any]], queue: asyncio.Queue[Any]) -> None:
+    """A stream's items onto `queue`, then None when it ends: the relay waits on the queue
+    with a timeout (keepalives), never on the stream itself (cancelling would end it)."""
     try:
         async for item in items:
             queue.put_nowait(item)

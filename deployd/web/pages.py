@@ -147,7 +147,7 @@ async def deploy(visit: Visit, fields: dict[str, str]) -> Response:
     name = app_name(visit.request)
     job = await visit.daemon.call(JobInfo, "deploys.start", DeploysStartParams(app=name))
     visit.session.notice = f"Deploy of {name} started (job {job.id})."
-    return RedirectResponse(f"/apps/{name}", status_code=303)
+    return RedirectResponse(f"/apps/{name}/deploys/{job.id}", status_code=303)
 
 
 @action
@@ -161,4 +161,4 @@ async def rollback(visit: Visit, fields: dict[str, str]) -> Response:
     job = await visit.daemon.call(JobInfo, "deploys.rollback", params)
     target = f"v{params.to}" if params.to else "the release before"
     visit.session.notice = f"Rollback of {name} to {target} started (job {job.id})."
-    return RedirectResponse(f"/apps/{name}", status_code=303)
+    return RedirectResponse(f"/apps/{name}/deploys/{job.id}", status_code=303)

@@ -72,7 +72,7 @@ def _notice(page: str) -> str:
 def test_the_wizard_creates_a_database_linked_to_an_app(web: DevWeb) -> None:
     _settled(web)
     with _as(web, "maker", "deployer", "198.51.100.40") as client:
-        wizard = client.get("/databases/new?app=hello")
+        wizard = client.get("/new/database?app=hello")
         assert wizard.status_code == 200
         assert '<option value="hello" selected>' in wizard.text
         fields = {"csrf": csrf_of(wizard.text), "name": "webdb", "app": "hello", "variable": ""}
@@ -99,7 +99,7 @@ def test_the_wizard_creates_a_database_linked_to_an_app(web: DevWeb) -> None:
         assert re.search(r'data-label="size">\d+\.\d (KiB|MiB)<', row[0]), row[0]
         assert '<a href="/apps/hello">hello</a>' in row[0]
         tab = client.get("/apps/hello/database").text
-        assert 'href="/databases/webdb"' in tab and "/databases/new?app=hello" in tab
+        assert 'href="/databases/webdb"' in tab and "/new/database?app=hello" in tab
     created = [e for e in web.audit("databases.create") if e.actor == "maker"]
     assert [(e.target, e.outcome) for e in created] == [("webdb", "ok")]
 
@@ -108,13 +108,12 @@ def test_bad_input_gives_a_clear_page_and_a_form_without_its_token_is_refused(
     web: DevWeb,
 ) -> None:
     with _as(web, "typo", "deployer", "198.51.100.41") as client:
-        token = csrf_of(client.get("/databases/new").text)
+        token = csrf_of(client.get("/new/database").text)
         for fields, said in (
             ({"name": "Bad_Name"}, "the name 'Bad_Name' is not valid: lowercase letters"),
             ({"name": "ok-name", "app": "hello", "variable": "db-url"}, "the variable 'db-url'"),
             ({"name": "ok-name", "app": "No App"}, "the app 'No App' is not valid"),
             ({"name": ""}, "the name is missing"),
-            ({"name": "new"}, "'new' is this wizard's address"),
         ):
             refused = client.post("/databases", data={"csrf": token, **fields}, headers=HTML)
             assert refused.status_code == 400, refused.text
@@ -208,9 +207,9 @@ def test_a_viewer_sees_no_controls_and_forged_posts_are_refused_by_the_daemon(
         assert page.status_code == 200 and "webdb" in page.text and "Restore…" not in page.text
         for control in ("/reveal", "/backup", "/restore", "/drop", "/link", "/unlink", "/schedule"):
             assert f'action="/databases/webdb{control}"' not in page.text, control
-        assert "/databases/new" not in client.get("/databases").text
-        assert "/databases/new" not in client.get("/apps/hello/database").text
-        assert client.get("/databases/new", headers=HTML).status_code == 403
+        assert "/new/database" not in client.get("/databases").text
+        assert "/new/database" not in client.get("/apps/hello/database").text
+        assert client.get("/new/database", headers=HTML).status_code == 403
         token = csrf_of(page.text)
         backup = str(web.daemon.call("databases.backups", {"name": "webdb"}).backups[0].id)  # type: ignore[attr-defined]
         confirm = client.get(f"/databases/webdb/restore?backup={backup}", headers=HTML)
@@ -367,7 +366,7 @@ def test_the_wizard_in_a_browser_and_the_pages_at_desktop_and_phone_widths(
             for name, path in (
                 ("databases", "/databases"),
                 ("database", "/databases/shopdb"),
-                ("database-new", "/databases/new?app=hello"),
+                ("database-new", "/new/database?app=hello"),
                 ("app-database", "/apps/hello/database"),
                 ("database-restore", f"/databases/shopdb/restore?backup={backup}"),
             ):

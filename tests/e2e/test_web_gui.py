@@ -141,8 +141,10 @@ def test_a_deploy_from_the_page_is_made_as_its_person(web: DevWeb) -> None:
         page = client.get("/apps/hello")
         assert 'id="deploy"' in page.text
         started = client.post("/apps/hello/deploy", data={"csrf": csrf_of(page.text)})
-        assert started.status_code == 303 and started.headers["location"] == "/apps/hello"
-        assert re.search(r"Deploy of hello started \(job \d+\)", client.get("/apps/hello").text)
+        assert started.status_code == 303  # to the deploy's page, which says so
+        assert re.fullmatch(r"/apps/hello/deploys/\d+", started.headers["location"])
+        deploy_page = client.get(started.headers["location"]).text
+        assert re.search(r"Deploy of hello started \(job \d+\)", deploy_page)
     assert [e.outcome for e in web.audit("deploys.start") if e.actor == "shipper"] == ["ok"]
     wait_for(lambda: web.daemon.call("apps.show", {"name": "hello"}).active_job is None, 120)  # type: ignore[attr-defined]
 

@@ -1,0 +1,204 @@
+"""A deploy's page (`/apps/{name}/deploys/{job}`): its steps, their state and timing, its
+build output, and how it ended; and its live stream (`.../events`), which relays the
+daemon's `deploys.watch` as the person logged in, so the page follows the job without a
+reload, as `deployctl deploy` and the TUI's deploy screen do.
+
+The page is drawn from the job (`deploys.show`), its stored events (`events.list`) and its
+build log (`logs.read`); the stream carries on from there. `deploys.watch` replays the
+job's stored events at each connection, so a stream that dropped (the 10-minute bound, a
+proxy, a tab that slept) comes back whole: the steps are sent as whole rows. Build output
+is not stored as events: lines printed while the browser was away are in the build log
+(the page's link), not in the stream. The stream ends with the job's outcome (`outcome`,
+then `end`, on which the browser stops); without a session it is one `signed-out` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from deployd.protocol.apps import (
+    AppInfo,
+    AppParams,
+    DeploysWatchParams,
+    JobInfo,
+    LogsReadParams,
+    LogsReadResult,
+)
+from deployd.protocol.errors import RpcError
+from deployd.protocol.events import Event, EventsListParams, EventsListResult
+
+from . import views
+from .guard import Visit, Web, page, session_of, web
+from .link import DaemonUnreachable, TokenRefused, UserConnection
+from .live import HEADERS, KEEPALIVE_SECONDS, RETRY_MS, queue_items
+from .pages import app_name
+from .sessions import Session
+from .steps import FINISHED, OUTPUT_KEPT, Progress, progress_of
+
+log = logging.getLogger("deployd.web.deploys")
+
+EVENTS_READ = 300
+"""The app's latest stored `deploy.*` events read for the page: a job's dozen are among
+them unless many deploys of the app came after it (then the page shows its outcome)."""
+
+
+def path_of(name: str, job: int) -> str:
+    return f"/apps/{name}/deploys/{job}"
+
+
+def job_number(request: Request) -> int:
+    raw = str(request.path_params["job"])
+    if not (raw.isascii() and raw.isdigit() and 0 < len(raw) < 12 and int(raw)):
+        raise HTTPException(404, "no job has such a number")
+    return int(raw)
+
+
+async def _job_of(daemon: UserConnection, name: str, number: int) -> JobInfo:
+    job = await daemon.call(JobInfo, "deploys.show", DeploysWatchParams(job=number))
+    if job.app != name:
+        raise HTTPException(404, f"{name} has no job {number}")
+    return job
+
+
+def outcome(job: JobInfo, app: AppInfo, progress: Progress) -> dict[str, Any]:
+    """How the job ended, as the page says it: the live URL, or where and why it failed."""
+    failed = job.state != "succeeded"
+    return {
+        "state": job.state,
+        "failed": failed,
+        "release": f"v{job.release}" if job.release else "",
+        "url": "" if failed else app.url,
+        "step": (progress.failed_step() or job.step or "") if failed else "",
+        "error": (job.error or progress.message or job.state) if failed else "",
+    }
+
+
+@page
+async def show(visit: Visit) -> Response:
+    name, number = app_name(visit.request), job_number(visit.request)
+    job = await _job_of(visit.daemon, name, number)
+    app, stored = await asyncio.gather(
+        visit.daemon.call(AppInfo, "apps.show", AppParams(name=name)),
+        visit.daemon.call(
+            EventsListResult,
+            "events.list",
+            EventsListParams(app=name, kinds=["deploy"], limit=EVENTS_READ),
+        ),
+    )
+    progress = progress_of(job.id, stored.events)
+    output: list[str] = []
+    if job.kind == "deploy" and job.release:
+        with contextlib.suppress(RpcError):  # not written yet, or a build that never began
+            log_read = await visit.daemon.call(
+                LogsReadResult,
+                "logs.read",
+                LogsReadParams(app=name, build=job.release, lines=OUTPUT_KEPT),
+            )
+            output = log_read.lines
+    done = job.state in FINISHED
+    return visit.render(
+        "deploy.html",
+        {
+            "app": app,
+            "job": job,
+            "steps": progress.rows(),
+            "output": output,
+            "outcome": outcome(job, app, progress) if done else None,
+            "stream": None if done else f"{path_of(name, job.id)}/events",
+        },
+    )
+
+
+async def events(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return _once("signed-out", {"login": "/login"})
+    name, number = app_name(request), job_number(request)
+    return StreamingResponse(
+        _relay(web(request), session, name, number), media_type="text/event-stream", headers=HEADERS
+    )
+
+
+def _once(kind: str, data: dict[str, Any]) -> Response:
+    return Response(views.sse(kind, data), media_type="text/event-stream", headers=HEADERS)
+
+
+async def _relay(here: Web, session: Session, name: str, number: int) -> AsyncIterator[str]:
+    yield f"retry: {RETRY_MS}\n\n"
+    ends = time.monotonic() + here.stream_seconds
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    try:
+        async with here.link.as_user(session.token) as daemon:
+            first, items = await daemon.stream("deploys.watch", DeploysWatchParams(job=number))
+            if not isinstance(first, JobInfo) or first.app != name:
+                yield views.sse("end", {"why": f"{name} has no job {number}"})
+                return
+            pump = asyncio.create_task(queue_items(items, queue))
+            try:
+                yield views.sse("live", {"user": daemon.identity.user})
+                async for frame in _frames(here, session, name, first, queue, ends):
+                    yield frame
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+    except TokenRefused:
+        here.sessions.close(session.id)
+        yield views.sse("signed-out", {"login": "/login"})
+    except (RpcError, DaemonUnreachable, TimeoutError) as exc:
+        log.info("the stream of job %s for %s ended: %s", number, session.user, exc)
+
+
+async def _frames(
+    here: Web,
+    session: Session,
+    name: str,
+    job: JobInfo,
+    queue: asyncio.Queue[dict[str, Any] | None],
+    ends: float,
+) -> AsyncIterator[str]:
+    """The job's events as frames: each output line as it comes, the step rows once a
+    burst is over (a replay is a dozen events: one `steps` frame), the outcome at the end."""
+    progress = Progress(job.id)
+    steps_changed = False
+    while (left := ends - time.monotonic()) > 0:
+        try:
+            async with asyncio.timeout(min(KEEPALIVE_SECONDS, left)):
+                item = await queue.get()
+        except TimeoutError:
+            yield ": keepalive\n\n"
+            continue
+        if item is None:
+            break  # the daemon ended it: after the outcome, or shutting down
+        try:
+            event = Event.model_validate(item)
+        except ValidationError:
+            continue
+        change = progress.apply(event)
+        if change == "output":
+            yield views.sse("output", {"line": progress.output[-1]})
+        steps_changed = steps_changed or change in ("steps", "outcome")
+        if steps_changed and queue.empty():
+            yield views.sse("steps", {"steps": progress.rows()})
+            steps_changed = False
+        if progress.outcome is not None:
+            break
+    if steps_changed:
+        yield views.sse("steps", {"steps": progress.rows()})
+    if progress.outcome is None:
+        return  # the time is up (the browser comes back) or the daemon went away
+    async with here.link.as_user(session.token) as daemon:
+        final = await daemon.call(JobInfo, "deploys.show", DeploysWatchParams(job=job.id))
+        app = await daemon.call(AppInfo, "apps.show", AppParams(name=name))
+    yield views.sse("outcome", outcome(final, app, progress))
+    yield views.sse("end", {"why": final.state})
