@@ -26,7 +26,9 @@ from deployd.store import apps as store
 from deployd.store import domains as domain_store
 from deployd.store import jobs as job_store
 from deployd.store import releases as release_store
+from deployd.store import users as user_store
 from deployd.store.apps import AppRow, SlotRow
+from deployd.unix import accounts
 from deployd.unix.accounts import AccountError
 
 from .core import Caller, Core
@@ -84,13 +86,39 @@ def _check_source(params: AppsCreateParams) -> tuple[str, str]:
         raise invalid(str(exc)) from None
 
 
+PEERS = ("peer", "group", "daemon")
+"""How a caller is known when the Unix user on the socket is who calls (or the daemon
+itself, deploying `deployd dev`'s example as its own user): not through a token."""
+
+
+async def _reader_uid(core: Core, caller: Caller) -> int | None:
+    """Whose rights a local source is read with: the Unix user on the socket when that is
+    who calls; for a token (the web GUI, a session) the Unix account the deployd user is
+    mapped to, never the connection's (that is the web process's, root in dev)."""
+    if caller.identity.via in PEERS:
+        return caller.peer_uid
+    async with core.pool.connection() as conn:
+        row = await user_store.get(conn, caller.identity.user)
+    mapped = row["unix_user"] if row is not None else None
+    found = accounts.lookup(mapped) if mapped else None
+    if found is None:
+        raise forbidden(
+            f"a directory or a git repository on this server is read with the rights of "
+            f"whoever names it, and {caller.identity.user} has no Unix account here "
+            f"(`deployctl users add NAME --unix-user ACCOUNT`): give a git URL to fetch "
+            f"instead, or name it with deployctl on the server"
+        )
+    return found.uid
+
+
 async def _check_readable(core: Core, caller: Caller, kind: str, source: str) -> int | None:
     """A local source must be readable by the Unix user who names it (it will be read as
     them at every deploy): returns their uid, None for a network source."""
     if kind == "git" and not git.is_local(source):
         return None
+    uid = await _reader_uid(core, caller)
     try:
-        reader = core.platform.accounts.caller(caller.peer_uid)
+        reader = core.platform.accounts.caller(uid)
         if kind == "path":
             await local.check_readable(source, reader)
         else:
@@ -99,7 +127,7 @@ async def _check_readable(core: Core, caller: Caller, kind: str, source: str) ->
         raise forbidden(f"cannot read a local source for you: {exc}") from None
     except (SourceError, git.GitError) as exc:
         raise invalid(str(exc)) from None
-    return caller.peer_uid
+    return uid
 
 
 async def create(core: Core, caller: Caller, params: AppsCreateParams) -> AppInfo:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +17,13 @@ import pytest
 
 from deployd.web.headers import CSP
 from tests.e2e.conftest import fetch
+from tests.support.daemon import world_readable_tempdir
+from tests.support.unix_users import unix_user
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, browser, csrf_of, dev_web, frames, log_in
 
 STREAM_SECONDS = 3
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 
 
 @pytest.fixture(scope="module")
@@ -474,3 +479,47 @@ def test_processes_are_scaled_restarted_stopped_and_started_from_the_page(web: D
     for method in ("apps.scale", "apps.restart", "apps.stop", "apps.start"):
         made = [e for e in _audit_json(web, method) if e["actor"] == "operator"]
         assert made and all(e["target"] == "hello" for e in made), method
+
+
+def test_a_directory_on_the_server_is_read_with_the_rights_of_the_person_not_the_web_process(
+    web: DevWeb,
+) -> None:
+    """The web process is root in dev (deployd_web in production): a local source named
+    through it is read as the person's own Unix account, or refused when they have none."""
+    source = world_readable_tempdir("deployd-webgui-src-") / "app"
+    shutil.copytree(EXAMPLE, source)
+    private = world_readable_tempdir("deployd-webgui-private-") / "app"
+    shutil.copytree(EXAMPLE, private)
+    private.chmod(0o700)  # root's alone
+    fields = {"runtime": "auto", "deploy": "1"}
+    unmapped = web.add_user("stranger", "deployer")
+    with browser(web, "198.51.100.15") as client:
+        assert log_in(client, "stranger", unmapped).status_code == 303
+        token = csrf_of(client.get("/new/app").text)
+        refused = client.post(
+            "/new/app",
+            data={**fields, "csrf": token, "name": "loot", "path": str(private)},
+            headers={"Accept": "text/html"},
+        )
+        assert refused.status_code == 403, refused.text
+        assert "stranger has no Unix account here" in refused.text
+    with unix_user("dwg") as account:
+        password = web.add_user("local", "deployer", account.pw_name)
+        with browser(web, "198.51.100.16") as client:
+            assert log_in(client, "local", password).status_code == 303
+            token = csrf_of(client.get("/new/app").text)
+            hidden = client.post(
+                "/new/app",
+                data={**fields, "csrf": token, "name": "loot", "path": str(private)},
+                headers={"Accept": "text/html"},
+            )
+            assert hidden.status_code == 400 and "cannot read" in hidden.text, hidden.text
+            made = client.post(
+                "/new/app", data={**fields, "csrf": token, "name": "mine", "path": str(source)}
+            )
+            assert made.status_code == 303, made.text
+            wait_for(lambda: web.daemon.call("apps.show", {"name": "mine"}).live_release, 120)  # type: ignore[attr-defined]
+        events = web.daemon.call("events.list", {"app": "mine", "limit": 100}).events  # type: ignore[attr-defined]
+        assert any(f"copying {source} as {account.pw_name}" in e.message for e in events)
+        web.daemon.call("apps.delete", {"name": "mine"})
+    assert not [a for a in web.daemon.call("apps.list", {}).apps if a.name == "loot"]  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ from playwright.sync_api import (
 from tests.e2e.conftest import fetch
 from tests.support.daemon import world_readable_tempdir
 from tests.support.repos import Repo
+from tests.support.unix_users import unix_user
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, csrf_of, dev_web, log_in
 from tests.support.web import browser as http_browser
@@ -104,8 +105,11 @@ def shots() -> Path:
 
 
 @pytest.fixture(scope="module")
-def deployer(web: DevWeb) -> str:
-    return web.add_user("wiz", "deployer")
+def deployer(web: DevWeb) -> Iterator[str]:
+    """A deployer with a Unix account of their own: the wizard's local sources (a
+    directory, a repository on the server) are read with its rights."""
+    with unix_user("dwz") as account:
+        yield web.add_user("wiz", "deployer", account.pw_name)
 
 
 def person(browser: Browser, address: str, viewport: dict[str, int] = DESKTOP) -> BrowserContext:

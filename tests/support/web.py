@@ -28,9 +28,13 @@ class DevWeb:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def add_user(self, name: str, role: str) -> str:
+    def add_user(self, name: str, role: str, unix_user: str | None = None) -> str:
+        """A deployd user with a password (and the Unix account whose rights the local
+        sources they name are read with, if any)."""
         password = f"{name}-password-1"
-        self.daemon.call("users.add", {"name": name, "role": role, "password": password})
+        params: dict[str, object] = {"name": name, "role": role, "password": password}
+        params["unix_user"] = unix_user
+        self.daemon.call("users.add", params)
         return password
 
     def audit(self, method: str) -> list[Any]:
