@@ -6,7 +6,7 @@ import io
 from datetime import datetime
 from typing import Annotated
 
-from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import Field, StringConstraints
 
 from .apps import AppName, JobInfo
@@ -79,11 +79,27 @@ def dotenv_assignments(text: str) -> dict[str, str]:
     """The variables of a dotenv text (NAME=value lines; quotes, comments and `export`
     allowed; `${X}` kept as written): what `env import` sets, from a file or a form.
 
-    Raises ValueError naming the variables without a value (a bare `NAME` line), never
-    quoting a value. Names are checked by `EnvSetParams`.
+    Raises ValueError naming the lines that are not assignments (python-dotenv would skip
+    them with a warning: a value lost without a word) and the variables without a value
+    (a bare `NAME` line), never quoting a value. Names are checked by `EnvSetParams`.
     """
-    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    missing = [name for name, value in parsed.items() if value is None]
+    values: dict[str, str] = {}
+    unreadable: list[int] = []
+    missing: list[str] = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            unreadable.append(binding.original.line)
+        elif binding.key is not None and binding.value is None:
+            missing.append(binding.key)
+        elif binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    if unreadable:
+        lines = ", ".join(map(str, unreadable[:10])) + (", …" if len(unreadable) > 10 else "")
+        raise ValueError(
+            f"line {lines} is not NAME=value (a quote left open runs on to the next one)"
+            if len(unreadable) == 1
+            else f"lines {lines} are not NAME=value (a quote left open runs on to the next one)"
+        )
     if missing:
         raise ValueError(f"no value for {', '.join(missing)} (write NAME= for an empty one)")
-    return {name: value for name, value in parsed.items() if value is not None}
+    return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from dotenv import dotenv_values
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,3 +34,15 @@ def test_awkward_values_round_trip_and_read_the_same_with_dotenv() -> None:
     assert parse(text)[1] == app
     read = dotenv_values(stream=io.StringIO(text), interpolate=False)
     assert {k: read[k] for k in app} == app
+
+
+def test_an_import_refuses_lines_that_are_not_assignments_naming_lines_not_values() -> None:
+    from deployd.protocol.env import dotenv_assignments
+
+    text = 'this is not dotenv\nFOO=bar\n=s3cret-oops\nPASS="s3cret unterminated\nLATER=1\n'
+    with pytest.raises(ValueError, match=r"^lines 1, 3, 4 are not NAME=value") as refused:
+        dotenv_assignments(text)
+    assert "s3cret" not in str(refused.value)
+    with pytest.raises(ValueError, match="no value for LONE"):
+        dotenv_assignments("LONE\nX=1\n")
+    assert dotenv_assignments("# only\nexport A='x y'\nB=\n") == {"A": "x y", "B": ""}
