@@ -21,7 +21,7 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.github import HOOK_PATH
 from deployd.protocol.system import HelloParams, HelloResult
 
-from . import hooks, live, login, pages
+from . import analytics, hooks, live, login, logs, pages
 from .forms import LoginForms
 from .guard import STREAM_SECONDS, Web, templates, web
 from .headers import SecurityHeaders
@@ -78,6 +78,9 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/apps/{name}/env/reveal", pages.env_reveal, methods=["POST"]),
             Route("/apps/{name}/domains", pages.domain_attach, methods=["POST"]),
             Route("/apps/{name}/domains/detach", pages.domain_detach, methods=["POST"]),
+            Route("/apps/{name}/logs", logs.show, methods=["GET"]),
+            Route("/apps/{name}/logs/events", logs.events, methods=["GET"]),
+            Route("/apps/{name}/analytics", analytics.show, methods=["GET"]),
             Route("/events", live.events, methods=["GET"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ],
