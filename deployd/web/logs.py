@@ -79,7 +79,7 @@ LINE = re.compile(
 )
 """The runtime log's line as the daemon writes it: `STAMP web.1[v12]: text`."""
 CURSOR = re.compile(rf"({STAMP.pattern})~([0-9]{{1,6}})")
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 """Control characters (tab kept) and those that reorder text on screen (bidi)."""
 
 
