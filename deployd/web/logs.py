@@ -3,12 +3,13 @@ the person's filters), and `GET /apps/{name}/logs/events` carries on with the ne
 Server-Sent Events (`logs.follow`), as the person logged in.
 
 The daemon's log has no line numbers to resume from; its lines carry a millisecond time
-stamp. So a line's SSE id is its cursor, its stamp and how many lines of that stamp came
-up to it (`2026-11-30T05:40:00.123Z~2`). A stream that ended comes back with it: the
-daemon is asked for the lines since a little before that stamp, and those up to the
-cursor are skipped (`Resume`): nothing is shown twice, nothing is lost (unless more than
-`REPLAY_LINES` came while the browser was away). The page gives the first cursor: that of
-its last line, or the moment before it was read when it has none.
+stamp. So the SSE id of a batch is a cursor naming its last line: its stamp, how many
+copies of it came in a row, a digest of it (`2026-11-30T05:40:00.123Z~1~3f9a0c2b7d1e`).
+A stream that ended comes back with it: the daemon is asked for the lines since a little
+before that stamp, and those up to that line are skipped (`Resume`): nothing is shown
+twice, nothing is lost (unless more than `REPLAY_LINES` came while the browser was
+away). The page gives the first cursor: that of its last line, or the moment before it
+was read when it has none.
 
 The app's one runtime log holds every release's processes (the daemon writes it, not the
 release), so the stream carries on across a deploy: the new release's lines follow.
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -78,7 +80,9 @@ LINE = re.compile(
     re.S,
 )
 """The runtime log's line as the daemon writes it: `STAMP web.1[v12]: text`."""
-CURSOR = re.compile(rf"({STAMP.pattern})~([0-9]{{1,6}})")
+CURSOR = re.compile(rf"({STAMP.pattern})~([0-9]{{1,6}})(?:~([0-9a-f]{{12}}))?")
+LATE = timedelta(seconds=1)
+"""Lines of the one log are at most this far out of their stamps' order."""
 UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 """Control characters (tab kept) and those that reorder text on screen (bidi)."""
 
@@ -113,6 +117,10 @@ def shown(line: str) -> dict[str, Any]:
     }
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def _parse(stamp: str) -> datetime | None:
     try:
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
@@ -122,43 +130,36 @@ def _parse(stamp: str) -> datetime | None:
 
 @dataclass
 class Cursor:
-    """Where a stream has got to: the last line's stamp and how many of that stamp came."""
+    """Where a stream has got to: the last line shown (its stamp and a digest of it) and
+    how many copies of it came in a row; or, with no digest, a moment (the page had no
+    line: every line stamped from then on is new)."""
 
     stamp: str
     seen: int = 0
+    digest: str = ""
 
     @classmethod
     def parse(cls, raw: str | None) -> Cursor | None:
         found = CURSOR.fullmatch((raw or "").strip())
-        return cls(found[1], int(found[2])) if found and _parse(found[1]) else None
+        if found is None or _parse(found[1]) is None or bool(found[3]) != (found[2] != "0"):
+            return None
+        return cls(found[1], int(found[2]), found[3] or "")
 
     @classmethod
     def now(cls) -> Cursor:
-        moment = datetime.now(UTC)
-        return cls(moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z")
+        return cls(_stamp(datetime.now(UTC)))
 
     @classmethod
     def after(cls, lines: list[str], before: Cursor) -> Cursor:
         """The cursor past `lines` (those read), or `before` (the moment before they were
         read) when none has a stamp."""
-        last = next((s for s in map(stamp_of, reversed(lines)) if s), None)
-        if last is None:
-            return before
-        return cls(last, sum(1 for line in lines if stamp_of(line) == last))
-
-    def advance(self, line: str) -> bool:
-        """Moves past `line`; whether it changed (a line without a stamp leaves it)."""
-        stamp = stamp_of(line)
-        if stamp is None:
-            return False
-        if stamp == self.stamp:
-            self.seen += 1
-        else:
-            self.stamp, self.seen = stamp, 1
-        return True
+        cursor: Cursor | None = None
+        for line in lines:
+            cursor = _past(cursor, line)
+        return cursor or before
 
     def text(self) -> str:
-        return f"{self.stamp}~{self.seen}"
+        return f"{self.stamp}~{self.seen}" + (f"~{self.digest}" if self.digest else "")
 
     def since(self, now: datetime) -> str | None:
         """A span the daemon takes that reaches back to a little before the stamp."""
@@ -167,29 +168,56 @@ class Cursor:
         return f"{seconds}s" if seconds < 1_000_000 else None
 
 
+def digest(line: str) -> str:
+    return hashlib.sha256(line.encode(errors="replace")).hexdigest()[:12]
+
+
+def _past(cursor: Cursor | None, line: str) -> Cursor | None:
+    """The cursor once `line` has been sent (a line without a stamp leaves it)."""
+    stamp = stamp_of(line)
+    if stamp is None:
+        return cursor
+    mark = digest(line)
+    if cursor is not None and cursor.stamp == stamp and cursor.digest == mark:
+        return Cursor(stamp, cursor.seen + 1, mark)
+    return Cursor(stamp, 1, mark)
+
+
 class Resume:
-    """Skips the lines a resumed stream sends again: those before the cursor, and the first
-    `seen` of its stamp. Past them, every line is new (an app may print the same line twice
-    in a millisecond: it is shown twice)."""
+    """Skips what a resumed stream sends again. The daemon sends the lines since a little
+    before the cursor's stamp in the log's order, which is the order they were shown in:
+    every line up to the cursor's line (its `seen`-th copy) was shown. Stamps alone would
+    not do: processes write the one log side by side, a few milliseconds out of order.
+
+    Should the cursor's line be gone (the log rotated), a line stamped a second after it
+    ends the skipping. A moment's cursor skips the lines stamped before it."""
 
     def __init__(self, cursor: Cursor | None) -> None:
         self.cursor = cursor
-        self.skipped = 0
+        self.matched = 0
+        self.late = ""
+        if cursor is not None:
+            at = _parse(cursor.stamp)
+            self.late = _stamp(at + LATE) if at else ""
 
     def fresh(self, line: str) -> bool:
-        if self.cursor is None:
+        cursor = self.cursor
+        if cursor is None:
             return True
         stamp = stamp_of(line)
-        if stamp is None or stamp > self.cursor.stamp:
+        if not cursor.digest:  # a moment
+            if stamp is None or stamp >= cursor.stamp:
+                self.cursor = None
+                return True
+            return False
+        if stamp is not None and stamp > self.late:
             self.cursor = None
             return True
-        if stamp < self.cursor.stamp:
-            return False
-        if self.skipped < self.cursor.seen:
-            self.skipped += 1
-            return False
-        self.cursor = None
-        return True
+        if stamp == cursor.stamp and digest(line) == cursor.digest:
+            self.matched += 1
+            if self.matched >= cursor.seen:
+                self.cursor = None
+        return False
 
 
 @dataclass(frozen=True)
@@ -315,7 +343,7 @@ async def _relay(
     ends = time.monotonic() + here.stream_seconds
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     resume = Resume(start)
-    cursor = Cursor(start.stamp, start.seen) if start else None
+    cursor = start
     try:
         async with here.link.as_user(session.token) as daemon:
             _, items = await daemon.stream("logs.follow", params)
@@ -333,7 +361,8 @@ async def _relay(
                     kept = [line for line in batch if resume.fresh(line) and chosen.keeps(line)]
                     for at in range(0, len(kept), BATCH):
                         chunk = kept[at : at + BATCH]
-                        cursor = _past(cursor, chunk)
+                        for line in chunk:
+                            cursor = _past(cursor, line)
                         yield frame(chunk, cursor)
                     if done:
                         return  # the daemon ended it: the browser comes back with its id
@@ -350,16 +379,6 @@ async def _relay(
         log.info("a log stream of %s ended: %s", session.user, exc)
     except (DaemonUnreachable, TimeoutError) as exc:
         log.info("a log stream of %s ended: %s", session.user, exc)
-
-
-def _past(cursor: Cursor | None, lines: list[str]) -> Cursor | None:
-    for line in lines:
-        stamp = stamp_of(line)
-        if cursor is None and stamp:
-            cursor = Cursor(stamp)
-        if cursor is not None:
-            cursor.advance(line)
-    return cursor
 
 
 def _drain(first: str | None, queue: asyncio.Queue[str | None]) -> tuple[list[str], bool]:

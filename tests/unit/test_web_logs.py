@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from deployd.web.logs import LINE_CHARS, Cursor, Resume, safe, shown
+from deployd.web.logs import LINE_CHARS, Cursor, Resume, digest, safe, shown
 
 A = "2026-11-30T05:40:00.100Z"
 B = "2026-11-30T05:40:00.200Z"
@@ -32,35 +32,41 @@ def test_a_line_is_split_escaped_and_cut() -> None:
     assert safe("a\nb") == "a\\u000ab"
 
 
-def test_the_cursor_is_the_last_stamp_and_how_many_lines_had_it() -> None:
+def test_the_cursor_names_the_last_line_and_how_many_copies_of_it_came() -> None:
     before = Cursor.now()
-    assert Cursor.after([], before) is before
-    lines = [line(A, "1"), line(B, "2"), line(B, "3"), "no stamp"]
+    assert Cursor.after([], before) is before and before.text().endswith("~0")
+    lines = [line(A, "1"), line(B, "2"), line(B, "2"), "no stamp"]
     cursor = Cursor.after(lines, before)
-    assert cursor.text() == f"{B}~2"
-    assert Cursor.parse(cursor.text()) == cursor
+    assert cursor == Cursor(B, 2, digest(line(B, "2")))
+    assert cursor.text() == f"{B}~2~{digest(line(B, '2'))}"
+    assert Cursor.parse(cursor.text()) == cursor and Cursor.parse(before.text()) == before
     for bad in (
         None,
         "",
         "12",
         f"{B}~",
         f"{B}~-1",
-        f"{B}~1\nevent: x",
-        "2026-13-40T99:99:99.000Z~1",
+        f"{B}~1",  # a line's cursor without its digest
+        f"{B}~0~{digest('x')}",
+        f"{B}~1~{digest('x')}\nevent: x",
+        f"2026-13-40T99:99:99.000Z~1~{digest('x')}",
     ):
-        assert Cursor.parse(bad) is None
-    assert cursor.advance(line(B, "4")) and cursor.text() == f"{B}~3"
-    assert cursor.advance(line(C, "5")) and cursor.text() == f"{C}~1"
-    assert not cursor.advance("no stamp") and cursor.text() == f"{C}~1"
+        assert Cursor.parse(bad) is None, bad
     now = datetime(2026, 11, 30, 5, 40, 10, 500_000, tzinfo=UTC)
-    assert cursor.since(now) == "12s"  # 9.5 s ago, rounded up, and 2 s more
+    assert cursor.since(now) == "13s"  # 10.3 s ago, rounded up, and 2 s more
 
 
 def test_a_resumed_stream_skips_what_was_seen_and_keeps_what_came_after() -> None:
-    replay = [line(A, "1"), line(B, "2"), line(B, "3"), line(B, "4"), line(C, "5"), line(A, "6")]
-    resume = Resume(Cursor(B, 2))  # the browser had 1, 2 and 3
-    assert [x for x in replay if resume.fresh(x)] == [line(B, "4"), line(C, "5"), line(A, "6")]
-    again = Resume(Cursor(B, 2))  # the same text twice in a millisecond is two lines
+    # processes write the one log side by side: stamps a few ms out of order
+    replay = [line(A, "1"), line(C, "2"), line(B, "3"), line(A, "4"), line(C, "5")]
+    resume = Resume(Cursor.after(replay[:3], Cursor.now()))  # the browser had 1, 2 and 3
+    assert [x for x in replay if resume.fresh(x)] == [line(A, "4"), line(C, "5")]
     twice = [line(B, "same"), line(B, "same"), line(B, "same")]
+    again = Resume(Cursor.after(twice[:2], Cursor.now()))  # the same line twice in a ms
     assert [x for x in twice if again.fresh(x)] == [line(B, "same")]
+    moment = Resume(Cursor(B))  # the page had no line: those stamped from then on are new
+    assert [x for x in replay if moment.fresh(x)] == replay[1:]
+    gone = Resume(Cursor(A, 1, digest("rotated away")))  # a second later: skipping ends
+    later = [line(A, "x"), line(B, "y"), "2026-11-30T05:40:01.101Z web.1[v2]: z"]
+    assert [x for x in later if gone.fresh(x)] == later[2:]
     assert all(Resume(None).fresh(x) for x in replay)
