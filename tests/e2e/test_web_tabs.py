@@ -75,7 +75,9 @@ def test_the_logs_tab_shows_what_the_app_wrote_to_a_viewer_with_filters(web: Dev
             'aria-current="page">Logs</a>' in page.text
             and 'href="/apps/hello/analytics"' in page.text
         )
-        assert re.search(r'data-after="\d{4}-\d\d-\d\dT[0-9:.]{12}Z~\d+"', page.text)
+        assert re.search(
+            r'data-after="\d{4}-\d\d-\d\dT[0-9:.]{12}Z~\d+(~[0-9a-f]{12})?"', page.text
+        )
         assert 'data-stream="/apps/hello/logs/events"' in page.text
         only_web = client.get("/apps/hello/logs", params={"process": "web", "since": "1h"})
         assert path in only_web.text and 'value="1h" selected' in only_web.text
@@ -235,6 +237,10 @@ def test_the_live_log_carries_on_across_a_deploy_from_the_cli(
         assert now > live_before
         started = page.locator("#log .ln", has_text=f"release {now} listening")
         expect(started.first).to_be_visible(timeout=60_000)  # the new release's own line
+        expect(page.locator("#log-live")).to_have_text(
+            "disconnected — reconnecting", timeout=STREAM_SECONDS * 1000 + 5000
+        )  # and once more across a reconnect
+        expect(page.locator("#log-live")).to_have_text("live")
         after = marker()
         logged(web, after)
         line = page.locator("#log .ln", has_text=after).first
