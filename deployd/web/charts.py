@@ -15,7 +15,7 @@ from deployd.protocol.stats import Point
 
 WIDTH = 600
 HEIGHT = 220
-LEFT = 52
+LEFT = 70
 """Room for the y axis' labels."""
 RIGHT = 8
 TOP = 10
@@ -68,8 +68,11 @@ class TimeChart:
     columns: list[Column]
     y_ticks: list[Tick]
     x_ticks: list[Tick]
-    line: str = ""
-    """An SVG polyline's points, for a line chart (latency) instead of columns."""
+    lines: tuple[str, ...] = ()
+    """SVG polylines' points, for a line chart (latency) instead of columns: one for each
+    run of periods with requests."""
+    dots: tuple[tuple[float, float], ...] = ()
+    """Each period's point on the line (a run of one period is a dot only)."""
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -157,11 +160,18 @@ def period_name(at: datetime, resolution: str) -> str:
     return local.strftime("%a %d %b" if resolution == "day" else "%a %d %b %H:%M")
 
 
-def _y_ticks(top: float, unit: str = "") -> list[Tick]:
+def divisions(top: float) -> int:
+    """Into how many round steps an axis' top splits: 20 in 4 of 5, 50 in 5 of 10."""
+    mantissa = top / 10 ** math.floor(math.log10(top))
+    return 4 if math.isclose(mantissa, 2) else 5
+
+
+def _y_ticks(top: float) -> list[Tick]:
     usable = HEIGHT - BOTTOM - TOP
+    steps = divisions(top)
     return [
-        Tick(TOP + usable * (1 - share), number(top * share) + unit)
-        for share in (0.0, 0.25, 0.5, 0.75, 1.0)
+        Tick(round(TOP + usable * (1 - i / steps), 2), number(top * i / steps))
+        for i in range(steps + 1)
     ]
 
 
@@ -180,7 +190,7 @@ def _x_ticks(series: list[Period], resolution: str) -> list[Tick]:
 def requests_chart(series: list[Period], resolution: str) -> TimeChart:
     """Requests per period as columns, the 5xx among them drawn over their foot in red."""
     peak = max((p.requests for p in series), default=0)
-    top = nice_ceiling(peak)
+    top = nice_ceiling(max(peak, 5))  # whole requests on the axis
     usable = HEIGHT - BOTTOM - TOP
     slot = (WIDTH - RIGHT - LEFT) / max(len(series), 1)
     gap = min(slot * 0.2, 2.0)
@@ -223,11 +233,15 @@ def latency_chart(series: list[Period], resolution: str) -> TimeChart:
     top = nice_ceiling(peak)
     usable = HEIGHT - BOTTOM - TOP
     slot = (WIDTH - RIGHT - LEFT) / max(len(series), 1)
-    dots = [
-        f"{LEFT + slot * (i + 0.5):.1f},{TOP + usable - usable * p.p95_ms / top:.1f}"
-        for i, p in enumerate(series)
-        if p.p95_ms is not None
-    ]
+    dots: list[tuple[float, float]] = []
+    runs: list[list[str]] = [[]]
+    for i, p in enumerate(series):
+        if p.p95_ms is None:
+            runs.append([])
+            continue
+        dot = (round(LEFT + slot * (i + 0.5), 1), round(TOP + usable - usable * p.p95_ms / top, 1))
+        dots.append(dot)
+        runs[-1].append(f"{dot[0]},{dot[1]}")
     label = (
         f"95th percentile response time per {resolution}: at most {peak:,.0f} ms"
         if known
@@ -236,9 +250,10 @@ def latency_chart(series: list[Period], resolution: str) -> TimeChart:
     return TimeChart(
         label=label,
         columns=[],
-        y_ticks=_y_ticks(top, " ms"),
+        y_ticks=_y_ticks(top),
         x_ticks=_x_ticks(series, resolution),
-        line=" ".join(dots),
+        lines=tuple(" ".join(run) for run in runs if len(run) > 1),
+        dots=tuple(dots),
         empty=not known,
     )
 

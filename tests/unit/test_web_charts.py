@@ -30,7 +30,17 @@ def test_every_period_of_the_range_is_drawn_with_zero_where_nothing_came() -> No
     assert len(days) == 30 and days[0].at == T0.replace(hour=0)
 
 
-def test_the_axis_top_is_a_round_number_at_or_above_the_peak() -> None:
+def test_the_axis_top_is_a_round_number_at_or_above_the_peak_in_round_steps() -> None:
+    assert [charts.divisions(top) for top in (1, 2, 5, 10, 20, 25, 50, 200)] == [
+        5,
+        4,
+        5,
+        5,
+        4,
+        5,
+        5,
+        4,
+    ]
     assert [charts.nice_ceiling(v) for v in (0, 1, 3, 7, 11, 240, 2600, 0.4)] == [
         1,
         1,
@@ -91,10 +101,15 @@ def test_the_latency_line_skips_periods_without_requests() -> None:
         [point(0, 1, p95=40.0), point(2, 1, p95=80.0)], T0, T0 + timedelta(minutes=2), "minute"
     )
     chart = charts.latency_chart(series, "minute")
-    assert len(chart.line.split()) == 2
-    assert chart.y_ticks[-1].label == "100 ms" and "at most 80 ms" in chart.label
+    assert len(chart.dots) == 2 and chart.lines == ()  # apart: two dots, no line between
+    assert chart.y_ticks[-1].label == "100" and "at most 80 ms" in chart.label
+    together = charts.periods(
+        [point(0, 1, p95=40.0), point(1, 1, p95=80.0)], T0, T0 + timedelta(minutes=2), "minute"
+    )
+    joined = charts.latency_chart(together, "minute")
+    assert len(joined.lines) == 1 and len(joined.lines[0].split()) == 2
     none = charts.latency_chart(charts.periods([], T0, T0, "minute"), "minute")
-    assert none.empty and none.line == ""
+    assert none.empty and none.lines == () and none.dots == ()
 
 
 def test_status_bars_name_every_class_and_share_the_width() -> None:
