@@ -239,7 +239,7 @@ class Filters:
         return "&".join(parts)
 
 
-def filters(request: Request) -> Filters:
+def filters(request: Request, name: str) -> Filters:
     """The form's filters, checked by the protocol's own models; 400 in words when one is
     not what it may be."""
     query = request.query_params
@@ -255,7 +255,7 @@ def filters(request: Request) -> Filters:
     except ValueError:
         raise HTTPException(400, "lines and build must be numbers") from None
     try:
-        LogsReadParams(app="x", lines=lines, build=build, process=process, since=since)
+        LogsReadParams(app=name, lines=lines, build=build, process=process, since=since)
     except ValidationError as exc:
         raise HTTPException(400, explain(exc)) from None
     return Filters(process, since, lines, search, build)
@@ -264,7 +264,7 @@ def filters(request: Request) -> Filters:
 @page
 async def show(visit: Visit) -> Response:
     name = app_name(visit.request)
-    chosen = filters(visit.request)
+    chosen = filters(visit.request, name)
     before = Cursor.now()
     asked = LogsReadParams(
         app=name,

@@ -263,6 +263,7 @@ def test_screenshots_of_the_tabs(
         page = context.new_page()
         log_in_page(page, web, f"shooter-{size}", password)
         for name, path in (
+            ("overview", "/apps/hello"),
             ("logs", "/apps/hello/logs"),
             ("analytics", "/apps/hello/analytics?since=1h"),
         ):

@@ -7,7 +7,7 @@
   "use strict";
   var box = document.getElementById("log");
   if (!box) return;
-  var KEPT = 2000;       // lines kept on the page; the oldest go first
+  var KEPT = Math.max(2000, box.childElementCount);  // lines kept; the oldest go first
   var WAITING = 5000;    // lines held while paused; the oldest of those go first
   var source = box.dataset.stream;
   var lastId = box.dataset.after || "";
