@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from deployd.web.logs import LINE_CHARS, Cursor, Resume, digest, safe, shown
+from deployd.web.loglines import LINE_CHARS, Cursor, Resume, digest, safe, shown
 
 A = "2026-11-30T05:40:00.100Z"
 B = "2026-11-30T05:40:00.200Z"
