@@ -132,6 +132,17 @@ def test_the_log_stream_sends_new_lines_and_resumes_without_repeating_them(web: 
         assert not any(first in text for text in texts)  # seen already
         assert sum(second in text for text in texts) >= 1
         assert len(texts) == len(set(texts)), texts
+        third, other = marker(), marker()
+        logged(web, other)
+        logged(web, third)
+        searched = _read(client, {"after": cursor, "q": third.upper()}, until=third)
+        found = [
+            line["text"]
+            for f in searched
+            if f.get("event") == "lines"
+            for line in json.loads(f["data"])["lines"]
+        ]
+        assert found and all(third in text for text in found)  # the search, live too
     with http_client(web, "198.51.100.33") as stranger:
         ended = _read(stranger, {}, until=None)
         assert [f["event"] for f in ended] == ["signed-out"]
@@ -199,9 +210,10 @@ def test_a_line_logged_after_the_page_loaded_appears_without_reloading(
             "disconnected — reconnecting", timeout=STREAM_SECONDS * 1000 + 5000
         )
         expect(page.locator("#log-live")).to_have_text("live")
-        second = marker()
+        second = marker() + "/<b>bold</b>"  # the app's text is text
         logged(web, second)
         expect(page.locator("#log .ln", has_text=second).first).to_be_visible()
+        expect(page.locator("#log b")).to_have_count(0)
         expect(line).to_have_count(1)  # once, though the stream came back since
         # paused: new lines wait, counted, until "Jump to latest"
         page.get_by_role("button", name="Following").click()
