@@ -21,7 +21,20 @@ from deployd.protocol.errors import RpcError
 from deployd.protocol.github import HOOK_PATH
 from deployd.protocol.system import HelloParams, HelloResult
 
-from . import config, db_pages, deploys, domains, hooks, lifecycle, live, login, pages, wizard
+from . import (
+    analytics,
+    config,
+    db_pages,
+    deploys,
+    domains,
+    hooks,
+    lifecycle,
+    live,
+    login,
+    logs,
+    pages,
+    wizard,
+)
 from .forms import LoginForms
 from .guard import STREAM_SECONDS, Web, templates, web
 from .headers import SecurityHeaders
@@ -102,6 +115,9 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/databases/{name}/unlink", db_pages.unlink, methods=["POST"]),
             Route("/databases/{name}/drop", db_pages.drop, methods=["POST"]),
             Route("/apps/{name}/database", db_pages.app_database, methods=["GET"]),
+            Route("/apps/{name}/logs", logs.show, methods=["GET"]),
+            Route("/apps/{name}/logs/events", logs.events, methods=["GET"]),
+            Route("/apps/{name}/analytics", analytics.show, methods=["GET"]),
             Route("/events", live.events, methods=["GET"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ],

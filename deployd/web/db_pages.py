@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from deployd.protocol.apps import AppInfo, AppParams, AppsListResult, JobInfo
+from deployd.protocol.apps import AppsListResult, JobInfo
 from deployd.protocol.common import APP_NAME_PATTERN, ENV_NAME_PATTERN, PATTERN_WORDS, NoParams
 from deployd.protocol.databases import (
     BackupInfo,
@@ -43,6 +43,7 @@ from deployd.protocol.events import EventsListParams, EventsListResult
 from . import db_views, views
 from .guard import Visit, action, may, page, web
 from .pages import app_name
+from .tabs import app_header
 
 log = logging.getLogger("deployd.web.databases")
 
@@ -370,12 +371,14 @@ async def create(visit: Visit, fields: dict[str, str]) -> Response:
 async def app_database(visit: Visit) -> Response:
     """An app's Database tab: the databases linked to it, and the wizard for another."""
     name = app_name(visit.request)
-    await visit.daemon.call(AppInfo, "apps.show", AppParams(name=name))  # 404 if none
-    listed = await visit.daemon.call(DbListResult, "databases.list", NoParams())
+    header, listed = await asyncio.gather(
+        app_header(visit, name),  # 404 if there is no such app
+        visit.daemon.call(DbListResult, "databases.list", NoParams()),
+    )
     mine = [db for db in listed.databases if any(link.app == name for link in db.links)]
     rows = []
     for db in mine:
         row = db_views.db_row(db)
         row["variables"] = ", ".join(link.variable for link in db.links if link.app == name)
         rows.append(row)
-    return visit.render("app_database.html", {"app_name": name, "databases": rows})
+    return visit.render("app_database.html", {**header, "app_name": name, "databases": rows})

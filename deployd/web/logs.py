@@ -1,0 +1,250 @@
+"""An app's Logs tab: `GET /apps/{name}/logs` draws its recent lines (`logs.read`, with
+the person's filters), and `GET /apps/{name}/logs/events` carries on with the new ones as
+Server-Sent Events (`logs.follow`), as the person logged in.
+
+The page gives the stream its first cursor (`loglines.Cursor`): that of its last line, or
+the moment before it was read when it has none; each batch sent names the next. A stream
+that comes back resumes from it, nothing shown twice, nothing lost (unless more than
+`REPLAY_LINES` came while the browser was away).
+
+The app's one runtime log holds every release's processes (the daemon writes it, not the
+release), so the stream carries on across a deploy: the new release's lines follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from deployd.protocol.apps import (
+    LogLine,
+    LogsFollowParams,
+    LogsReadParams,
+    LogsReadResult,
+    ReleasesListParams,
+    ReleasesListResult,
+)
+from deployd.protocol.common import explain
+from deployd.protocol.errors import ErrorKind, RpcError
+
+from . import views
+from .guard import Visit, Web, page, session_of, web
+from .link import DaemonUnreachable, TokenRefused
+from .live import HEADERS, KEEPALIVE_SECONDS, RETRY_MS
+from .loglines import Cursor, Resume, past, shown
+from .pages import app_name
+from .sessions import Session
+from .tabs import app_header
+
+log = logging.getLogger("deployd.web.logs")
+
+LINES_CHOICES = (100, 500, 1000, 5000)
+SINCE_CHOICES = ("5m", "15m", "1h", "6h", "24h", "7d")
+SEARCH_LINES = 10_000
+"""A search looks through this many of the newest lines (the daemon has no search)."""
+SEARCH_CHARS = 100
+REPLAY_LINES = 5000
+"""At most this many lines are asked for again when a stream resumes."""
+BATCH = 200
+"""At most this many lines go in one frame (a burst is sent in a few frames, not a
+thousand)."""
+RELEASES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Filters:
+    process: str | None
+    since: str | None
+    lines: int
+    search: str
+    build: int | None
+
+    def keeps(self, line: str) -> bool:
+        return not self.search or self.search.lower() in line.lower()
+
+    def query(self) -> str:
+        """The live stream's query: what it filters by (since is for the first lines)."""
+        parts = [f"process={self.process}"] if self.process else []
+        if self.search:
+            parts.append(f"q={quote(self.search)}")
+        return "&".join(parts)
+
+
+def filters(request: Request, name: str) -> Filters:
+    """The form's filters, checked by the protocol's own models; 400 in words when one is
+    not what it may be."""
+    query = request.query_params
+    process = query.get("process", "").strip() or None
+    since = query.get("since", "").strip() or None
+    search = query.get("q", "")[: SEARCH_CHARS * 2].strip()
+    if len(search) > SEARCH_CHARS:
+        raise HTTPException(400, f"search for at most {SEARCH_CHARS} characters")
+    try:
+        lines = int(query.get("lines", "").strip() or LINES_CHOICES[0])
+        raw_build = query.get("build", "").strip().removeprefix("v")
+        build = int(raw_build) if raw_build else None
+    except ValueError:
+        raise HTTPException(400, "lines and build must be numbers") from None
+    try:
+        LogsReadParams(app=name, lines=lines, build=build, process=process, since=since)
+    except ValidationError as exc:
+        raise HTTPException(400, explain(exc)) from None
+    return Filters(process, since, lines, search, build)
+
+
+@page
+async def show(visit: Visit) -> Response:
+    name = app_name(visit.request)
+    chosen = filters(visit.request, name)
+    before = Cursor.now()
+    asked = LogsReadParams(
+        app=name,
+        lines=SEARCH_LINES if chosen.search else chosen.lines,
+        build=chosen.build,
+        process=chosen.process,
+        since=chosen.since,
+    )
+    header, read, releases = await asyncio.gather(
+        app_header(visit, name),
+        visit.daemon.call(LogsReadResult, "logs.read", asked),
+        visit.daemon.call(
+            ReleasesListResult,
+            "releases.list",
+            ReleasesListParams(app=name, limit=RELEASES_SHOWN),
+        ),
+    )
+    lines = [line for line in read.lines if chosen.keeps(line)][-chosen.lines :]
+    live = chosen.build is None
+    stream = f"/apps/{name}/logs/events" + (f"?{chosen.query()}" if chosen.query() else "")
+    return visit.render(
+        "logs.html",
+        {
+            **header,
+            "tab": "logs",
+            "filters": chosen,
+            "source": read.source,
+            "lines": [shown(line) for line in lines],
+            "searched": SEARCH_LINES if chosen.search else None,
+            "releases": [r.version for r in releases.releases],
+            "lines_choices": LINES_CHOICES,
+            "since_choices": SINCE_CHOICES,
+            "stream": stream if live else "",
+            "cursor": Cursor.after(lines, before).text(),
+        },
+    )
+
+
+async def events(request: Request) -> Response:
+    """The new lines, as the person logged in, from where the browser got to."""
+    session = session_of(request)
+    if session is None:
+        return _once("signed-out", {"login": "/login"})
+    name = app_name(request)
+    query = request.query_params
+    process = query.get("process", "").strip() or None
+    search = query.get("q", "").strip()[:SEARCH_CHARS]
+    cursor = Cursor.parse(request.headers.get("last-event-id")) or Cursor.parse(query.get("after"))
+    try:
+        params = LogsFollowParams(app=name, process=process, lines=0)
+    except ValidationError as exc:
+        return _once("ended", {"message": explain(exc)})
+    if cursor is not None:
+        since = cursor.since(datetime.now(UTC))
+        params = LogsFollowParams(app=name, process=process, lines=REPLAY_LINES, since=since)
+    here = web(request)
+    relay = _relay(here, session, params, Filters(process, None, 0, search, None), cursor)
+    return StreamingResponse(relay, media_type="text/event-stream", headers=HEADERS)
+
+
+def _once(kind: str, data: dict[str, Any]) -> Response:
+    return Response(views.sse(kind, data), media_type="text/event-stream", headers=HEADERS)
+
+
+def frame(batch: list[str], cursor: Cursor | None) -> str:
+    """One `lines` event; its id the cursor past them (none while no line had a stamp)."""
+    data = {"lines": [shown(line) for line in batch]}
+    head = f"id: {cursor.text()}\n" if cursor else ""
+    return head + views.sse("lines", data)
+
+
+async def _relay(
+    here: Web, session: Session, params: LogsFollowParams, chosen: Filters, start: Cursor | None
+) -> AsyncIterator[str]:
+    yield f"retry: {RETRY_MS}\n\n"
+    ends = time.monotonic() + here.stream_seconds
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    resume = Resume(start)
+    cursor = start
+    try:
+        async with here.link.as_user(session.token) as daemon:
+            _, items = await daemon.stream("logs.follow", params)
+            pump = asyncio.create_task(_pump(items, queue))
+            try:
+                yield views.sse("live", {"user": daemon.identity.user})
+                while (left := ends - time.monotonic()) > 0:
+                    try:
+                        async with asyncio.timeout(min(KEEPALIVE_SECONDS, left)):
+                            first = await queue.get()
+                    except TimeoutError:
+                        yield ": keepalive\n\n"
+                        continue
+                    batch, done = _drain(first, queue)
+                    kept = [line for line in batch if resume.fresh(line) and chosen.keeps(line)]
+                    for at in range(0, len(kept), BATCH):
+                        chunk = kept[at : at + BATCH]
+                        for line in chunk:
+                            cursor = past(cursor, line)
+                        yield frame(chunk, cursor)
+                    if done:
+                        return  # the daemon ended it: the browser comes back with its id
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+    except TokenRefused:
+        here.sessions.close(session.id)
+        yield views.sse("signed-out", {"login": "/login"})
+    except RpcError as exc:
+        if exc.kind in (ErrorKind.NOT_FOUND, ErrorKind.FORBIDDEN, ErrorKind.INVALID):
+            yield views.sse("ended", {"message": exc.message})
+        log.info("a log stream of %s ended: %s", session.user, exc)
+    except (DaemonUnreachable, TimeoutError) as exc:
+        log.info("a log stream of %s ended: %s", session.user, exc)
+
+
+def _drain(first: str | None, queue: asyncio.Queue[str | None]) -> tuple[list[str], bool]:
+    """`first` and the lines already waiting; whether the daemon's stream has ended."""
+    if first is None:
+        return [], True
+    batch = [first]
+    while not queue.empty() and len(batch) < BATCH * 5:
+        line = queue.get_nowait()
+        if line is None:
+            return batch, True
+        batch.append(line)
+    return batch, False
+
+
+async def _pump(items: AsyncIterator[dict[str, Any]], queue: asyncio.Queue[str | None]) -> None:
+    try:
+        async for item in items:
+            try:
+                queue.put_nowait(LogLine.model_validate(item).line)
+            except ValidationError:
+                continue
+    except (RpcError, DaemonUnreachable) as exc:
+        log.info("the daemon ended a log stream: %s", exc)
+    finally:
+        queue.put_nowait(None)
