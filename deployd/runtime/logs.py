@@ -63,6 +63,15 @@ def mark(path: Path, release: int, text: str) -> None:
 def tail(path: Path, lines: int, keep: Callable[[str], bool] | None = None) -> list[str]:
     """The last `lines` lines (that `keep` keeps), reading only the end of a large file
     (blocking: call it in a thread)."""
+    return tail_to(path, lines, keep)[0]
+
+
+def tail_to(
+    path: Path, lines: int, keep: Callable[[str], bool] | None = None
+) -> tuple[list[str], int]:
+    """`tail`'s complete lines, and the offset just after the last of them: where a
+    follower carries on, so a line written meanwhile (or half written now) is neither
+    lost nor cut in two."""
     try:
         with path.open("rb") as fh:
             fh.seek(0, 2)
@@ -74,8 +83,9 @@ def tail(path: Path, lines: int, keep: Callable[[str], bool] | None = None) -> l
                 fh.seek(offset)
                 data = fh.read(size - offset)
     except FileNotFoundError:
-        return []
-    found = data.decode(errors="replace").splitlines()
+        return [], 0
+    complete = data.rfind(b"\n") + 1  # a line still being written is the follower's
+    found = data[:complete].decode(errors="replace").splitlines()
     if keep is not None:
         found = [line for line in found if keep(line)]
-    return found[-lines:]
+    return found[-lines:] if lines else [], size - len(data) + complete

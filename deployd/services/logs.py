@@ -21,7 +21,7 @@ from deployd.protocol.apps import (
     LogsReadResult,
 )
 from deployd.protocol.errors import not_found
-from deployd.runtime.logs import matching, tail
+from deployd.runtime.logs import matching, tail, tail_to
 from deployd.store import apps as app_store
 from deployd.store import releases as release_store
 
@@ -72,10 +72,11 @@ async def follow(
     path = slots.log_file(core.platform, params.app)
 
     async def lines() -> AsyncIterator[LogLine]:
-        if params.lines:
-            for line in await asyncio.to_thread(tail, path, params.lines, keep):
-                yield LogLine(line=line)
-        position = await asyncio.to_thread(_size, path)
+        # the recent lines and the offset after them in one read: a line written while
+        # they are sent is the follower's first, not lost between the two
+        recent, position = await asyncio.to_thread(tail_to, path, params.lines, keep)
+        for line in recent:
+            yield LogLine(line=line)
         pending = b""
         while True:
             await asyncio.sleep(POLL_SECONDS)
