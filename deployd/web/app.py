@@ -33,6 +33,7 @@ from . import (
     login,
     logs,
     pages,
+    views,
     wizard,
 )
 from .forms import LoginForms
@@ -65,10 +66,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
     person = "text/html" in request.headers.get("accept", "")
     if request.url.path.startswith(MACHINES) or not person:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    back, back_to = views.back_link(request.url.path)
     return web(request).templates.TemplateResponse(
         request,
         "error.html",
-        {"status": exc.status_code, "message": exc.detail},
+        {"status": exc.status_code, "message": exc.detail, "back": back, "back_to": back_to},
         status_code=exc.status_code,
         headers=exc.headers,
     )
@@ -92,6 +94,7 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
             Route("/apps/{name}/deploys/{job}/events", deploys.events, methods=["GET"]),
             Route("/apps/{name}", pages.app, methods=["GET"]),
             Route("/apps/{name}/deploy", pages.deploy, methods=["POST"]),
+            Route("/apps/{name}/rollback", pages.rollback_confirm, methods=["GET"]),
             Route("/apps/{name}/rollback", pages.rollback, methods=["POST"]),
             Route("/apps/{name}/restart", lifecycle.restart, methods=["POST"]),
             Route("/apps/{name}/stop", lifecycle.stop, methods=["POST"]),
@@ -124,6 +127,7 @@ def create_app(link: DaemonLink, *, stream_seconds: float = STREAM_SECONDS) -> S
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: http_error},
     )
+    app.router.redirect_slashes = False  # its redirect would name whatever Host was sent
     app.state.link = link
     app.state.bodies = asyncio.Semaphore(hooks.BODIES_AT_ONCE)
     app.state.web = Web(

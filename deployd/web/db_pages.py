@@ -41,7 +41,7 @@ from deployd.protocol.databases import (
 from deployd.protocol.events import EventsListParams, EventsListResult
 
 from . import db_views, views
-from .guard import Visit, action, may, page, web
+from .guard import Visit, action, page, require, web
 from .pages import app_name
 from .tabs import app_header
 
@@ -189,7 +189,7 @@ def _backup_id(fields: dict[str, str]) -> int:
 async def restore_confirm(visit: Visit) -> Response:
     """What a restore does, and the box the person types the database's name in."""
     name = db_name(visit.request)
-    _may(visit, "databases.restore", f"restoring {name}")
+    require(visit.daemon.identity, "databases.restore", f"restoring {name}")
     chosen = _backup_id(dict(visit.request.query_params))
     info, backups = await asyncio.gather(
         visit.daemon.call(DbInfo, "databases.show", DbShowParams(name=name)),
@@ -324,20 +324,11 @@ async def drop(visit: Visit, fields: dict[str, str]) -> Response:
     return RedirectResponse(f"/databases/{name}" if kept_only else "/databases", status_code=303)
 
 
-def _may(visit: Visit, method: str, what: str) -> None:
-    """A page that only leads to `method` is not shown to a role the daemon refuses it."""
-    identity = visit.daemon.identity
-    if not may(identity, method):
-        raise HTTPException(
-            403, f"{what} needs the deployer role; {identity.user} is {identity.role.value}"
-        )
-
-
 @page
 async def new(visit: Visit) -> Response:
     """The wizard: a name, and optionally an app to link it to (preselected from `?app=`,
     as the app's Database tab sends it)."""
-    _may(visit, "databases.create", "creating a database")
+    require(visit.daemon.identity, "databases.create", "creating a database")
     apps = await visit.daemon.call(AppsListResult, "apps.list", NoParams())
     wanted = visit.request.query_params.get("app", "")
     names = sorted(a.name for a in apps.apps)

@@ -84,6 +84,15 @@ def may(identity: Identity, method: str) -> bool:
     return RANK[identity.role] >= RANK[METHODS[method].role]
 
 
+def require(identity: Identity, method: str, what: str) -> None:
+    """A page that only leads to `method` is not shown to a role the daemon refuses it."""
+    if not may(identity, method):
+        needed = METHODS[method].role.value
+        raise HTTPException(
+            403, f"{what} needs the {needed} role; {identity.user} is {identity.role.value}"
+        )
+
+
 @dataclass
 class Visit:
     request: Request

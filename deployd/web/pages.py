@@ -23,6 +23,7 @@ from deployd.protocol.apps import (
     DeploysRollbackParams,
     DeploysStartParams,
     JobInfo,
+    ReleaseInfo,
     ReleasesListParams,
     ReleasesListResult,
 )
@@ -34,7 +35,7 @@ from deployd.protocol.snapshot import SnapshotResult
 from deployd.protocol.stats import StatsParams, StatsResult
 
 from . import views
-from .guard import Visit, action, page
+from .guard import Visit, action, page, require
 
 FEED_SHOWN = 100
 APP_EVENTS = 30
@@ -132,12 +133,14 @@ async def app(visit: Visit) -> Response:
     )
 
 
-async def _config(visit: Visit, name: str) -> tuple[EnvListResult, EnvHistoryResult]:
+async def _config(
+    visit: Visit, name: str, versions: int = CONFIG_VERSIONS_SHOWN
+) -> tuple[EnvListResult, EnvHistoryResult]:
     """The config, masked, and its last versions (who changed which names, no values)."""
     return await asyncio.gather(
         visit.daemon.call(EnvListResult, "env.list", EnvAppParams(app=name)),
         visit.daemon.call(
-            EnvHistoryResult, "env.history", EnvHistoryParams(app=name, limit=CONFIG_VERSIONS_SHOWN)
+            EnvHistoryResult, "env.history", EnvHistoryParams(app=name, limit=versions)
         ),
     )
 
@@ -150,15 +153,66 @@ async def deploy(visit: Visit, fields: dict[str, str]) -> Response:
     return RedirectResponse(f"/apps/{name}/deploys/{job.id}", status_code=303)
 
 
+def _rollback_params(name: str, to: str, keep_env: bool = False) -> DeploysRollbackParams:
+    try:
+        return DeploysRollbackParams(app=name, to=int(to) if to else None, keep_env=keep_env)
+    except ValueError:  # pydantic's ValidationError is one
+        raise HTTPException(400, "`to` must be a release's number") from None
+
+
+def _rollback_target(name: str, releases: list[ReleaseInfo], to: int | None) -> ReleaseInfo:
+    """The kept release a rollback goes to: `to`, else the newest kept one that went live,
+    older than the live one (the daemon's `rollback_target`); the confirmation then names
+    it, so what is asked is what is done."""
+    kept = [r for r in releases if r.kept and not r.live]
+    if to is not None:
+        found = next((r for r in kept if r.version == to), None)
+        if found is None:
+            raise HTTPException(404, f"{name} has no kept release v{to} to roll back to")
+        return found
+    live = next((r.version for r in releases if r.live), None)
+    earlier = [r for r in kept if r.live_at is not None and (live is None or r.version < live)]
+    if not earlier:
+        raise HTTPException(409, f"{name} has no earlier release to roll back to")
+    return max(earlier, key=lambda r: r.version)
+
+
+@page
+async def rollback_confirm(visit: Visit) -> Response:
+    """What a rollback will do, asked before it is done (as the TUI asks): the kept build
+    starts again with the config it ran with, so what was set since is undone (a linked
+    database's URL included) unless today's config is kept."""
+    name = app_name(visit.request)
+    require(visit.daemon.identity, "deploys.rollback", f"rolling {name} back")
+    params = _rollback_params(name, visit.request.query_params.get("to", "").strip())
+    releases, (env, history) = await asyncio.gather(
+        visit.daemon.call(
+            ReleasesListResult, "releases.list", ReleasesListParams(app=name, limit=1000)
+        ),
+        _config(visit, name, versions=1000),
+    )
+    chosen = _rollback_target(name, releases.releases, params.to)
+    ran_with = chosen.env_version or 0
+    undone = [v for v in history.versions if v.version > ran_with]
+    return visit.render(
+        "rollback.html",
+        {
+            "app_name": name,
+            "chosen": chosen,
+            "to": params.to,
+            "env": env,
+            "undone": undone,
+        },
+    )
+
+
 @action
 async def rollback(visit: Visit, fields: dict[str, str]) -> Response:
     name = app_name(visit.request)
-    to = fields.get("to", "").strip()
-    try:
-        params = DeploysRollbackParams(app=name, to=int(to) if to else None)
-    except ValueError:  # pydantic's ValidationError is one
-        raise HTTPException(400, "`to` must be a release's number") from None
+    keep_env = fields.get("config", "") == "today"
+    params = _rollback_params(name, fields.get("to", "").strip(), keep_env)
     job = await visit.daemon.call(JobInfo, "deploys.rollback", params)
     target = f"v{params.to}" if params.to else "the release before"
-    visit.session.notice = f"Rollback of {name} to {target} started (job {job.id})."
+    config = ", today's config" if keep_env else ""
+    visit.session.notice = f"Rollback of {name} to {target}{config} started (job {job.id})."
     return RedirectResponse(f"/apps/{name}/deploys/{job.id}", status_code=303)

@@ -5,6 +5,7 @@ from, so a row added by the browser looks like one the server drew."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,3 +100,19 @@ def sse(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
     """One Server-Sent Event. JSON has no raw line breaks, so `data` is one line."""
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+BACK = re.compile(r"/(apps|databases)/([a-z0-9][a-z0-9-]{0,62})(?:/|$)")
+"""The app or database a path is about (`/apps/NAME/env/import`)."""
+
+
+def back_link(path: str) -> tuple[str, str]:
+    """Where an error page leads back to: the app or database the failed request was
+    about (and its section), else the dashboard."""
+    found = BACK.match(path)
+    if found is None:
+        return "/", "the dashboard"
+    section = path[found.end() :].split("/")[0]
+    anchor = f"#{section}" if found[1] == "apps" and section in ("env", "domains") else ""
+    anchor = "#config" if anchor == "#env" else anchor
+    return f"/{found[1]}/{found[2]}{anchor}", found[2]

@@ -523,3 +523,39 @@ def test_a_directory_on_the_server_is_read_with_the_rights_of_the_person_not_the
         assert any(f"copying {source} as {account.pw_name}" in e.message for e in events)
         web.daemon.call("apps.delete", {"name": "mine"})
     assert not [a for a in web.daemon.call("apps.list", {}).apps if a.name == "loot"]  # type: ignore[attr-defined]
+
+
+def test_a_rollback_is_asked_first_and_says_which_config_changes_it_would_undo(
+    web: DevWeb,
+) -> None:
+    _settled(web)
+    live = web.daemon.call("apps.show", {"name": "hello"}).live_release  # type: ignore[attr-defined]
+    web.daemon.call("env.set", {"app": "hello", "set": {"ROLLBACK_FLAG": "on"}})
+    _settled(web)
+    password = web.add_user("roller", "deployer")
+    with browser(web, "198.51.100.17") as client:
+        assert log_in(client, "roller", password).status_code == 303
+        asked = client.get("/apps/hello/rollback")
+        assert asked.status_code == 200, asked.text
+        assert f"Roll hello back to v{live}?" in asked.text
+        undone = re.search(r'<ul id="undone">.*?</ul>', asked.text, re.S)
+        assert undone and "+ROLLBACK_FLAG" in undone[0], asked.text
+        assert 'id="rollback-today"' in asked.text and 'id="rollback-its"' in asked.text
+        missing = client.get("/apps/hello/rollback?to=999", headers={"Accept": "text/html"})
+        assert missing.status_code == 404 and "no kept release v999" in missing.text
+        fields = {"csrf": csrf_of(asked.text), "to": str(live), "config": "today"}
+        rolled = client.post("/apps/hello/rollback", data=fields)
+        assert rolled.status_code == 303 and "/apps/hello/deploys/" in rolled.headers["location"]
+        _settled(web)
+    env = web.daemon.call("env.list", {"app": "hello"})
+    assert "ROLLBACK_FLAG" in [v.name for v in env.vars]  # type: ignore[attr-defined]
+    assert env.live_version == env.version  # type: ignore[attr-defined]
+    releases = web.daemon.call("releases.list", {"app": "hello", "limit": 1}).releases  # type: ignore[attr-defined]
+    assert releases[0].live and releases[0].env_version == env.version  # type: ignore[attr-defined]
+    viewer = web.add_user("rollwatcher", "viewer")
+    with browser(web, "198.51.100.18") as client:
+        assert log_in(client, "rollwatcher", viewer).status_code == 303
+        refused = client.get("/apps/hello/rollback", headers={"Accept": "text/html"})
+        assert refused.status_code == 403 and "needs the deployer role" in refused.text
+    web.daemon.call("env.set", {"app": "hello", "unset": ["ROLLBACK_FLAG"]})
+    _settled(web)

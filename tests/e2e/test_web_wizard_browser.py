@@ -31,7 +31,6 @@ from playwright.sync_api import (
 from tests.e2e.conftest import fetch
 from tests.support.daemon import world_readable_tempdir
 from tests.support.repos import Repo
-from tests.support.unix_users import unix_user
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, csrf_of, dev_web, log_in
 from tests.support.web import browser as http_browser
@@ -105,11 +104,11 @@ def shots() -> Path:
 
 
 @pytest.fixture(scope="module")
-def deployer(web: DevWeb) -> Iterator[str]:
-    """A deployer with a Unix account of their own: the wizard's local sources (a
-    directory, a repository on the server) are read with its rights."""
-    with unix_user("dwz") as account:
-        yield web.add_user("wiz", "deployer", account.pw_name)
+def deployer(web: DevWeb) -> str:
+    """A deployer mapped to the Unix account that made the test's repositories (root):
+    the wizard's local sources are read with its rights (git refuses a repository another
+    account owns; test_web_gui has a deployer of their own account)."""
+    return web.add_user("wiz", "deployer", "root")
 
 
 def person(browser: Browser, address: str, viewport: dict[str, int] = DESKTOP) -> BrowserContext:
@@ -220,6 +219,9 @@ def test_deploy_again_then_roll_back_in_the_browser(
 
         page.goto(f"{web.url}/apps/slowpoke")
         page.locator("#rollback").click()
+        expect(page).to_have_url(re.compile(r"/apps/slowpoke/rollback$"))
+        expect(page.get_by_role("heading")).to_have_text(f"Roll slowpoke back to v{before}?")
+        page.locator("#rollback-its").click()
         expect(page).to_have_url(re.compile(r"/apps/slowpoke/deploys/\d+$"))
         expect(page.get_by_role("heading", name=re.compile("^Rollback of"))).to_be_visible()
         expect(page.locator("#outcome")).to_contain_text(f"v{before} is live.", timeout=LONG)

@@ -139,3 +139,14 @@ def test_a_stream_frame_is_one_line_of_json_and_only_stored_events_have_ids() ->
     assert frame.startswith("id: 7\nevent: feed\ndata: {") and frame.endswith("}\n\n")
     assert frame.count("\n") == 4 and '"bad":true' in frame
     assert not views.sse("host", {"cpu": "1 %"}).startswith("id:")
+
+
+def test_an_error_page_leads_back_to_what_the_request_was_about() -> None:
+    from deployd.web.views import back_link
+
+    assert back_link("/apps/hello/env/import") == ("/apps/hello#config", "hello")
+    assert back_link("/apps/hello/domains/verify") == ("/apps/hello#domains", "hello")
+    assert back_link("/apps/hello/rollback") == ("/apps/hello", "hello")
+    assert back_link("/databases/shop-db/restore") == ("/databases/shop-db", "shop-db")
+    assert back_link("/apps/..%2f../x") == ("/", "the dashboard")
+    assert back_link("/new/app") == ("/", "the dashboard")
