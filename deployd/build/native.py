@@ -111,7 +111,15 @@ async def build(
                 raise BuildError(
                     f"the build took longer than {timeout:.0f}s (DEPLOYD_BUILD_TIMEOUT)"
                 )
-            await run_command(step.argv, artifact, {**base_env, **env}, account, log, timeout=left)
+            await run_command(
+                step.argv,
+                artifact,
+                {**base_env, **env},
+                account,
+                log,
+                timeout=left,
+                shown=step.shown,
+            )
         write_marker(artifact, artifact.name, uid=account.uid)
     except UnpackError as exc:
         await asyncio.to_thread(shutil.rmtree, artifact, ignore_errors=True)
@@ -203,8 +211,10 @@ async def run_command(
     *,
     timeout: float,
     what: str = "the build step",
+    shown: str | None = None,
 ) -> None:
-    """Run one step as the app's account, streaming its output; raise on failure."""
+    """Run one step as the app's account, streaming its output; raise on failure, naming
+    the command as `shown` (what the app wrote, not the helpers that run it) if given."""
     try:
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -226,8 +236,8 @@ async def run_command(
     except TimeoutError:
         raise BuildError(f"{what} took longer than {timeout:.0f}s") from None
     if code != 0:
-        shown = escape(" ".join(command), 200)
-        raise BuildError(f"{what} `{shown}` exited with status {code}")
+        named = escape(shown if shown is not None else " ".join(command), 200)
+        raise BuildError(f"{what} `{named}` exited with status {code}")
 
 
 async def _relay_lines(stream: asyncio.StreamReader, log: LogLine) -> None:

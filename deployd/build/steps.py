@@ -38,6 +38,8 @@ class Step:
     why: str | None
     """Said in the build log before the step runs (None: nothing to explain)."""
     argv: Sequence[str]
+    shown: str | None = None
+    """How an error names it: the app's own command, not the shell that runs it."""
 
 
 def plan(
@@ -50,7 +52,7 @@ def plan(
         steps += _node(snapshot)
     if manifest.build_command:
         # The app's own build command, from its own repository: run as the app would.
-        steps.append(Step(None, ["/bin/sh", "-c", manifest.build_command]))
+        steps.append(Step(None, ["/bin/sh", "-c", manifest.build_command], manifest.build_command))
     return steps
 
 

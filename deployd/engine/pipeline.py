@@ -345,6 +345,7 @@ async def run_release_command(
             job.output,
             timeout=platform.settings.build_timeout,
             what=what,
+            shown=command,
         )
 
 

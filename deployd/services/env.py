@@ -136,8 +136,7 @@ async def change_config(
     if not change.empty:
         await core.bus.publish(
             EventType.ENV_CHANGED,
-            f"config version {version}: "
-            + ", ".join([*(f"set {n}" for n in change.set), *(f"unset {n}" for n in change.unset)]),
+            f"config version {version}: " + _named(change.set, change.unset),
             app=app,
             actor=caller.name,
             data={"version": version, "set": list(change.set), "unset": list(change.unset)},
@@ -168,3 +167,15 @@ async def history(core: Core, caller: Caller, params: EnvHistoryParams) -> EnvHi
             for r in rows
         ],
     )
+
+
+NAMED_IN_MESSAGE = 10
+"""The most variables an event's message names (an import of thousands would make one
+feed row the size of a page); its data lists them all."""
+
+
+def _named(set_names: tuple[str, ...], unset_names: tuple[str, ...]) -> str:
+    parts = [*(f"set {n}" for n in set_names), *(f"unset {n}" for n in unset_names)]
+    if len(parts) > NAMED_IN_MESSAGE:
+        parts = [*parts[:NAMED_IN_MESSAGE], f"and {len(parts) - NAMED_IN_MESSAGE} more"]
+    return ", ".join(parts)

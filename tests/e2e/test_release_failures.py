@@ -37,7 +37,11 @@ def newest(daemon: RunningDaemon, app: str) -> Any:
         (
             {"Procfile": "web: python3 app.py\nrelease: echo migrating; echo boom >&2; exit 4\n"},
             "release",
-            ["the release command failed", "release command", "status 4", "  boom"],
+            [
+                "the release command failed",
+                "`echo migrating; echo boom >&2; exit 4` exited with status 4",
+                "  boom",
+            ],
         ),
         (
             {"deployd.toml": FAST_HEALTH + '[build]\ncommand = "echo compiling; exit 7"\n'},
@@ -65,6 +69,8 @@ def test_a_release_that_fails_says_where_and_why(
     for words in says:
         assert words in release["error"], release["error"]
     assert "build step" not in release["error"] or step == "build"
+    headline = release["error"].splitlines()[0]  # the command as the app wrote it
+    assert "appmount" not in headline and "/bin/sh" not in headline, headline
     shown = ok(platform.deployctl("releases", name)).stdout
     assert f"failed ({step})" in shown
     assert json.loads(fetch(platform, name)[2])["release"] == str(live)

@@ -46,3 +46,13 @@ def test_an_import_refuses_lines_that_are_not_assignments_naming_lines_not_value
     with pytest.raises(ValueError, match="no value for LONE"):
         dotenv_assignments("LONE\nX=1\n")
     assert dotenv_assignments("# only\nexport A='x y'\nB=\n") == {"A": "x y", "B": ""}
+
+
+def test_an_event_names_at_most_ten_variables_and_counts_the_rest() -> None:
+    from deployd.services.env import _named
+
+    names = tuple(f"VAR_{n}" for n in range(15000))
+    said = _named(names, ("OLD",))
+    assert said.startswith("set VAR_0, set VAR_1,") and said.endswith(", and 14991 more")
+    assert len(said) < 200
+    assert _named(("A",), ("B",)) == "set A, unset B"
