@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime
@@ -175,8 +176,18 @@ class Certbot:
             raise AcmeError(_reason(done.stderr or done.stdout))
 
 
+UNREACHABLE = re.compile(r"ConnectionError: HTTPS?ConnectionPool\(host='([^']+)'")
+ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
 def _reason(output: str) -> str:
-    """The lines of certbot's output that say what went wrong."""
+    """The lines of certbot's output that say what went wrong (a server it cannot reach in
+    words, not as the repr of a Python exception)."""
+    if unreachable := UNREACHABLE.search(output):
+        why = ERRNO.search(output)
+        return f"cannot reach the ACME server {unreachable[1]}" + (
+            f": {why[1].strip()}" if why else ""
+        )
     keep = [
         line.strip()
         for line in output.splitlines()
