@@ -50,7 +50,16 @@ def feed_item(event: Event) -> dict[str, Any]:
         "app": event.app or "",
         "message": event.message,
         "bad": event.kind.endswith(BAD_ENDINGS),
+        "link": job_link(event),
     }
+
+
+def job_link(event: Event) -> str:
+    """A deploy's page, for the events of a job that has one ('' for any other)."""
+    job = event.data.get("job")
+    if not event.app or not isinstance(job, int) or not event.kind.startswith("deploy."):
+        return ""
+    return f"/apps/{event.app}/deploys/{job}"
 
 
 def app_row(state: State, name: str, traffic: dict[str, AppStats] | None = None) -> dict[str, Any]:

@@ -147,11 +147,40 @@ def test_a_deploy_started_from_the_cli_appears_without_reloading(
         expect(page.locator('[data-badge-of="slowpoke"]')).to_have_text("deploying")
         expect(page.locator('[data-count="deploying"]')).to_have_text("1")
         expect(feed.filter(has_text="deploy.succeeded").first).to_be_visible(timeout=120_000)
+        to_its_page = feed.filter(has_text="deploy.succeeded").first.locator("a")
+        expect(to_its_page).to_have_attribute("href", re.compile(r"^/apps/slowpoke/deploys/\d+$"))
         expect(page.locator('[data-badge-of="slowpoke"]')).to_have_text("live")
         expect(page.locator('[data-release-of="slowpoke"]')).to_have_text("v1")
         assert page.evaluate("window.sameDocument") is True
         ids = page.locator("#feed tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
         assert len(ids) == len(set(ids))  # nothing shown twice
+
+
+def test_an_apps_page_redraws_its_processes_and_buttons_as_the_app_changes(
+    browser: Browser, web: DevWeb
+) -> None:
+    """Stop (asked first), then Start from another place (the CLI): the page shows each
+    state's processes and buttons without a reload, and keeps what someone is typing."""
+    password = web.add_user("dot", "deployer")
+    with person(browser, "203.0.113.7") as context:
+        page = context.new_page()
+        log_in(page, web, "dot", password)
+        page.goto(f"{web.url}/apps/hello")
+        expect(page.locator("#live")).to_have_text("live")
+        expect(page.locator("#stop")).to_be_hidden()  # asked first
+        page.locator("#stop-ask").click()
+        page.locator("#stop").click()
+        expect(page.locator("#start")).to_be_visible(timeout=60_000)
+        expect(page.locator("#processes")).to_contain_text("No process runs (stopped)")
+        page.evaluate("window.sameDocument = true")
+        page.locator('#env-edit input[name="name"]').fill("HALF_TYPED")
+        started = web.daemon.deployctl("start", "hello")
+        assert started.returncode == 0, started.stderr
+        expect(page.locator("#stop-ask")).to_be_visible(timeout=60_000)
+        expect(page.locator("#processes")).to_contain_text("web.1")
+        expect(page.locator('#env-edit input[name="name"]')).to_have_value("HALF_TYPED")
+        assert page.evaluate("window.sameDocument") is True
+    assert fetch(web.daemon, "hello")[0] == 200
 
 
 def test_the_stream_comes_back_after_the_web_process_drops_it(

@@ -150,3 +150,21 @@ def test_an_error_page_leads_back_to_what_the_request_was_about() -> None:
     assert back_link("/databases/shop-db/restore") == ("/databases/shop-db", "shop-db")
     assert back_link("/apps/..%2f../x") == ("/", "the dashboard")
     assert back_link("/new/app") == ("/", "the dashboard")
+
+
+def test_a_jobs_events_link_to_its_deploy_page_and_others_do_not() -> None:
+    from datetime import UTC, datetime
+
+    from deployd.protocol.events import Event
+    from deployd.web.views import feed_item
+
+    def item(kind: str, data: dict[str, object], app: str | None = "hello") -> str:
+        event = Event(id=1, at=datetime.now(UTC), kind=kind, app=app, message="m", data=data)
+        link: str = feed_item(event)["link"]
+        return link
+
+    assert item("deploy.started", {"job": 7}) == "/apps/hello/deploys/7"
+    assert item("deploy.failed", {"job": 8, "release": 2}) == "/apps/hello/deploys/8"
+    assert item("env.changed", {"job": 7}) == ""
+    assert item("deploy.started", {"job": "7"}) == ""
+    assert item("deploy.started", {"job": 7}, app=None) == ""

@@ -49,7 +49,13 @@
     cell(row, "", "time").appendChild(t);
     cell(row, item.kind, "kind");
     cell(row, item.app, "app");
-    cell(row, item.message, "msg");
+    var message = cell(row, item.link ? "" : item.message, "msg");
+    if (item.link) {
+      var link = document.createElement("a");
+      link.href = item.link;
+      link.textContent = item.message;
+      message.appendChild(link);
+    }
     while (rows.rows.length > FEED_ROWS) rows.deleteRow(-1);
   }
 
@@ -86,6 +92,54 @@
     counts.forEach(function (c) { c.textContent = String(seen[c.dataset.count] || 0); });
   }
 
+  // An app's page draws its sections again from a fresh copy of itself when the app
+  // changes (its own HTML, parsed, never a string put into the page), except a section
+  // someone is busy in: focus, an edited field, an open "Stop…".
+  var refresh = { timer: null, fetching: false, again: false };
+
+  function busy(section) {
+    if (section.contains(document.activeElement) && document.activeElement !== document.body) return true;
+    if (section.querySelector("details[open]")) return true;
+    return Array.prototype.some.call(section.querySelectorAll("input, textarea, select"), function (field) {
+      if (field.type === "checkbox") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") return false;
+      return field.type !== "hidden" && field.value !== field.defaultValue;
+    });
+  }
+
+  function redraw() {
+    var stale = document.getElementById("stale");
+    refresh.timer = null;
+    refresh.fetching = true;
+    fetch(location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (answer) {
+        if (!answer.ok) throw new Error(String(answer.status));
+        return answer.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var skipped = false;
+        document.querySelectorAll("[data-refresh]").forEach(function (old) {
+          var next = fresh.querySelector('[data-refresh="' + old.dataset.refresh + '"]');
+          if (!next) return;
+          if (busy(old)) { skipped = true; return; }
+          old.replaceWith(document.importNode(next, true));
+        });
+        if (stale) stale.classList.toggle("hidden", !skipped);
+      })
+      .catch(function () { if (stale) stale.classList.remove("hidden"); })
+      .finally(function () {
+        refresh.fetching = false;
+        if (refresh.again) { refresh.again = false; later(); }
+      });
+  }
+
+  function later() {
+    if (refresh.timer) return;  // the fetch to come will see this change too
+    if (refresh.fetching) { refresh.again = true; return; }  // it may not: once more after
+    refresh.timer = setTimeout(redraw, 400);  // a burst of changes: one fetch
+  }
+
   function updateApp(app) {
     if (!byName("data-row-of", app.name).length) newRow(app);
     byName("data-badge-of", app.name).forEach(function (b) {
@@ -94,8 +148,7 @@
     });
     byName("data-release-of", app.name).forEach(function (r) { r.textContent = app.release; });
     var feed = document.getElementById("feed");
-    var stale = document.getElementById("stale");
-    if (stale && feed && feed.dataset.app === app.name) stale.classList.remove("hidden");
+    if (feed && feed.dataset.app === app.name && document.querySelector("[data-refresh]")) later();
     recount();
   }
 
