@@ -79,32 +79,50 @@ Reading = tuple[float, float]
 """(`time.monotonic()`, the CPU seconds a launcher's tree had used then)."""
 
 
+READINGS_KEPT = 8
+"""Per launcher: enough readings, at least half an interval apart, that one is always
+an interval old for a page asked for again and again."""
+
+
 @dataclass
 class CpuClock:
-    """Each launcher's last reading: a measurement soon after another (a page reloaded,
-    `ps` asked twice) starts from it and waits only what is left of the interval, usually
-    nothing, instead of sleeping the whole interval every time."""
+    """Each launcher's recent readings: a measurement soon after others (a page reloaded,
+    `ps` asked twice) starts from the newest one at least an interval old and does not
+    wait at all, instead of sleeping the whole interval every time."""
 
-    seen: dict[int, Reading] = field(default_factory=dict)
+    seen: dict[int, list[Reading]] = field(default_factory=dict)
+    """Oldest first, at most READINGS_KEPT, none older than FRESH_SECONDS."""
 
     def start(
         self, trees: dict[int, list[psutil.Process]], interval: float
     ) -> tuple[dict[int, Reading], float]:
         """Each tree's reading to measure from, and how long to wait still."""
         now = time.monotonic()
-        known = {pid: self.seen.get(pid) for pid in trees}
         fresh = {
-            pid: r for pid, r in known.items() if r is not None and now - r[0] <= FRESH_SECONDS
+            pid: [r for r in self.seen.get(pid, []) if now - r[0] <= FRESH_SECONDS] for pid in trees
         }
-        if len(fresh) == len(trees):
-            newest = max(r[0] for r in fresh.values())
-            return fresh, max(interval - (now - newest), 0.0)
+        if all(fresh.values()):
+            starts = {
+                pid: next((r for r in reversed(kept) if now - r[0] >= interval), kept[0])
+                for pid, kept in fresh.items()
+            }
+            newest = max(r[0] for r in starts.values())
+            return starts, max(interval - (now - newest), 0.0)
         return {pid: (now, _cpu_seconds(tree)) for pid, tree in trees.items()}, interval
 
-    def keep(self, readings: dict[int, Reading]) -> None:
+    def keep(self, readings: dict[int, Reading], interval: float) -> None:
         now = time.monotonic()
-        kept = {pid: r for pid, r in self.seen.items() if now - r[0] <= FRESH_SECONDS}
-        self.seen = {**kept, **readings}
+        kept = {
+            pid: fresh
+            for pid, old in self.seen.items()
+            if (fresh := [r for r in old if now - r[0] <= FRESH_SECONDS])
+        }
+        for pid, reading in readings.items():
+            mine = kept.setdefault(pid, [])
+            if not mine or reading[0] - mine[-1][0] >= interval / 2:
+                mine.append(reading)
+                del mine[:-READINGS_KEPT]
+        self.seen = kept
 
 
 def measure(
@@ -121,7 +139,7 @@ def measure(
     time.sleep(wait)
     now = time.monotonic()
     after = {pid: (now, _cpu_seconds(tree)) for pid, tree in trees.items()}
-    clock.keep(after)
+    clock.keep(after, interval)
     return {
         pid: Usage(
             pid=_main(tree),
