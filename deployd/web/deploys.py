@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from deployd.protocol.apps import (
     AppInfo,
@@ -37,15 +35,12 @@ from deployd.protocol.apps import (
 from deployd.protocol.errors import RpcError
 from deployd.protocol.events import Event, EventsListParams, EventsListResult
 
-from . import views
+from . import streams, views
 from .guard import Visit, Web, page, session_of, web
-from .link import DaemonUnreachable, TokenRefused, UserConnection
-from .live import HEADERS, KEEPALIVE_SECONDS, RETRY_MS, queue_items
+from .link import UserConnection
 from .pages import app_name
 from .sessions import Session
 from .steps import FINISHED, OUTPUT_KEPT, Progress, progress_of
-
-log = logging.getLogger("deployd.web.deploys")
 
 EVENTS_READ = 300
 """The app's latest stored `deploy.*` events read for the page: a job's dozen are among
@@ -122,79 +117,48 @@ async def show(visit: Visit) -> Response:
 async def events(request: Request) -> Response:
     session = session_of(request)
     if session is None:
-        return _once("signed-out", {"login": "/login"})
-    name, number = app_name(request), job_number(request)
-    return StreamingResponse(
-        _relay(web(request), session, name, number), media_type="text/event-stream", headers=HEADERS
-    )
+        return streams.once("signed-out", {"login": "/login"})
+    here, name, number = web(request), app_name(request), job_number(request)
 
+    async def frames(
+        daemon: UserConnection, first: Any, bursts: streams.Bursts
+    ) -> AsyncIterator[str]:
+        if not isinstance(first, JobInfo) or first.app != name:
+            yield views.sse("end", {"why": f"{name} has no job {number}"})
+            return
+        yield views.sse("live", {"user": daemon.identity.user})
+        async for frame in _frames(here, session, name, first, bursts):
+            yield frame
 
-def _once(kind: str, data: dict[str, Any]) -> Response:
-    return Response(views.sse(kind, data), media_type="text/event-stream", headers=HEADERS)
-
-
-async def _relay(here: Web, session: Session, name: str, number: int) -> AsyncIterator[str]:
-    yield f"retry: {RETRY_MS}\n\n"
-    ends = time.monotonic() + here.stream_seconds
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    try:
-        async with here.link.as_user(session.token) as daemon:
-            first, items = await daemon.stream("deploys.watch", DeploysWatchParams(job=number))
-            if not isinstance(first, JobInfo) or first.app != name:
-                yield views.sse("end", {"why": f"{name} has no job {number}"})
-                return
-            pump = asyncio.create_task(queue_items(items, queue))
-            try:
-                yield views.sse("live", {"user": daemon.identity.user})
-                async for frame in _frames(here, session, name, first, queue, ends):
-                    yield frame
-            finally:
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
-    except TokenRefused:
-        here.sessions.close(session.id)
-        yield views.sse("signed-out", {"login": "/login"})
-    except (RpcError, DaemonUnreachable, TimeoutError) as exc:
-        log.info("the stream of job %s for %s ended: %s", number, session.user, exc)
+    params = DeploysWatchParams(job=number)
+    what = f"the stream of job {number}"
+    return streams.respond(streams.relay(here, session, "deploys.watch", params, frames, what))
 
 
 async def _frames(
-    here: Web,
-    session: Session,
-    name: str,
-    job: JobInfo,
-    queue: asyncio.Queue[dict[str, Any] | None],
-    ends: float,
+    here: Web, session: Session, name: str, job: JobInfo, bursts: streams.Bursts
 ) -> AsyncIterator[str]:
     """The job's events as frames: each output line as it comes, the step rows once a
     burst is over (a replay is a dozen events: one `steps` frame), the outcome at the end."""
     progress = Progress(job.id)
-    steps_changed = False
-    while (left := ends - time.monotonic()) > 0:
-        try:
-            async with asyncio.timeout(min(KEEPALIVE_SECONDS, left)):
-                item = await queue.get()
-        except TimeoutError:
-            yield ": keepalive\n\n"
+    async for burst in bursts:
+        if burst is None:
+            yield streams.KEEPALIVE
             continue
-        if item is None:
-            break  # the daemon ended it: after the outcome, or shutting down
-        try:
-            event = Event.model_validate(item)
-        except ValidationError:
-            continue
-        change = progress.apply(event)
-        if change == "output":
-            yield views.sse("output", {"line": progress.output[-1]})
-        steps_changed = steps_changed or change in ("steps", "outcome")
-        if steps_changed and queue.empty():
+        steps_changed = False
+        for item in burst:
+            try:
+                event = Event.model_validate(item)
+            except ValidationError:
+                continue
+            change = progress.apply(event)
+            if change == "output":
+                yield views.sse("output", {"line": progress.output[-1]})
+            steps_changed = steps_changed or change in ("steps", "outcome")
+        if steps_changed:
             yield views.sse("steps", {"steps": progress.rows()})
-            steps_changed = False
         if progress.outcome is not None:
             break
-    if steps_changed:
-        yield views.sse("steps", {"steps": progress.rows()})
     if progress.outcome is None:
         return  # the time is up (the browser comes back) or the daemon went away
     async with here.link.as_user(session.token) as daemon:

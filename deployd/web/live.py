@@ -6,44 +6,34 @@ page), so a dropped connection or a tab that slept misses nothing and repeats no
 Each stored event is sent with its `id:`; what it changes is sent after it: an app's new
 badge (asked again with `apps.show`, as the TUI does), the host's figures.
 
-A stream lasts `stream_seconds` (10 minutes), then ends and the browser comes back at
-once with its last id: a session that ended or a token revoked meanwhile stops it there,
-and no proxy holds a connection for ever. A comment every 15 s keeps proxies from
-closing an idle one. Without a session the answer is one `signed-out` event, which the
-page turns into a link to log in (an error status would only make the browser retry).
+How long a stream lasts and how it is kept alive: `streams`. Without a session the
+answer is one `signed-out` event, which the page turns into a link to log in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from deployctl.state import State
 from deployd.protocol.apps import AppInfo, AppParams
 from deployd.protocol.errors import RpcError
 from deployd.protocol.events import Event, EventsSubscribeParams, EventType
 
-from . import views
+from . import streams, views
 from .guard import Web, session_of, web
-from .link import DaemonUnreachable, TokenRefused
+from .link import DaemonUnreachable, TokenRefused, UserConnection
 from .sessions import Session
 
 log = logging.getLogger("deployd.web.live")
 
-KEEPALIVE_SECONDS = 15.0
-RETRY_MS = 2000
-"""How long the browser waits before it reconnects to a stream that ended."""
 FAMILIES = sorted({kind.split(".")[0] for kind in EventType})
 """Every family of events, `host` included (its samples reach only those who ask)."""
-HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 def resume_from(request: Request) -> int | None:
@@ -71,64 +61,26 @@ def subscription(request: Request) -> EventsSubscribeParams:
 async def events(request: Request) -> Response:
     session = session_of(request)
     if session is None:
-        return _once("signed-out", {"login": "/login"})
+        return streams.once("signed-out", {"login": "/login"})
     here = web(request)
     params = subscription(request)
-    return StreamingResponse(
-        _relay(here, session, params), media_type="text/event-stream", headers=HEADERS
+
+    async def frames(daemon: UserConnection, _: Any, bursts: streams.Bursts) -> AsyncIterator[str]:
+        relay = Relay(here, session, State(role=daemon.identity.role))
+        yield views.sse("live", {"user": daemon.identity.user})
+        async for burst in bursts:
+            if burst is None:
+                yield streams.KEEPALIVE
+                continue
+            for item in burst:
+                for frame in relay.frames(item):
+                    yield frame
+            for frame in await relay.apps_changed():  # each app changed is asked for once
+                yield frame
+
+    return streams.respond(
+        streams.relay(here, session, "events.subscribe", params, frames, "an event stream")
     )
-
-
-def _once(kind: str, data: dict[str, Any]) -> Response:
-    return Response(views.sse(kind, data), media_type="text/event-stream", headers=HEADERS)
-
-
-async def _relay(here: Web, session: Session, params: EventsSubscribeParams) -> AsyncIterator[str]:
-    yield f"retry: {RETRY_MS}\n\n"
-    ends = time.monotonic() + here.stream_seconds
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    try:
-        async with here.link.as_user(session.token) as daemon:
-            _, items = await daemon.stream("events.subscribe", params)
-            pump = asyncio.create_task(queue_items(items, queue))
-            try:
-                relay = Relay(here, session, State(role=daemon.identity.role))
-                yield views.sse("live", {"user": daemon.identity.user})
-                while (left := ends - time.monotonic()) > 0:
-                    try:
-                        async with asyncio.timeout(min(KEEPALIVE_SECONDS, left)):
-                            item = await queue.get()
-                    except TimeoutError:
-                        yield ": keepalive\n\n"
-                        continue
-                    if item is None:
-                        return  # the daemon ended it: the browser comes back with its id
-                    for frame in relay.frames(item):
-                        yield frame
-                    if queue.empty():  # caught up: each app changed is asked for once
-                        for frame in await relay.apps_changed():
-                            yield frame
-            finally:
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
-    except TokenRefused:
-        here.sessions.close(session.id)
-        yield views.sse("signed-out", {"login": "/login"})
-    except (RpcError, DaemonUnreachable, TimeoutError) as exc:
-        log.info("an event stream of %s ended: %s", session.user, exc)
-
-
-async def queue_items(items: AsyncIterator[dict[str, Any]], queue: asyncio.Queue[Any]) -> None:
-    """A stream's items onto `queue`, then None when it ends: the relay waits on the queue
-    with a timeout (keepalives), never on the stream itself (cancelling would end it)."""
-    try:
-        async for item in items:
-            queue.put_nowait(item)
-    except (RpcError, DaemonUnreachable) as exc:
-        log.info("the daemon ended an event stream: %s", exc)
-    finally:
-        queue.put_nowait(None)
 
 
 class Relay:

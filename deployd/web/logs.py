@@ -14,9 +14,6 @@ release), so the stream carries on across a deploy: the new release's lines foll
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +23,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from deployd.protocol.apps import (
     LogLine,
@@ -37,18 +34,13 @@ from deployd.protocol.apps import (
     ReleasesListResult,
 )
 from deployd.protocol.common import explain
-from deployd.protocol.errors import ErrorKind, RpcError
 
-from . import views
-from .guard import Visit, Web, page, session_of, web
-from .link import DaemonUnreachable, TokenRefused
-from .live import HEADERS, KEEPALIVE_SECONDS, RETRY_MS
+from . import streams, views
+from .guard import Visit, page, session_of, web
+from .link import UserConnection
 from .loglines import Cursor, Resume, past, shown
 from .pages import app_name
-from .sessions import Session
 from .tabs import app_header
-
-log = logging.getLogger("deployd.web.logs")
 
 LINES_CHOICES = (100, 500, 1000, 5000)
 SINCE_CHOICES = ("5m", "15m", "1h", "6h", "24h", "7d")
@@ -150,7 +142,7 @@ async def events(request: Request) -> Response:
     """The new lines, as the person logged in, from where the browser got to."""
     session = session_of(request)
     if session is None:
-        return _once("signed-out", {"login": "/login"})
+        return streams.once("signed-out", {"login": "/login"})
     name = app_name(request)
     query = request.query_params
     process = query.get("process", "").strip() or None
@@ -159,17 +151,13 @@ async def events(request: Request) -> Response:
     try:
         params = LogsFollowParams(app=name, process=process, lines=0)
     except ValidationError as exc:
-        return _once("ended", {"message": explain(exc)})
+        return streams.once("ended", {"message": explain(exc)})
     if cursor is not None:
         since = cursor.since(datetime.now(UTC))
         params = LogsFollowParams(app=name, process=process, lines=REPLAY_LINES, since=since)
-    here = web(request)
-    relay = _relay(here, session, params, Filters(process, None, 0, search, None), cursor)
-    return StreamingResponse(relay, media_type="text/event-stream", headers=HEADERS)
-
-
-def _once(kind: str, data: dict[str, Any]) -> Response:
-    return Response(views.sse(kind, data), media_type="text/event-stream", headers=HEADERS)
+    frames = _frames(Filters(process, None, 0, search, None), cursor)
+    relay = streams.relay(web(request), session, "logs.follow", params, frames, "a log stream")
+    return streams.respond(relay)
 
 
 def frame(batch: list[str], cursor: Cursor | None) -> str:
@@ -179,72 +167,33 @@ def frame(batch: list[str], cursor: Cursor | None) -> str:
     return head + views.sse("lines", data)
 
 
-async def _relay(
-    here: Web, session: Session, params: LogsFollowParams, chosen: Filters, start: Cursor | None
-) -> AsyncIterator[str]:
-    yield f"retry: {RETRY_MS}\n\n"
-    ends = time.monotonic() + here.stream_seconds
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
-    resume = Resume(start)
-    cursor = start
-    try:
-        async with here.link.as_user(session.token) as daemon:
-            _, items = await daemon.stream("logs.follow", params)
-            pump = asyncio.create_task(_pump(items, queue))
-            try:
-                yield views.sse("live", {"user": daemon.identity.user})
-                while (left := ends - time.monotonic()) > 0:
-                    try:
-                        async with asyncio.timeout(min(KEEPALIVE_SECONDS, left)):
-                            first = await queue.get()
-                    except TimeoutError:
-                        yield ": keepalive\n\n"
-                        continue
-                    batch, done = _drain(first, queue)
-                    kept = [line for line in batch if resume.fresh(line) and chosen.keeps(line)]
-                    for at in range(0, len(kept), BATCH):
-                        chunk = kept[at : at + BATCH]
-                        for line in chunk:
-                            cursor = past(cursor, line)
-                        yield frame(chunk, cursor)
-                    if done:
-                        return  # the daemon ended it: the browser comes back with its id
-            finally:
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
-    except TokenRefused:
-        here.sessions.close(session.id)
-        yield views.sse("signed-out", {"login": "/login"})
-    except RpcError as exc:
-        if exc.kind in (ErrorKind.NOT_FOUND, ErrorKind.FORBIDDEN, ErrorKind.INVALID):
-            yield views.sse("ended", {"message": exc.message})
-        log.info("a log stream of %s ended: %s", session.user, exc)
-    except (DaemonUnreachable, TimeoutError) as exc:
-        log.info("a log stream of %s ended: %s", session.user, exc)
+def _frames(chosen: Filters, start: Cursor | None) -> streams.Frames:
+    """Batches of the lines the filters keep, each with the cursor past it; the lines
+    seen before the cursor (a resumed stream asks again from a little before) left out."""
 
-
-def _drain(first: str | None, queue: asyncio.Queue[str | None]) -> tuple[list[str], bool]:
-    """`first` and the lines already waiting; whether the daemon's stream has ended."""
-    if first is None:
-        return [], True
-    batch = [first]
-    while not queue.empty() and len(batch) < BATCH * 5:
-        line = queue.get_nowait()
-        if line is None:
-            return batch, True
-        batch.append(line)
-    return batch, False
-
-
-async def _pump(items: AsyncIterator[dict[str, Any]], queue: asyncio.Queue[str | None]) -> None:
-    try:
-        async for item in items:
-            try:
-                queue.put_nowait(LogLine.model_validate(item).line)
-            except ValidationError:
+    async def frames(daemon: UserConnection, _: Any, bursts: streams.Bursts) -> AsyncIterator[str]:
+        resume = Resume(start)
+        cursor = start
+        yield views.sse("live", {"user": daemon.identity.user})
+        async for burst in bursts:
+            if burst is None:
+                yield streams.KEEPALIVE
                 continue
-    except (RpcError, DaemonUnreachable) as exc:
-        log.info("the daemon ended a log stream: %s", exc)
-    finally:
-        queue.put_nowait(None)
+            kept = [line for line in _lines(burst) if resume.fresh(line) and chosen.keeps(line)]
+            for at in range(0, len(kept), BATCH):
+                chunk = kept[at : at + BATCH]
+                for line in chunk:
+                    cursor = past(cursor, line)
+                yield frame(chunk, cursor)
+
+    return frames
+
+
+def _lines(burst: list[Any]) -> list[str]:
+    lines = []
+    for item in burst:
+        try:
+            lines.append(LogLine.model_validate(item).line)
+        except ValidationError:
+            continue
+    return lines

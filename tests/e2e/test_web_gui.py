@@ -48,7 +48,7 @@ def test_pages_need_a_login_and_every_answer_carries_the_security_headers(web: D
         assert form.headers["cache-control"] == "no-store"
         assert script.headers["content-type"].startswith("text/javascript")
         assert re.findall(r"<script[^>]*>", form.text) == [
-            f'<script src="/static/live.js?v={_version()}" defer>'
+            f'<script src="/static/{name}.js?v={_version()}" defer>' for name in ("stream", "live")
         ]  # no inline script at all
         login_cookie = form.headers["set-cookie"]
         assert "HttpOnly" in login_cookie and "SameSite=strict" in login_cookie
@@ -122,7 +122,7 @@ def test_a_viewer_is_offered_no_deploy_and_the_daemon_refuses_a_forged_one(web: 
         assert log_in(client, "watcher", password).status_code == 303
         page = client.get("/apps/hello")
         assert page.status_code == 200 and "hello" in page.text
-        assert "/apps/hello/deploy" not in page.text and "/rollback" not in page.text
+        assert 'action="/apps/hello/deploy"' not in page.text and "/rollback" not in page.text
         forged = client.post("/apps/hello/deploy", data={"csrf": csrf_of(page.text)})
         assert forged.status_code == 403  # a script's POST: the daemon's words in JSON
         assert forged.json() == {

@@ -8,18 +8,9 @@
   var table = document.getElementById("steps");
   var source = table && table.dataset.stream;
   if (!source || !window.EventSource) return;
-  var badge = document.getElementById("deploy-live");
   var output = document.getElementById("output");
   var OUTPUT_LINES = 500;
   var stream = null;
-  var finished = false;
-  var wait = 1000;
-
-  function say(text, kind) {
-    if (!badge) return;
-    badge.textContent = text;
-    badge.className = "live " + kind;
-  }
 
   function cell(row, text, cls, label) {
     var td = row.insertCell(-1);
@@ -76,46 +67,16 @@
   }
 
   function end() {
-    finished = true;
-    if (stream) stream.close();
-    stream = null;
-    say("finished", "");
+    stream.close();
+    stream.say("finished", "");
     var leaving = document.getElementById("leaving");
     if (leaving) leaving.remove();
   }
 
-  function signedOut() {
-    end();
-    if (!badge) return;
-    badge.textContent = "";
-    badge.className = "live down";
-    var link = document.createElement("a");
-    link.href = "/login?next=" + encodeURIComponent(location.pathname);
-    link.textContent = "signed out — log in again";
-    badge.appendChild(link);
-  }
-
-  function on(kind, handle) {
-    stream.addEventListener(kind, function (message) { handle(JSON.parse(message.data)); });
-  }
-
-  function connect() {
-    stream = new EventSource(source);
-    on("live", function () { say("live", "ok"); wait = 1000; });
-    on("steps", steps);
-    on("output", line);
-    on("outcome", outcome);
-    on("end", end);
-    on("signed-out", signedOut);
-    stream.onerror = function () {
-      if (finished) return;
-      say("disconnected — reconnecting", "down");
-      if (stream && stream.readyState === EventSource.CLOSED) {
-        stream = null;
-        setTimeout(connect, wait);
-        wait = Math.min(wait * 2, 30000);
-      }
-    };
-  }
-  connect();
+  stream = window.deploydFollow({
+    url: source,
+    resume: false,  // the daemon replays the job's steps at each connection
+    badge: document.getElementById("deploy-live"),
+    on: { steps: steps, output: line, outcome: outcome, end: end },
+  });
 })();

@@ -1,16 +1,11 @@
-// deployd web: keeps a page current from /events (Server-Sent Events), without a reload.
-// The stream resumes from the last event id seen (the browser sends Last-Event-ID when it
-// reconnects by itself; `after` when this script opens it again), and the header says
-// "disconnected — reconnecting" whenever it is down. Text only: never innerHTML.
+// deployd web: keeps a page current from /events (Server-Sent Events, followed by
+// stream.js), without a reload: the feed, the apps' badges and counts, the host's figures,
+// and an app's page's sections. Text only: never innerHTML.
 (function () {
   "use strict";
   var body = document.body;
   var source = body.dataset.events;
   var FEED_ROWS = 200;
-  var lastId = body.dataset.after || "";
-  var badge = document.getElementById("live");
-  var stream = null;
-  var wait = 1000;
 
   function time(iso) {
     var d = new Date(iso);
@@ -20,12 +15,6 @@
     t.textContent = time(t.dateTime);
   });
   if (!source || !window.EventSource) return;
-
-  function say(text, kind) {
-    if (!badge) return;
-    badge.textContent = text;
-    badge.className = "live " + kind;
-  }
 
   function cell(row, text, cls) {
     var td = row.insertCell(-1);
@@ -167,42 +156,15 @@
     });
   }
 
-  function signedOut() {
-    if (stream) stream.close();
-    stream = null;
-    if (!badge) return;
-    badge.textContent = "";
-    badge.className = "live down";
-    var link = document.createElement("a");
-    link.href = "/login?next=" + encodeURIComponent(location.pathname);
-    link.textContent = "signed out — log in again";
-    badge.appendChild(link);
-  }
-
-  function on(kind, handle) {
-    stream.addEventListener(kind, function (message) {
-      if (message.lastEventId) lastId = message.lastEventId;
-      handle(JSON.parse(message.data));
-    });
-  }
-
-  function connect() {
-    var url = source + (source.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(lastId);
-    stream = new EventSource(url);
-    on("live", function () { say("live", "ok"); wait = 1000; });
-    on("feed", addFeed);
-    on("app", updateApp);
-    on("removed", function (data) { removeApp(data.name); });
-    on("host", host);
-    on("signed-out", signedOut);
-    stream.onerror = function () {
-      say("disconnected — reconnecting", "down");
-      if (stream && stream.readyState === EventSource.CLOSED) {
-        stream = null;  // refused (the web process or deployd is away): try again, slower
-        setTimeout(connect, wait);
-        wait = Math.min(wait * 2, 30000);
-      }
-    };
-  }
-  connect();
+  window.deploydFollow({
+    url: source,
+    after: body.dataset.after,
+    badge: document.getElementById("live"),
+    on: {
+      feed: addFeed,
+      app: updateApp,
+      removed: function (data) { removeApp(data.name); },
+      host: host,
+    },
+  });
 })();

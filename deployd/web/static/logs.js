@@ -10,8 +10,6 @@
   var KEPT = Math.max(2000, box.childElementCount);  // lines kept; the oldest go first
   var WAITING = 5000;    // lines held while paused; the oldest of those go first
   var source = box.dataset.stream;
-  var lastId = box.dataset.after || "";
-  var badge = document.getElementById("log-live");
   var followButton = document.getElementById("log-follow");
   var latest = document.getElementById("log-latest");
   var empty = document.getElementById("log-empty");
@@ -19,7 +17,6 @@
   var waiting = [];
   var dropped = 0;
   var stream = null;
-  var wait = 1000;
 
   function clock(iso) {
     var d = new Date(iso);
@@ -33,12 +30,6 @@
   function toBottom() { box.scrollTop = box.scrollHeight; }
   toBottom();
   if (!source || !window.EventSource) return;
-
-  function say(text, kind) {
-    if (!badge) return;
-    badge.textContent = text;
-    badge.className = "live " + kind;
-  }
 
   function span(parent, text, cls) {
     var s = document.createElement(cls === "time" ? "time" : "span");
@@ -113,47 +104,15 @@
   });
   status();
 
-  function signedOut() {
-    if (stream) stream.close();
-    stream = null;
-    if (!badge) return;
-    badge.textContent = "";
-    badge.className = "live down";
-    var link = document.createElement("a");
-    link.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
-    link.textContent = "signed out — log in again";
-    badge.appendChild(link);
-  }
-
   function ended(data) {
-    if (stream) stream.close();
-    stream = null;
-    say("stopped: " + data.message, "down");
+    stream.close();
+    stream.say("stopped: " + data.message, "down");
   }
 
-  function on(kind, handle) {
-    stream.addEventListener(kind, function (message) {
-      if (message.lastEventId) lastId = message.lastEventId;
-      handle(JSON.parse(message.data));
-    });
-  }
-
-  function connect() {
-    var url = source + (source.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(lastId);
-    stream = new EventSource(url);
-    on("live", function () { say("live", "ok"); wait = 1000; });
-    on("lines", function (data) { arrived(data.lines); });
-    on("signed-out", signedOut);
-    on("ended", ended);
-    stream.onerror = function () {
-      if (!stream) return;
-      say("disconnected — reconnecting", "down");
-      if (stream.readyState === EventSource.CLOSED) {
-        stream = null;  // refused (the web process or deployd is away): try again, slower
-        setTimeout(connect, wait);
-        wait = Math.min(wait * 2, 30000);
-      }
-    };
-  }
-  connect();
+  stream = window.deploydFollow({
+    url: source,
+    after: box.dataset.after,
+    badge: document.getElementById("log-live"),
+    on: { lines: function (data) { arrived(data.lines); }, ended: ended },
+  });
 })();
