@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from deployd.store.cluster import PrivateCluster
+from tests.support.browser import browser, shots
 from tests.support.daemon import RunningDaemon, serve, world_readable_tempdir
+
+__all__ = ["browser", "shots"]  # fixtures of the web GUI's browser tests
 
 _names = itertools.count(1)
 

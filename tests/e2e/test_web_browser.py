@@ -6,47 +6,22 @@ widths (kept under the directory the session prints, to be looked at)."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.e2e.conftest import fetch
+from tests.support.browser import DESKTOP, PHONE, needs_chromium, person
 from tests.support.daemon import world_readable_tempdir
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, dev_web
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 STREAM_SECONDS = 4
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
-# CI installs chromium and sets DEPLOYD_TEST_REQUIRE_ALL: there, its absence is a failure
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"),
-    reason="needs Debian's chromium (apt-get install chromium)",
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium): DEPLOYD_TEST_REQUIRE_ALL")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -54,26 +29,6 @@ def web() -> Iterator[DevWeb]:
     env = {"DEPLOYD_WEB_STREAM_SECONDS": str(STREAM_SECONDS), "DEPLOYD_HOST_SAMPLE_SECONDS": "1"}
     with dev_web("deployd-webui-", env) as dev:
         yield dev
-
-
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    base = Path(os.environ.get("DEPLOYD_TEST_ARTIFACTS") or tempfile.gettempdir())
-    where = base / "deployd-web-screenshots"
-    where.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots of the web GUI: {where}")
-    return where
-
-
-def person(browser: Browser, address: str, viewport: dict[str, int] = DESKTOP) -> BrowserContext:
-    """A browser of its own, seen at `address` (through the loopback proxy deployd web
-    believes), so one test's wrong passwords do not slow another down."""
-    context = browser.new_context(
-        viewport=viewport,  # type: ignore[arg-type]
-        extra_http_headers={"X-Forwarded-For": address},
-    )
-    context.set_default_timeout(15_000)
-    return context
 
 
 def log_in(page: Page, web: DevWeb, name: str, password: str) -> None:

@@ -18,13 +18,14 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from deployd.store.cluster import PrivateCluster
 from deployd.web import db_pages
 from deployd.web.app import create_app
 from deployd.web.link import DaemonLink
-from tests.e2e.test_web_browser import ARGS, CHROMIUM, DESKTOP, PHONE, log_in, person
+from tests.e2e.test_web_browser import log_in
+from tests.support.browser import DESKTOP, PHONE, needs_chromium, person
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, browser, csrf_of, dev_web
 from tests.support.web import log_in as sign_in
@@ -309,33 +310,12 @@ async def test_a_backup_longer_than_the_page_waits_goes_on_and_the_page_says_it_
     assert [(e.actor, e.outcome) for e in made] == [("patient", "ok")]
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    import os
-    import tempfile
-
-    base = Path(os.environ.get("DEPLOYD_TEST_ARTIFACTS") or tempfile.gettempdir())
-    where = base / "deployd-web-screenshots"
-    where.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots of the web GUI: {where}")
-    return where
-
-
+@needs_chromium
 def test_the_wizard_in_a_browser_and_the_pages_at_desktop_and_phone_widths(
-    chromium: Browser, web: DevWeb, shots: Path
+    browser: Browser, web: DevWeb, shots: Path
 ) -> None:
     password = web.add_user("wiz", "deployer")
-    with person(chromium, "203.0.113.40") as context:
+    with person(browser, "203.0.113.40") as context:
         page = context.new_page()
         log_in(page, web, "wiz", password)
         page.get_by_role("link", name="hello", exact=True).click()
@@ -360,7 +340,7 @@ def test_the_wizard_in_a_browser_and_the_pages_at_desktop_and_phone_widths(
     _a_week_of_sizes(web, "shopdb")
     backup = web.daemon.call("databases.backups", {"name": "shopdb"}).backups[0].id  # type: ignore[attr-defined]
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        with person(chromium, f"203.0.113.{41 + len(size)}", viewport) as context:
+        with person(browser, f"203.0.113.{41 + len(size)}", viewport) as context:
             page = context.new_page()
             log_in(page, web, "wiz", password)
             for name, path in (

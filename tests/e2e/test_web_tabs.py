@@ -19,16 +19,14 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.conftest import fetch
-from tests.e2e.test_web_browser import DESKTOP, PHONE, browser, person, shots
 from tests.e2e.test_web_browser import log_in as log_in_page
+from tests.support.browser import DESKTOP, PHONE, person
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, dev_web, frames, log_in
 from tests.support.web import browser as http_client
 
 STREAM_SECONDS = 4
 """Streams end this often here, so every browser test also crosses a reconnect or two."""
-
-__all__ = ["browser", "shots"]  # the browser test module's fixtures, shared
 
 
 @pytest.fixture(scope="module")

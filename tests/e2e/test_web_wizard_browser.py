@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,26 +24,17 @@ from playwright.sync_api import (
     Page,
     Request,
     expect,
-    sync_playwright,
 )
 
 from tests.e2e.conftest import fetch
+from tests.support.browser import DESKTOP, PHONE, needs_chromium
+from tests.support.browser import person as support_person
 from tests.support.daemon import world_readable_tempdir
 from tests.support.repos import Repo
 from tests.support.waiting import wait_for
 from tests.support.web import DevWeb, csrf_of, dev_web, log_in
 from tests.support.web import browser as http_browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 STREAM_SECONDS = 3
 """Shorter than a deploy of SLOWPOKE: its page's stream ends mid-deploy and comes back."""
 LONG = 120_000
@@ -56,20 +46,7 @@ SLOWPOKE = {
 }
 """An app whose release phase sleeps: its `release` step is seen running, then done."""
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("DEPLOYD_TEST_REQUIRE_ALL"),
-    reason="needs Debian's chromium (apt-get install chromium)",
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium): DEPLOYD_TEST_REQUIRE_ALL")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +72,6 @@ def repo() -> Repo:
 
 
 @pytest.fixture(scope="module")
-def shots() -> Path:
-    base = Path(os.environ.get("DEPLOYD_TEST_ARTIFACTS") or tempfile.gettempdir())
-    where = base / "deployd-web-screenshots"
-    where.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots of the web GUI: {where}")
-    return where
-
-
-@pytest.fixture(scope="module")
 def deployer(web: DevWeb) -> str:
     """A deployer mapped to the Unix account that made the test's repositories (root):
     the wizard's local sources are read with its rights (git refuses a repository another
@@ -112,12 +80,7 @@ def deployer(web: DevWeb) -> str:
 
 
 def person(browser: Browser, address: str, viewport: dict[str, int] = DESKTOP) -> BrowserContext:
-    context = browser.new_context(
-        viewport=viewport,  # type: ignore[arg-type]
-        extra_http_headers={"X-Forwarded-For": address},
-    )
-    context.set_default_timeout(30_000)
-    return context
+    return support_person(browser, address, viewport, timeout_ms=30_000)
 
 
 def logged_in(context: BrowserContext, web: DevWeb, name: str, password: str) -> Page:
