@@ -168,3 +168,19 @@ def test_a_jobs_events_link_to_its_deploy_page_and_others_do_not() -> None:
     assert item("env.changed", {"job": 7}) == ""
     assert item("deploy.started", {"job": "7"}) == ""
     assert item("deploy.started", {"job": 7}, app=None) == ""
+
+
+def test_the_style_sheet_closes_every_block_it_opens() -> None:
+    """An unclosed `@media` block once hid every later rule from desktop browsers."""
+    from pathlib import Path
+
+    import deployd.web
+
+    css = (Path(deployd.web.__file__).parent / "static" / "deployd.css").read_text()
+    depth = 0
+    for number, line in enumerate(css.splitlines(), 1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"line {number} closes a block never opened"
+        if line.startswith("@media"):
+            assert depth == 1, f"line {number}: an @media inside another block"
+    assert depth == 0, "a block is never closed"
