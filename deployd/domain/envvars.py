@@ -99,16 +99,31 @@ def display(value: str) -> str:
     return "****"
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What changes, by name only, when one config replaces another. Never a value."""
+
+    back: tuple[str, ...]
+    gone: tuple[str, ...]
+    changed: tuple[str, ...]
+
+
+def compare(before: Mapping[str, str], after: Mapping[str, str]) -> Comparison:
+    return Comparison(
+        back=tuple(sorted(set(after) - set(before))),
+        gone=tuple(sorted(set(before) - set(after))),
+        changed=tuple(sorted(k for k in set(before) & set(after) if before[k] != after[k])),
+    )
+
+
 def difference(before: Mapping[str, str], after: Mapping[str, str], limit: int = 8) -> str:
     """What changes, by name only, when config `after` replaces `before`: "DEBUG comes
     back, API_KEY goes, TOKEN changes" ('' when nothing does). Never a value."""
-    back = sorted(set(after) - set(before))
-    gone = sorted(set(before) - set(after))
-    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    found = compare(before, after)
     parts = (
-        [f"{name} comes back" for name in back]
-        + [f"{name} goes" for name in gone]
-        + [f"{name} changes" for name in changed]
+        [f"{name} comes back" for name in found.back]
+        + [f"{name} goes" for name in found.gone]
+        + [f"{name} changes" for name in found.changed]
     )
     if len(parts) > limit:
         parts = [*parts[:limit], f"and {len(parts) - limit} more"]

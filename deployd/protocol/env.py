@@ -70,6 +70,27 @@ class EnvVersion(Result):
     current: bool
 
 
+class EnvCompareParams(Params):
+    app: AppName
+    version: int | None = Field(default=None, ge=1)
+    """The config version to compare with today's; None: no config at all."""
+
+
+class EnvCompareResult(Result):
+    """What would change, by name only, if `version` became the config again (as a
+    rollback to a release that ran with it does): never a value."""
+
+    app: str
+    current: int | None
+    version: int | None
+    back: list[str]
+    """Names `version` has and today's config has not."""
+    gone: list[str]
+    """Names today's config has and `version` has not."""
+    changed: list[str]
+    """Names both have, with another value."""
+
+
 class EnvHistoryResult(Result):
     app: str
     versions: list[EnvVersion]

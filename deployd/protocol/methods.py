@@ -341,6 +341,13 @@ _ALL = (
         "config release unless staged",
     ),
     Method("env.history", env.EnvHistoryParams, env.EnvHistoryResult, Role.VIEWER),
+    Method(
+        "env.compare",
+        env.EnvCompareParams,
+        env.EnvCompareResult,
+        Role.VIEWER,
+        summary="which variables would come back, go or change with another config version",
+    ),
     Method("domains.list", domains.DomainsListParams, domains.DomainsListResult, Role.VIEWER),
     Method(
         "domains.attach",

@@ -86,6 +86,7 @@ HANDLERS: dict[str, Handler] = {
     "env.reveal": env.reveal,
     "env.set": env.set_env,
     "env.history": env.history,
+    "env.compare": env.compare,
     "domains.list": domains.list_domains,
     "domains.attach": domains.attach,
     "domains.verify": domains.verify,

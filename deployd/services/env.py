@@ -14,6 +14,8 @@ from deployd.engine import appconfig
 from deployd.protocol.apps import JobInfo
 from deployd.protocol.env import (
     EnvAppParams,
+    EnvCompareParams,
+    EnvCompareResult,
     EnvHistoryParams,
     EnvHistoryResult,
     EnvListResult,
@@ -145,6 +147,27 @@ async def change_config(
         core.jobs.wake()
     info = JobInfo.model_validate(job, from_attributes=True) if job is not None else None
     return change, version, info
+
+
+async def compare(core: Core, caller: Caller, params: EnvCompareParams) -> EnvCompareResult:
+    """Names only, so a viewer may ask: what a rollback with its own config would do."""
+    await _exists(core, params.app)
+    try:
+        today = await appconfig.current(core.platform, params.app)
+        other = await appconfig.values(core.platform, params.app, params.version)
+    except LookupError:
+        raise not_found(f"{params.app} has no config version {params.version}") from None
+    except VaultKeyError as exc:
+        raise unavailable(str(exc)) from None
+    found = envvars.compare(today.values, other)
+    return EnvCompareResult(
+        app=params.app,
+        current=today.version,
+        version=params.version,
+        back=list(found.back),
+        gone=list(found.gone),
+        changed=list(found.changed),
+    )
 
 
 async def history(core: Core, caller: Caller, params: EnvHistoryParams) -> EnvHistoryResult:

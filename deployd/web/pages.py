@@ -29,7 +29,14 @@ from deployd.protocol.apps import (
 )
 from deployd.protocol.common import NoParams
 from deployd.protocol.domains import DomainsListParams, DomainsListResult
-from deployd.protocol.env import EnvAppParams, EnvHistoryParams, EnvHistoryResult, EnvListResult
+from deployd.protocol.env import (
+    EnvAppParams,
+    EnvCompareParams,
+    EnvCompareResult,
+    EnvHistoryParams,
+    EnvHistoryResult,
+    EnvListResult,
+)
 from deployd.protocol.events import EventsListParams, EventsListResult
 from deployd.protocol.snapshot import SnapshotResult
 from deployd.protocol.stats import StatsParams, StatsResult
@@ -133,14 +140,12 @@ async def app(visit: Visit) -> Response:
     )
 
 
-async def _config(
-    visit: Visit, name: str, versions: int = CONFIG_VERSIONS_SHOWN
-) -> tuple[EnvListResult, EnvHistoryResult]:
+async def _config(visit: Visit, name: str) -> tuple[EnvListResult, EnvHistoryResult]:
     """The config, masked, and its last versions (who changed which names, no values)."""
     return await asyncio.gather(
         visit.daemon.call(EnvListResult, "env.list", EnvAppParams(app=name)),
         visit.daemon.call(
-            EnvHistoryResult, "env.history", EnvHistoryParams(app=name, limit=versions)
+            EnvHistoryResult, "env.history", EnvHistoryParams(app=name, limit=CONFIG_VERSIONS_SHOWN)
         ),
     )
 
@@ -180,30 +185,20 @@ def _rollback_target(name: str, releases: list[ReleaseInfo], to: int | None) -> 
 @page
 async def rollback_confirm(visit: Visit) -> Response:
     """What a rollback will do, asked before it is done (as the TUI asks): the kept build
-    starts again with the config it ran with, so what was set since is undone (a linked
-    database's URL included) unless today's config is kept."""
+    starts again with the config it ran with, so the daemon's comparison of that config
+    with today's (names only) is shown: what comes back, goes (a linked database's URL,
+    say) or changes, unless today's config is kept."""
     name = app_name(visit.request)
     require(visit.daemon.identity, "deploys.rollback", f"rolling {name} back")
     params = _rollback_params(name, visit.request.query_params.get("to", "").strip())
-    releases, (env, history) = await asyncio.gather(
-        visit.daemon.call(
-            ReleasesListResult, "releases.list", ReleasesListParams(app=name, limit=1000)
-        ),
-        _config(visit, name, versions=1000),
+    releases = await visit.daemon.call(
+        ReleasesListResult, "releases.list", ReleasesListParams(app=name, limit=1000)
     )
     chosen = _rollback_target(name, releases.releases, params.to)
-    ran_with = chosen.env_version or 0
-    undone = [v for v in history.versions if v.version > ran_with]
-    return visit.render(
-        "rollback.html",
-        {
-            "app_name": name,
-            "chosen": chosen,
-            "to": params.to,
-            "env": env,
-            "undone": undone,
-        },
+    changes = await visit.daemon.call(
+        EnvCompareResult, "env.compare", EnvCompareParams(app=name, version=chosen.env_version)
     )
+    return visit.render("rollback.html", {"app_name": name, "chosen": chosen, "changes": changes})
 
 
 @action

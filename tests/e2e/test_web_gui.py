@@ -538,8 +538,8 @@ def test_a_rollback_is_asked_first_and_says_which_config_changes_it_would_undo(
         asked = client.get("/apps/hello/rollback")
         assert asked.status_code == 200, asked.text
         assert f"Roll hello back to v{live}?" in asked.text
-        undone = re.search(r'<ul id="undone">.*?</ul>', asked.text, re.S)
-        assert undone and "+ROLLBACK_FLAG" in undone[0], asked.text
+        changes = re.search(r'<ul id="config-changes">.*?</ul>', asked.text, re.S)
+        assert changes and re.search(r"go: <code>[^<]*\bROLLBACK_FLAG\b", changes[0]), asked.text
         assert 'id="rollback-today"' in asked.text and 'id="rollback-its"' in asked.text
         missing = client.get("/apps/hello/rollback?to=999", headers={"Accept": "text/html"})
         assert missing.status_code == 404 and "no kept release v999" in missing.text

@@ -57,3 +57,13 @@ def test_display_hides_short_values_entirely() -> None:
     assert display("hunter2") == "****"
     assert display("a-sixteen-chars!") == "****"  # a password: nothing of it shows
     assert display("sk_live_0123456789abcdef") == "sk_l…****"
+
+
+def test_two_configs_are_compared_by_name_never_by_value() -> None:
+    from deployd.domain.envvars import compare, difference
+
+    today = {"DATABASE_URL": "postgres://a", "FOO": "1", "BAR": "x"}
+    then = {"FOO": "2", "OLD": "y"}
+    found = compare(today, then)
+    assert (found.back, found.gone, found.changed) == (("OLD",), ("BAR", "DATABASE_URL"), ("FOO",))
+    assert difference(today, then) == "OLD comes back, BAR goes, DATABASE_URL goes, FOO changes"
