@@ -104,9 +104,10 @@ async def _reader_uid(core: Core, caller: Caller) -> int | None:
     if found is None:
         raise forbidden(
             f"a directory or a git repository on this server is read with the rights of "
-            f"whoever names it, and {caller.identity.user} has no Unix account here "
-            f"(`deployctl users add NAME --unix-user ACCOUNT`): give a git URL to fetch "
-            f"instead, or name it with deployctl on the server"
+            f"whoever names it, and {caller.identity.user} has no Unix account here (an "
+            f"admin maps one when adding a user: `deployctl users add NAME --unix-user "
+            f"ACCOUNT`): give a git URL to fetch instead, or name it with deployctl on the "
+            f"server as yourself"
         )
     return found.uid
 

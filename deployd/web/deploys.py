@@ -66,14 +66,24 @@ async def _job_of(daemon: UserConnection, name: str, number: int) -> JobInfo:
 
 
 def outcome(job: JobInfo, app: AppInfo, progress: Progress) -> dict[str, Any]:
-    """How the job ended, as the page says it: the live URL, or where and why it failed."""
+    """How the job ended, as the page says it: the live URL, or where and why it failed
+    (a stop's ends with nothing live)."""
     failed = job.state != "succeeded"
+    stopped = job.kind == "stop" and not failed
+    step = (progress.failed_step() or job.step or "") if failed else ""
+    if failed:
+        said = f"{job.kind.capitalize()} {job.state}{f' at {step}' if step else ''}."
+    elif stopped:
+        said = f"{app.name} is stopped: its address answers 503 until it is started."
+    else:
+        said = f"{f'v{job.release}' if job.release else 'It'} is live."
     return {
         "state": job.state,
         "failed": failed,
+        "said": said,
         "release": f"v{job.release}" if job.release else "",
-        "url": "" if failed else app.url,
-        "step": (progress.failed_step() or job.step or "") if failed else "",
+        "url": "" if failed or stopped else app.url,
+        "step": step,
         "error": (job.error or progress.message or job.state) if failed else "",
     }
 

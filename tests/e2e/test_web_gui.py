@@ -450,6 +450,7 @@ def test_processes_are_scaled_restarted_stopped_and_started_from_the_page(web: D
         assert scaled.status_code == 303, scaled.text
         assert "Scaling (web=2) of hello started" in client.get("/apps/hello").text
         wait_for(lambda: _web_processes(web) == ["web.1", "web.2"], 120)
+        _settled(web)  # the scaling job may still be finishing: a restart now would be refused
         before = {p.name: p.pid for p in web.daemon.call("apps.ps", {"name": "hello"}).processes}  # type: ignore[attr-defined]
 
         restarted = client.post("/apps/hello/restart", data={"csrf": token})
@@ -469,6 +470,12 @@ def test_processes_are_scaled_restarted_stopped_and_started_from_the_page(web: D
         _settled(web)
         stopped = client.get("/apps/hello").text
         assert 'id="start"' in stopped and 'id="restart"' not in stopped and "(stopped)" in stopped
+        stop_job = re.search(r"Stop of hello started \(job (\d+)\)", stopped)
+        assert stop_job, stopped
+        its_page = client.get(f"/apps/hello/deploys/{stop_job[1]}").text
+        assert (
+            "hello is stopped: its address answers 503" in its_page and "is live." not in its_page
+        )
         assert fetch(web.daemon, "hello")[0] == 503
         assert client.post("/apps/hello/start", data={"csrf": token}).status_code == 303
         _settled(web)

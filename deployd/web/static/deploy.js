@@ -52,13 +52,10 @@
     var state = document.getElementById("job-state");
     var url = document.getElementById("outcome-url");
     var error = document.getElementById("outcome-error");
-    var kind = box.dataset.kind;
     box.className = "outcome " + (data.failed ? "failed" : "ok");
     state.textContent = data.state;
     state.className = "badge b-" + (data.failed ? "failed" : "live");
-    document.getElementById("outcome-said").textContent = data.failed
-      ? kind + " " + data.state + (data.step ? " at " + data.step : "") + "."
-      : (data.release || "It") + " is live.";
+    document.getElementById("outcome-said").textContent = data.said;
     url.textContent = data.url;
     url.href = data.url || "#";
     url.classList.toggle("hidden", !data.url);
