@@ -25,8 +25,6 @@ from ..terminal import one_line, terminal_safe
 from .daemon import Daemon
 from .logview import LINE_CHARS
 
-FINISHED = JOB_FINISHED
-
 
 def step_line(event: Event) -> Text | None:
     kind = event.type
@@ -102,7 +100,7 @@ class DeployScreen(ModalScreen[None]):
 
     async def _open(self, client: AsyncClient) -> AsyncIterator[dict[str, Any]]:
         job, items = await client.stream("deploys.watch", DeploysWatchParams(job=self.job.id))
-        if job.state in FINISHED and self.outcome is None:
+        if job.state in JOB_FINISHED and self.outcome is None:
             self.outcome = job.state
             self.query_one("#deploy-title", Static).update(self._title())
         return items

@@ -41,5 +41,5 @@ class Readings:
     host: HostSample | None = None
     """The sampler's latest `host.sample`."""
     cpu: CpuClock = field(default_factory=CpuClock)
-    """The apps' processes' last CPU readings, for `apps.ps` and `system.top` (a page that
-    asks again within a minute gets its answer without waiting out a sampling interval)."""
+    """The apps' processes' recent CPU readings, for `apps.ps` (a page that asks again
+    within a minute gets its answer without waiting out a sampling interval)."""

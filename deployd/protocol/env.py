@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from dotenv.parser import parse_stream
 from pydantic import Field, StringConstraints
 
 from .apps import AppName, JobInfo
-from .common import ENV_NAME_PATTERN, Params, Result
+from .common import ENV_NAME_PATTERN, PATTERN_WORDS, Params, Result
 
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
 
@@ -100,27 +101,25 @@ def dotenv_assignments(text: str) -> dict[str, str]:
     """The variables of a dotenv text (NAME=value lines; quotes, comments and `export`
     allowed; `${X}` kept as written): what `env import` sets, from a file or a form.
 
-    Raises ValueError naming the lines that are not assignments (python-dotenv would skip
-    them with a warning: a value lost without a word) and the variables without a value
-    (a bare `NAME` line), never quoting a value. Names are checked by `EnvSetParams`.
+    Raises ValueError naming the lines that are not assignments of a variable's name
+    (python-dotenv would skip them with a warning: a value lost without a word), by number
+    only: a line that is not one may well be a secret pasted whole.
     """
     values: dict[str, str] = {}
-    unreadable: list[int] = []
-    missing: list[str] = []
+    bad: list[int] = []
     for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
-            unreadable.append(binding.original.line)
-        elif binding.key is not None and binding.value is None:
-            missing.append(binding.key)
+        if binding.error or (binding.key is not None and binding.value is None):
+            bad.append(binding.original.line)
         elif binding.key is not None and binding.value is not None:
-            values[binding.key] = binding.value
-    if unreadable:
-        lines = ", ".join(map(str, unreadable[:10])) + (", …" if len(unreadable) > 10 else "")
+            if re.fullmatch(ENV_NAME_PATTERN, binding.key):
+                values[binding.key] = binding.value
+            else:
+                bad.append(binding.original.line)
+    if bad:
+        lines = ", ".join(map(str, bad[:10])) + (", …" if len(bad) > 10 else "")
+        said = f"line {lines} is not" if len(bad) == 1 else f"lines {lines} are not"
         raise ValueError(
-            f"line {lines} is not NAME=value (a quote left open runs on to the next one)"
-            if len(unreadable) == 1
-            else f"lines {lines} are not NAME=value (a quote left open runs on to the next one)"
+            f"{said} NAME=value (NAME: {PATTERN_WORDS[ENV_NAME_PATTERN]}; NAME= for an empty "
+            "value; a quote left open runs on to the next line)"
         )
-    if missing:
-        raise ValueError(f"no value for {', '.join(missing)} (write NAME= for an empty one)")
     return values

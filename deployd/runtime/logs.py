@@ -85,6 +85,8 @@ def tail_to(
     except FileNotFoundError:
         return [], 0
     complete = data.rfind(b"\n") + 1  # a line still being written is the follower's
+    if complete == 0 and len(data) < size:  # no line end in what was read: start at the end
+        return [], size
     found = data[:complete].decode(errors="replace").splitlines()
     if keep is not None:
         found = [line for line in found if keep(line)]

@@ -9,6 +9,7 @@ processes live under the Docker Engine, not the launcher: they are not measured 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -92,11 +93,19 @@ class CpuClock:
 
     seen: dict[int, list[Reading]] = field(default_factory=dict)
     """Oldest first, at most READINGS_KEPT, none older than FRESH_SECONDS."""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """`measure` runs in threads: two pages asking at once must not lose readings."""
 
     def start(
         self, trees: dict[int, list[psutil.Process]], interval: float
     ) -> tuple[dict[int, Reading], float]:
         """Each tree's reading to measure from, and how long to wait still."""
+        with self.lock:
+            return self._start(trees, interval)
+
+    def _start(
+        self, trees: dict[int, list[psutil.Process]], interval: float
+    ) -> tuple[dict[int, Reading], float]:
         now = time.monotonic()
         fresh = {
             pid: [r for r in self.seen.get(pid, []) if now - r[0] <= FRESH_SECONDS] for pid in trees
@@ -111,6 +120,10 @@ class CpuClock:
         return {pid: (now, _cpu_seconds(tree)) for pid, tree in trees.items()}, interval
 
     def keep(self, readings: dict[int, Reading], interval: float) -> None:
+        with self.lock:
+            self._keep(readings, interval)
+
+    def _keep(self, readings: dict[int, Reading], interval: float) -> None:
         now = time.monotonic()
         kept = {
             pid: fresh

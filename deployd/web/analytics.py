@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from deployd.protocol.stats import By, StatsParams, StatsResult, Totals
 
-from . import charts
+from . import charts, views
 from .guard import Visit, page
 from .pages import app_name
 from .tabs import app_header
@@ -32,15 +32,6 @@ def ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
 
 
-def size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def figures(totals: Totals) -> list[tuple[str, str]]:
     """The totals as the panel lists them: what, how much."""
     return [
@@ -50,7 +41,7 @@ def figures(totals: Totals) -> list[tuple[str, str]]:
         ("p50", ms(totals.p50_ms)),
         ("p95", ms(totals.p95_ms)),
         ("p99", ms(totals.p99_ms)),
-        ("bandwidth", size(totals.bytes)),
+        ("bandwidth", views.size(totals.bytes)),
     ]
 
 

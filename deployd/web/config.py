@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from deployd.protocol.common import ENV_NAME_PATTERN
+from deployd.protocol.common import ENV_NAME_PATTERN, PATTERN_WORDS
 from deployd.protocol.env import (
     EnvAppParams,
     EnvListResult,
@@ -25,7 +25,7 @@ from deployd.protocol.env import (
 from .guard import Visit, action
 from .pages import app_name
 
-ENV_NAME_RULE = "uppercase letters, digits and underscores, not starting with a digit"
+NAME_WORDS = PATTERN_WORDS[ENV_NAME_PATTERN]
 IMPORT_BYTES = 512 * 1024
 """The largest dotenv text a form may bring (the CLI's files are rarely a tenth of it)."""
 
@@ -39,9 +39,10 @@ async def reveal(visit: Visit, fields: dict[str, str]) -> Response:
 
 
 def _checked_name(fields: dict[str, str], field: str) -> str:
+    """The name in `field`; refused without repeating it (it may be a misplaced secret)."""
     given = fields.get(field, "").strip()
     if given and not re.fullmatch(ENV_NAME_PATTERN, given):
-        raise HTTPException(400, f"the {field} {given!r} is not a variable's name: {ENV_NAME_RULE}")
+        raise HTTPException(400, f"the {field} is not a variable's name: {NAME_WORDS}")
     return given
 
 
@@ -77,10 +78,6 @@ async def _import(visit: Visit, fields: dict[str, str]) -> Response:
         raise HTTPException(400, str(exc)) from None
     if not values:
         raise HTTPException(400, "the text sets no variable: write NAME=value lines")
-    bad = sorted(key for key in values if not re.fullmatch(ENV_NAME_PATTERN, key))
-    if bad:
-        named = ", ".join(repr(key[:64]) for key in bad[:5])
-        raise HTTPException(400, f"not variables' names: {named}: {ENV_NAME_RULE}")
     try:
         params = EnvSetParams(
             app=name, set=values, replace="replace" in fields, restart=_restart(fields)
@@ -90,7 +87,7 @@ async def _import(visit: Visit, fields: dict[str, str]) -> Response:
     return await _apply(visit, params)
 
 
-imported = action(_import, form_bytes=IMPORT_BYTES)
+import_dotenv = action(_import, form_bytes=IMPORT_BYTES)
 
 
 async def _apply(visit: Visit, params: EnvSetParams) -> Response:

@@ -40,7 +40,7 @@ from deployd.protocol.databases import (
 )
 from deployd.protocol.events import EventsListParams, EventsListResult
 
-from . import db_views, views
+from . import db_views, forms, views
 from .guard import Visit, action, page, require, web
 from .pages import app_name
 from .tabs import app_header
@@ -64,8 +64,9 @@ RULES = {
 """The words for each field's pattern, as the CLI says them."""
 SHOWN = 40
 """The most of a refused value an error page repeats."""
-_running: set[asyncio.Task[Any]] = set()
-"""Long calls that outlived their page's answer (kept so they are not collected)."""
+_running: dict[str, asyncio.Task[Any]] = {}
+"""Long calls that outlived their page's answer, by database (kept so they are not
+collected): one at a time each, so repeated clicks do not pile up connections."""
 
 
 def db_name(request: Request) -> str:
@@ -143,23 +144,27 @@ async def reveal(visit: Visit, fields: dict[str, str]) -> Response:
 async def _long(visit: Visit, result: type[M], method: str, params: BaseModel) -> M | None:
     """The daemon's answer if it comes within ANSWER_WAIT; None while the call goes on
     (as this person still, on a connection of its own, for up to LONG_SECONDS)."""
-    here, token = web(visit.request), visit.session.token
+    here, token, name = web(visit.request), visit.session.token, db_name(visit.request)
+    if name in _running:
+        raise HTTPException(
+            409, f"a backup, restore or drop of {name} started here is still under way"
+        )
 
     async def call() -> M:
-        async with here.link.as_user(token) as daemon, asyncio.timeout(LONG_SECONDS):
-            return await daemon.client.call_as(result, method, params)
+        async with here.link.as_user(token) as daemon:
+            return await daemon.call(result, method, params, timeout=LONG_SECONDS)
 
     task = asyncio.create_task(call())
-    _running.add(task)
-    task.add_done_callback(_finished)
+    _running[name] = task
+    task.add_done_callback(lambda done: _finished(name, done))
     await asyncio.wait({task}, timeout=ANSWER_WAIT)
     return task.result() if task.done() else None
 
 
-def _finished(task: asyncio.Task[Any]) -> None:
-    _running.discard(task)
+def _finished(name: str, task: asyncio.Task[Any]) -> None:
+    _running.pop(name, None)
     if not task.cancelled() and (exc := task.exception()) is not None:
-        log.info("a long database call ended without success: %s", exc)
+        log.info("a long call on %s ended without success: %s", name, exc)
 
 
 @action
@@ -179,10 +184,10 @@ async def backup(visit: Visit, fields: dict[str, str]) -> Response:
 
 
 def _backup_id(fields: dict[str, str]) -> int:
-    raw = _field(fields, "backup")
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+    found = forms.number(_field(fields, "backup"))
+    if not found:
         raise HTTPException(400, "choose one of the backups listed to restore from")
-    return int(raw)
+    return found
 
 
 @page
@@ -235,7 +240,7 @@ async def schedule(visit: Visit, fields: dict[str, str]) -> Response:
         params = DbScheduleParams(
             name=name,
             schedule=db_views.schedule_words(fields.get("schedule", "")),
-            keep=int(keep) if keep.isdigit() and len(keep) < 6 else 0,
+            keep=forms.number(keep, 5) or 0,
         )
     except ValidationError:
         raise HTTPException(

@@ -8,23 +8,10 @@ from typing import Any
 
 from deployd.protocol.databases import BackupInfo, DbInfo, SizeHistory
 
-from .views import when
+from .views import size, when
 
 CHART_WIDTH = 600
 CHART_HEIGHT = 120
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def size(n: int | None) -> str:
-    """Bytes as a person reads them; "?" when the daemon could not measure them."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in UNITS:
-        if value < 1024 or unit == UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(n)  # pragma: no cover - the loop always returns
 
 
 def growth(n: int) -> str:

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from deployctl.state import JOB_FINISHED
 from deployd.protocol.apps import (
     AppInfo,
     AppParams,
@@ -35,12 +36,13 @@ from deployd.protocol.apps import (
 from deployd.protocol.errors import RpcError
 from deployd.protocol.events import Event, EventsListParams, EventsListResult
 
-from . import streams, views
+from . import forms, streams, views
 from .guard import Visit, Web, page, session_of, web
 from .link import UserConnection
+from .loglines import bounded
 from .pages import app_name
 from .sessions import Session
-from .steps import FINISHED, OUTPUT_KEPT, Progress, progress_of
+from .steps import OUTPUT_KEPT, Progress, progress_of
 
 EVENTS_READ = 300
 """The app's latest stored `deploy.*` events read for the page: a job's dozen are among
@@ -52,10 +54,10 @@ def path_of(name: str, job: int) -> str:
 
 
 def job_number(request: Request) -> int:
-    raw = str(request.path_params["job"])
-    if not (raw.isascii() and raw.isdigit() and 0 < len(raw) < 12 and int(raw)):
+    found = forms.number(str(request.path_params["job"]), 11)
+    if not found:
         raise HTTPException(404, "no job has such a number")
-    return int(raw)
+    return found
 
 
 async def _job_of(daemon: UserConnection, name: str, number: int) -> JobInfo:
@@ -109,8 +111,8 @@ async def show(visit: Visit) -> Response:
                 "logs.read",
                 LogsReadParams(app=name, build=job.release, lines=OUTPUT_KEPT),
             )
-            output = log_read.lines
-    done = job.state in FINISHED
+            output = [bounded(line) for line in log_read.lines]
+    done = job.state in JOB_FINISHED
     return visit.render(
         "deploy.html",
         {
@@ -128,7 +130,10 @@ async def events(request: Request) -> Response:
     session = session_of(request)
     if session is None:
         return streams.once("signed-out", {"login": "/login"})
-    here, name, number = web(request), app_name(request), job_number(request)
+    try:
+        here, name, number = web(request), app_name(request), job_number(request)
+    except HTTPException as exc:  # an answer the browser would only ask again for
+        return streams.once("end", {"why": exc.detail})
 
     async def frames(
         daemon: UserConnection, first: Any, bursts: streams.Bursts

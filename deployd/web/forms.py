@@ -42,6 +42,15 @@ async def read_form(request: Request, limit: int = FORM_BYTES) -> dict[str, str]
     return fields
 
 
+def number(raw: str | None, digits: int = 18) -> int | None:
+    """A whole number written in ASCII digits, at most `digits` of them; None otherwise
+    (`str.isdigit` takes '²', which `int` refuses: a 500 for a hostile form or header)."""
+    given = (raw or "").strip()
+    if not (given.isascii() and given.isdecimal() and len(given) <= digits):
+        return None
+    return int(given)
+
+
 def same(sent: str | None, expected: str) -> bool:
     return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
 

@@ -26,6 +26,7 @@ from deployd.protocol.github import (
     HookDeliveryResult,
 )
 
+from . import forms
 from .link import DaemonLink, DaemonUnreachable
 
 log = logging.getLogger("deployd.web.hooks")
@@ -66,10 +67,7 @@ def delivery_headers(request: Request) -> dict[str, str]:
 
 def declared_length(request: Request) -> int | None:
     """Content-Length, when the request has one (the server has checked it is a number)."""
-    value = request.headers.get("content-length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
+    return forms.number(request.headers.get("content-length"), 100)
 
 
 BODY_SECONDS = 30.0

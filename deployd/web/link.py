@@ -46,8 +46,12 @@ class UserConnection:
         self.identity = identity
         self.timeout = timeout
 
-    async def call(self, result: type[M], method: str, params: BaseModel) -> M:
-        async with asyncio.timeout(self.timeout):
+    async def call(
+        self, result: type[M], method: str, params: BaseModel, timeout: float | None = None
+    ) -> M:
+        """The daemon's answer within `timeout` (the link's unless a call says it may take
+        longer: a backup of a large database)."""
+        async with asyncio.timeout(timeout or self.timeout):
             return await self.client.call_as(result, method, params)
 
     async def stream(

@@ -25,7 +25,7 @@ from deployd.protocol.apps import AppInfo, AppParams
 from deployd.protocol.errors import RpcError
 from deployd.protocol.events import Event, EventsSubscribeParams, EventType
 
-from . import streams, views
+from . import forms, streams, views
 from .guard import Web, session_of, web
 from .link import DaemonUnreachable, TokenRefused, UserConnection
 from .sessions import Session
@@ -39,8 +39,8 @@ FAMILIES = sorted({kind.split(".")[0] for kind in EventType})
 def resume_from(request: Request) -> int | None:
     """The last id the browser saw: its Last-Event-ID, else the page's `after`."""
     for raw in (request.headers.get("last-event-id"), request.query_params.get("after")):
-        if raw is not None and raw.strip().isdigit() and len(raw.strip()) <= 18:
-            return int(raw)
+        if (found := forms.number(raw)) is not None:
+            return found
     return None
 
 

@@ -45,6 +45,13 @@ def safe(text: str) -> str:
     return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def bounded(line: str) -> str:
+    """A line of build output as a page shows it: cut at LINE_CHARS, escaped (the app's
+    build wrote it: hostile text, like its log)."""
+    cut = len(line) - LINE_CHARS
+    return safe(line[:LINE_CHARS]) + (f"… [{cut:,} more characters]" if cut > 0 else "")
+
+
 def stamp_of(line: str) -> str | None:
     head = line[:24]
     return head if STAMP.fullmatch(head) else None

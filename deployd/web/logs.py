@@ -143,7 +143,10 @@ async def events(request: Request) -> Response:
     session = session_of(request)
     if session is None:
         return streams.once("signed-out", {"login": "/login"})
-    name = app_name(request)
+    try:
+        name = app_name(request)
+    except HTTPException as exc:  # an answer the browser would only ask again for
+        return streams.once("ended", {"message": exc.detail})
     query = request.query_params
     process = query.get("process", "").strip() or None
     search = query.get("q", "").strip()[:SEARCH_CHARS]

@@ -167,8 +167,9 @@ def _rollback_params(name: str, to: str, keep_env: bool = False) -> DeploysRollb
 
 def _rollback_target(name: str, releases: list[ReleaseInfo], to: int | None) -> ReleaseInfo:
     """The kept release a rollback goes to: `to`, else the newest kept one that went live,
-    older than the live one (the daemon's `rollback_target`); the confirmation then names
-    it, so what is asked is what is done."""
+    older than the live one (as `deployctl rollback` picks, near enough: a build pruned
+    meanwhile is the daemon's to refuse). The confirmation names it and its form sends it,
+    so what is asked is what is done."""
     kept = [r for r in releases if r.kept and not r.live]
     if to is not None:
         found = next((r for r in kept if r.version == to), None)

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from deployctl.state import JOB_FINISHED
 from deployd.protocol.events import Event, EventType
 
 from . import views
+from .loglines import bounded
 
 OUTPUT_KEPT = 500
 """The build output lines a page holds (the build log keeps them all)."""
-FINISHED = JOB_FINISHED
 
 
 @dataclass
@@ -86,7 +85,7 @@ class Progress:
         return None
 
     def _line(self, line: str) -> str:
-        self.output.append(line)
+        self.output.append(bounded(line))
         del self.output[:-OUTPUT_KEPT]
         return "output"
 

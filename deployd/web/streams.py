@@ -36,6 +36,10 @@ RETRY_MS = 2000
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 BURST_MOST = 1000
 """The most items handled as one burst (the rest make the next)."""
+QUEUED_MOST = 2 * BURST_MOST
+"""Items waiting for a browser that reads slowly: past it the daemon's stream waits too
+(and the daemon drops a reader that falls too far behind) rather than this process
+holding them all."""
 ENDING = (ErrorKind.NOT_FOUND, ErrorKind.FORBIDDEN, ErrorKind.INVALID)
 """Refusals the browser is told of (`ended`): asking again would be refused again."""
 
@@ -58,16 +62,16 @@ class Bursts:
     def __init__(self, items: AsyncIterator[Any], ends: float) -> None:
         self._items = items
         self._ends = ends
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(QUEUED_MOST)
 
     async def _pump(self) -> None:
         try:
             async for item in self._items:
-                self._queue.put_nowait(item)
+                await self._queue.put(item)  # a browser that reads slowly slows the daemon's
         except (RpcError, DaemonUnreachable) as exc:
             log.info("the daemon ended a stream: %s", exc)
         finally:
-            self._queue.put_nowait(None)
+            await self._queue.put(None)  # the end, after what waits (cancelled: no one reads)
 
     async def __aiter__(self) -> AsyncIterator[list[Any] | None]:
         pump = asyncio.create_task(self._pump())

@@ -19,6 +19,21 @@ SPARK_WIDTH = 240
 SPARK_HEIGHT = 40
 
 
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def size(n: int | None) -> str:
+    """Bytes as a person reads them; "?" when the daemon could not measure them."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in UNITS:
+        if value < 1024 or unit == UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(n)  # pragma: no cover - the loop always returns
+
+
 def when(at: datetime | None) -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M") if at else "—"
 

@@ -15,7 +15,6 @@ import re
 from typing import Any, get_args
 
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from deployd.protocol.apps import (
@@ -30,7 +29,7 @@ from deployd.protocol.env import EnvSetParams, EnvSetResult
 from deployd.protocol.errors import RpcError
 
 from .deploys import path_of
-from .guard import STATUS_OF_KIND, Visit, action, may, page
+from .guard import STATUS_OF_KIND, Visit, action, page, require
 
 VARIABLE_ROWS = 4
 """Rows for config variables on the form; more can be set on the app's page after."""
@@ -47,11 +46,6 @@ class Refused(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def _require_role(visit: Visit) -> None:
-    if not may(visit.daemon.identity, "apps.create"):
-        raise HTTPException(403, "your role may not create apps: ask an admin or a deployer")
 
 
 def _form(visit: Visit, given: dict[str, str], error: Refused | None, status: int) -> Response:
@@ -74,7 +68,7 @@ def _form(visit: Visit, given: dict[str, str], error: Refused | None, status: in
 
 @page
 async def show(visit: Visit) -> Response:
-    _require_role(visit)
+    require(visit.daemon.identity, "apps.create", "creating an app")
     return _form(visit, {}, None, 200)
 
 
@@ -112,8 +106,9 @@ def variables(fields: dict[str, str]) -> dict[str, str]:
                 raise Refused(f"var{i}", f"row {i + 1} has a value but no variable name")
             continue
         if not re.fullmatch(ENV_NAME_PATTERN, key):
-            raise Refused(
-                f"var{i}", f"{key!r} is not a variable's name: {PATTERN_WORDS[ENV_NAME_PATTERN]}"
+            raise Refused(  # not repeated: what is typed there may be a misplaced secret
+                f"var{i}",
+                f"row {i + 1}'s variable is not a name: {PATTERN_WORDS[ENV_NAME_PATTERN]}",
             )
         if key in found:
             raise Refused(f"var{i}", f"{key} is given twice")

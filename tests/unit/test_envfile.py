@@ -43,8 +43,10 @@ def test_an_import_refuses_lines_that_are_not_assignments_naming_lines_not_value
     with pytest.raises(ValueError, match=r"^lines 1, 3, 4 are not NAME=value") as refused:
         dotenv_assignments(text)
     assert "s3cret" not in str(refused.value)
-    with pytest.raises(ValueError, match="no value for LONE"):
-        dotenv_assignments("LONE\nX=1\n")
+    for pasted in ("A=1\nsupersecretpassword123\n", "abcSECRETxyz==\n", "LONE\n"):
+        with pytest.raises(ValueError, match=r"^line \d is not NAME=value") as refused:
+            dotenv_assignments(pasted)  # a bare token, a base64 key, a lower-case name
+        assert "secret" not in str(refused.value).lower() and "LONE" not in str(refused.value)
     assert dotenv_assignments("# only\nexport A='x y'\nB=\n") == {"A": "x y", "B": ""}
 
 

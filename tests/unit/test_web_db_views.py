@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from starlette.requests import Request
 
 from deployd.protocol.databases import BackupInfo, SizeHistory, SizePoint
-from deployd.web import db_views
+from deployd.web import db_views, views
 from deployd.web.live import FAMILIES, subscription
 
 T0 = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
@@ -55,10 +55,10 @@ def test_fewer_than_two_samples_draw_nothing_and_say_why() -> None:
 
 
 def test_sizes_read_as_a_person_reads_them() -> None:
-    assert db_views.size(None) == "?"
-    assert db_views.size(0) == "0 B" and db_views.size(1023) == "1023 B"
-    assert db_views.size(7_500_000) == "7.2 MiB"
-    assert db_views.size(3 * 2**40) == "3.0 TiB"
+    assert views.size(None) == "?"
+    assert views.size(0) == "0 B" and views.size(1023) == "1023 B"
+    assert views.size(7_500_000) == "7.2 MiB"
+    assert views.size(3 * 2**40) == "3.0 TiB"
 
 
 def test_a_backup_row_says_where_it_is_kept_and_only_verified_ones_restore() -> None:

@@ -184,3 +184,11 @@ def test_the_style_sheet_closes_every_block_it_opens() -> None:
         if line.startswith("@media"):
             assert depth == 1, f"line {number}: an @media inside another block"
     assert depth == 0, "a block is never closed"
+
+
+def test_numbers_from_forms_and_headers_are_ascii_digits_only() -> None:
+    from deployd.web.forms import number
+
+    assert number("42") == 42 and number(" 7 ") == 7
+    for hostile in ("²", "¹²", "①", "4²", "-1", "1e3", "", None, "0x10", "9" * 19):
+        assert number(hostile) is None, hostile
